@@ -1,0 +1,58 @@
+namespace Distill.Core.Data;
+
+public enum DataFormat { Idx, Csv }
+
+public enum NormalizationMode
+{
+    /// <summary>Features used as read (IDX bytes are still scaled to 0..1).</summary>
+    None,
+    /// <summary>Per-channel mean and standard deviation measured on the training split.</summary>
+    Standard,
+    /// <summary>Per-channel mean and standard deviation given in <see cref="DataOptions.Mean"/>/<see cref="DataOptions.Std"/>.</summary>
+    Fixed,
+}
+
+/// <summary>Random augmentation applied per training batch. Present means the data is not fixed,
+/// so teacher outputs cannot be cached.</summary>
+public sealed record AugmentOptions
+{
+    /// <summary>Maximum shift in pixels (zero-padded translation), 0 = off.</summary>
+    public int MaxShift { get; init; }
+    public bool HorizontalFlip { get; init; }
+}
+
+public sealed record IdxFiles(string Images, string Labels);
+
+public sealed record DataOptions
+{
+    public DataFormat Format { get; init; } = DataFormat.Idx;
+
+    // IDX (MNIST family): images and labels for train and test.
+    public IdxFiles? TrainIdx { get; init; }
+    public IdxFiles? TestIdx { get; init; }
+
+    // CSV: numeric feature columns plus one integer label column.
+    public string? TrainCsv { get; init; }
+    /// <summary>When null, a stratified <see cref="TestFraction"/> of the training CSV is held out.</summary>
+    public string? TestCsv { get; init; }
+    /// <summary>Header name of the label column, or null for the last column.</summary>
+    public string? LabelColumn { get; init; }
+    public bool CsvHasHeader { get; init; } = true;
+    /// <summary>Reshape each CSV row's features to this [C,H,W] shape (e.g. [1,8,8] for digits).</summary>
+    public long[]? ImageShape { get; init; }
+    /// <summary>Divide CSV features by this value before normalisation (16 for optical digits).</summary>
+    public double CsvScale { get; init; } = 1.0;
+    public double TestFraction { get; init; } = 0.2;
+
+    /// <summary>Stratified fraction of the training data held out for validation.</summary>
+    public double ValidationFraction { get; init; } = 0.1;
+    public NormalizationMode Normalize { get; init; } = NormalizationMode.Standard;
+    public double[]? Mean { get; init; }
+    public double[]? Std { get; init; }
+
+    /// <summary>Use at most this many training / test samples (stratified, deterministic).</summary>
+    public int? MaxTrain { get; init; }
+    public int? MaxTest { get; init; }
+
+    public AugmentOptions? Augment { get; init; }
+}

@@ -1,0 +1,25 @@
+namespace Distill.Core.Models;
+
+public enum ModelArch { Mlp, Cnn }
+
+public sealed record ModelSpec
+{
+    public ModelArch Arch { get; init; } = ModelArch.Cnn;
+
+    /// <summary>mlp: widths of the hidden layers. cnn: widths of the hidden layers of the classifier head.</summary>
+    public int[] Hidden { get; init; } = [];
+
+    /// <summary>cnn: output channels of each conv block.</summary>
+    public int[] Channels { get; init; } = [];
+
+    /// <summary>cnn: which blocks are depthwise-separable (depthwise 3x3 + pointwise 1x1); null = none.
+    /// Same length as <see cref="Channels"/>. The first block on a 1-channel input may not be.</summary>
+    public bool[]? Depthwise { get; init; }
+
+    /// <summary>cnn: 2x2 max-pool after each block; null = pool after every block.</summary>
+    public bool[]? Pool { get; init; }
+
+    public int KernelSize { get; init; } = 3;
+    public bool BatchNorm { get; init; } = true;
+    public double Dropout { get; init; }
+}

@@ -1,0 +1,39 @@
+using Distill.Core.Data;
+using Distill.Core.Models;
+using Distill.Core.Tracking;
+using Distill.Core.Training;
+
+namespace Distill.Core;
+
+/// <summary>The teacher is either trained by the recipe (Model + Train) or loaded (Model + Checkpoint).</summary>
+public sealed record TeacherOptions
+{
+    public required ModelSpec Model { get; init; }
+    public StageOptions? Train { get; init; }
+    public string? Checkpoint { get; init; }
+}
+
+public sealed record StudentOptions
+{
+    public required ModelSpec Model { get; init; }
+}
+
+/// <summary>A validated recipe: everything Core needs to run, with defaults filled in.</summary>
+public sealed record RunPlan
+{
+    public required string Name { get; init; }
+    public string? Description { get; init; }
+    public int Seed { get; init; } = 42;
+    public string Device { get; init; } = "cpu";
+    public required DataOptions Data { get; init; }
+    public TeacherOptions? Teacher { get; init; }
+    public required StudentOptions Student { get; init; }
+    public required IReadOnlyList<StageOptions> Stages { get; init; }
+    public TrackingOptions Tracking { get; init; } = new();
+    /// <summary>The resolved recipe as YAML (defaults filled in), recorded with the run.</summary>
+    public string ResolvedRecipe { get; init; } = "";
+    /// <summary>The resolved recipe flattened to dotted keys (stages[0].optimizer.lr), recorded as run params.</summary>
+    public IReadOnlyDictionary<string, string> Params { get; init; } = new Dictionary<string, string>();
+    /// <summary>Folder that relative paths in the recipe were resolved against.</summary>
+    public string BaseDirectory { get; init; } = ".";
+}

@@ -1,0 +1,57 @@
+using Distill.Core.Distillation;
+
+namespace Distill.Core.Training;
+
+public enum OptimizerKind { Sgd, Adam, AdamW }
+
+public sealed record OptimizerOptions
+{
+    public OptimizerKind Kind { get; init; } = OptimizerKind.Adam;
+    public double LearningRate { get; init; } = 1e-3;
+    /// <summary>Explicit for every optimiser (TorchSharp's AdamW default is 0, PyTorch's 0.01).</summary>
+    public double WeightDecay { get; init; }
+    public double Momentum { get; init; } = 0.9;
+    public bool Nesterov { get; init; }
+    public double Beta1 { get; init; } = 0.9;
+    public double Beta2 { get; init; } = 0.999;
+}
+
+public enum ScheduleKind { Constant, Step, Cosine, OneCycle }
+
+/// <summary>Learning-rate schedule, evaluated per optimiser step.</summary>
+public sealed record ScheduleOptions
+{
+    public ScheduleKind Kind { get; init; } = ScheduleKind.Constant;
+    /// <summary>Linear warm-up from 0 over this many epochs, before the schedule proper (not for one-cycle).</summary>
+    public double WarmupEpochs { get; init; }
+    /// <summary>step: multiply by Gamma every StepEpochs epochs.</summary>
+    public int StepEpochs { get; init; } = 1;
+    public double Gamma { get; init; } = 0.1;
+    /// <summary>cosine: final learning rate.</summary>
+    public double MinLearningRate { get; init; }
+    /// <summary>one-cycle: fraction of steps spent rising to the peak (the optimiser's learning rate).</summary>
+    public double PctStart { get; init; } = 0.3;
+}
+
+public sealed record EarlyStopOptions
+{
+    /// <summary>val/acc (higher is better) or val/loss (lower is better).</summary>
+    public string Metric { get; init; } = "val/acc";
+    public int Patience { get; init; } = 3;
+    public double MinDelta { get; init; }
+}
+
+public sealed record StageOptions
+{
+    public required string Name { get; init; }
+    public int Epochs { get; init; } = 1;
+    public int BatchSize { get; init; } = 128;
+    public OptimizerOptions Optimizer { get; init; } = new();
+    public ScheduleOptions Schedule { get; init; } = new();
+    public LossOptions Loss { get; init; } = new();
+    /// <summary>Clip the global gradient norm to this value; null = no clipping.</summary>
+    public double? ClipGradNorm { get; init; }
+    public EarlyStopOptions? EarlyStop { get; init; }
+    /// <summary>Reuse teacher outputs across epochs when the data has no random augmentation.</summary>
+    public bool CacheTeacher { get; init; } = true;
+}
