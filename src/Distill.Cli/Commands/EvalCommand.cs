@@ -1,0 +1,97 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Distill.Core;
+using Distill.Core.Data;
+using Distill.Core.Training;
+using Distill.Recipes;
+
+namespace Distill.Cli.Commands;
+
+public static class EvalCommand
+{
+    private static readonly Argument<string> Checkpoint = new("checkpoint")
+    {
+        Description = "Model checkpoint (a run's models/student.ckpt or models/teacher.ckpt)",
+    };
+
+    private static readonly Option<string> Data = new("--data")
+    {
+        Description = "A recipe (its test split is used), an IDX images file (labels file found by name, or --labels), or a CSV file",
+        Required = true,
+    };
+
+    private static readonly Option<string?> Labels = new("--labels") { Description = "IDX labels file for an IDX images file" };
+    private static readonly Option<string?> LabelColumn = new("--label-column") { Description = "CSV label column (default: the last)" };
+
+    public static Command Create()
+    {
+        var command = new Command("eval", "Measure a model checkpoint's accuracy and loss on a data set.")
+        {
+            Checkpoint, Data, Labels, LabelColumn,
+        };
+        command.SetAction(Execute);
+        return command;
+    }
+
+    private static int Execute(ParseResult parse)
+    {
+        var checkpoint = parse.GetValue(Checkpoint)!;
+        var (model, descriptor) = ModelCheckpoint.Load(checkpoint);
+        using var _ = model;
+        var (options, baseDirectory) = DataFor(parse, descriptor);
+        using var data = DatasetLoader.Load(options, baseDirectory, seed: 0);
+        if (!data.InputShape.SequenceEqual(descriptor.InputShape))
+            throw new InvalidInputException(
+                $"{parse.GetValue(Data)}: samples have shape [{string.Join(", ", data.InputShape)}], but {checkpoint} expects [{string.Join(", ", descriptor.InputShape)}]");
+
+        var clock = Stopwatch.StartNew();
+        var result = Evaluator.Evaluate(model, data.Test);
+        clock.Stop();
+        if (parse.GetValue(GlobalOptions.Json))
+        {
+            Console.Out.WriteLine(JsonSerializer.Serialize(new
+            {
+                checkpoint,
+                data = parse.GetValue(Data),
+                samples = result.Samples,
+                accuracy = result.Accuracy,
+                loss = result.Loss,
+                seconds = clock.Elapsed.TotalSeconds,
+            }, new JsonSerializerOptions { WriteIndented = true }));
+        }
+        else
+        {
+            Console.Out.WriteLine(string.Format(CultureInfo.InvariantCulture,
+                "{0}: {1} on {2:N0} samples: accuracy {3:P2}, loss {4:F4} ({5:F2} s)",
+                checkpoint, descriptor.Describe(), result.Samples, result.Accuracy, result.Loss, clock.Elapsed.TotalSeconds));
+        }
+        return ExitCodes.Success;
+    }
+
+    /// <summary>The test split to evaluate on, normalised as the model was trained.</summary>
+    private static (DataOptions Options, string BaseDirectory) DataFor(ParseResult parse, ModelDescriptor descriptor)
+    {
+        var normalization = descriptor.Normalization;
+        var path = parse.GetValue(Data)!;
+        var normalize = normalization is null
+            ? new DataOptions { Normalize = NormalizationMode.None }
+            : new DataOptions { Normalize = NormalizationMode.Fixed, Mean = normalization.Mean, Std = normalization.Std };
+        var extension = Path.GetExtension(path).ToLowerInvariant();
+        if (extension is ".yaml" or ".yml")
+        {
+            var plan = RecipeLoader.Load(path);
+            return (plan.Data with { Normalize = normalize.Normalize, Mean = normalize.Mean, Std = normalize.Std, Augment = null }, plan.BaseDirectory);
+        }
+        if (path.Contains("idx3", StringComparison.Ordinal))
+        {
+            var labels = parse.GetValue(Labels) ?? path.Replace("images-idx3", "labels-idx1", StringComparison.Ordinal);
+            var files = new IdxFiles(Path.GetFullPath(path), Path.GetFullPath(labels));
+            return (normalize with { Format = DataFormat.Idx, TrainIdx = files, TestIdx = files, ValidationFraction = 0 }, Environment.CurrentDirectory);
+        }
+        var csv = Path.GetFullPath(path);
+        return (normalize with { Format = DataFormat.Csv, TrainCsv = csv, TestCsv = csv, LabelColumn = parse.GetValue(LabelColumn), ValidationFraction = 0,
+            ImageShape = descriptor.InputShape.Length == 3 ? descriptor.InputShape : null }, Environment.CurrentDirectory);
+    }
+}

@@ -1,0 +1,94 @@
+using System.CommandLine;
+using Distill.Cli.Output;
+using Distill.Core;
+using Distill.Core.Tracking;
+using Distill.Recipes;
+
+namespace Distill.Cli.Commands;
+
+public static class TrainCommand
+{
+    /// <summary>Param that remembers the recipe's folder, so that a resumed run resolves its relative paths the same way.</summary>
+    public const string BaseDirectoryParam = "recipe.base_directory";
+
+    private static readonly Argument<string?> Recipe = new("recipe")
+    {
+        Description = "Recipe file (YAML)",
+        Arity = ArgumentArity.ZeroOrOne,
+    };
+
+    public static readonly Option<string[]> Set = new("--set")
+    {
+        Description = "Override a recipe value, e.g. --set stages[1].epochs=3 (repeatable)",
+        Arity = ArgumentArity.ZeroOrMore,
+        AllowMultipleArgumentsPerToken = false,
+    };
+
+    private static readonly Option<string?> Resume = new("--resume")
+    {
+        Description = "Continue an interrupted or failed run from its last checkpoint",
+    };
+
+    public static Command Create()
+    {
+        var command = new Command("train", "Train the teacher and distil the student as the recipe says; prints a summary.")
+        {
+            Recipe, Set, Resume,
+        };
+        command.SetAction(Execute);
+        return command;
+    }
+
+    private static int Execute(ParseResult parse)
+    {
+        var recipePath = parse.GetValue(Recipe);
+        var resumeId = parse.GetValue(Resume);
+        var overrides = parse.GetValue(Set) ?? [];
+        bool json = parse.GetValue(GlobalOptions.Json);
+        var logger = CliLogging.Create(parse.GetValue(GlobalOptions.Verbose));
+
+        if (recipePath is null == resumeId is null)
+            throw new InvalidInputException("give either a recipe file or --resume <run-id>");
+
+        string runId;
+        RunStore store;
+        using var cancel = DistillCli.CancelOnSignals();
+        var progress = ProgressPrinter.ForConsole();
+        if (resumeId is not null)
+        {
+            if (overrides.Length > 0)
+                throw new InvalidInputException("--set cannot change a run being resumed; start a new run instead");
+            store = RunStore.Open(GlobalOptions.StoreDirectory(parse));
+            var run = store.GetRun(resumeId);
+            var recipeArtifact = store.ResolveArtifact(run.Id, RunExecutor.RecipeArtifact);
+            if (!File.Exists(recipeArtifact))
+                throw new InvalidInputException($"run {run.Id} has no {RunExecutor.RecipeArtifact} artifact to resume from");
+            var baseDirectory = run.Params.GetValueOrDefault(BaseDirectoryParam) ?? Environment.CurrentDirectory;
+            var plan = RecipeLoader.LoadText(File.ReadAllText(recipeArtifact), recipeArtifact, baseDirectory);
+            logger.Information("Resuming run {RunId} ({Name}) from store {Store}", run.Id, run.Name, store.Directory);
+            runId = new RunExecutor(store, logger, progress).Resume(plan, run.Id, cancel.Token);
+        }
+        else
+        {
+            var plan = RecipeLoader.Load(recipePath!, overrides);
+            var recipeStore = plan.Tracking.Store is { } s ? Path.Combine(plan.BaseDirectory, s) : null;
+            store = RunStore.Open(GlobalOptions.StoreDirectory(parse, recipeStore));
+            logger.Information("Recipe {Recipe} → store {Store}", recipePath, store.Directory);
+            var executor = new RunExecutor(store, logger, progress);
+            runId = executor.Train(plan with { Params = WithBaseDirectory(plan) }, cancel.Token);
+        }
+
+        using (store)
+        {
+            var finished = store.GetRun(runId);
+            if (json)
+                Console.Out.WriteLine(RunJson.Serialize(finished));
+            else
+                SummaryTable.Print(finished, store.Directory);
+        }
+        return ExitCodes.Success;
+    }
+
+    private static Dictionary<string, string> WithBaseDirectory(RunPlan plan) =>
+        new(plan.Params) { [BaseDirectoryParam] = Path.GetFullPath(plan.BaseDirectory) };
+}

@@ -1,0 +1,84 @@
+using System.CommandLine;
+using System.Runtime.InteropServices;
+using Distill.Cli.Commands;
+using Distill.Core;
+
+namespace Distill.Cli;
+
+public static class DistillCli
+{
+    public static int Run(string[] args)
+    {
+        var root = new RootCommand("Distill: distil, prune, quantise and export small models for edge devices.")
+        {
+            GlobalOptions.Store,
+            GlobalOptions.Verbose,
+            GlobalOptions.Json,
+        };
+        root.Subcommands.Add(TrainCommand.Create());
+        root.Subcommands.Add(EvalCommand.Create());
+        root.Subcommands.Add(RunsCommand.Create());
+        root.Subcommands.Add(RecipesCommand.Create());
+
+        var parse = root.Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            foreach (var error in parse.Errors)
+                Console.Error.WriteLine($"error: {error.Message}");
+            Console.Error.WriteLine("Run 'distill --help' for usage.");
+            return ExitCodes.BadInput;
+        }
+
+        bool verbose = parse.GetValue(GlobalOptions.Verbose);
+        try
+        {
+            return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+        }
+        catch (InvalidInputException e)
+        {
+            Report("error", e, verbose);
+            return ExitCodes.BadInput;
+        }
+        catch (RunFailedException e)
+        {
+            Report("run failed", e, verbose);
+            return ExitCodes.RunFailed;
+        }
+        catch (OperationCanceledException)
+        {
+            Console.Error.WriteLine("interrupted");
+            return ExitCodes.Interrupted;
+        }
+        catch (Exception e)
+        {
+            Report("failed", e, verbose);
+            return ExitCodes.RunFailed;
+        }
+    }
+
+    private static void Report(string what, Exception e, bool verbose)
+    {
+        Console.Error.WriteLine($"{what}: {e.Message}");
+        if (verbose)
+            Console.Error.WriteLine(e);
+    }
+
+    /// <summary>Ctrl-C and SIGTERM cancel the token instead of killing the process, so the run can be
+    /// marked KILLED and its last checkpoint kept.</summary>
+    public static CancellationTokenSource CancelOnSignals()
+    {
+        var cts = new CancellationTokenSource();
+        Console.CancelKeyPress += (_, e) =>
+        {
+            e.Cancel = true;
+            cts.Cancel();
+        };
+        var registration = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
+        {
+            context.Cancel = true;
+            cts.Cancel();
+        });
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => registration.Dispose();
+        return cts;
+    }
+}

@@ -1,0 +1,38 @@
+using System.Globalization;
+using Distill.Core.Training;
+
+namespace Distill.Cli.Output;
+
+/// <summary>
+/// Training progress on stderr: on a terminal, one line redrawn in place with a bar, loss, speed and
+/// ETA; when stderr is redirected (CI, files), one plain line per epoch.
+/// </summary>
+public sealed class ProgressPrinter(TextWriter error, bool interactive) : IProgress<TrainingProgress>
+{
+    private const int BarWidth = 24;
+    private DateTime _lastDraw = DateTime.MinValue;
+
+    public static ProgressPrinter ForConsole() => new(Console.Error, !Console.IsErrorRedirected);
+
+    public void Report(TrainingProgress p)
+    {
+        if (p.EpochEnd)
+        {
+            if (interactive)
+                error.Write("\r\u001b[2K");
+            error.WriteLine(string.Format(CultureInfo.InvariantCulture,
+                "[{0}] epoch {1}/{2}  loss {3:F4}  val acc {4:P2}  {5:N0} samples/s  {6:F1}s",
+                p.Phase, p.Epoch, p.Epochs, p.Loss, p.ValidationAccuracy ?? double.NaN, p.SamplesPerSecond, p.Elapsed.TotalSeconds));
+            return;
+        }
+        if (!interactive || (DateTime.UtcNow - _lastDraw).TotalMilliseconds < 100)
+            return;
+        _lastDraw = DateTime.UtcNow;
+        int filled = (int)Math.Round((double)p.Step / p.StepsPerEpoch * BarWidth);
+        var eta = p.Step > 0 ? TimeSpan.FromSeconds(p.Elapsed.TotalSeconds / p.Step * (p.StepsPerEpoch - p.Step)) : TimeSpan.Zero;
+        error.Write(string.Format(CultureInfo.InvariantCulture,
+            "\r\u001b[2K[{0}] epoch {1}/{2} {3}{4} {5}/{6}  loss {7:F4}  {8:N0} samples/s  ETA {9:mm\\:ss}",
+            p.Phase, p.Epoch, p.Epochs, new string('█', filled), new string('░', BarWidth - filled),
+            p.Step, p.StepsPerEpoch, p.Loss, p.SamplesPerSecond, eta));
+    }
+}

@@ -1,0 +1,270 @@
+using System.Diagnostics;
+using System.Globalization;
+using Distill.Core.Data;
+using Distill.Core.Distillation;
+using Distill.Core.Models;
+using Distill.Core.Tracking;
+using Distill.Core.Training;
+using Serilog;
+using Serilog.Formatting.Compact;
+using static TorchSharp.torch;
+
+namespace Distill.Core;
+
+/// <summary>
+/// Runs a plan end to end: data, teacher, student, the phases (teacher training, then each stage),
+/// test evaluation, final models; tracked from RUNNING to FINISHED, FAILED or KILLED.
+/// Bad input (data files, teacher checkpoint, model specs) is found before a run is opened, so
+/// it never leaves an empty run behind.
+/// </summary>
+public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<TrainingProgress>? progress = null)
+{
+    public const string RecipeArtifact = "recipe.yaml";
+    public const string CheckpointArtifact = "checkpoints/last.ckpt";
+    public const string TeacherArtifact = "models/teacher.ckpt";
+    public const string StudentArtifact = "models/student.ckpt";
+    public const string LogArtifact = "logs/run.jsonl";
+
+    private sealed record Phase(string Name, StageOptions Stage, bool IsTeacher);
+
+    public string Train(RunPlan plan, CancellationToken cancel) => Execute(plan, resumeRunId: null, cancel);
+
+    public string Resume(RunPlan plan, string runId, CancellationToken cancel) => Execute(plan, runId, cancel);
+
+    private string Execute(RunPlan plan, string? resumeRunId, CancellationToken cancel)
+    {
+        string? checkpointPath = null;
+        if (resumeRunId is not null)
+        {
+            var run = store.GetRun(resumeRunId);
+            if (run.Status == RunStatus.Finished)
+                throw new InvalidInputException($"run {run.Id} already finished; nothing to resume");
+            checkpointPath = store.ResolveArtifact(run.Id, CheckpointArtifact);
+            if (!File.Exists(checkpointPath))
+                throw new InvalidInputException($"run {run.Id} has no checkpoint to resume from (it stopped before its first epoch ended); start it again");
+            resumeRunId = run.Id;
+        }
+
+        using var data = DatasetLoader.Load(plan.Data, plan.BaseDirectory, plan.Seed);
+        manual_seed(plan.Seed);
+        using var teacher = plan.Teacher is null ? null : ModelZoo.Build(plan.Teacher.Model, data.InputShape, data.NumClasses);
+        if (plan.Teacher?.Checkpoint is { } teacherCheckpoint)
+            ModelCheckpoint.LoadInto(ResolvePath(plan, teacherCheckpoint), teacher!, "recipe's teacher");
+        manual_seed(plan.Seed + 1);
+        using var student = ModelZoo.Build(plan.Student.Model, data.InputShape, data.NumClasses);
+        var phases = Phases(plan);
+
+        TrainingCheckpointHeader? resumeHeader = null;
+        Dictionary<string, byte[]>? resumeSections = null;
+        if (checkpointPath is not null)
+        {
+            (resumeHeader, resumeSections) = TrainingCheckpoint.Read(checkpointPath);
+            if (resumeHeader.DataFingerprint != data.Fingerprint)
+                throw new InvalidInputException($"run {resumeRunId}: the data has changed since the run started (fingerprint {data.Fingerprint[..12]} ≠ {resumeHeader.DataFingerprint[..12]})");
+            if (resumeHeader.PhaseIndex >= phases.Count)
+                throw new InvalidInputException($"{checkpointPath}: checkpoint is at phase {resumeHeader.PhaseIndex}, but the recipe has {phases.Count} phases");
+            RestoreModel(checkpointPath, resumeSections, "student", student);
+            if (teacher is not null)
+                RestoreModel(checkpointPath, resumeSections, "teacher", teacher);
+        }
+
+        using var tracker = resumeRunId is null
+            ? store.StartRun(plan.Tracking.Experiment, plan.Name)
+            : store.ResumeRun(resumeRunId);
+        var logPath = Path.Combine(tracker.ArtifactDirectory, LogArtifact);
+        Directory.CreateDirectory(Path.GetDirectoryName(logPath)!);
+        using var runLog = new LoggerConfiguration()
+            .MinimumLevel.Debug()
+            .WriteTo.Logger(logger)
+            .WriteTo.File(new CompactJsonFormatter(), logPath)
+            .CreateLogger();
+        tracker.RegisterArtifact(LogArtifact);
+
+        try
+        {
+            if (resumeRunId is null)
+                RecordRunStart(plan, data, tracker, teacher, student);
+            else
+                runLog.Information("Resuming run {RunId} from {Checkpoint} (phase {Phase}, {Epochs} epochs done)",
+                    tracker.RunId, CheckpointArtifact, resumeHeader!.PhaseName, resumeHeader.Phase.EpochsCompleted);
+
+            var wall = resumeHeader?.WallSeconds ?? [];
+            RunPhases(plan, data, teacher, student, phases, tracker, runLog, resumeHeader, resumeSections, wall, cancel);
+            Finish(plan, data, teacher, student, tracker, runLog, wall);
+            tracker.End(RunStatus.Finished);
+            runLog.Information("Run {RunId} finished", tracker.RunId);
+            return tracker.RunId;
+        }
+        catch (OperationCanceledException)
+        {
+            runLog.Warning("Run {RunId} interrupted; resume it with: distill train --resume {RunId}", tracker.RunId, tracker.RunId);
+            tracker.End(RunStatus.Killed, "interrupted by the user (Ctrl-C or SIGTERM)");
+            throw;
+        }
+        catch (Exception e)
+        {
+            runLog.Error(e, "Run {RunId} failed: {Message}", tracker.RunId, e.Message);
+            tracker.End(RunStatus.Failed, e.Message);
+            throw;
+        }
+    }
+
+    private static List<Phase> Phases(RunPlan plan)
+    {
+        var phases = new List<Phase>();
+        if (plan.Teacher?.Train is { } teacherStage)
+            phases.Add(new Phase(teacherStage.Name, teacherStage, IsTeacher: true));
+        phases.AddRange(plan.Stages.Select(s => new Phase(s.Name, s, IsTeacher: false)));
+        return phases;
+    }
+
+    private void RunPhases(RunPlan plan, DataSplits data, ZooModel? teacher, ZooModel student, List<Phase> phases,
+        ITracker tracker, ILogger log, TrainingCheckpointHeader? resume, Dictionary<string, byte[]>? sections,
+        Dictionary<string, double> wall, CancellationToken cancel)
+    {
+        var trainer = new StageTrainer(data, plan.Seed, tracker, progress);
+        var checkpointPath = Path.Combine(tracker.ArtifactDirectory, CheckpointArtifact);
+        int startPhase = resume?.PhaseIndex ?? 0;
+        var offsets = new Dictionary<bool, (long Steps, int Epochs)>
+        {
+            [true] = (0, 0),
+            [false] = (0, 0),
+        };
+        if (resume is not null)
+            offsets[phases[startPhase].IsTeacher] = (resume.Phase.StepOffset, resume.Phase.EpochOffset);
+
+        for (int p = startPhase; p < phases.Count; p++)
+        {
+            var phase = phases[p];
+            var model = phase.IsTeacher ? teacher! : student;
+            var (stepOffset, epochOffset) = offsets[phase.IsTeacher];
+            var state = p == startPhase && resume is not null
+                ? resume.Phase
+                : new PhaseState { StepOffset = stepOffset, EpochOffset = epochOffset };
+
+            manual_seed(StageTrainer.EpochSeed(plan.Seed, p, -1));
+            using var loss = new DistillationLoss(phase.IsTeacher ? new LossOptions { LabelSmoothing = phase.Stage.Loss.LabelSmoothing } : phase.Stage.Loss,
+                model, phase.IsTeacher ? null : teacher);
+            using var optimizer = OptimizerFactory.Create(phase.Stage.Optimizer, model.parameters().Concat(loss.parameters()));
+            if (p == startPhase && sections is not null && !state.Finished)
+            {
+                var path = Path.Combine(tracker.ArtifactDirectory, CheckpointArtifact);
+                ModelCheckpoint.LoadWeights(path, loss, sections[TrainingCheckpoint.LossSection]);
+                TrainingCheckpoint.LoadOptimizer(path, optimizer, sections[TrainingCheckpoint.OptimizerSection]);
+            }
+
+            long stepsPerEpoch = StageTrainer.StepsPerEpoch(data.Train.Count, phase.Stage.BatchSize);
+            if (!state.Finished)
+            {
+                log.Information("Stage {Stage}: {Epochs} epochs of {Steps} steps, {Model} ({Params:N0} parameters)",
+                    phase.Name, phase.Stage.Epochs, stepsPerEpoch, phase.IsTeacher ? "teacher" : "student", model.ParameterCount);
+                tracker.SetTag($"stage.{phase.Name}.status", "running");
+                var clock = Stopwatch.StartNew();
+                double wallBefore = wall.GetValueOrDefault(WallKey(phase));
+                state = trainer.Run(new PhaseSetup(phase.Name, p, phase.Stage, model, phase.IsTeacher ? null : teacher, loss,
+                        phase.IsTeacher ? "teacher/" : ""),
+                    optimizer, state,
+                    afterEpoch: s =>
+                    {
+                        wall[WallKey(phase)] = wallBefore + clock.Elapsed.TotalSeconds;
+                        SaveCheckpoint(checkpointPath, tracker.RunId, p, phase, s, data, teacher, student, loss, optimizer, wall);
+                        tracker.RegisterArtifact(CheckpointArtifact);
+                    },
+                    cancel);
+                tracker.SetTag($"stage.{phase.Name}.status", "done");
+                tracker.SetTag($"stage.{phase.Name}.epochs", state.EpochsCompleted.ToString(CultureInfo.InvariantCulture));
+            }
+            offsets[phase.IsTeacher] = (state.StepOffset + state.EpochsCompleted * stepsPerEpoch, state.EpochOffset + state.EpochsCompleted);
+        }
+    }
+
+    private static string WallKey(Phase phase) => phase.IsTeacher ? "teacher" : "student";
+
+    private static void SaveCheckpoint(string path, string runId, int phaseIndex, Phase phase, PhaseState state,
+        DataSplits data, ZooModel? teacher, ZooModel student, DistillationLoss loss, optim.Optimizer optimizer,
+        Dictionary<string, double> wall)
+    {
+        var models = new Dictionary<string, ModelDescriptor> { ["student"] = ModelDescriptor.Of(student, data.Normalization) };
+        var sections = new Dictionary<string, byte[]>
+        {
+            [TrainingCheckpoint.ModelSection("student")] = ModelCheckpoint.ModelBytes(student),
+            [TrainingCheckpoint.LossSection] = ModelCheckpoint.ModelBytes(loss),
+            [TrainingCheckpoint.OptimizerSection] = TrainingCheckpoint.OptimizerBytes(optimizer),
+        };
+        if (teacher is not null)
+        {
+            models["teacher"] = ModelDescriptor.Of(teacher, data.Normalization);
+            sections[TrainingCheckpoint.ModelSection("teacher")] = ModelCheckpoint.ModelBytes(teacher);
+        }
+        TrainingCheckpoint.Write(path, new TrainingCheckpointHeader
+        {
+            RunId = runId,
+            PhaseIndex = phaseIndex,
+            PhaseName = phase.Name,
+            Phase = state,
+            DataFingerprint = data.Fingerprint,
+            Models = models,
+            WallSeconds = new Dictionary<string, double>(wall),
+        }, sections);
+    }
+
+    private static void RestoreModel(string path, Dictionary<string, byte[]> sections, string role, ZooModel model)
+    {
+        if (!sections.TryGetValue(TrainingCheckpoint.ModelSection(role), out var bytes))
+            throw new InvalidInputException($"{path}: checkpoint has no {role} weights");
+        ModelCheckpoint.LoadWeights(path, model, bytes);
+    }
+
+    private static void RecordRunStart(RunPlan plan, DataSplits data, ITracker tracker, ZooModel? teacher, ZooModel student)
+    {
+        var recipePath = Path.Combine(tracker.ArtifactDirectory, RecipeArtifact);
+        File.WriteAllText(recipePath, plan.ResolvedRecipe);
+        tracker.RegisterArtifact(RecipeArtifact);
+        tracker.LogParams(plan.Params);
+        tracker.SetTag("distill.version", VersionInfo.Distill);
+        tracker.SetTag("torch.version", VersionInfo.Torch);
+        tracker.SetTag("dotnet.version", Environment.Version.ToString());
+        tracker.SetTag("host", Environment.MachineName);
+        tracker.SetTag("seed", plan.Seed.ToString(CultureInfo.InvariantCulture));
+        tracker.SetTag("data.fingerprint", data.Fingerprint);
+        tracker.SetTag("data.sources", string.Join(";", data.SourceFiles));
+        tracker.SetTag("data.sizes", $"train={data.Train.Count} validation={data.Validation.Count} test={data.Test.Count}");
+        if (data.Normalization is { } n)
+            tracker.SetTag("data.normalization", $"mean=[{Join(n.Mean)}] std=[{Join(n.Std)}]");
+        if (plan.Description is { Length: > 0 } description)
+            tracker.SetTag("description", description);
+        if (teacher is not null)
+            tracker.LogMetric("teacher/params", teacher.ParameterCount, 0);
+        tracker.LogMetric("student/params", student.ParameterCount, 0);
+    }
+
+    private static void Finish(RunPlan plan, DataSplits data, ZooModel? teacher, ZooModel student, ITracker tracker,
+        ILogger log, Dictionary<string, double> wall)
+    {
+        if (teacher is not null)
+            RecordFinalModel(data, teacher, "teacher", TeacherArtifact, tracker, log, wall);
+        RecordFinalModel(data, student, "student", StudentArtifact, tracker, log, wall);
+    }
+
+    private static void RecordFinalModel(DataSplits data, ZooModel model, string role, string artifact, ITracker tracker,
+        ILogger log, Dictionary<string, double> wall)
+    {
+        var test = Evaluator.Evaluate(model, data.Test);
+        var path = Path.Combine(tracker.ArtifactDirectory, artifact);
+        ModelCheckpoint.Save(path, model, data.Normalization, role, tracker.RunId);
+        tracker.RegisterArtifact(artifact);
+        tracker.LogMetric($"{role}/test_acc", test.Accuracy, 0);
+        tracker.LogMetric($"{role}/test_loss", test.Loss, 0);
+        tracker.LogMetric($"{role}/params", model.ParameterCount, 0);
+        tracker.LogMetric($"{role}/size_bytes", new FileInfo(path).Length, 0);
+        if (wall.TryGetValue(role, out var seconds))
+            tracker.LogMetric($"{role}/wall_seconds", seconds, 0);
+        log.Information("{Role}: test accuracy {Accuracy:P2}, test loss {Loss:F4}, {Params:N0} parameters",
+            role, test.Accuracy, test.Loss, model.ParameterCount);
+    }
+
+    private static string ResolvePath(RunPlan plan, string path) =>
+        Path.IsPathRooted(path) ? path : Path.GetFullPath(Path.Combine(plan.BaseDirectory, path));
+
+    private static string Join(double[] values) => string.Join(", ", values.Select(v => v.ToString("G6", CultureInfo.InvariantCulture)));
+}

@@ -1,0 +1,122 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+
+namespace Distill.Core.Training;
+
+/// <summary>
+/// A container of named binary sections behind a JSON header, sealed with a SHA-256 of its payload:
+///
+///     "DSTLCKPT" | uint32 format version | int64 payload length | payload | SHA-256(payload)
+///     payload = int32 header length | header JSON | (int32 name length | name | int64 length | bytes)*
+///
+/// The length and the hash let a reader tell a truncated or corrupted file from a valid one before
+/// handing any bytes to TorchSharp. Files are written to a temporary name and renamed, so a crash
+/// never leaves a half-written checkpoint under the real name.
+/// </summary>
+public static class CheckpointFile
+{
+    private static readonly byte[] Magic = "DSTLCKPT"u8.ToArray();
+    private const uint FormatVersion = 1;
+    private const int HashLength = 32;
+    private const int PreambleLength = 8 + 4 + 8;
+
+    public static void Write(string path, string headerJson, IReadOnlyDictionary<string, byte[]> sections)
+    {
+        using var payload = new MemoryStream();
+        using (var writer = new BinaryWriter(payload, Encoding.UTF8, leaveOpen: true))
+        {
+            var header = Encoding.UTF8.GetBytes(headerJson);
+            writer.Write(header.Length);
+            writer.Write(header);
+            foreach (var (name, bytes) in sections)
+            {
+                var nameBytes = Encoding.UTF8.GetBytes(name);
+                writer.Write(nameBytes.Length);
+                writer.Write(nameBytes);
+                writer.Write((long)bytes.Length);
+                writer.Write(bytes);
+            }
+        }
+        var payloadBytes = payload.ToArray();
+
+        var directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        Directory.CreateDirectory(directory);
+        var temp = Path.Combine(directory, $".{Path.GetFileName(path)}.{Environment.ProcessId}.tmp");
+        try
+        {
+            using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
+            using (var writer = new BinaryWriter(file))
+            {
+                writer.Write(Magic);
+                writer.Write(FormatVersion);
+                writer.Write((long)payloadBytes.Length);
+                writer.Write(payloadBytes);
+                writer.Write(SHA256.HashData(payloadBytes));
+                writer.Flush();
+                file.Flush(flushToDisk: true);
+            }
+            File.Move(temp, path, overwrite: true);
+        }
+        finally
+        {
+            if (File.Exists(temp))
+                File.Delete(temp);
+        }
+    }
+
+    public static (string HeaderJson, Dictionary<string, byte[]> Sections) Read(string path)
+    {
+        if (!File.Exists(path))
+            throw new InvalidInputException($"{path}: checkpoint not found");
+        byte[] all;
+        try
+        {
+            all = File.ReadAllBytes(path);
+        }
+        catch (IOException e)
+        {
+            throw new InvalidInputException($"{path}: cannot read checkpoint: {e.Message}", e);
+        }
+
+        if (all.Length < PreambleLength || !all.AsSpan(0, Magic.Length).SequenceEqual(Magic))
+            throw new InvalidInputException($"{path}: not a Distill checkpoint (bad magic bytes)");
+        uint version = BitConverter.ToUInt32(all, 8);
+        if (version != FormatVersion)
+            throw new InvalidInputException($"{path}: checkpoint format version {version} is not supported (expected {FormatVersion})");
+        long payloadLength = BitConverter.ToInt64(all, 12);
+        long expected = PreambleLength + payloadLength + HashLength;
+        if (payloadLength < 4 || all.LongLength != expected)
+            throw new InvalidInputException(all.LongLength < expected
+                ? $"{path}: checkpoint is truncated ({all.LongLength} bytes, expected {expected})"
+                : $"{path}: checkpoint has {all.LongLength - expected} unexpected trailing bytes");
+
+        var payload = all.AsSpan(PreambleLength, (int)payloadLength);
+        if (!SHA256.HashData(payload).AsSpan().SequenceEqual(all.AsSpan(PreambleLength + (int)payloadLength, HashLength)))
+            throw new InvalidInputException($"{path}: checkpoint is corrupt (SHA-256 of its contents does not match)");
+
+        try
+        {
+            using var reader = new BinaryReader(new MemoryStream(payload.ToArray()), Encoding.UTF8);
+            var header = Encoding.UTF8.GetString(reader.ReadBytes(reader.ReadInt32()));
+            var sections = new Dictionary<string, byte[]>();
+            while (reader.BaseStream.Position < reader.BaseStream.Length)
+            {
+                var name = Encoding.UTF8.GetString(reader.ReadBytes(reader.ReadInt32()));
+                sections[name] = reader.ReadBytes(checked((int)reader.ReadInt64()));
+            }
+            return (header, sections);
+        }
+        catch (Exception e) when (e is EndOfStreamException or OverflowException or ArgumentException)
+        {
+            throw new InvalidInputException($"{path}: checkpoint layout is damaged: {e.Message}", e);
+        }
+    }
+
+    internal static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
+    };
+}

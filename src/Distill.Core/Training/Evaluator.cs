@@ -1,0 +1,38 @@
+using Distill.Core.Data;
+using Distill.Core.Models;
+using static TorchSharp.torch;
+
+namespace Distill.Core.Training;
+
+public sealed record Evaluation(double Accuracy, double Loss, long Samples);
+
+public static class Evaluator
+{
+    /// <summary>Top-1 accuracy and mean cross-entropy over the whole dataset, in eval mode.</summary>
+    public static Evaluation Evaluate(ZooModel model, TensorDataset data, int batchSize = 512)
+    {
+        bool wasTraining = model.training;
+        model.eval();
+        long correct = 0;
+        double lossSum = 0;
+        try
+        {
+            using var noGrad = no_grad();
+            foreach (var indices in BatchSampler.Batches(data.Count, batchSize, shuffle: false, seed: 0))
+            {
+                using var scope = NewDisposeScope();
+                var (x, y) = data.Batch(indices);
+                var logits = model.call(x);
+                lossSum += nn.functional.cross_entropy(logits, y, reduction: nn.Reduction.Sum).item<float>();
+                correct += logits.argmax(1).eq(y).sum().item<long>();
+            }
+        }
+        finally
+        {
+            model.train(wasTraining);
+        }
+        return data.Count == 0
+            ? new Evaluation(0, 0, 0)
+            : new Evaluation((double)correct / data.Count, lossSum / data.Count, data.Count);
+    }
+}

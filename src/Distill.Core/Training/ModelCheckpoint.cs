@@ -1,0 +1,100 @@
+using System.Text.Json;
+using Distill.Core.Data;
+using Distill.Core.Models;
+using static TorchSharp.torch;
+
+namespace Distill.Core.Training;
+
+/// <summary>What a model checkpoint says about the model it holds: enough to rebuild it and feed it.</summary>
+public sealed record ModelDescriptor(ModelSpec Spec, long[] InputShape, int NumClasses, Normalization? Normalization)
+{
+    public string Describe() => Spec.Arch switch
+    {
+        ModelArch.Cnn => $"cnn channels [{string.Join(", ", Spec.Channels)}] hidden [{string.Join(", ", Spec.Hidden)}] on input [{string.Join(", ", InputShape)}] with {NumClasses} classes",
+        _ => $"{Spec.Arch.ToString().ToLowerInvariant()} hidden [{string.Join(", ", Spec.Hidden)}] on input [{string.Join(", ", InputShape)}] with {NumClasses} classes",
+    };
+
+    public bool SameArchitecture(ModelDescriptor other) =>
+        JsonSerializer.Serialize(Spec, CheckpointFile.Json) == JsonSerializer.Serialize(other.Spec, CheckpointFile.Json)
+        && InputShape.SequenceEqual(other.InputShape) && NumClasses == other.NumClasses;
+
+    public static ModelDescriptor Of(ZooModel model, Normalization? normalization) =>
+        new(model.Spec, model.InputShape, model.NumClasses, normalization);
+}
+
+/// <summary>One trained model in a checkpoint file: the final teacher or student of a run, a teacher to load.</summary>
+public static class ModelCheckpoint
+{
+    private const string Kind = "model";
+
+    private sealed record Header(string Kind, string? RunId, string Role, ModelDescriptor Model);
+
+    public static void Save(string path, ZooModel model, Normalization? normalization, string role, string? runId)
+    {
+        var header = new Header(Kind, runId, role, ModelDescriptor.Of(model, normalization));
+        CheckpointFile.Write(path, JsonSerializer.Serialize(header, CheckpointFile.Json),
+            new Dictionary<string, byte[]> { ["model"] = ModelBytes(model) });
+    }
+
+    /// <summary>Rebuilds the model the checkpoint describes and loads its weights.</summary>
+    public static (ZooModel Model, ModelDescriptor Descriptor) Load(string path)
+    {
+        var (descriptor, weights) = ReadModel(path);
+        var model = ModelZoo.Build(descriptor.Spec, descriptor.InputShape, descriptor.NumClasses);
+        LoadWeights(path, model, weights);
+        return (model, descriptor);
+    }
+
+    /// <summary>Loads the checkpoint into a model the caller built; the architectures must match.</summary>
+    public static void LoadInto(string path, ZooModel model, string role)
+    {
+        var (descriptor, weights) = ReadModel(path);
+        var expected = ModelDescriptor.Of(model, null);
+        if (!descriptor.SameArchitecture(expected))
+            throw new InvalidInputException(
+                $"{path}: checkpoint holds a {descriptor.Describe()}, but the {role} is a {expected.Describe()}");
+        LoadWeights(path, model, weights);
+    }
+
+    internal static byte[] ModelBytes(nn.Module model)
+    {
+        using var stream = new MemoryStream();
+        using (var writer = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true))
+            model.save(writer);
+        return stream.ToArray();
+    }
+
+    internal static void LoadWeights(string path, nn.Module model, byte[] weights)
+    {
+        try
+        {
+            using var reader = new BinaryReader(new MemoryStream(weights));
+            model.load(reader, strict: true);
+        }
+        catch (Exception e) when (e is not InvalidInputException)
+        {
+            throw new InvalidInputException($"{path}: weights do not fit the model: {e.Message}", e);
+        }
+    }
+
+    private static (ModelDescriptor Descriptor, byte[] Weights) ReadModel(string path)
+    {
+        var (json, sections) = CheckpointFile.Read(path);
+        Header? header;
+        try
+        {
+            header = JsonSerializer.Deserialize<Header>(json, CheckpointFile.Json);
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidInputException($"{path}: checkpoint header is not valid: {e.Message}", e);
+        }
+        if (header?.Model is null)
+            throw new InvalidInputException($"{path}: checkpoint header names no model");
+        if (header.Kind != Kind)
+            throw new InvalidInputException($"{path}: this is a '{header.Kind}' checkpoint, not a model checkpoint (use the run's models/*.ckpt)");
+        if (!sections.TryGetValue("model", out var weights))
+            throw new InvalidInputException($"{path}: checkpoint has no model weights");
+        return (header.Model, weights);
+    }
+}
