@@ -140,11 +140,13 @@ public static class DatasetLoader
         var train = ReadIdxPair(resolve("train-images", options.TrainIdx!.Images), resolve("train-labels", options.TrainIdx.Labels));
         try
         {
-            var test = ReadIdxPair(resolve("test-images", options.TestIdx!.Images), resolve("test-labels", options.TestIdx.Labels));
+            string testImages = resolve("test-images", options.TestIdx!.Images);
+            var test = ReadIdxPair(testImages, resolve("test-labels", options.TestIdx.Labels));
             if (!test.SampleShape.SequenceEqual(train.SampleShape))
             {
-                throw new InvalidInputException(
-                    $"{options.TestIdx.Images}: image size [{string.Join(", ", test.SampleShape)}] differs from the training images' [{string.Join(", ", train.SampleShape)}]");
+                string message = $"{testImages}: image size [{string.Join(", ", test.SampleShape)}] differs from the training images' [{string.Join(", ", train.SampleShape)}]";
+                test.Dispose();
+                throw new InvalidInputException(message);
             }
             return (train, test);
         }
