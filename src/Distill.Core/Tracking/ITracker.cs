@@ -1,0 +1,30 @@
+namespace Distill.Core.Tracking;
+
+/// <summary>
+/// Records one run: parameters, metric curves, tags, artifacts and the final status.
+/// All methods are thread-safe. Dispose without <see cref="End"/> leaves the run RUNNING.
+/// </summary>
+public interface ITracker : IDisposable
+{
+    string RunId { get; }
+
+    /// <summary>&lt;store&gt;/artifacts/&lt;runId&gt; (exists).</summary>
+    string ArtifactDirectory { get; }
+
+    /// <summary>Parameters are write-once: logging a key again with the same value is a no-op, a different value is an error.</summary>
+    void LogParams(IReadOnlyDictionary<string, string> parameters);
+
+    /// <summary>Buffered in memory and written in batches; cheap enough for every training step.</summary>
+    void LogMetric(string key, double value, long step);
+
+    void SetTag(string key, string value);
+
+    /// <summary>Copies the file (temp file + rename) to ArtifactDirectory/artifactPath (default: the file name) and registers it.</summary>
+    void LogArtifact(string localPath, string? artifactPath = null);
+
+    /// <summary>Registers a file that the caller already wrote under <see cref="ArtifactDirectory"/>.</summary>
+    void RegisterArtifact(string artifactPath);
+
+    /// <summary>Flushes metrics, sets the end time and status; a non-null error is stored as tag "error".</summary>
+    void End(RunStatus status, string? error = null);
+}

@@ -1,0 +1,84 @@
+using System.Text.RegularExpressions;
+
+namespace Distill.Core.Tracking;
+
+/// <summary>Validation of keys, values, names and artifact paths before they reach the store.</summary>
+internal static partial class TrackingNames
+{
+    public const int MaxKeyLength = 250;
+    public const int MaxNameLength = 250;
+    public const int MaxParamValueLength = 6000;
+    public const int MaxTagValueLength = 8000;
+    public const int MaxArtifactPathLength = 1000;
+
+    // Characters that Windows forbids in file names, besides control characters and separators.
+    private static readonly char[] NonPortablePathChars = ['<', '>', ':', '"', '|', '?', '*'];
+
+    [GeneratedRegex(@"^[A-Za-z0-9_./\- :\[\]]+$")]
+    private static partial Regex KeyPattern();
+
+    /// <summary>A param, metric or tag key, e.g. "stages[0].optimizer.lr" or "val/accuracy".</summary>
+    public static void ValidateKey(string kind, string key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        string? problem =
+            key.Length == 0 ? "is empty"
+            : key.Length > MaxKeyLength ? $"is {key.Length} characters long (at most {MaxKeyLength})"
+            : key.Any(char.IsControl) ? "contains a control character"
+            : !KeyPattern().IsMatch(key) ? @"contains characters other than letters, digits and _ . / - space : [ ]"
+            : key.StartsWith('/') ? "starts with '/'"
+            : key.Split('/').Contains("..") ? "contains a '..' segment"
+            : null;
+        if (problem is not null)
+            throw new InvalidInputException($"invalid {kind} key '{Printable(key)}': it {problem}");
+    }
+
+    public static void ValidateValue(string kind, string key, string value, int maxLength)
+    {
+        ArgumentNullException.ThrowIfNull(value, $"{kind} '{key}'");
+        if (value.Length > maxLength)
+            throw new InvalidInputException(
+                $"{kind} '{key}' has a value of {value.Length} characters; at most {maxLength} are allowed");
+    }
+
+    /// <summary>An experiment or run name.</summary>
+    public static void ValidateName(string kind, string name)
+    {
+        ArgumentNullException.ThrowIfNull(name, kind);
+        string? problem =
+            string.IsNullOrWhiteSpace(name) ? "is empty"
+            : name.Length > MaxNameLength ? $"is {name.Length} characters long (at most {MaxNameLength})"
+            : name.Any(char.IsControl) ? "contains a control character"
+            : null;
+        if (problem is not null)
+            throw new InvalidInputException($"invalid {kind} '{Printable(name)}': it {problem}");
+    }
+
+    /// <summary>
+    /// Checks a path relative to a run's artifact folder and returns it '/'-separated
+    /// ('\' is accepted as a separator so that Windows-style paths mean the same everywhere).
+    /// </summary>
+    public static string NormalizeArtifactPath(string artifactPath)
+    {
+        ArgumentNullException.ThrowIfNull(artifactPath);
+        string normalized = artifactPath.Replace('\\', '/');
+        string[] segments = normalized.Split('/');
+        string? problem =
+            normalized.Length == 0 ? "is empty"
+            : normalized.Length > MaxArtifactPathLength ? $"is {normalized.Length} characters long (at most {MaxArtifactPathLength})"
+            : normalized.Any(char.IsControl) ? "contains a control character"
+            : normalized.StartsWith('/') || Path.IsPathRooted(artifactPath) ? "is absolute; it must be relative to the run's artifact folder"
+            : segments.Contains("..") ? "contains a '..' segment"
+            : normalized.IndexOfAny(NonPortablePathChars) >= 0 ? "contains one of < > : \" | ? *"
+            : segments.Any(s => s.Length == 0 || s == ".") ? "contains an empty or '.' segment"
+            : segments.Any(s => s.EndsWith(' ') || s.EndsWith('.')) ? "has a segment ending in a space or '.'"
+            : null;
+        if (problem is not null)
+            throw new InvalidInputException($"invalid artifact path '{Printable(artifactPath)}': it {problem}");
+        return normalized;
+    }
+
+    /// <summary>Shows control characters as \uXXXX so that error messages stay on one line.</summary>
+    public static string Printable(string text) =>
+        string.Concat(text.Select(c => char.IsControl(c) ? $"\\u{(int)c:x4}" : c.ToString()));
+}
