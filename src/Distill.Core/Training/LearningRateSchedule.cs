@@ -48,7 +48,7 @@ public sealed class LearningRateSchedule
         double end = start / OneCycleFinalDivFactor;
         long upSteps = Math.Max(1, (long)Math.Round(_options.PctStart * _totalSteps));
         if (step < upSteps)
-            return Cosine(start, _baseLr, 1.0 - (double)step / upSteps);
+            return Cosine(start, _baseLr, (double)step / upSteps);
         long downSteps = Math.Max(1, _totalSteps - upSteps);
         return Cosine(_baseLr, end, Math.Clamp((double)(step - upSteps) / downSteps, 0.0, 1.0));
     }
