@@ -1,0 +1,348 @@
+using System.Text;
+using System.Text.RegularExpressions;
+using Distill.Recipes.Schema;
+
+namespace Distill.Recipes;
+
+/// <summary>Every key a recipe may have, with its type, default and allowed values. The loader,
+/// the --set overrides, the resolved recipe and <see cref="DescribeDefaults"/> all read this one table.</summary>
+public static partial class RecipeSchema
+{
+    internal static MapSchema Root { get; } = BuildRoot();
+
+    /// <summary>Every key path the schema knows, e.g. "stages[].optimizer.lr", in schema order.</summary>
+    public static IReadOnlyList<string> KeyPaths() => Walk(Root, "").Select(line => line.Path).ToList();
+
+    /// <summary>One line per key: path, type and allowed values, default (or required/optional), and what it does.</summary>
+    public static string DescribeDefaults()
+    {
+        var lines = Walk(Root, "").ToList();
+        int width = lines.Max(l => l.Path.Length) + 2;
+        var text = new StringBuilder();
+        text.AppendLine("Recipe keys: path, type, default, meaning. \"stages[]\" stands for every item of the stages list.");
+        text.AppendLine("Relative paths are relative to the recipe file's folder.");
+        text.AppendLine();
+        foreach (var line in lines)
+        {
+            text.Append(line.Path.PadRight(width)).Append(line.Type).Append("; ").Append(line.Default)
+                .Append(". ").AppendLine(line.Doc);
+        }
+        return text.ToString();
+    }
+
+    private sealed record KeyLine(string Path, string Type, string Default, string Doc);
+
+    private static IEnumerable<KeyLine> Walk(MapSchema map, string parent)
+    {
+        foreach (var field in map.Fields)
+        {
+            string path = Paths.Join(parent, field.Key);
+            yield return new KeyLine(path, field.Schema.Describe(), DescribeDefault(field, parent), field.Doc);
+            var nested = field.Schema switch
+            {
+                MapSchema m => (m, path),
+                ListSchema { Item: MapSchema m } => (m, path + "[]"),
+                _ => ((MapSchema?)null, path),
+            };
+            if (nested.Item1 is { } child)
+            {
+                foreach (var line in Walk(child, nested.Item2))
+                {
+                    yield return line;
+                }
+            }
+        }
+    }
+
+    private static string DescribeDefault(Field field, string parent)
+    {
+        string when = field.When is { } c ? $" when {c.Describe(parent)}" : "";
+        string only = field.When is { } o ? $"; only when {o.Describe(parent)}" : "";
+        if (field.Required)
+        {
+            return "required" + when;
+        }
+        if (field.Default is { } value)
+        {
+            return "default " + ValueText.Format(value) + only;
+        }
+        if (field.DefaultText is { } text)
+        {
+            return "default " + text + only;
+        }
+        if (field.DefaultEmpty)
+        {
+            return "optional, defaults filled in" + only;
+        }
+        return "optional" + only;
+    }
+
+    [GeneratedRegex("^[A-Za-z0-9._-]+$")]
+    private static partial Regex NamePattern();
+
+    private static ScalarSchema Int(double? min = null, double? max = null) =>
+        new() { Kind = ScalarKind.Integer, Min = min, Max = max };
+
+    private static ScalarSchema Number(double? min = null, bool minExclusive = false, double? max = null, bool maxExclusive = false) =>
+        new() { Kind = ScalarKind.Number, Min = min, MinExclusive = minExclusive, Max = max, MaxExclusive = maxExclusive };
+
+    private static ScalarSchema Fraction() => Number(0, max: 1, maxExclusive: true);
+
+    private static readonly ScalarSchema Bool = new() { Kind = ScalarKind.Boolean };
+    private static readonly ScalarSchema Text = new() { Kind = ScalarKind.String };
+    private static readonly ScalarSchema FreeText = new() { Kind = ScalarKind.String, AllowEmpty = true };
+    private static readonly ScalarSchema Name = new() { Kind = ScalarKind.String, Pattern = NamePattern() };
+    private static readonly ScalarSchema FilePath = new() { Kind = ScalarKind.Path };
+
+    private static ScalarSchema Enum(params string[] allowed) => new() { Kind = ScalarKind.Enum, Allowed = allowed };
+
+    private static MapSchema BuildRoot() => new()
+    {
+        Fields =
+        [
+            new() { Key = "name", Schema = Name, Required = true, Doc = "Name of the run, used in the tracking store" },
+            new() { Key = "description", Schema = FreeText, Doc = "Free text recorded with the run" },
+            new() { Key = "seed", Schema = Int(0, int.MaxValue), Default = 42L, Doc = "Seed for data splits, shuffling and weight initialisation" },
+            new() { Key = "device", Schema = Enum("cpu", "cuda"), Default = "cpu", Doc = "Where tensors live; cuda needs the CUDA build of TorchSharp" },
+            new() { Key = "data", Schema = Data(), Required = true, Doc = "The data set and its preprocessing" },
+            new() { Key = "teacher", Schema = Teacher(), Doc = "The model to distil from; without it the student is trained on hard labels" },
+            new()
+            {
+                Key = "student",
+                Schema = new MapSchema { Fields = [ModelField("The small model that is trained")] },
+                Required = true,
+                Doc = "The model being trained",
+            },
+            new()
+            {
+                Key = "stages",
+                Schema = new ListSchema { Item = Stage(teacherStage: false), MinCount = 1 },
+                Required = true,
+                Doc = "Training stages of the student, run in order; each continues from the previous one",
+            },
+            new() { Key = "tracking", Schema = Tracking(), DefaultEmpty = true, Doc = "Where the run is recorded" },
+        ],
+    };
+
+    private static MapSchema Data()
+    {
+        var idx = new Condition("format", "idx");
+        var csv = new Condition("format", "csv");
+        var fixedNorm = new Condition("normalize", "fixed");
+        return new MapSchema
+        {
+            Fields =
+            [
+                new() { Key = "format", Schema = Enum("idx", "csv"), Default = "idx", Doc = "idx: MNIST-style image and label files (optionally .gz); csv: one sample per row" },
+                new() { Key = "train", Schema = IdxPair(), Required = true, When = idx, Doc = "Training images and labels" },
+                new() { Key = "test", Schema = IdxPair(), Required = true, When = idx, Doc = "Test images and labels" },
+                new() { Key = "train_csv", Schema = FilePath, Required = true, When = csv, Doc = "CSV of numeric features and an integer label per row" },
+                new() { Key = "test_csv", Schema = FilePath, When = csv, Doc = "Test CSV; without it test_fraction of train_csv is held out (stratified)" },
+                new() { Key = "label_column", Schema = Text, When = csv, Doc = "Header name of the label column; absent = the last column" },
+                new() { Key = "header", Schema = Bool, Default = true, When = csv, Doc = "Whether the first row is a header" },
+                new() { Key = "image_shape", Schema = new ListSchema { Item = Int(1), ExactCount = 3 }, When = csv, Doc = "Reshape each row's features to [channels, height, width], e.g. [1, 8, 8]" },
+                new() { Key = "scale", Schema = Number(0, minExclusive: true), Default = 1.0, When = csv, Doc = "Divide features by this before normalisation (16 for optical digits)" },
+                new() { Key = "test_fraction", Schema = Fraction(), Default = 0.2, When = csv, Doc = "Fraction of train_csv held out for testing when test_csv is absent" },
+                new() { Key = "validation_fraction", Schema = Fraction(), Default = 0.1, Doc = "Stratified fraction of the training data held out for validation" },
+                new() { Key = "normalize", Schema = Enum("none", "standard", "fixed"), Default = "standard", Doc = "none: as read (IDX bytes scaled to 0..1); standard: per-channel mean/std of the training split; fixed: mean/std given below" },
+                new() { Key = "mean", Schema = new ListSchema { Item = Number(), MinCount = 1 }, Required = true, When = fixedNorm, Doc = "Per-channel mean" },
+                new() { Key = "std", Schema = new ListSchema { Item = Number(0, minExclusive: true), MinCount = 1 }, Required = true, When = fixedNorm, Doc = "Per-channel standard deviation, same length as mean" },
+                new() { Key = "max_train", Schema = Int(1, int.MaxValue), Doc = "Use at most this many training samples (stratified, deterministic)" },
+                new() { Key = "max_test", Schema = Int(1, int.MaxValue), Doc = "Use at most this many test samples (stratified, deterministic)" },
+                new()
+                {
+                    Key = "augment",
+                    Schema = new MapSchema
+                    {
+                        Fields =
+                        [
+                            new() { Key = "max_shift", Schema = Int(0, 64), Default = 0L, Doc = "Random shift of up to this many pixels (zero padded)" },
+                            new() { Key = "horizontal_flip", Schema = Bool, Default = false, Doc = "Random horizontal flip" },
+                        ],
+                    },
+                    Doc = "Random augmentation of training batches; present means teacher outputs are not cached",
+                },
+            ],
+        };
+    }
+
+    private static MapSchema IdxPair() => new()
+    {
+        Fields =
+        [
+            new() { Key = "images", Schema = FilePath, Required = true, Doc = "IDX image file" },
+            new() { Key = "labels", Schema = FilePath, Required = true, Doc = "IDX label file" },
+        ],
+    };
+
+    private static MapSchema Teacher() => new()
+    {
+        Fields =
+        [
+            ModelField("The teacher's architecture"),
+            new() { Key = "train", Schema = Stage(teacherStage: true), Doc = "Train the teacher in this run (a stage with plain cross-entropy); exclusive with checkpoint" },
+            new() { Key = "checkpoint", Schema = FilePath, Doc = "Load the teacher's weights from this checkpoint; exclusive with train" },
+        ],
+    };
+
+    private static Field ModelField(string doc)
+    {
+        var cnn = new Condition("arch", "cnn");
+        return new Field
+        {
+            Key = "model",
+            Required = true,
+            Doc = doc,
+            Schema = new MapSchema
+            {
+                Fields =
+                [
+                    new() { Key = "arch", Schema = Enum("mlp", "cnn"), Required = true, Doc = "mlp: fully connected layers; cnn: conv blocks and a fully connected head" },
+                    new() { Key = "channels", Schema = new ListSchema { Item = Int(1, 65536), MinCount = 1 }, Required = true, When = cnn, Doc = "Output channels of each conv block" },
+                    new() { Key = "hidden", Schema = new ListSchema { Item = Int(1, 1 << 20) }, Default = Array.Empty<object>(), Doc = "Widths of the hidden fully connected layers (cnn: of the head)" },
+                    new()
+                    {
+                        Key = "depthwise",
+                        Schema = new ListSchema { Item = Bool },
+                        When = cnn,
+                        DefaultFrom = m => RepeatPerBlock(m, false),
+                        DefaultText = "false for every block",
+                        Doc = "Per block: depthwise-separable (depthwise + pointwise) instead of a full conv; same length as channels",
+                    },
+                    new()
+                    {
+                        Key = "pool",
+                        Schema = new ListSchema { Item = Bool },
+                        When = cnn,
+                        DefaultFrom = m => RepeatPerBlock(m, true),
+                        DefaultText = "true for every block",
+                        Doc = "Per block: 2x2 max-pool after it; same length as channels",
+                    },
+                    new() { Key = "kernel_size", Schema = Int(1, 15), Default = 3L, When = cnn, Doc = "Conv kernel size" },
+                    new() { Key = "batch_norm", Schema = Bool, Default = true, Doc = "Batch normalisation after each conv / hidden layer" },
+                    new() { Key = "dropout", Schema = Fraction(), Default = 0.0, Doc = "Dropout probability before each fully connected layer" },
+                ],
+            },
+        };
+    }
+
+    private static object[]? RepeatPerBlock(MapValue model, bool value)
+    {
+        var channels = model.Get("channels") as ListValue;
+        return channels is null ? null : Enumerable.Repeat((object)value, channels.Items.Count).ToArray();
+    }
+
+    private static MapSchema Stage(bool teacherStage)
+    {
+        var stageName = teacherStage
+            ? new Field { Key = "name", Schema = Name, Default = "teacher", Doc = "Stage name (unique; used in metric names)" }
+            : new Field { Key = "name", Schema = Name, Required = true, Doc = "Stage name (unique; used in metric names)" };
+        return new MapSchema
+        {
+            Fields =
+            [
+                stageName,
+                new() { Key = "epochs", Schema = Int(1, 100000), Default = 1L, Doc = "Passes over the training data" },
+                new() { Key = "batch_size", Schema = Int(1, 1 << 20), Default = 128L, Doc = "Samples per optimiser step" },
+                new() { Key = "optimizer", Schema = Optimizer(), DefaultEmpty = true, Doc = "Optimiser" },
+                new() { Key = "schedule", Schema = Schedule(), DefaultEmpty = true, Doc = "Learning-rate schedule, evaluated per optimiser step" },
+                new() { Key = "loss", Schema = Loss(teacherStage), DefaultEmpty = true, Doc = teacherStage ? "Loss (the teacher uses plain cross-entropy)" : "What the stage minimises; neither kd nor hint = cross-entropy on hard labels" },
+                new() { Key = "clip_grad_norm", Schema = Number(0, minExclusive: true), Doc = "Clip the global gradient norm to this value; absent = no clipping" },
+                new()
+                {
+                    Key = "early_stop",
+                    Schema = new MapSchema
+                    {
+                        Fields =
+                        [
+                            new() { Key = "metric", Schema = Enum("val/acc", "val/loss"), Default = "val/acc", Doc = "val/acc: higher is better; val/loss: lower is better" },
+                            new() { Key = "patience", Schema = Int(1, 100000), Default = 3L, Doc = "Stop after this many epochs without improvement" },
+                            new() { Key = "min_delta", Schema = Number(0), Default = 0.0, Doc = "Smallest change that counts as an improvement" },
+                        ],
+                    },
+                    Doc = "Stop the stage early when the validation metric stops improving; needs validation_fraction > 0",
+                },
+                new() { Key = "cache_teacher", Schema = Bool, Default = true, Doc = "Reuse teacher outputs across epochs when the data has no augmentation" },
+            ],
+        };
+    }
+
+    private static MapSchema Optimizer() => new()
+    {
+        Fields =
+        [
+            new() { Key = "name", Schema = Enum("sgd", "adam", "adamw"), Default = "adam", Doc = "Optimiser" },
+            new() { Key = "lr", Schema = Number(0, minExclusive: true), Default = 0.001, Doc = "Learning rate (the peak for one_cycle)" },
+            new() { Key = "weight_decay", Schema = Number(0), Default = 0.0, Doc = "Weight decay, explicit for every optimiser" },
+            new() { Key = "momentum", Schema = Number(0, max: 1, maxExclusive: true), Default = 0.9, Doc = "sgd: momentum" },
+            new() { Key = "nesterov", Schema = Bool, Default = false, Doc = "sgd: Nesterov momentum" },
+            new() { Key = "betas", Schema = new ListSchema { Item = Fraction(), ExactCount = 2 }, Default = new object[] { 0.9, 0.999 }, Doc = "adam/adamw: [beta1, beta2]" },
+        ],
+    };
+
+    private static MapSchema Schedule() => new()
+    {
+        Fields =
+        [
+            new() { Key = "name", Schema = Enum("constant", "step", "cosine", "one_cycle"), Default = "constant", Doc = "Schedule" },
+            new() { Key = "warmup_epochs", Schema = Number(0), Default = 0.0, Doc = "Linear warm-up from 0 over this many epochs (not for one_cycle)" },
+            new() { Key = "step_epochs", Schema = Int(1, 100000), Default = 1L, Doc = "step: multiply the rate by gamma every this many epochs" },
+            new() { Key = "gamma", Schema = Number(0, minExclusive: true), Default = 0.1, Doc = "step: factor" },
+            new() { Key = "min_lr", Schema = Number(0), Default = 0.0, Doc = "cosine: final learning rate" },
+            new() { Key = "pct_start", Schema = Number(0, minExclusive: true, max: 1, maxExclusive: true), Default = 0.3, Doc = "one_cycle: fraction of steps spent rising to the peak" },
+        ],
+    };
+
+    private static MapSchema Loss(bool teacherStage)
+    {
+        var smoothing = new Field { Key = "label_smoothing", Schema = Fraction(), Default = 0.0, Doc = "Label smoothing of the hard-label cross-entropy" };
+        if (teacherStage)
+        {
+            const string why = "the teacher is trained with plain cross-entropy; kd and hint belong in the student's stages";
+            return new MapSchema { Fields = [smoothing], Forbidden = new Dictionary<string, string> { ["kd"] = why, ["hint"] = why } };
+        }
+        return new MapSchema
+        {
+            Fields =
+            [
+                new()
+                {
+                    Key = "kd",
+                    Schema = new MapSchema
+                    {
+                        Fields =
+                        [
+                            new() { Key = "temperature", Schema = Number(0, minExclusive: true), Default = 4.0, Doc = "Softmax temperature T (the KL term is scaled by T^2)" },
+                            new() { Key = "alpha", Schema = Number(0, max: 1), Default = 0.9, Doc = "Weight of the soft-target term; 1 - alpha weighs the hard-label term" },
+                        ],
+                    },
+                    Doc = "Soft-target distillation (Hinton et al.); needs a teacher",
+                },
+                new()
+                {
+                    Key = "hint",
+                    Schema = new MapSchema
+                    {
+                        Fields =
+                        [
+                            new() { Key = "student_tap", Schema = Text, Required = true, Doc = "Named intermediate output of the student (e.g. block1)" },
+                            new() { Key = "teacher_tap", Schema = Text, Required = true, Doc = "Named intermediate output of the teacher" },
+                            new() { Key = "weight", Schema = Number(0, minExclusive: true), Default = 1.0, Doc = "Weight of the feature MSE term" },
+                        ],
+                    },
+                    Doc = "Feature (FitNets) loss through a learned adapter; needs a teacher",
+                },
+                smoothing,
+            ],
+        };
+    }
+
+    private static MapSchema Tracking() => new()
+    {
+        Fields =
+        [
+            new() { Key = "store", Schema = Text, Doc = "Folder of the run store; absent = --store, DISTILL_STORE or ./distill-runs" },
+            new() { Key = "experiment", Schema = Text, Default = "default", Doc = "Experiment the run is filed under" },
+        ],
+    };
+}

@@ -1,0 +1,127 @@
+namespace Distill.Recipes.Schema;
+
+/// <summary>Rules that involve more than one key; they run on the validated (possibly partial) values.</summary>
+internal static class CrossChecks
+{
+    public static void Run(MapValue root, List<RecipeError> errors)
+    {
+        var teacher = root.Map("teacher");
+        CheckTeacherSource(teacher, errors);
+        CheckModel(teacher?.Map("model"), "teacher.model", errors);
+        CheckModel(root.Map("student")?.Map("model"), "student.model", errors);
+        CheckNormalization(root.Map("data"), errors);
+
+        var stages = root.List("stages").OfType<MapValue>().ToList();
+        for (int i = 0; i < stages.Count; i++)
+        {
+            if (teacher is null)
+            {
+                RequireTeacher(stages[i], $"stages[{i}]", errors);
+            }
+        }
+        CheckStageNames(teacher?.Map("train"), stages, errors);
+
+        var trainStages = stages.Select((s, i) => (Stage: s, Path: $"stages[{i}]")).ToList();
+        if (teacher?.Map("train") is { } teacherTrain)
+        {
+            trainStages.Insert(0, (teacherTrain, "teacher.train"));
+        }
+        CheckEarlyStop(root.Map("data"), trainStages, errors);
+    }
+
+    private static void CheckTeacherSource(MapValue? teacher, List<RecipeError> errors)
+    {
+        if (teacher is null)
+        {
+            return;
+        }
+        var train = teacher.Find("train");
+        var checkpoint = teacher.Find("checkpoint");
+        if (train is not null && checkpoint is not null)
+        {
+            errors.Add(checkpoint.KeyAt.Error("teacher: give either train (train it in this run) or checkpoint (load it), not both"));
+        }
+        else if (train is null && checkpoint is null && !teacher.WasInvalid("train") && !teacher.WasInvalid("checkpoint"))
+        {
+            errors.Add(teacher.At.Error("teacher: needs either train (train it in this run) or checkpoint (load it)"));
+        }
+    }
+
+    private static void CheckModel(MapValue? model, string path, List<RecipeError> errors)
+    {
+        if (model?.Get("channels") is not ListValue channels)
+        {
+            return;
+        }
+        foreach (string key in new[] { "depthwise", "pool" })
+        {
+            if (model.Get(key) is ListValue list && list.Items.Count != channels.Items.Count)
+            {
+                errors.Add(list.At.Error(
+                    $"{path}.{key}: has {list.Items.Count} entries but channels has {channels.Items.Count}; give one per conv block"));
+            }
+        }
+    }
+
+    private static void CheckNormalization(MapValue? data, List<RecipeError> errors)
+    {
+        if (data?.Get("mean") is ListValue mean && data.Get("std") is ListValue std && mean.Items.Count != std.Items.Count)
+        {
+            errors.Add(std.At.Error($"data.std: has {std.Items.Count} entries but data.mean has {mean.Items.Count}"));
+        }
+    }
+
+    private static void RequireTeacher(MapValue stage, string path, List<RecipeError> errors)
+    {
+        if (stage.Map("loss") is not { } loss)
+        {
+            return;
+        }
+        foreach (string key in new[] { "kd", "hint" })
+        {
+            if (loss.Find(key) is { } entry)
+            {
+                errors.Add(entry.KeyAt.Error($"{path}.loss.{key}: needs a teacher; add a teacher section or remove {key}"));
+            }
+        }
+    }
+
+    private static void CheckStageNames(MapValue? teacherTrain, IReadOnlyList<MapValue> stages, List<RecipeError> errors)
+    {
+        var seen = new Dictionary<string, string>();
+        if (teacherTrain?.Str("name") is { } teacherName)
+        {
+            seen[teacherName] = "teacher.train";
+        }
+        for (int i = 0; i < stages.Count; i++)
+        {
+            if (stages[i].Find("name") is not { Value: ScalarValue { Raw: string name } value })
+            {
+                continue;
+            }
+            if (seen.TryGetValue(name, out var first))
+            {
+                errors.Add(value.At.Error($"stages[{i}].name: duplicate stage name '{name}' (already used by {first}); stage names must be unique"));
+            }
+            else
+            {
+                seen[name] = $"stages[{i}]";
+            }
+        }
+    }
+
+    private static void CheckEarlyStop(MapValue? data, IEnumerable<(MapValue Stage, string Path)> stages, List<RecipeError> errors)
+    {
+        if (data?.Raw("validation_fraction") is not double fraction || fraction > 0)
+        {
+            return;
+        }
+        foreach (var (stage, path) in stages)
+        {
+            if (stage.Find("early_stop") is { } entry)
+            {
+                errors.Add(entry.KeyAt.Error($"{path}.early_stop: needs validation data; set data.validation_fraction > 0"));
+            }
+        }
+    }
+}

@@ -1,0 +1,175 @@
+using Distill.Core;
+using Distill.Core.Data;
+using Distill.Core.Distillation;
+using Distill.Core.Models;
+using Distill.Core.Tracking;
+using Distill.Core.Training;
+
+namespace Distill.Recipes.Schema;
+
+/// <summary>Turns a validated, default-filled value tree into Core's option records. Only called when
+/// validation found no error, so every required key is present and of the right type.</summary>
+internal static class PlanBinder
+{
+    public static RunPlan Bind(MapValue root, string baseDirectory) => new()
+    {
+        Name = Str(root, "name"),
+        Description = root.Str("description"),
+        Seed = Int(root, "seed"),
+        Device = Str(root, "device"),
+        Data = BindData(Map(root, "data")),
+        Teacher = root.Map("teacher") is { } teacher ? BindTeacher(teacher) : null,
+        Student = new StudentOptions { Model = BindModel(Map(Map(root, "student"), "model")) },
+        Stages = root.List("stages").Cast<MapValue>().Select(BindStage).ToList(),
+        Tracking = BindTracking(Map(root, "tracking")),
+        ResolvedRecipe = ResolvedRecipe.ToYaml(root),
+        Params = ResolvedRecipe.Flatten(root),
+        BaseDirectory = baseDirectory,
+    };
+
+    private static DataOptions BindData(MapValue data)
+    {
+        bool csv = Str(data, "format") == "csv";
+        return new DataOptions
+        {
+            Format = csv ? DataFormat.Csv : DataFormat.Idx,
+            TrainIdx = csv ? null : BindIdx(Map(data, "train")),
+            TestIdx = csv ? null : BindIdx(Map(data, "test")),
+            TrainCsv = data.Str("train_csv"),
+            TestCsv = data.Str("test_csv"),
+            LabelColumn = data.Str("label_column"),
+            CsvHasHeader = data.Raw("header") as bool? ?? true,
+            ImageShape = data.Get("image_shape") is ListValue shape ? shape.Items.Select(i => (long)Scalar(i)).ToArray() : null,
+            CsvScale = data.Raw("scale") as double? ?? 1.0,
+            TestFraction = data.Raw("test_fraction") as double? ?? 0.2,
+            ValidationFraction = Num(data, "validation_fraction"),
+            Normalize = Str(data, "normalize") switch
+            {
+                "none" => NormalizationMode.None,
+                "fixed" => NormalizationMode.Fixed,
+                _ => NormalizationMode.Standard,
+            },
+            Mean = Doubles(data, "mean"),
+            Std = Doubles(data, "std"),
+            MaxTrain = OptInt(data, "max_train"),
+            MaxTest = OptInt(data, "max_test"),
+            Augment = data.Map("augment") is { } augment
+                ? new AugmentOptions { MaxShift = Int(augment, "max_shift"), HorizontalFlip = Bool(augment, "horizontal_flip") }
+                : null,
+        };
+    }
+
+    private static IdxFiles BindIdx(MapValue pair) => new(Str(pair, "images"), Str(pair, "labels"));
+
+    private static TeacherOptions BindTeacher(MapValue teacher) => new()
+    {
+        Model = BindModel(Map(teacher, "model")),
+        Train = teacher.Map("train") is { } train ? BindStage(train) : null,
+        Checkpoint = teacher.Str("checkpoint"),
+    };
+
+    private static ModelSpec BindModel(MapValue model) => new()
+    {
+        Arch = Str(model, "arch") == "cnn" ? ModelArch.Cnn : ModelArch.Mlp,
+        Channels = Ints(model, "channels") ?? [],
+        Hidden = Ints(model, "hidden") ?? [],
+        Depthwise = Bools(model, "depthwise"),
+        Pool = Bools(model, "pool"),
+        KernelSize = OptInt(model, "kernel_size") ?? 3,
+        BatchNorm = Bool(model, "batch_norm"),
+        Dropout = Num(model, "dropout"),
+    };
+
+    private static StageOptions BindStage(MapValue stage)
+    {
+        var optimizer = Map(stage, "optimizer");
+        var schedule = Map(stage, "schedule");
+        var loss = Map(stage, "loss");
+        var betas = Doubles(optimizer, "betas")!;
+        return new StageOptions
+        {
+            Name = Str(stage, "name"),
+            Epochs = Int(stage, "epochs"),
+            BatchSize = Int(stage, "batch_size"),
+            Optimizer = new OptimizerOptions
+            {
+                Kind = Str(optimizer, "name") switch
+                {
+                    "sgd" => OptimizerKind.Sgd,
+                    "adamw" => OptimizerKind.AdamW,
+                    _ => OptimizerKind.Adam,
+                },
+                LearningRate = Num(optimizer, "lr"),
+                WeightDecay = Num(optimizer, "weight_decay"),
+                Momentum = Num(optimizer, "momentum"),
+                Nesterov = Bool(optimizer, "nesterov"),
+                Beta1 = betas[0],
+                Beta2 = betas[1],
+            },
+            Schedule = new ScheduleOptions
+            {
+                Kind = Str(schedule, "name") switch
+                {
+                    "step" => ScheduleKind.Step,
+                    "cosine" => ScheduleKind.Cosine,
+                    "one_cycle" => ScheduleKind.OneCycle,
+                    _ => ScheduleKind.Constant,
+                },
+                WarmupEpochs = Num(schedule, "warmup_epochs"),
+                StepEpochs = Int(schedule, "step_epochs"),
+                Gamma = Num(schedule, "gamma"),
+                MinLearningRate = Num(schedule, "min_lr"),
+                PctStart = Num(schedule, "pct_start"),
+            },
+            Loss = new LossOptions
+            {
+                Kd = loss.Map("kd") is { } kd
+                    ? new KdOptions { Temperature = Num(kd, "temperature"), Alpha = Num(kd, "alpha") }
+                    : null,
+                Hint = loss.Map("hint") is { } hint
+                    ? new HintOptions { StudentTap = Str(hint, "student_tap"), TeacherTap = Str(hint, "teacher_tap"), Weight = Num(hint, "weight") }
+                    : null,
+                LabelSmoothing = Num(loss, "label_smoothing"),
+            },
+            ClipGradNorm = stage.Raw("clip_grad_norm") as double?,
+            EarlyStop = stage.Map("early_stop") is { } early
+                ? new EarlyStopOptions { Metric = Str(early, "metric"), Patience = Int(early, "patience"), MinDelta = Num(early, "min_delta") }
+                : null,
+            CacheTeacher = Bool(stage, "cache_teacher"),
+        };
+    }
+
+    private static TrackingOptions BindTracking(MapValue tracking) => new()
+    {
+        Store = tracking.Str("store"),
+        Experiment = Str(tracking, "experiment"),
+    };
+
+    private static MapValue Map(MapValue map, string key) =>
+        map.Map(key) ?? throw new InvalidOperationException($"validated recipe lacks mapping '{key}'");
+
+    private static object Scalar(Value value) =>
+        (value as ScalarValue)?.Raw ?? throw new InvalidOperationException("validated recipe has a non-scalar list item");
+
+    private static object Raw(MapValue map, string key) =>
+        map.Raw(key) ?? throw new InvalidOperationException($"validated recipe lacks key '{key}'");
+
+    private static string Str(MapValue map, string key) => (string)Raw(map, key);
+
+    private static int Int(MapValue map, string key) => checked((int)(long)Raw(map, key));
+
+    private static int? OptInt(MapValue map, string key) => map.Raw(key) is long value ? checked((int)value) : null;
+
+    private static double Num(MapValue map, string key) => (double)Raw(map, key);
+
+    private static bool Bool(MapValue map, string key) => (bool)Raw(map, key);
+
+    private static int[]? Ints(MapValue map, string key) =>
+        map.Get(key) is ListValue list ? list.Items.Select(i => checked((int)(long)Scalar(i))).ToArray() : null;
+
+    private static double[]? Doubles(MapValue map, string key) =>
+        map.Get(key) is ListValue list ? list.Items.Select(i => (double)Scalar(i)).ToArray() : null;
+
+    private static bool[]? Bools(MapValue map, string key) =>
+        map.Get(key) is ListValue list ? list.Items.Select(i => (bool)Scalar(i)).ToArray() : null;
+}

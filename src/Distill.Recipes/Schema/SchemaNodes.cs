@@ -1,0 +1,122 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+
+namespace Distill.Recipes.Schema;
+
+/// <summary>The shape one recipe node must have.</summary>
+internal abstract class SchemaNode
+{
+    /// <summary>Human-readable type, e.g. "integer >= 1" or "one of sgd | adam".</summary>
+    public abstract string Describe();
+}
+
+internal enum ScalarKind { Integer, Number, Boolean, String, Enum, Path }
+
+internal sealed class ScalarSchema : SchemaNode
+{
+    public required ScalarKind Kind { get; init; }
+    public IReadOnlyList<string> Allowed { get; init; } = [];
+    public double? Min { get; init; }
+    public bool MinExclusive { get; init; }
+    public double? Max { get; init; }
+    public bool MaxExclusive { get; init; }
+    public Regex? Pattern { get; init; }
+    public bool AllowEmpty { get; init; }
+
+    public override string Describe() => Kind switch
+    {
+        ScalarKind.Integer => "integer" + RangeText(),
+        ScalarKind.Number => "number" + RangeText(),
+        ScalarKind.Boolean => "true | false",
+        ScalarKind.Enum => "one of " + string.Join(" | ", Allowed),
+        ScalarKind.Path => "path to an existing file (relative to the recipe's folder)",
+        _ => Pattern is null ? "string" : $"string matching {Pattern}",
+    };
+
+    public string RangeText()
+    {
+        if (Min is { } lo && Max is { } hi)
+        {
+            return $" in {(MinExclusive ? "(" : "[")}{Format(lo)}, {Format(hi)}{(MaxExclusive ? ")" : "]")}";
+        }
+        if (Min is { } min)
+        {
+            return $" {(MinExclusive ? ">" : ">=")} {Format(min)}";
+        }
+        if (Max is { } max)
+        {
+            return $" {(MaxExclusive ? "<" : "<=")} {Format(max)}";
+        }
+        return "";
+    }
+
+    /// <summary>Null when <paramref name="value"/> is in range, else the complaint.</summary>
+    public string? CheckRange(double value)
+    {
+        bool tooLow = Min is { } lo && (MinExclusive ? value <= lo : value < lo);
+        bool tooHigh = Max is { } hi && (MaxExclusive ? value >= hi : value > hi);
+        return tooLow || tooHigh ? $"must be{RangeText()}, got {Format(value)}" : null;
+    }
+
+    public static string Format(double value) => value.ToString("R", CultureInfo.InvariantCulture).ToLowerInvariant();
+}
+
+internal sealed class ListSchema : SchemaNode
+{
+    public required SchemaNode Item { get; init; }
+    public int MinCount { get; init; }
+    public int? ExactCount { get; init; }
+
+    public override string Describe()
+    {
+        string count = ExactCount is { } n ? $", exactly {n}" : MinCount > 0 ? $", at least {MinCount}" : "";
+        string item = Item is MapSchema ? "mappings" : $"({Item.Describe()})";
+        return $"list of {item}{count}";
+    }
+}
+
+internal sealed class MapSchema : SchemaNode
+{
+    public required IReadOnlyList<Field> Fields { get; init; }
+
+    /// <summary>Keys that are known but not allowed here, with the reason.</summary>
+    public IReadOnlyDictionary<string, string> Forbidden { get; init; } = new Dictionary<string, string>();
+
+    public Field? Find(string key) => Fields.FirstOrDefault(f => f.Key == key);
+
+    public IEnumerable<string> Keys => Fields.Select(f => f.Key);
+
+    public override string Describe() => "mapping";
+}
+
+/// <summary>A field applies only when a sibling enum key has one of the given values.</summary>
+internal sealed record Condition(string Key, params string[] Values)
+{
+    public string Describe(string parentPath) =>
+        $"{Paths.Join(parentPath, Key)} is {string.Join(" or ", Values)}";
+}
+
+internal sealed class Field
+{
+    public required string Key { get; init; }
+    public required SchemaNode Schema { get; init; }
+    public required string Doc { get; init; }
+    public bool Required { get; init; }
+
+    /// <summary>Scalar default: long, double, bool, string, or an array of those for lists.</summary>
+    public object? Default { get; init; }
+
+    /// <summary>Default computed from the (resolved) sibling keys; <see cref="DefaultText"/> explains it.</summary>
+    public Func<MapValue, object?>? DefaultFrom { get; init; }
+    public string? DefaultText { get; init; }
+
+    /// <summary>A mapping that is filled with its own defaults when absent.</summary>
+    public bool DefaultEmpty { get; init; }
+
+    public Condition? When { get; init; }
+}
+
+internal static class Paths
+{
+    public static string Join(string parent, string key) => parent.Length == 0 ? key : $"{parent}.{key}";
+}

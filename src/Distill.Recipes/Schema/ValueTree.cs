@@ -1,0 +1,63 @@
+namespace Distill.Recipes.Schema;
+
+/// <summary>A validated recipe node with defaults filled in, remembering where it came from.</summary>
+internal abstract class Value(Location at)
+{
+    public Location At { get; } = at;
+}
+
+/// <summary>Raw is long (integer), double (number), bool, or string (string, enum, path).</summary>
+internal sealed class ScalarValue(Location at, object raw) : Value(at)
+{
+    public object Raw { get; } = raw;
+}
+
+internal sealed class ListValue(Location at, IReadOnlyList<Value> items) : Value(at)
+{
+    public IReadOnlyList<Value> Items { get; } = items;
+}
+
+internal sealed record Entry(string Key, Location KeyAt, Value Value);
+
+internal sealed class MapValue(Location at) : Value(at)
+{
+    private readonly List<Entry> _entries = [];
+    private readonly HashSet<string> _invalid = [];
+
+    public IReadOnlyList<Entry> Entries => _entries;
+
+    public void Add(Entry entry) => _entries.Add(entry);
+
+    /// <summary>Records a key that was written but failed validation (already reported), so that
+    /// cross-checks do not also call it missing.</summary>
+    public void MarkInvalid(string key) => _invalid.Add(key);
+
+    public bool WasInvalid(string key) => _invalid.Contains(key);
+
+    public void SortBy(MapSchema schema) =>
+        _entries.Sort((a, b) => IndexOf(schema, a.Key).CompareTo(IndexOf(schema, b.Key)));
+
+    public Entry? Find(string key) => _entries.FirstOrDefault(e => e.Key == key);
+
+    public Value? Get(string key) => Find(key)?.Value;
+
+    public MapValue? Map(string key) => Get(key) as MapValue;
+
+    public IReadOnlyList<Value> List(string key) => (Get(key) as ListValue)?.Items ?? [];
+
+    public object? Raw(string key) => (Get(key) as ScalarValue)?.Raw;
+
+    public string? Str(string key) => Raw(key) as string;
+
+    private static int IndexOf(MapSchema schema, string key)
+    {
+        for (int i = 0; i < schema.Fields.Count; i++)
+        {
+            if (schema.Fields[i].Key == key)
+            {
+                return i;
+            }
+        }
+        return int.MaxValue;
+    }
+}
