@@ -30,6 +30,9 @@ public sealed class RunStore : IDisposable
 
     public string Directory { get; }
 
+    /// <summary>How often trackers started from now on write their heartbeat (tests shorten it).</summary>
+    internal TimeSpan HeartbeatInterval { get; set; } = StoreTracker.DefaultHeartbeatInterval;
+
     /// <summary>
     /// Opens (creating if needed) the store in <paramref name="directory"/>, and marks as FAILED the
     /// RUNNING runs whose process has died.
@@ -200,7 +203,7 @@ public sealed class RunStore : IDisposable
     {
         string artifacts = ArtifactPaths.RunDirectory(Directory, runId);
         System.IO.Directory.CreateDirectory(artifacts);
-        return new StoreTracker(_databasePath, runId, artifacts);
+        return new StoreTracker(_databasePath, runId, artifacts, HeartbeatInterval);
     }
 
     private sealed record RunOwner(string Id, RunStatus Status, int Pid, string Host, long ProcessStartMs, long HeartbeatMs);

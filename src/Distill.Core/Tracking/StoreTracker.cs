@@ -6,18 +6,19 @@ namespace Distill.Core.Tracking;
 /// The tracker of one run in the embedded store. It owns its own connection, so it may outlive
 /// the <see cref="RunStore"/> that started it. Metrics are buffered and written in one transaction
 /// per batch (every second, every <see cref="FlushThreshold"/> points, and on End/Dispose); a
-/// heartbeat is written every 15 s so that other processes can tell a live run from a dead one.
+/// heartbeat is written every 15 s (checked on each timer tick) so that other processes can tell a live run from a dead one.
 /// </summary>
 internal sealed class StoreTracker : ITracker
 {
     internal const int FlushThreshold = 500;
-    private static readonly TimeSpan FlushInterval = TimeSpan.FromSeconds(1);
-    private static readonly TimeSpan HeartbeatInterval = TimeSpan.FromSeconds(15);
+    internal static readonly TimeSpan FlushInterval = TimeSpan.FromSeconds(1);
+    internal static readonly TimeSpan DefaultHeartbeatInterval = TimeSpan.FromSeconds(15);
 
     private readonly record struct PendingMetric(string Key, long Step, double Value, long TimestampMs);
 
     private readonly SqliteConnection _connection;
     private readonly Timer _timer;
+    private readonly TimeSpan _heartbeatInterval;
 
     // Lock order: _writeLock, then _bufferLock. _writeLock guards the connection and _lastHeartbeatMs;
     // _bufferLock guards the buffer, the key cache and the state flags, and is held only briefly.
@@ -29,10 +30,11 @@ internal sealed class StoreTracker : ITracker
     private bool _closed;
     private long _lastHeartbeatMs;
 
-    public StoreTracker(string databasePath, string runId, string artifactDirectory)
+    public StoreTracker(string databasePath, string runId, string artifactDirectory, TimeSpan heartbeatInterval)
     {
         RunId = runId;
         ArtifactDirectory = artifactDirectory;
+        _heartbeatInterval = heartbeatInterval;
         _connection = StoreSchema.Open(databasePath);
         _lastHeartbeatMs = Sql.NowMs();
         _timer = new Timer(OnTimer, null, FlushInterval, FlushInterval);
@@ -220,7 +222,7 @@ internal sealed class StoreTracker : ITracker
                 return;
             FlushLocked();
             long now = Sql.NowMs();
-            if (!_ended && now - _lastHeartbeatMs >= HeartbeatInterval.TotalMilliseconds)
+            if (!_ended && now - _lastHeartbeatMs >= _heartbeatInterval.TotalMilliseconds)
             {
                 Sql.Execute(_connection, "UPDATE runs SET heartbeat = @now WHERE id = @id AND status = 'RUNNING';", ("@now", now), ("@id", RunId));
                 _lastHeartbeatMs = now;

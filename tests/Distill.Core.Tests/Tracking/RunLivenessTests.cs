@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Microsoft.Data.Sqlite;
 using Distill.Core.Tracking;
 
 namespace Distill.Core.Tests.Tracking;
@@ -102,5 +103,52 @@ public sealed class RunLivenessTests : IDisposable
         Assert.Equal(RunStatus.Finished, run.Status);
         Assert.False(run.Tags.ContainsKey("error"));
         Assert.Equal(0.25, run.Metrics["loss"]);
+    }
+
+    [Fact]
+    public void AStoreLeftByAKilledProcess_OpensWithItsWriteAheadLog()
+    {
+        using var crashed = new TempStoreFolder();
+        string runId;
+        using (var store = RunStore.Open(_folder.Path))
+        using (var tracker = store.StartRun("exp", "killed"))
+        {
+            runId = tracker.RunId;
+            for (int step = 0; step < StoreTracker.FlushThreshold; step++)
+                tracker.LogMetric("loss", step, step); // the threshold flush commits these to the -wal file
+            // Copying the files while the connections are open gives what a killed process leaves behind.
+            foreach (string suffix in new[] { "", "-wal", "-shm" })
+                File.Copy(_folder.DatabasePath + suffix, crashed.DatabasePath + suffix);
+        }
+        Assert.True(new FileInfo(crashed.DatabasePath + "-wal").Length > 0);
+
+        using var reopened = RunStore.Open(crashed.Path);
+        Assert.Equal(StoreTracker.FlushThreshold, reopened.GetMetricHistory(runId, "loss").Count);
+    }
+
+    [Fact]
+    public void ALiveTracker_WritesHeartbeats()
+    {
+        using var store = RunStore.Open(_folder.Path);
+        store.HeartbeatInterval = TimeSpan.Zero; // a heartbeat on every timer tick
+        using var tracker = store.StartRun("exp", "alive");
+        long first = ReadHeartbeat(tracker.RunId);
+
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (ReadHeartbeat(tracker.RunId) == first && DateTime.UtcNow < deadline)
+            Thread.Sleep(100);
+
+        Assert.True(ReadHeartbeat(tracker.RunId) > first);
+        tracker.End(RunStatus.Finished);
+    }
+
+    private long ReadHeartbeat(string runId)
+    {
+        using var connection = new SqliteConnection($"Data Source={_folder.DatabasePath};Pooling=False");
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT heartbeat FROM runs WHERE id = $id;";
+        command.Parameters.AddWithValue("$id", runId);
+        return (long)command.ExecuteScalar()!;
     }
 }
