@@ -75,7 +75,7 @@ public static class RecipeLoader
             // YamlDotNet 18 throws this for some unterminated flow collections; the last event read is the best position we have.
             var mark = parser.Current?.Start ?? Mark.Empty;
             errors.Add(new RecipeError(locate.File, (int)mark.Line, (int)mark.Column,
-                "YAML syntax error: the document ends inside a [list] or {mapping}; check for a missing closing bracket"));
+                "YAML syntax error: a [list] or {mapping} around here is not closed; check for a missing closing bracket"));
             return null;
         }
         if (stream.Documents.Count > 1)

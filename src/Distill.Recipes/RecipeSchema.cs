@@ -8,7 +8,10 @@ namespace Distill.Recipes;
 /// the --set overrides, the resolved recipe and <see cref="DescribeDefaults"/> all read this one table.</summary>
 public static partial class RecipeSchema
 {
-    internal static MapSchema Root { get; } = BuildRoot();
+    // Lazy: the builders read the static schema fields below, which are initialised in textual order.
+    private static readonly Lazy<MapSchema> RootSchema = new(BuildRoot);
+
+    internal static MapSchema Root => RootSchema.Value;
 
     /// <summary>Every key path the schema knows, e.g. "stages[].optimizer.lr", in schema order.</summary>
     public static IReadOnlyList<string> KeyPaths() => Walk(Root, "").Select(line => line.Path).ToList();
