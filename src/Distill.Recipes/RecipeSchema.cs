@@ -41,15 +41,15 @@ public static partial class RecipeSchema
         {
             string path = Paths.Join(parent, field.Key);
             yield return new KeyLine(path, field.Schema.Describe(), DescribeDefault(field, parent), field.Doc);
-            var nested = field.Schema switch
+            var (child, childPath) = field.Schema switch
             {
                 MapSchema m => (m, path),
                 ListSchema { Item: MapSchema m } => (m, path + "[]"),
                 _ => ((MapSchema?)null, path),
             };
-            if (nested.Item1 is { } child)
+            if (child is not null)
             {
-                foreach (var line in Walk(child, nested.Item2))
+                foreach (var line in Walk(child, childPath))
                 {
                     yield return line;
                 }
