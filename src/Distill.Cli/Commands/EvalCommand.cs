@@ -40,8 +40,8 @@ public static class EvalCommand
         var checkpoint = parse.GetValue(Checkpoint)!;
         var (model, descriptor) = ModelCheckpoint.Load(checkpoint);
         using var _ = model;
-        var (options, baseDirectory) = DataFor(parse, descriptor);
-        using var data = DatasetLoader.Load(options, baseDirectory, seed: 0);
+        var (options, baseDirectory, seed) = DataFor(parse, descriptor);
+        using var data = DatasetLoader.Load(options, baseDirectory, seed);
         if (!data.InputShape.SequenceEqual(descriptor.InputShape))
             throw new InvalidInputException(
                 $"{parse.GetValue(Data)}: samples have shape [{string.Join(", ", data.InputShape)}], but {checkpoint} expects [{string.Join(", ", descriptor.InputShape)}]");
@@ -70,8 +70,9 @@ public static class EvalCommand
         return ExitCodes.Success;
     }
 
-    /// <summary>The test split to evaluate on, normalised as the model was trained.</summary>
-    private static (DataOptions Options, string BaseDirectory) DataFor(ParseResult parse, ModelDescriptor descriptor)
+    /// <summary>The test split to evaluate on, normalised as the model was trained. A recipe's own seed
+    /// picks the same held-out split as its run did.</summary>
+    private static (DataOptions Options, string BaseDirectory, int Seed) DataFor(ParseResult parse, ModelDescriptor descriptor)
     {
         var normalization = descriptor.Normalization;
         var path = parse.GetValue(Data)!;
@@ -82,16 +83,16 @@ public static class EvalCommand
         if (extension is ".yaml" or ".yml")
         {
             var plan = RecipeLoader.Load(path);
-            return (plan.Data with { Normalize = normalize.Normalize, Mean = normalize.Mean, Std = normalize.Std, Augment = null }, plan.BaseDirectory);
+            return (plan.Data with { Normalize = normalize.Normalize, Mean = normalize.Mean, Std = normalize.Std, Augment = null }, plan.BaseDirectory, plan.Seed);
         }
         if (path.Contains("idx3", StringComparison.Ordinal))
         {
             var labels = parse.GetValue(Labels) ?? path.Replace("images-idx3", "labels-idx1", StringComparison.Ordinal);
             var files = new IdxFiles(Path.GetFullPath(path), Path.GetFullPath(labels));
-            return (normalize with { Format = DataFormat.Idx, TrainIdx = files, TestIdx = files, ValidationFraction = 0 }, Environment.CurrentDirectory);
+            return (normalize with { Format = DataFormat.Idx, TrainIdx = files, TestIdx = files, ValidationFraction = 0 }, Environment.CurrentDirectory, 0);
         }
         var csv = Path.GetFullPath(path);
         return (normalize with { Format = DataFormat.Csv, TrainCsv = csv, TestCsv = csv, LabelColumn = parse.GetValue(LabelColumn), ValidationFraction = 0,
-            ImageShape = descriptor.InputShape.Length == 3 ? descriptor.InputShape : null }, Environment.CurrentDirectory);
+            ImageShape = descriptor.InputShape.Length == 3 ? descriptor.InputShape : null }, Environment.CurrentDirectory, 0);
     }
 }
