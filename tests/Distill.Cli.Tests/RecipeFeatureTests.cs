@@ -1,0 +1,76 @@
+namespace Distill.Cli.Tests;
+
+/// <summary>Recipe features exercised through the real command on real data.</summary>
+public sealed class RecipeFeatureTests
+{
+    [Fact]
+    public void Quickstart_recipe_runs_end_to_end_on_a_reduced_budget()
+    {
+        using var store = new TempDir();
+        var result = CliProcess.Run(["train", "configs/quickstart.yaml", "--store", store.Path, "--json",
+            "--set", "data.max_train=1500", "--set", "data.max_test=500",
+            "--set", "teacher.train.epochs=1", "--set", "stages[0].epochs=1"], TimeSpan.FromMinutes(5));
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var run = new RunJsonView(result.StdOut);
+        Assert.Equal("FINISHED", run.Status);
+        // Even one epoch on 1,350 images must learn far beyond chance (10 %).
+        Assert.True(run.Metric("teacher/test_acc") > 0.55, $"teacher {run.Metric("teacher/test_acc")}");
+        Assert.True(run.Metric("student/test_acc") > 0.4, $"student {run.Metric("student/test_acc")}");
+        Assert.True(run.Metric("student/params") * 10 <= run.Metric("teacher/params"));
+        Assert.Equal("train=1350 validation=150 test=500", run.Tag("data.sizes"));
+    }
+
+    [Fact]
+    public void Hint_loss_and_early_stop_work_together()
+    {
+        using var store = new TempDir();
+        var result = CliProcess.Run(["train", "configs/digits/kd.yaml", "--store", store.Path, "--json",
+            "--set", "teacher.train.epochs=4",
+            "--set", "stages[0].epochs=40",
+            "--set", "stages[0].loss.hint.student_tap=hidden0",
+            "--set", "stages[0].loss.hint.teacher_tap=hidden1",
+            "--set", "stages[0].loss.hint.weight=0.5",
+            "--set", "stages[0].early_stop.metric=val/loss",
+            "--set", "stages[0].early_stop.patience=1",
+            "--set", "stages[0].clip_grad_norm=1"], TimeSpan.FromMinutes(5));
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var run = new RunJsonView(result.StdOut);
+        Assert.Equal("FINISHED", run.Status);
+        int epochs = int.Parse(run.Tag("stage.distil.epochs")!, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.InRange(epochs, 2, 39);
+        Assert.True(run.Metric("student/test_acc") > 0.8, $"student {run.Metric("student/test_acc")}");
+    }
+
+    [Fact]
+    public void Hint_between_unknown_taps_is_bad_input_listing_the_valid_taps()
+    {
+        using var store = new TempDir();
+        var result = CliProcess.Run("train", "configs/digits/kd.yaml", "--store", store.Path,
+            "--set", "teacher.train.epochs=1",
+            "--set", "stages[0].loss.hint.student_tap=block7",
+            "--set", "stages[0].loss.hint.teacher_tap=hidden1");
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Contains("block7", result.StdErr);
+        Assert.Contains("hidden0", result.StdErr);
+    }
+
+    [Fact]
+    public void Recipes_validate_and_show_report_and_resolve()
+    {
+        var valid = CliProcess.Run("recipes", "validate", "configs/quickstart.yaml");
+        Assert.True(valid.ExitCode == 0, valid.ToString());
+        Assert.Contains("valid", valid.StdOut);
+
+        var shown = CliProcess.Run("recipes", "show", "configs/quickstart.yaml", "--set", "stages[0].epochs=3");
+        Assert.True(shown.ExitCode == 0, shown.ToString());
+        Assert.Contains("epochs: 3", shown.StdOut);
+        Assert.Contains("weight_decay: 0", shown.StdOut);
+
+        var defaults = CliProcess.Run("recipes", "show", "--defaults");
+        Assert.Contains("stages[].optimizer.lr", defaults.StdOut);
+
+        var badOverride = CliProcess.Run("recipes", "validate", "configs/quickstart.yaml", "--set", "stages[0].epoch=3");
+        Assert.True(badOverride.ExitCode == 2, badOverride.ToString());
+        Assert.Contains("epochs", badOverride.StdErr);
+    }
+}

@@ -1,0 +1,29 @@
+namespace Distill.Recipes.Tests;
+
+/// <summary>Every recipe shipped in configs/ is valid (the full Fashion-MNIST ones need Debian's
+/// dataset-fashion-mnist, which .ci/run installs).</summary>
+public class ShippedConfigsTests
+{
+    public static TheoryData<string> Configs()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Distill.sln")))
+            dir = dir.Parent;
+        var configs = Path.Combine(dir!.FullName, "configs");
+        var data = new TheoryData<string>();
+        foreach (var file in Directory.EnumerateFiles(configs, "*.yaml", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
+            data.Add(Path.GetRelativePath(configs, file));
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Configs))]
+    public void Shipped_recipe_is_valid(string relativePath)
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (!File.Exists(Path.Combine(dir!.FullName, "Distill.sln")))
+            dir = dir.Parent;
+        var plan = RecipeLoader.Load(Path.Combine(dir.FullName, "configs", relativePath));
+        Assert.NotEmpty(plan.Stages);
+    }
+}
