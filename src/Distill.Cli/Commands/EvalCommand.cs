@@ -92,7 +92,14 @@ public static class EvalCommand
             return (normalize with { Format = DataFormat.Idx, TrainIdx = files, TestIdx = files, ValidationFraction = 0 }, Environment.CurrentDirectory, 0);
         }
         var csv = Path.GetFullPath(path);
-        return (normalize with { Format = DataFormat.Csv, TrainCsv = csv, TestCsv = csv, LabelColumn = parse.GetValue(LabelColumn), ValidationFraction = 0,
-            ImageShape = descriptor.InputShape.Length == 3 ? descriptor.InputShape : null }, Environment.CurrentDirectory, 0);
+        return (normalize with
+        {
+            Format = DataFormat.Csv,
+            TrainCsv = csv,
+            TestCsv = csv,
+            LabelColumn = parse.GetValue(LabelColumn),
+            ValidationFraction = 0,
+            ImageShape = descriptor.InputShape.Length == 3 ? descriptor.InputShape : null
+        }, Environment.CurrentDirectory, 0);
     }
 }
