@@ -12,14 +12,20 @@ public sealed class ClassifierHead : nn.Module<Tensor, Tensor>
     private readonly List<Linear> _hidden = [];
     private readonly List<Dropout?> _hiddenDropouts = [];
 
+    // Fields named as registered: see ConvBlock for why auto-properties would duplicate them.
+#pragma warning disable IDE1006
+    private readonly Dropout? dropout_in;
+    private readonly Linear @out;
+#pragma warning restore IDE1006
+
     internal ClassifierHead(string name, long inFeatures, IReadOnlyList<int> hidden, int numClasses, double inputDropout, double hiddenDropout)
         : base(name)
     {
         InFeatures = inFeatures;
         if (inputDropout > 0)
         {
-            InputDropout = nn.Dropout(inputDropout);
-            register_module("dropout_in", InputDropout);
+            dropout_in = nn.Dropout(inputDropout);
+            register_module("dropout_in", dropout_in);
         }
         long width = inFeatures;
         for (int i = 0; i < hidden.Count; i++)
@@ -36,14 +42,14 @@ public sealed class ClassifierHead : nn.Module<Tensor, Tensor>
             _hiddenDropouts.Add(dropout);
             width = hidden[i];
         }
-        Output = nn.Linear(width, numClasses);
-        register_module("out", Output);
+        @out = nn.Linear(width, numClasses);
+        register_module("out", @out);
     }
 
     public long InFeatures { get; }
-    public Dropout? InputDropout { get; }
+    public Dropout? InputDropout => dropout_in;
     public IReadOnlyList<Linear> Hidden => _hidden;
-    public Linear Output { get; }
+    public Linear Output => @out;
 
     public override Tensor forward(Tensor x) => Run(x, null);
 

@@ -9,6 +9,17 @@ namespace Distill.Core.Models;
 /// Submodules are registered as "depthwise", "depthwise_bn", "conv", "bn", "pool" (only those present).</summary>
 public sealed class ConvBlock : nn.Module<Tensor, Tensor>
 {
+    // Fields carry the registered names: when this block is registered in its parent, TorchSharp
+    // reflects over the fields and registers them again under their field names. Auto-property
+    // backing fields would appear a second time in the state dict as "<Conv>k__BackingField".
+#pragma warning disable IDE1006
+    private readonly Conv2d? depthwise;
+    private readonly BatchNorm2d? depthwise_bn;
+    private readonly Conv2d conv;
+    private readonly BatchNorm2d? bn;
+    private readonly MaxPool2d? pool;
+#pragma warning restore IDE1006
+
     internal ConvBlock(string name, long inChannels, long outChannels, int kernelSize, bool depthwiseSeparable, bool batchNorm, bool pool)
         : base(name)
     {
@@ -18,29 +29,29 @@ public sealed class ConvBlock : nn.Module<Tensor, Tensor>
         long padding = kernelSize / 2;
         if (depthwiseSeparable)
         {
-            Depthwise = nn.Conv2d(inChannels, inChannels, kernelSize, padding: padding, groups: inChannels, bias: !batchNorm);
-            register_module("depthwise", Depthwise);
+            depthwise = nn.Conv2d(inChannels, inChannels, kernelSize, padding: padding, groups: inChannels, bias: !batchNorm);
+            register_module("depthwise", depthwise);
             if (batchNorm)
             {
-                DepthwiseBn = nn.BatchNorm2d(inChannels);
-                register_module("depthwise_bn", DepthwiseBn);
+                depthwise_bn = nn.BatchNorm2d(inChannels);
+                register_module("depthwise_bn", depthwise_bn);
             }
-            Conv = nn.Conv2d(inChannels, outChannels, 1, bias: !batchNorm);
+            conv = nn.Conv2d(inChannels, outChannels, 1, bias: !batchNorm);
         }
         else
         {
-            Conv = nn.Conv2d(inChannels, outChannels, kernelSize, padding: padding, bias: !batchNorm);
+            conv = nn.Conv2d(inChannels, outChannels, kernelSize, padding: padding, bias: !batchNorm);
         }
-        register_module("conv", Conv);
+        register_module("conv", conv);
         if (batchNorm)
         {
-            Bn = nn.BatchNorm2d(outChannels);
-            register_module("bn", Bn);
+            bn = nn.BatchNorm2d(outChannels);
+            register_module("bn", bn);
         }
         if (pool)
         {
-            Pool = nn.MaxPool2d(2);
-            register_module("pool", Pool);
+            this.pool = nn.MaxPool2d(2);
+            register_module("pool", this.pool);
         }
     }
 
@@ -49,15 +60,15 @@ public sealed class ConvBlock : nn.Module<Tensor, Tensor>
     public int KernelSize { get; }
 
     /// <summary>Depthwise conv (groups = in channels); null for a plain block.</summary>
-    public Conv2d? Depthwise { get; }
-    public BatchNorm2d? DepthwiseBn { get; }
+    public Conv2d? Depthwise => depthwise;
+    public BatchNorm2d? DepthwiseBn => depthwise_bn;
 
     /// <summary>The k×k conv of a plain block, or the pointwise 1x1 conv of a depthwise-separable one.</summary>
-    public Conv2d Conv { get; }
-    public BatchNorm2d? Bn { get; }
+    public Conv2d Conv => conv;
+    public BatchNorm2d? Bn => bn;
 
     /// <summary>2x2 max-pool with stride 2 after the activation, or null.</summary>
-    public MaxPool2d? Pool { get; }
+    public MaxPool2d? Pool => pool;
 
     public bool IsDepthwiseSeparable => Depthwise is not null;
 

@@ -162,3 +162,27 @@ public class ZooModelTests
         Assert.Equal(80 + 1168 + 7850, model.ParameterCount);
     }
 }
+
+public sealed class ZooModelStateDictTests
+{
+    [Fact]
+    public void State_dict_holds_each_tensor_once_under_its_registered_name()
+    {
+        TorchSharp.torch.manual_seed(1);
+        using var model = ModelZoo.Build(new ModelSpec { Arch = ModelArch.Cnn, Channels = [4, 6], Depthwise = [false, true], Hidden = [5], Dropout = 0.1 }, [1, 12, 12], 3);
+        var keys = model.state_dict().Keys.Order(StringComparer.Ordinal).ToList();
+        Assert.DoesNotContain(keys, k => k.Contains("BackingField", StringComparison.Ordinal));
+        Assert.Equal(
+            [
+                "block0.bn.bias", "block0.bn.num_batches_tracked", "block0.bn.running_mean", "block0.bn.running_var", "block0.bn.weight",
+                "block0.conv.weight",
+                "block1.bn.bias", "block1.bn.num_batches_tracked", "block1.bn.running_mean", "block1.bn.running_var", "block1.bn.weight",
+                "block1.conv.weight",
+                "block1.depthwise.weight",
+                "block1.depthwise_bn.bias", "block1.depthwise_bn.num_batches_tracked", "block1.depthwise_bn.running_mean", "block1.depthwise_bn.running_var", "block1.depthwise_bn.weight",
+                "head.fc0.bias", "head.fc0.weight", "head.out.bias", "head.out.weight",
+            ],
+            keys);
+        Assert.Equal(model.ParameterCount, model.parameters().Sum(p => p.numel()));
+    }
+}
