@@ -48,6 +48,7 @@ public sealed class MlflowTracker : ITracker
         catch
         {
             client.Dispose();
+            inner.Dispose();
             throw;
         }
     }
