@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using Distill.Core.Tracking;
@@ -158,6 +159,33 @@ public sealed class MlflowTrackingTests
         Assert.NotNull(remote.EndTime);
         Assert.Equal("divergence", server.ExperimentName(remote.ExperimentId));
         Assert.Contains("stage 'distil'", remote.Tags["error"]);
+    }
+
+    [Fact]
+    public void Sigterm_ends_the_run_KILLED_on_the_server()
+    {
+        using var server = new FakeMlflowServer();
+        using var store = new TempDir();
+        var info = CliProcess.StartInfo(["train", DigitsRecipe, "--store", store.Path, "--tracking-uri", server.Uri,
+            "--set", "teacher.train.epochs=200", "--set", "stages[0].epochs=200"]);
+        using var process = Process.Start(info)!;
+        process.StandardInput.Close();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        var deadline = DateTime.UtcNow.AddMinutes(2);
+        while (!server.Requests.Any(r => r.Path.EndsWith("/runs/log-batch", StringComparison.Ordinal)) && DateTime.UtcNow < deadline && !process.HasExited)
+            Thread.Sleep(50);
+        Assert.False(process.HasExited, "the run ended before it could be interrupted");
+        var running = Assert.Single(server.Runs);
+        Assert.Equal("RUNNING", running.Status);
+
+        using (var kill = Process.Start("kill", ["-TERM", process.Id.ToString(CultureInfo.InvariantCulture)]))
+            kill.WaitForExit();
+        Assert.True(process.WaitForExit(TimeSpan.FromSeconds(60)), "distill did not stop on SIGTERM");
+        Assert.Equal(130, process.ExitCode);
+        var remote = Assert.Single(server.Runs);
+        Assert.Equal("KILLED", remote.Status);
+        Assert.NotNull(remote.EndTime);
     }
 
     [Fact]
