@@ -14,6 +14,7 @@ public static class DistillCli
             GlobalOptions.Store,
             GlobalOptions.Verbose,
             GlobalOptions.Json,
+            GlobalOptions.TrackingUri,
         };
         root.Subcommands.Add(TrainCommand.Create());
         root.Subcommands.Add(EvalCommand.Create());

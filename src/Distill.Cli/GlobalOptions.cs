@@ -23,6 +23,12 @@ public static class GlobalOptions
         Recursive = true,
     };
 
+    public static readonly Option<string?> TrackingUri = new("--tracking-uri")
+    {
+        Description = "MLflow tracking server (http or https URL) that also gets the runs (default: the recipe's tracking.uri, else $MLFLOW_TRACKING_URI)",
+        Recursive = true,
+    };
+
     /// <summary>--store, then the recipe's tracking.store, then DISTILL_STORE, then ./distill-runs.</summary>
     public static string StoreDirectory(ParseResult parse, string? recipeStore = null)
     {

@@ -27,6 +27,9 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
 
     private sealed record Phase(string Name, StageOptions Stage, bool IsTeacher);
 
+    /// <summary>Wraps the store's tracker of each run, e.g. to send the run to an MLflow server as well.</summary>
+    public Func<ITracker, ITracker>? TrackerDecorator { get; init; }
+
     public string Train(RunPlan plan, CancellationToken cancel) => Execute(plan, resumeRunId: null, cancel);
 
     public string Resume(RunPlan plan, string runId, CancellationToken cancel) => Execute(plan, runId, cancel);
@@ -68,9 +71,10 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
                 RestoreModel(checkpointPath, resumeSections, "teacher", teacher);
         }
 
-        using var tracker = resumeRunId is null
+        var storeTracker = resumeRunId is null
             ? store.StartRun(plan.Tracking.Experiment, plan.Name)
             : store.ResumeRun(resumeRunId);
+        using var tracker = TrackerDecorator is null ? storeTracker : TrackerDecorator(storeTracker);
         var logPath = Path.Combine(tracker.ArtifactDirectory, LogArtifact);
         Directory.CreateDirectory(Path.GetDirectoryName(logPath)!);
         using var runLog = new LoggerConfiguration()

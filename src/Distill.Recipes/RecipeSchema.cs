@@ -83,6 +83,9 @@ public static partial class RecipeSchema
     [GeneratedRegex("^[A-Za-z0-9._-]+$")]
     private static partial Regex NamePattern();
 
+    [GeneratedRegex("^https?://[^\\s/?#@]+(/[^\\s?#]*)?$")]
+    private static partial Regex HttpUrlPattern();
+
     private static ScalarSchema Int(double? min = null, double? max = null) =>
         new() { Kind = ScalarKind.Integer, Min = min, Max = max };
 
@@ -96,6 +99,7 @@ public static partial class RecipeSchema
     private static readonly ScalarSchema FreeText = new() { Kind = ScalarKind.String, AllowEmpty = true };
     private static readonly ScalarSchema Name = new() { Kind = ScalarKind.String, Pattern = NamePattern() };
     private static readonly ScalarSchema FilePath = new() { Kind = ScalarKind.Path };
+    private static readonly ScalarSchema HttpUrl = new() { Kind = ScalarKind.String, Pattern = HttpUrlPattern() };
 
     private static ScalarSchema Enum(params string[] allowed) => new() { Kind = ScalarKind.Enum, Allowed = allowed };
 
@@ -346,6 +350,7 @@ public static partial class RecipeSchema
         [
             new() { Key = "store", Schema = Text, Doc = "Folder of the run store; absent = --store, DISTILL_STORE or ./distill-runs" },
             new() { Key = "experiment", Schema = Text, Default = "default", Doc = "Experiment the run is filed under" },
+            new() { Key = "uri", Schema = HttpUrl, Doc = "MLflow tracking server that also gets the run; absent = --tracking-uri or MLFLOW_TRACKING_URI" },
         ],
     };
 }

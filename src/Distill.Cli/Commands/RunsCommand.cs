@@ -62,6 +62,7 @@ public static class RunsCommand
 
         runs.Subcommands.Add(list);
         runs.Subcommands.Add(show);
+        MlflowCommands.AddTo(runs);
         return runs;
     }
 

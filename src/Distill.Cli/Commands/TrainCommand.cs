@@ -66,7 +66,7 @@ public static class TrainCommand
             var baseDirectory = run.Params.GetValueOrDefault(BaseDirectoryParam) ?? Environment.CurrentDirectory;
             var plan = RecipeLoader.LoadText(File.ReadAllText(recipeArtifact), recipeArtifact, baseDirectory);
             logger.Information("Resuming run {RunId} ({Name}) from store {Store}", run.Id, run.Name, store.Directory);
-            runId = new RunExecutor(store, logger, progress).Resume(plan, run.Id, cancel.Token);
+            runId = TrackingServer.Executor(store, logger, progress, parse, plan).Resume(plan, run.Id, cancel.Token);
         }
         else
         {
@@ -74,7 +74,7 @@ public static class TrainCommand
             var recipeStore = plan.Tracking.Store is { } s ? Path.Combine(plan.BaseDirectory, s) : null;
             store = RunStore.Open(GlobalOptions.StoreDirectory(parse, recipeStore));
             logger.Information("Recipe {Recipe} → store {Store}", recipePath, store.Directory);
-            var executor = new RunExecutor(store, logger, progress);
+            var executor = TrackingServer.Executor(store, logger, progress, parse, plan);
             runId = executor.Train(plan with { Params = WithBaseDirectory(plan) }, cancel.Token);
         }
 

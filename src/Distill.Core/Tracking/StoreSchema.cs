@@ -75,6 +75,27 @@ internal static class StoreSchema
             logged_time INTEGER NOT NULL,
             PRIMARY KEY (run_id, path)) WITHOUT ROWID;
         """,
+        // Which local run is which run on an MLflow server, and what has been sent there, so that
+        // `runs sync` sends exactly what is missing. metrics_sent counts a run's metric rows in rowid order.
+        """
+        CREATE TABLE mlflow_runs (
+            run_id TEXT NOT NULL REFERENCES runs(id),
+            server TEXT NOT NULL,
+            remote_run_id TEXT NOT NULL,
+            experiment_id TEXT NOT NULL,
+            artifact_uri TEXT NOT NULL,
+            metrics_sent INTEGER NOT NULL DEFAULT 0,
+            status_sent TEXT NOT NULL,
+            PRIMARY KEY (run_id, server)) WITHOUT ROWID;
+        CREATE TABLE mlflow_sent (
+            run_id TEXT NOT NULL,
+            server TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('param', 'tag', 'artifact')),
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            PRIMARY KEY (run_id, server, kind, key),
+            FOREIGN KEY (run_id, server) REFERENCES mlflow_runs(run_id, server)) WITHOUT ROWID;
+        """,
     ];
 
     public static int CurrentVersion => Migrations.Length;

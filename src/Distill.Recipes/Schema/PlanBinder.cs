@@ -143,6 +143,7 @@ internal static class PlanBinder
     {
         Store = tracking.Str("store"),
         Experiment = Str(tracking, "experiment"),
+        Uri = tracking.Str("uri"),
     };
 
     private static MapValue Map(MapValue map, string key) =>

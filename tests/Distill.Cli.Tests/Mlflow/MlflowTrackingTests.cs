@@ -1,0 +1,291 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Distill.Core.Tracking;
+
+namespace Distill.Cli.Tests.Mlflow;
+
+/// <summary>`distill train` and `distill runs sync` against a real HTTP server on loopback that speaks MLflow's REST API.</summary>
+public sealed class MlflowTrackingTests
+{
+    private const string DigitsRecipe = "configs/digits/kd.yaml";
+
+    private static Dictionary<string, string> Env(params (string Name, string Value)[] variables) =>
+        variables.ToDictionary(v => v.Name, v => v.Value);
+
+    [Fact]
+    public void Digits_run_arrives_on_the_server_with_everything_and_batches_within_the_limits()
+    {
+        using var server = new FakeMlflowServer { RequiredAuthorization = FakeMlflowServer.Basic("alice", "s3cret") };
+        using var store = new TempDir();
+        var result = CliWithEnvironment.Run(Env(("MLFLOW_TRACKING_USERNAME", "alice"), ("MLFLOW_TRACKING_PASSWORD", "s3cret")),
+            "train", DigitsRecipe, "--store", store.Path, "--json", "--tracking-uri", server.Uri,
+            "--set", "stages[0].batch_size=16");
+        Assert.True(result.ExitCode == 0, result.ToString());
+        string runId = new RunJsonView(result.StdOut).Id;
+
+        var remote = Assert.Single(server.Runs);
+        Assert.Contains(remote.Id, result.StdErr);
+        Assert.Equal("FINISHED", remote.Status);
+        Assert.Equal("default", server.ExperimentName(remote.ExperimentId));
+        Assert.Equal("digits-kd", remote.Name);
+
+        using var local = RunStore.Open(store.Path);
+        var run = local.GetRun(runId);
+        Assert.Equal(run.EndTime!.Value.ToUnixTimeMilliseconds(), remote.EndTime);
+        Assert.Equal(run.StartTime.ToUnixTimeMilliseconds(), remote.StartTime);
+        Assert.Equal(run.Params.OrderBy(p => p.Key), remote.Params.OrderBy(p => p.Key));
+        foreach (var (key, value) in run.Tags)
+            Assert.Equal(value, remote.Tags[key]);
+        Assert.Equal("digits-kd", remote.Tags["mlflow.runName"]);
+        Assert.Equal(Environment.UserName, remote.Tags["mlflow.user"]);
+        Assert.Equal("distill", remote.Tags["mlflow.source.name"]);
+        Assert.Equal("LOCAL", remote.Tags["mlflow.source.type"]);
+        Assert.Equal("Optical digits, MLP teacher and a small distilled MLP student", remote.Tags["mlflow.note.content"]);
+        Assert.Equal(runId, remote.Tags["distill.run_id"]);
+
+        int points = 0;
+        foreach (string key in run.Metrics.Keys)
+        {
+            var history = local.GetMetricHistory(runId, key);
+            var sent = remote.Metrics.Where(m => m.Key == key).OrderBy(m => m.Step).ThenBy(m => m.Timestamp).ToList();
+            Assert.Equal(history.Select(p => (p.Step, p.Value, p.Timestamp.ToUnixTimeMilliseconds())), sent.Select(m => (m.Step, m.Value, m.Timestamp)));
+            points += history.Count;
+        }
+        Assert.Equal(points, remote.Metrics.Count);
+        Assert.True(points > 1000, $"only {points} metric points; the run must need several batches");
+
+        var batches = server.Requests.Where(r => r.Path.EndsWith("/runs/log-batch", StringComparison.Ordinal)).ToList();
+        Assert.True(batches.Count >= 2, $"{batches.Count} log-batch requests");
+        foreach (var batch in batches)
+        {
+            Assert.Equal(200, batch.Status);
+            using var body = JsonDocument.Parse(batch.Body);
+            int metrics = body.RootElement.GetProperty("metrics").GetArrayLength();
+            int parameters = body.RootElement.GetProperty("params").GetArrayLength();
+            int tags = body.RootElement.GetProperty("tags").GetArrayLength();
+            Assert.True(metrics <= 1000 && parameters <= 100 && tags <= 100 && metrics + parameters + tags <= 1000,
+                $"batch of {metrics} metrics, {parameters} params, {tags} tags");
+            Assert.Equal(remote.Id, body.RootElement.GetProperty("run_id").GetString());
+        }
+
+        foreach (string artifact in run.Artifacts)
+        {
+            var bytes = server.Artifact($"{remote.ExperimentId}/{remote.Id}/artifacts/{artifact}");
+            Assert.True(bytes is not null, $"artifact {artifact} not uploaded; uploaded: {string.Join(", ", server.ArtifactPaths)}");
+            Assert.Equal(File.ReadAllBytes(local.ResolveArtifact(runId, artifact)), bytes);
+        }
+        Assert.All(server.Requests, r => Assert.Equal(FakeMlflowServer.Basic("alice", "s3cret"), r.Authorization));
+        Assert.DoesNotContain(server.Requests, r => r.Status >= 400 && !r.Path.EndsWith("get-by-name", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Server_down_the_run_finishes_locally_then_sync_sends_everything_once()
+    {
+        int port = FakeMlflowServer.FreePort();
+        string uri = $"http://127.0.0.1:{port}";
+        using var store = new TempDir();
+        var result = CliWithEnvironment.Run(Env(("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")),
+            "train", DigitsRecipe, "--store", store.Path, "--json", "--tracking-uri", uri,
+            "--set", "teacher.train.epochs=2", "--set", "stages[0].epochs=2");
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var local = new RunJsonView(result.StdOut);
+        Assert.Equal("FINISHED", local.Status);
+        Assert.Contains("cannot be reached", result.StdErr);
+        Assert.Contains($"distill runs sync {local.Id} --to {uri}", result.StdErr);
+
+        using var server = new FakeMlflowServer(port);
+        var sync = CliWithEnvironment.Run("runs", "sync", "--store", store.Path, "--to", uri, "--json");
+        Assert.True(sync.ExitCode == 0, sync.ToString());
+        var remote = Assert.Single(server.Runs);
+        Assert.Equal("FINISHED", remote.Status);
+        Assert.Equal(local.Id, remote.Tags["distill.run_id"]);
+        using (var store2 = RunStore.Open(store.Path))
+        {
+            var run = store2.GetRun(local.Id);
+            Assert.Equal(run.Metrics.Keys.Sum(k => store2.GetMetricHistory(run.Id, k).Count), remote.Metrics.Count);
+            Assert.Equal(run.Params.Count, remote.Params.Count);
+            Assert.Equal(run.Artifacts.Count, server.ArtifactPaths.Count);
+        }
+        using (var report = JsonDocument.Parse(sync.StdOut))
+        {
+            var row = Assert.Single(report.RootElement.GetProperty("runs").EnumerateArray());
+            Assert.True(row.GetProperty("created").GetBoolean());
+            Assert.Equal(remote.Metrics.Count, row.GetProperty("metrics").GetInt32());
+            Assert.Equal("FINISHED", row.GetProperty("status").GetString());
+        }
+
+        int requestsBefore = server.Requests.Count;
+        var again = CliWithEnvironment.Run("runs", "sync", "--store", store.Path, "--to", uri);
+        Assert.True(again.ExitCode == 0, again.ToString());
+        Assert.Equal(requestsBefore, server.Requests.Count);
+        Assert.Single(server.Runs);
+        Assert.Contains("0 updated", again.StdOut);
+    }
+
+    [Fact]
+    public void Wrong_credentials_warn_naming_401_and_keep_the_run_locally()
+    {
+        using var server = new FakeMlflowServer { RequiredAuthorization = "Bearer right-token" };
+        using var store = new TempDir();
+        var result = CliWithEnvironment.Run(Env(("MLFLOW_TRACKING_URI", server.Uri), ("MLFLOW_TRACKING_TOKEN", "wrong-token")),
+            "train", DigitsRecipe, "--store", store.Path, "--json", "--set", "teacher.train.epochs=1", "--set", "stages[0].epochs=1");
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains("refused the credentials", result.StdErr);
+        Assert.Contains("HTTP 401", result.StdErr);
+        Assert.Equal("FINISHED", new RunJsonView(result.StdOut).Status);
+        Assert.Empty(server.Runs);
+        Assert.All(server.Requests, r => Assert.Equal(401, r.Status));
+        Assert.All(server.Requests, r => Assert.Equal("Bearer wrong-token", r.Authorization));
+
+        // With the right token, sync sends the run.
+        var sync = CliWithEnvironment.Run(Env(("MLFLOW_TRACKING_URI", server.Uri), ("MLFLOW_TRACKING_TOKEN", "right-token")),
+            "runs", "sync", "--store", store.Path);
+        Assert.True(sync.ExitCode == 0, sync.ToString());
+        Assert.Equal("FINISHED", Assert.Single(server.Runs).Status);
+    }
+
+    [Fact]
+    public void Diverging_run_ends_FAILED_on_the_server_with_its_error()
+    {
+        using var server = new FakeMlflowServer();
+        using var store = new TempDir();
+        var result = CliWithEnvironment.Run("train", DigitsRecipe, "--store", store.Path,
+            "--set", $"tracking.uri={server.Uri}", "--set", "tracking.experiment=divergence",
+            "--set", "teacher.train.epochs=1", "--set", "stages[0].optimizer.name=sgd", "--set", "stages[0].optimizer.lr=1e30");
+        Assert.True(result.ExitCode == 1, result.ToString());
+        var remote = Assert.Single(server.Runs);
+        Assert.Equal("FAILED", remote.Status);
+        Assert.NotNull(remote.EndTime);
+        Assert.Equal("divergence", server.ExperimentName(remote.ExperimentId));
+        Assert.Contains("stage 'distil'", remote.Tags["error"]);
+    }
+
+    [Fact]
+    public void Sigterm_ends_the_run_KILLED_on_the_server()
+    {
+        using var server = new FakeMlflowServer();
+        using var store = new TempDir();
+        var info = CliProcess.StartInfo(["train", DigitsRecipe, "--store", store.Path, "--tracking-uri", server.Uri,
+            "--set", "teacher.train.epochs=200", "--set", "stages[0].epochs=200"]);
+        using var process = Process.Start(info)!;
+        process.StandardInput.Close();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        var deadline = DateTime.UtcNow.AddMinutes(2);
+        while (!server.Requests.Any(r => r.Path.EndsWith("/runs/log-batch", StringComparison.Ordinal)) && DateTime.UtcNow < deadline && !process.HasExited)
+            Thread.Sleep(50);
+        Assert.False(process.HasExited, "the run ended before it could be interrupted");
+        var running = Assert.Single(server.Runs);
+        Assert.Equal("RUNNING", running.Status);
+
+        using (var kill = Process.Start("kill", ["-TERM", process.Id.ToString(CultureInfo.InvariantCulture)]))
+            kill.WaitForExit();
+        Assert.True(process.WaitForExit(TimeSpan.FromSeconds(60)), "distill did not stop on SIGTERM");
+        Assert.Equal(130, process.ExitCode);
+        var remote = Assert.Single(server.Runs);
+        Assert.Equal("KILLED", remote.Status);
+        Assert.NotNull(remote.EndTime);
+    }
+
+    [Fact]
+    public void Bad_tracking_uri_exits_2()
+    {
+        var flag = CliWithEnvironment.Run("train", DigitsRecipe, "--tracking-uri", "ftp://example.org");
+        Assert.True(flag.ExitCode == 2, flag.ToString());
+        Assert.Contains("--tracking-uri: 'ftp://example.org' is not an http(s) URL", flag.StdErr);
+
+        var recipe = CliWithEnvironment.Run("train", DigitsRecipe, "--set", "tracking.uri=localhost:5000");
+        Assert.True(recipe.ExitCode == 2, recipe.ToString());
+        Assert.Contains("tracking.uri", recipe.StdErr);
+
+        using var store = new TempDir();
+        var sync = CliWithEnvironment.Run("runs", "sync", "--store", store.Path);
+        Assert.True(sync.ExitCode == 2, sync.ToString());
+        Assert.Contains("no MLflow server to sync with", sync.StdErr);
+    }
+
+    [Fact]
+    public void Sync_to_an_unreachable_server_fails_with_exit_1_and_keeps_nothing_half_recorded()
+    {
+        using var store = new TempDir();
+        var train = CliWithEnvironment.Run("train", DigitsRecipe, "--store", store.Path, "--json",
+            "--set", "teacher.train.epochs=1", "--set", "stages[0].epochs=1");
+        Assert.True(train.ExitCode == 0, train.ToString());
+        int port = FakeMlflowServer.FreePort();
+        var sync = CliWithEnvironment.Run(Env(("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")), "runs", "sync", "--store", store.Path, "--to", $"http://127.0.0.1:{port}");
+        Assert.True(sync.ExitCode == 1, sync.ToString());
+        Assert.Contains("unreachable", sync.StdErr);
+
+        using var server = new FakeMlflowServer(port);
+        var retry = CliWithEnvironment.Run("runs", "sync", "--store", store.Path, "--to", server.Uri);
+        Assert.True(retry.ExitCode == 0, retry.ToString());
+        Assert.Equal("FINISHED", Assert.Single(server.Runs).Status);
+    }
+
+    [Fact]
+    public void Export_writes_mlflow_file_store_layout()
+    {
+        using var store = new TempDir();
+        var train = CliWithEnvironment.Run("train", DigitsRecipe, "--store", store.Path, "--json",
+            "--set", "teacher.train.epochs=1", "--set", "stages[0].epochs=2");
+        Assert.True(train.ExitCode == 0, train.ToString());
+        string id = new RunJsonView(train.StdOut).Id;
+        string mlruns = Path.Combine(store.Path, "mlruns");
+
+        var export = CliWithEnvironment.Run("runs", "export", "--store", store.Path, "--mlflow-dir", mlruns);
+        Assert.True(export.ExitCode == 0, export.ToString());
+        var again = CliWithEnvironment.Run("runs", "export", id[..8], "--store", store.Path, "--mlflow-dir", mlruns);
+        Assert.True(again.ExitCode == 0, again.ToString());
+
+        string experiment = Assert.Single(Directory.GetDirectories(mlruns));
+        Assert.Equal("1", Path.GetFileName(experiment));
+        var experimentMeta = Yaml(Path.Combine(experiment, "meta.yaml"));
+        Assert.Equal("'1'", experimentMeta["experiment_id"]);
+        Assert.Equal("'default'", experimentMeta["name"]);
+        Assert.Equal("active", experimentMeta["lifecycle_stage"]);
+        Assert.StartsWith("'file:///", experimentMeta["artifact_location"]);
+
+        string runFolder = Assert.Single(Directory.GetDirectories(experiment));
+        Assert.Equal(id, Path.GetFileName(runFolder));
+        var meta = Yaml(Path.Combine(runFolder, "meta.yaml"));
+        Assert.Equal(id, meta["run_id"]);
+        Assert.Equal(id, meta["run_uuid"]);
+        Assert.Equal("'digits-kd'", meta["run_name"]);
+        Assert.Equal("'1'", meta["experiment_id"]);
+        Assert.Equal("3", meta["status"]);
+        Assert.Equal("4", meta["source_type"]);
+        Assert.Equal("active", meta["lifecycle_stage"]);
+        Assert.Equal($"'{new Uri(Path.Combine(runFolder, "artifacts")).AbsoluteUri}'", meta["artifact_uri"]);
+
+        using var local = RunStore.Open(store.Path);
+        var run = local.GetRun(id);
+        Assert.Equal(run.StartTime.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture), meta["start_time"]);
+        Assert.Equal(run.EndTime!.Value.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture), meta["end_time"]);
+
+        var lossLines = File.ReadAllLines(Path.Combine(runFolder, "metrics", "train", "loss"));
+        var history = local.GetMetricHistory(id, "train/loss");
+        Assert.Equal(history.Count, lossLines.Length);
+        for (int i = 0; i < history.Count; i++)
+        {
+            var parts = lossLines[i].Split(' ');
+            Assert.Equal(3, parts.Length);
+            Assert.Equal(history[i].Timestamp.ToUnixTimeMilliseconds(), long.Parse(parts[0], CultureInfo.InvariantCulture));
+            Assert.Equal(history[i].Value, double.Parse(parts[1], CultureInfo.InvariantCulture));
+            Assert.Equal(history[i].Step, long.Parse(parts[2], CultureInfo.InvariantCulture));
+        }
+        Assert.Equal(run.Metrics.Count, Directory.GetFiles(Path.Combine(runFolder, "metrics"), "*", SearchOption.AllDirectories).Length);
+        Assert.Equal("0.8", File.ReadAllText(Path.Combine(runFolder, "params", "stages[0].loss.kd.alpha")));
+        Assert.Equal(run.Params.Count, Directory.GetFiles(Path.Combine(runFolder, "params")).Length);
+        Assert.Equal(run.Tags["data.fingerprint"], File.ReadAllText(Path.Combine(runFolder, "tags", "data.fingerprint")));
+        Assert.Equal("digits-kd", File.ReadAllText(Path.Combine(runFolder, "tags", "mlflow.runName")));
+        Assert.Equal("LOCAL", File.ReadAllText(Path.Combine(runFolder, "tags", "mlflow.source.type")));
+        Assert.Equal(run.Tags["description"], File.ReadAllText(Path.Combine(runFolder, "tags", "mlflow.note.content")));
+        foreach (string artifact in run.Artifacts)
+            Assert.Equal(File.ReadAllBytes(local.ResolveArtifact(id, artifact)), File.ReadAllBytes(Path.Combine(runFolder, "artifacts", artifact)));
+        Assert.Empty(Directory.GetDirectories(experiment, ".*"));
+    }
+
+    private static Dictionary<string, string> Yaml(string path) =>
+        File.ReadAllLines(path).Where(l => l.Length > 0).Select(l => l.Split(": ", 2)).ToDictionary(p => p[0], p => p[1]);
+}
