@@ -26,12 +26,18 @@ public sealed class BenchContext : IDisposable
 
     public static readonly ModelSpec TeacherSpec = new()
     {
-        Arch = ModelArch.Cnn, Channels = [32, 64], Hidden = [128], Dropout = 0.2,
+        Arch = ModelArch.Cnn,
+        Channels = [32, 64],
+        Hidden = [128],
+        Dropout = 0.2,
     };
 
     public static readonly ModelSpec StudentSpec = new()
     {
-        Arch = ModelArch.Cnn, Channels = [16, 24], Depthwise = [false, true], Hidden = [],
+        Arch = ModelArch.Cnn,
+        Channels = [16, 24],
+        Depthwise = [false, true],
+        Hidden = [],
     };
 
     private readonly string _storeDirectory;
