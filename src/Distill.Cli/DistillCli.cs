@@ -15,6 +15,7 @@ public static class DistillCli
             GlobalOptions.Verbose,
             GlobalOptions.Json,
             GlobalOptions.TrackingUri,
+            GlobalOptions.Threads,
         };
         root.Subcommands.Add(TrainCommand.Create());
         root.Subcommands.Add(EvalCommand.Create());
@@ -31,6 +32,15 @@ public static class DistillCli
         }
 
         bool verbose = parse.GetValue(GlobalOptions.Verbose);
+        if (parse.GetValue(GlobalOptions.Threads) is { } threads)
+        {
+            if (threads < 1)
+            {
+                Console.Error.WriteLine($"error: --threads must be at least 1, got {threads}");
+                return ExitCodes.BadInput;
+            }
+            TorchSharp.torch.set_num_threads(threads);
+        }
         try
         {
             return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });

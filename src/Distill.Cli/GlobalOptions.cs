@@ -17,6 +17,12 @@ public static class GlobalOptions
         Recursive = true,
     };
 
+    public static readonly Option<int?> Threads = new("--threads")
+    {
+        Description = "CPU threads for TorchSharp (default: one per core); 1 is often faster on a busy machine",
+        Recursive = true,
+    };
+
     public static readonly Option<bool> Json = new("--json")
     {
         Description = "Print one JSON object on stdout instead of tables (logs go to stderr)",

@@ -53,12 +53,14 @@ public sealed class TeacherOutputCache : IDisposable
             var tapBatches = taps.ToDictionary(t => t, _ => new List<Tensor>());
             for (long start = 0; start < count; start += batchSize)
             {
+                // A scope per batch frees the teacher's intermediate activations as soon as the batch is done.
+                using var batchScope = NewDisposeScope();
                 long length = Math.Min(batchSize, count - start);
                 var (logits, batchTaps) = teacher.ForwardWithTaps(features.narrow(0, start, length), taps);
-                logitBatches.Add(logits);
+                logitBatches.Add(logits.MoveToOuterDisposeScope());
                 foreach (var tap in taps)
                 {
-                    tapBatches[tap].Add(batchTaps[tap]);
+                    tapBatches[tap].Add(batchTaps[tap].MoveToOuterDisposeScope());
                 }
             }
             // The cache owns its tensors: keep them out of every dispose scope, free them in Dispose.

@@ -141,7 +141,7 @@ public sealed class StageTrainer(DataSplits data, int seed, ITracker tracker, IP
 
     private TeacherOutputCache BuildCache(PhaseSetup setup)
     {
-        var cache = TeacherOutputCache.Build(setup.Teacher!, data.Train.Features, setup.Loss.TeacherTaps, batchSize: 512);
+        var cache = TeacherOutputCache.Build(setup.Teacher!, data.Train.Features, setup.Loss.TeacherTaps, Evaluator.BatchSize);
         tracker.SetTag($"{setup.Name}.teacher_cache_bytes", cache.Bytes.ToString(System.Globalization.CultureInfo.InvariantCulture));
         return cache;
     }
