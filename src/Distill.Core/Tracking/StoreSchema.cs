@@ -75,6 +75,11 @@ internal static class StoreSchema
             logged_time INTEGER NOT NULL,
             PRIMARY KEY (run_id, path)) WITHOUT ROWID;
         """,
+        // 2: soft delete (MLflow's lifecycle stage: NULL = active) and fast lookup of child runs.
+        """
+        ALTER TABLE runs ADD COLUMN deleted_time INTEGER;
+        CREATE INDEX runs_by_parent ON runs(parent_run_id);
+        """,
     ];
 
     public static int CurrentVersion => Migrations.Length;
