@@ -14,6 +14,9 @@ public static class CurvePlot
     /// <summary>Lines with at most this many points also get a marker per point.</summary>
     private const int MarkerLimit = 60;
 
+    /// <summary>Longer lines are drawn as signal plots (sorted x, decimated per pixel column).</summary>
+    private const int SignalLimit = 5000;
+
     public static void Save(IReadOnlyList<CurvePanel> panels, string xLabel, string path)
     {
         ArgumentNullException.ThrowIfNull(panels);
@@ -29,6 +32,14 @@ public static class CurvePlot
                     var points = series.Points.Where(p => double.IsFinite(p.Value)).ToList();
                     var xs = points.Select(p => (double)p.Step).ToArray();
                     var ys = points.Select(p => p.Value).ToArray();
+                    if (points.Count > SignalLimit)
+                    {
+                        // Steps come sorted; a signal plot draws one column of pixels per x instead of every segment.
+                        var signal = plot.Add.SignalXY(xs, ys);
+                        signal.LegendText = series.Label;
+                        signal.LineWidth = 1.5f;
+                        continue;
+                    }
                     var line = plot.Add.Scatter(xs, ys);
                     line.LegendText = series.Label;
                     line.LineWidth = 1.5f;
