@@ -52,7 +52,7 @@ public static class Pareto
         var points = raw.Select((p, i) => new ParetoPoint(p.Label, p.RunId, p.XKey, p.YKey, p.X, p.Y, frontier.Contains(i))).ToList();
         var table = ToFrame(points);
         var frontierRows = points.Select((p, i) => (p, i)).Where(t => t.p.OnFrontier).OrderBy(t => t.p.X).ThenBy(t => t.p.Y).Select(t => (long)t.i).ToArray();
-        return new ParetoResult(x, y, goal, points, table, table.Filter(new PrimitiveDataFrameColumn<long>("row", frontierRows)));
+        return new ParetoResult(x, y, goal, points, table, FrameRows.Take(table, frontierRows));
     }
 
     /// <summary>

@@ -45,11 +45,11 @@ public static class RunQueryExecutor
             rows = rows.Where(i => mask[i] == true);
         }
         var kept = rows.ToArray();
-        var filtered = frame.Filter(new PrimitiveDataFrameColumn<long>("row", kept));
+        var filtered = FrameRows.Take(frame, kept);
         var order = RunSort.Order(filtered, sort);
         if (limit is { } n && order.Length > n)
             order = order[..n];
-        var table = filtered.Filter(new PrimitiveDataFrameColumn<long>("row", order));
+        var table = FrameRows.Take(filtered, order);
         return new RunQueryResult(order.Select(i => runs[(int)kept[i]]).ToList(), table);
     }
 }

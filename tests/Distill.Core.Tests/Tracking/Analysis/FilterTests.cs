@@ -54,6 +54,11 @@ public sealed class FilterTests
         Assert.Equal(["a", "c", "b", "d", "e"], Names("attributes.status != 'RUNNING'", "-metrics.student/test_acc"));
         Assert.Equal(["b", "c", "a", "d", "e"], Names("attributes.name like '%'", "metrics.student/test_acc"));
         Assert.Equal(["c", "d", "a", "b", "e"], Names("attributes.name like '%'", "-params.student.model.arch,attributes.name"));
+        var none = RunQueryExecutor.Apply(Runs[..2], FilterParser.Parse("metrics.student/test_acc > 1.5"), [], null,
+            [new RunField(RunFieldKind.Metric, "student/test_acc")]);
+        Assert.Empty(none.Runs);
+        Assert.Equal(0, none.Table.Rows.Count);
+        Assert.Contains("metrics.student/test_acc", none.Table.Columns.Select(c => c.Name));
         var limited = RunQueryExecutor.Apply(Runs, null, RunSort.Parse("-metrics.student/test_acc"), 2, []);
         Assert.Equal(["a", "c"], limited.Runs.Select(r => r.Name));
         Assert.Equal(2, limited.Table.Rows.Count);
