@@ -168,7 +168,9 @@ public sealed class RunsAnalysisTests(TwoDigitsRuns runs) : IClassFixture<TwoDig
         AssertPng(File.ReadAllBytes(png));
         var points = JsonDocument.Parse(result.StdOut).RootElement.GetProperty("points").EnumerateArray().ToList();
         Assert.Equal(4, points.Count); // teacher and student of each run
-        Assert.Contains(points, p => p.GetProperty("label").GetString() == "digits-kd/student" && p.GetProperty("run_id").GetString() == runs.Narrow.Id);
+        // Both runs are named digits-kd: their labels carry the short run id.
+        Assert.Contains(points, p => p.GetProperty("label").GetString() == $"digits-kd/student {runs.Narrow.Id[..8]}"
+            && p.GetProperty("run_id").GetString() == runs.Narrow.Id);
 
         // The frontier is exactly the points no other point beats on both size and accuracy.
         var xy = points.Select(p => (X: p.GetProperty("x").GetDouble(), Y: p.GetProperty("y").GetDouble(), F: p.GetProperty("frontier").GetBoolean())).ToList();

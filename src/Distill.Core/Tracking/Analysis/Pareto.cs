@@ -6,7 +6,8 @@ namespace Distill.Core.Tracking.Analysis;
 /// <summary>Which way is better on each axis; by default a smaller x (size, latency) and a larger y (accuracy).</summary>
 public sealed record ParetoGoal(bool MaximizeX = false, bool MinimizeY = false);
 
-/// <param name="Label">"&lt;run name&gt;/&lt;match&gt;" (the segments the wildcards matched), or the run name when the patterns have no wildcard.</param>
+/// <param name="Label">"&lt;run name&gt;/&lt;match&gt;" (the segments the wildcards matched), or the run name when the patterns have
+/// no wildcard; followed by the run's short id when runs of the same name give the same label.</param>
 public sealed record ParetoPoint(string Label, string RunId, string XKey, string YKey, double X, double Y, bool OnFrontier);
 
 /// <summary>
@@ -47,6 +48,10 @@ public static class Pareto
                 $"no run has a metric matching --x '{x}' with its --y '{y}' counterpart; metrics of the chosen runs: " +
                 (keys.Count == 0 ? "none" : string.Join(", ", keys)));
         }
+
+        // Runs often share a name: tell their points apart by the run's short id.
+        var duplicated = raw.GroupBy(p => p.Label).Where(g => g.Select(p => p.RunId).Distinct().Count() > 1).Select(g => g.Key).ToHashSet();
+        raw = raw.Select(p => duplicated.Contains(p.Label) ? p with { Label = $"{p.Label} {p.RunId[..8]}" } : p).ToList();
 
         var frontier = FrontierIndices(raw.Select(p => (p.X, p.Y)).ToList(), goal);
         var points = raw.Select((p, i) => new ParetoPoint(p.Label, p.RunId, p.XKey, p.YKey, p.X, p.Y, frontier.Contains(i))).ToList();
@@ -90,6 +95,9 @@ public static class Pareto
         using var plot = PlotImage.Panel($"Pareto frontier: {result.Y} against {result.X}",
             $"{result.X} ({xDirection})", $"{result.Y} ({yDirection})");
 
+        plot.ShowLegend(Edge.Right);
+        plot.Axes.Margins(horizontal: 0.2, vertical: 0.15);
+
         var others = result.Points.Where(p => !p.OnFrontier).ToList();
         if (others.Count > 0)
         {
@@ -102,13 +110,16 @@ public static class Pareto
         line.MarkerSize = 10;
         line.LineWidth = 2;
         line.LegendText = "frontier";
+        double middle = (result.Points.Min(p => p.X) + result.Points.Max(p => p.X)) / 2;
         foreach (var point in front)
         {
+            // Labels point inwards so that those near the right edge are not cut off.
+            bool right = point.X > middle;
             var text = plot.Add.Text(point.Label, point.X, point.Y);
             text.LabelFontSize = 12;
-            text.LabelOffsetX = 6;
+            text.LabelOffsetX = right ? -6 : 6;
             text.LabelOffsetY = -6;
-            text.LabelAlignment = Alignment.LowerLeft;
+            text.LabelAlignment = right ? Alignment.LowerRight : Alignment.LowerLeft;
         }
         PlotImage.SavePng([plot], path);
     }
