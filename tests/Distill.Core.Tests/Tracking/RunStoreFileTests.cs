@@ -67,7 +67,7 @@ public sealed class RunStoreFileTests : IDisposable
         command.CommandText = "PRAGMA journal_mode;";
         Assert.Equal("wal", command.ExecuteScalar());
         command.CommandText = "PRAGMA user_version;";
-        Assert.Equal(1L, command.ExecuteScalar());
+        Assert.Equal(2L, command.ExecuteScalar());
         command.CommandText = "PRAGMA application_id;";
         Assert.Equal(0x4453544CL, command.ExecuteScalar());
 
