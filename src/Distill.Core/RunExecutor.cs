@@ -4,6 +4,7 @@ using Distill.Core.Data;
 using Distill.Core.Distillation;
 using Distill.Core.Models;
 using Distill.Core.Tracking;
+using Distill.Core.Tracking.Analysis;
 using Distill.Core.Training;
 using Serilog;
 using Serilog.Formatting.Compact;
@@ -95,6 +96,7 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
             var wall = resumeHeader?.WallSeconds ?? [];
             RunPhases(plan, data, teacher, student, phases, tracker, runLog, resumeHeader, resumeSections, wall, cancel);
             Finish(plan, data, teacher, student, tracker, runLog, wall);
+            WriteCurves(tracker, runLog);
             tracker.End(RunStatus.Finished);
             runLog.Information("Run {RunId} finished", tracker.RunId);
             return tracker.RunId;
@@ -126,7 +128,6 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
         ITracker tracker, ILogger log, TrainingCheckpointHeader? resume, Dictionary<string, byte[]>? sections,
         Dictionary<string, double> wall, CancellationToken cancel)
     {
-        var trainer = new StageTrainer(data, plan.Seed, tracker, progress);
         var checkpointPath = Path.Combine(tracker.ArtifactDirectory, CheckpointArtifact);
         int startPhase = resume?.PhaseIndex ?? 0;
         var offsets = new Dictionary<bool, (long Steps, int Epochs)>
@@ -165,16 +166,20 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
                 tracker.SetTag($"stage.{phase.Name}.status", "running");
                 var clock = Stopwatch.StartNew();
                 double wallBefore = wall.GetValueOrDefault(WallKey(phase));
-                state = trainer.Run(new PhaseSetup(phase.Name, p, phase.Stage, model, phase.IsTeacher ? null : teacher, loss,
+                using var phaseRun = PhaseRuns.Open(store, tracker, phase.Name, p, phase.IsTeacher,
+                    p - (phases[0].IsTeacher ? 1 : 0), plan.Params);
+                var trainer = new StageTrainer(data, plan.Seed, phaseRun, progress);
+                var phaseState = state;
+                state = PhaseRuns.Track(phaseRun, () => trainer.Run(new PhaseSetup(phase.Name, p, phase.Stage, model, phase.IsTeacher ? null : teacher, loss,
                         phase.IsTeacher ? "teacher/" : ""),
-                    optimizer, state,
+                    optimizer, phaseState,
                     afterEpoch: s =>
                     {
                         wall[WallKey(phase)] = wallBefore + clock.Elapsed.TotalSeconds;
                         SaveCheckpoint(checkpointPath, tracker.RunId, p, phase, s, data, teacher, student, loss, optimizer, wall);
                         tracker.RegisterArtifact(CheckpointArtifact);
                     },
-                    cancel);
+                    cancel));
                 tracker.SetTag($"stage.{phase.Name}.status", "done");
                 tracker.SetTag($"stage.{phase.Name}.epochs", state.EpochsCompleted.ToString(CultureInfo.InvariantCulture));
             }
@@ -265,6 +270,22 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
             tracker.LogMetric($"{role}/wall_seconds", seconds, 0);
         log.Information("{Role}: test accuracy {Accuracy:P2}, test loss {Loss:F4}, {Params:N0} parameters",
             role, test.Accuracy, test.Loss, model.ParameterCount);
+    }
+
+    /// <summary>Saves the loss/accuracy curves as an artifact; a plot that cannot be drawn is logged, not fatal.</summary>
+    private void WriteCurves(ITracker tracker, ILogger log)
+    {
+        try
+        {
+            var path = Path.Combine(tracker.ArtifactDirectory, TrainingCurves.Artifact);
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            if (TrainingCurves.Write(store, tracker.RunId, path))
+                tracker.RegisterArtifact(TrainingCurves.Artifact);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            log.Warning(e, "Could not draw the training curves: {Message}", e.Message);
+        }
     }
 
     private static string ResolvePath(RunPlan plan, string path) =>

@@ -15,4 +15,8 @@ public sealed record RunRecord(
     IReadOnlyDictionary<string, string> Params,
     IReadOnlyDictionary<string, double> Metrics,
     IReadOnlyDictionary<string, string> Tags,
-    IReadOnlyList<string> Artifacts);
+    IReadOnlyList<string> Artifacts)
+{
+    /// <summary>When the run was deleted (it is hidden from listings until restored); null for an active run.</summary>
+    public DateTimeOffset? DeletedTime { get; init; }
+}

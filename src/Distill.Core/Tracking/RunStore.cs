@@ -9,7 +9,7 @@ namespace Distill.Core.Tracking;
 /// &lt;directory&gt;/artifacts/&lt;runId&gt;/. Several processes may use the same store at once.
 /// Metrics still buffered in a live tracker are not visible to readers until it flushes (≤ 1 s).
 /// </summary>
-public sealed class RunStore : IDisposable
+public sealed partial class RunStore : IDisposable
 {
     /// <summary>A RUNNING run whose owner cannot be checked directly is considered dead after this long without a heartbeat.</summary>
     internal static readonly TimeSpan HeartbeatTimeout = TimeSpan.FromMinutes(2);
@@ -120,17 +120,8 @@ public sealed class RunStore : IDisposable
         return CreateTracker(id);
     }
 
-    /// <summary>Runs, newest first; all runs or those of one experiment.</summary>
-    public IReadOnlyList<RunRecord> ListRuns(string? experiment = null)
-    {
-        lock (_lock)
-        {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            return experiment is null
-                ? LoadRuns("1 = 1")
-                : LoadRuns("e.name = @experiment", ("@experiment", experiment));
-        }
-    }
+    /// <summary>Runs that are not deleted, newest first; all of them or those of one experiment.</summary>
+    public IReadOnlyList<RunRecord> ListRuns(string? experiment = null) => FindRuns(new RunSelection { Experiment = experiment });
 
     /// <summary>A run by its id or a unique prefix of it.</summary>
     public RunRecord GetRun(string idOrPrefix)
@@ -334,7 +325,7 @@ public sealed class RunStore : IDisposable
 
         using var runs = Sql.Command(_connection,
             $"""
-            SELECT r.id, e.name, r.name, r.status, r.start_time, r.end_time, r.parent_run_id
+            SELECT r.id, e.name, r.name, r.status, r.start_time, r.end_time, r.parent_run_id, r.deleted_time
             FROM runs r JOIN experiments e ON e.id = r.experiment_id
             WHERE {filter} ORDER BY r.start_time DESC, r.rowid DESC;
             """,
@@ -355,7 +346,10 @@ public sealed class RunStore : IDisposable
                 paramsByRun.GetValueOrDefault(id) ?? new Dictionary<string, string>(),
                 metricsByRun.GetValueOrDefault(id) ?? new Dictionary<string, double>(),
                 tagsByRun.GetValueOrDefault(id) ?? new Dictionary<string, string>(),
-                artifactsByRun.GetValueOrDefault(id) ?? []));
+                artifactsByRun.GetValueOrDefault(id) ?? [])
+            {
+                DeletedTime = runReader.IsDBNull(7) ? null : DateTimeOffset.FromUnixTimeMilliseconds(runReader.GetInt64(7)),
+            });
         }
         return records;
     }

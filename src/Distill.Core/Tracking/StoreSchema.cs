@@ -96,6 +96,11 @@ internal static class StoreSchema
             PRIMARY KEY (run_id, server, kind, key),
             FOREIGN KEY (run_id, server) REFERENCES mlflow_runs(run_id, server)) WITHOUT ROWID;
         """,
+        // 3: soft delete (MLflow's lifecycle stage: NULL = active) and fast lookup of child runs.
+        """
+        ALTER TABLE runs ADD COLUMN deleted_time INTEGER;
+        CREATE INDEX runs_by_parent ON runs(parent_run_id);
+        """,
     ];
 
     public static int CurrentVersion => Migrations.Length;

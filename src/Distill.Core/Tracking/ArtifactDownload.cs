@@ -1,0 +1,51 @@
+namespace Distill.Core.Tracking;
+
+/// <summary>Copies artifacts of a run out of the store.</summary>
+public static class ArtifactDownload
+{
+    /// <summary>
+    /// Copies the artifact <paramref name="artifactPath"/> (a file, or a folder: every artifact under it)
+    /// to <paramref name="outDirectory"/>/&lt;artifact path&gt;, each file written atomically. Paths that
+    /// are absolute or leave the artifact folder ('..') are refused. Returns the files written.
+    /// </summary>
+    public static IReadOnlyList<string> Download(RunStore store, string runId, string artifactPath, string outDirectory)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentException.ThrowIfNullOrEmpty(outDirectory);
+        string relative = TrackingNames.NormalizeArtifactPath(artifactPath);
+        var run = store.GetRun(runId);
+        var artifacts = store.ListArtifacts(run.Id);
+        var selected = artifacts.Where(a => a.Path == relative || a.Path.StartsWith(relative + "/", StringComparison.Ordinal))
+            .Select(a => a.Path).ToList();
+        if (selected.Count == 0)
+        {
+            throw new InvalidInputException($"run {run.Id} has no artifact '{relative}'; its artifacts: " +
+                (artifacts.Count == 0 ? "none" : string.Join(", ", artifacts.Select(a => a.Path))));
+        }
+
+        string root = Path.GetFullPath(outDirectory);
+        if (File.Exists(root))
+            throw new InvalidInputException($"{root}: is a file; --out must be a folder");
+        var written = new List<string>();
+        foreach (string path in selected)
+        {
+            string source = store.ResolveArtifact(run.Id, path);
+            string destination = ArtifactPaths.Resolve(root, path);
+            string folder = Path.GetDirectoryName(destination)!;
+            Directory.CreateDirectory(folder);
+            string temporary = Path.Combine(folder, $".{Path.GetFileName(destination)}.{Guid.NewGuid():N}.tmp");
+            try
+            {
+                File.Copy(source, temporary);
+                File.Move(temporary, destination, overwrite: true);
+            }
+            catch
+            {
+                File.Delete(temporary);
+                throw;
+            }
+            written.Add(destination);
+        }
+        return written;
+    }
+}
