@@ -40,7 +40,8 @@ public sealed class PercentileObserver : IObserver
 /// the reference distribution P (the first i bins, with everything beyond folded into the last) is
 /// compared with Q (the same i bins merged into as many bins as the integer grid has levels on one
 /// side, then spread back over the bins that were non-empty); the i with the smallest KL(P‖Q) gives
-/// the threshold (i + 0.5)·binWidth. The range is [−t, t], cut to the values seen.</summary>
+/// the threshold (i + 0.5)·binWidth. The range is [−t, t], cut to the values seen. Bin 0 is given the
+/// count of bin 1 for the search, so that a spike of exact zeros (after a ReLU) does not decide it.</summary>
 public sealed class EntropyObserver : IObserver
 {
     private readonly Histogram _histogram;
@@ -81,7 +82,12 @@ public sealed class EntropyObserver : IObserver
         {
             throw new InvalidOperationException("the entropy observer has observed nothing");
         }
-        int kept = BestBinCount(_histogram.Counts, Math.Min(QuantizedBins, _histogram.Bins));
+        // The exact zeros a ReLU produces pile up in bin 0; left in, that spike dominates the divergence
+        // as soon as bins are merged and drags the threshold down to 2·levels bins. Like NVIDIA's
+        // TensorRT calibration tools, give bin 0 the count of bin 1 for the search.
+        var counts = (double[])_histogram.Counts.Clone();
+        counts[0] = counts[1];
+        int kept = BestBinCount(counts, Math.Min(QuantizedBins, _histogram.Bins));
         double threshold = Math.Min((kept + 0.5) * _histogram.Width, _histogram.Hi);
         return QRange.Single((float)Math.Max(_min, -threshold), (float)Math.Min(_max, threshold));
     }
