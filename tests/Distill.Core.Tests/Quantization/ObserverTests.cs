@@ -99,9 +99,8 @@ public class ObserverTests
     [Fact]
     public void EntropyThresholdOnGaussianDataLiesBetweenTwoSigmaAndTheMaximum()
     {
-        torch.manual_seed(21);
         using var scope = NewDisposeScope();
-        var data = GaussianWithOutliers();
+        var data = GaussianWithOutliers(50_000, seed: 21);
         var observer = (EntropyObserver)Observers.Create(ObserverKind.Entropy, new QuantScheme { Symmetric = true });
         observer.Observe(data);
         Assert.Equal(128, observer.QuantizedBins);
@@ -114,10 +113,9 @@ public class ObserverTests
     [Fact]
     public void EntropyOnNonNegativeDataUsesAllLevelsOfAnAsymmetricScheme()
     {
-        torch.manual_seed(22);
         using var scope = NewDisposeScope();
         var observer = new EntropyObserver(QuantScheme.ActivationUInt8);
-        var relu = nn.functional.relu(GaussianWithOutliers());
+        var relu = nn.functional.relu(GaussianWithOutliers(50_000, seed: 22));
         observer.Observe(relu);
         Assert.Equal(256, observer.QuantizedBins);
         var range = observer.ComputeRange();
@@ -128,9 +126,8 @@ public class ObserverTests
     [Fact]
     public void MseClipLiesBetweenTwoSigmaAndTheMaximumAndBeatsMinMax()
     {
-        torch.manual_seed(23);
         using var scope = NewDisposeScope();
-        var data = GaussianWithOutliers();
+        var data = GaussianWithOutliers(200_000, seed: 23);
         var scheme = new QuantScheme { Symmetric = true };
         var mse = Observers.Create(ObserverKind.Mse, scheme);
         mse.Observe(data);
@@ -187,7 +184,11 @@ public class ObserverTests
         Assert.Throws<InvalidInputException>(() => observer.Observe(tensor(new[] { 1f, float.NaN })));
     }
 
-    /// <summary>50k samples of N(0, 1) plus five outliers up to |12|.</summary>
-    private static Tensor GaussianWithOutliers() =>
-        cat([randn(50_000), tensor(new[] { 12f, -11.5f, 10f, -9f, 11f })]);
+    /// <summary>Samples of N(0, 1) plus five outliers up to |12|, from a private generator (other test
+    /// classes reseed the global one in parallel).</summary>
+    private static Tensor GaussianWithOutliers(long count, ulong seed)
+    {
+        using var generator = new Generator(seed, new Device(DeviceType.CPU));
+        return cat([randn([count], generator: generator), tensor(new[] { 12f, -11.5f, 10f, -9f, 11f })]);
+    }
 }
