@@ -264,16 +264,23 @@ public class QuantizedZooModelTests
         torch.manual_seed(48);
         using var scope = NewDisposeScope();
         using var model = BuildCnn();
-        using var quantized = new QuantizedZooModel(model, new QuantConfig { ObserverSteps = 1, LearnedStepSize = true }, QuantMode.Qat);
+        using var quantized = new QuantizedZooModel(model, new QuantConfig { ObserverSteps = 2, LearnedStepSize = true }, QuantMode.Qat);
         quantized.train();
         var x = randn(32, 1, 8, 8);
         var y = randint(0, 10, [32]);
         using var optimizer = optim.Adam(quantized.parameters(), 0.01);
+        var scale = quantized.named_parameters().Single(p => p.name == "block0_conv_weight_scale").parameter;
 
+        // While the observers run the scales are not used: no gradient, and the optimiser leaves them alone.
+        nn.functional.cross_entropy(quantized.call(x), y).backward();
+        optimizer.step();
+        Assert.False(quantized.IsFrozen);
+        Assert.All(scale.data<float>().ToArray(), v => Assert.Equal(1f, v));
+
+        optimizer.zero_grad();
         nn.functional.cross_entropy(quantized.call(x), y).backward();
         Assert.True(quantized.IsFrozen);
         var observed = quantized.QuantParameters().ToDictionary(t => t.Name, t => t.Params);
-        var scale = quantized.named_parameters().Single(p => p.name == "block0_conv_weight_scale").parameter;
         Assert.Equal(observed["block0.conv.weight"].Scale, scale.data<float>().ToArray());
 
         optimizer.zero_grad();
