@@ -1,0 +1,91 @@
+using static TorchSharp.torch;
+
+namespace Distill.Core.Quantization;
+
+/// <summary>Watches the values a tensor takes (over calibration batches or QAT steps) and proposes the
+/// real range its quantisation should cover. State is kept in managed memory, so an observer holds no
+/// tensors and needs no disposal.</summary>
+public interface IObserver
+{
+    /// <summary>True once <see cref="Observe"/> has seen at least one tensor since the last <see cref="Reset"/>.</summary>
+    bool HasObserved { get; }
+
+    /// <summary>Adds the values of <paramref name="x"/> (read only, never differentiated through).</summary>
+    void Observe(Tensor x);
+
+    /// <summary>The range to quantise: one [min, max] per tensor, or one per channel. Throws
+    /// <see cref="InvalidOperationException"/> when nothing has been observed.</summary>
+    QRange ComputeRange();
+
+    /// <summary>Forgets everything observed.</summary>
+    void Reset();
+}
+
+public enum ObserverKind
+{
+    /// <summary>Running minimum and maximum of everything seen.</summary>
+    MinMax,
+    /// <summary>Exponential moving average of each batch's minimum and maximum.</summary>
+    MovingAverageMinMax,
+    /// <summary>Histogram; clips each tail at a percentile (e.g. 99.99).</summary>
+    Percentile,
+    /// <summary>Histogram of |x|; the threshold minimising the KL divergence between the float and
+    /// quantised distributions, as TensorRT calibrates.</summary>
+    Entropy,
+    /// <summary>Histogram; the clipping range minimising the mean squared quantisation error.</summary>
+    Mse,
+}
+
+public sealed record ObserverOptions
+{
+    /// <summary>Weight of the newest batch in the moving average (PyTorch's averaging constant).</summary>
+    public double Momentum { get; init; } = 0.01;
+    /// <summary>Percentile kept by the percentile observer, in (50, 100].</summary>
+    public double Percentile { get; init; } = 99.99;
+    /// <summary>Histogram bins of the percentile, entropy and MSE observers.</summary>
+    public int Bins { get; init; } = 2048;
+
+    public void Validate()
+    {
+        if (!(Momentum > 0 && Momentum <= 1))
+        {
+            throw new InvalidInputException($"observer momentum must be in (0, 1], got {Momentum}.");
+        }
+        if (!(Percentile > 50 && Percentile <= 100))
+        {
+            throw new InvalidInputException($"observer percentile must be in (50, 100], got {Percentile}.");
+        }
+        if (Bins < 256 || Bins > 1 << 16)
+        {
+            throw new InvalidInputException($"observer histogram bins must be between 256 and 65536, got {Bins}.");
+        }
+    }
+}
+
+public static class Observers
+{
+    /// <summary>An observer of the given kind for a tensor quantised with <paramref name="scheme"/>.
+    /// Only min-max observers support per-channel schemes; the histogram observers find one range per tensor.</summary>
+    public static IObserver Create(ObserverKind kind, QuantScheme scheme, ObserverOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(scheme);
+        options ??= new ObserverOptions();
+        options.Validate();
+        scheme.Validate();
+        int? axis = scheme.PerChannel ? scheme.ChannelAxis : null;
+        if (axis is not null && kind is not (ObserverKind.MinMax or ObserverKind.MovingAverageMinMax))
+        {
+            throw new InvalidInputException(
+                $"the {kind} observer finds one range per tensor; a per-channel scheme needs the MinMax or MovingAverageMinMax observer.");
+        }
+        return kind switch
+        {
+            ObserverKind.MinMax => new MinMaxObserver(axis),
+            ObserverKind.MovingAverageMinMax => new MovingAverageMinMaxObserver(options.Momentum, axis),
+            ObserverKind.Percentile => new PercentileObserver(options.Percentile, options.Bins),
+            ObserverKind.Entropy => new EntropyObserver(scheme, options.Bins),
+            ObserverKind.Mse => new MseObserver(scheme, options.Bins),
+            _ => throw new InvalidInputException($"unknown observer kind {kind}."),
+        };
+    }
+}

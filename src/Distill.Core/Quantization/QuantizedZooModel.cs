@@ -1,0 +1,391 @@
+using Distill.Core.Models;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Distill.Core.Quantization;
+
+public enum QuantLayerKind { Conv, Depthwise, Linear }
+
+/// <summary>How one layer of a <see cref="QuantizedZooModel"/> is quantised. Schemes are null for a float layer.</summary>
+public sealed record QuantLayerInfo(string Name, QuantLayerKind Kind, bool IsFloat, QuantScheme? Weights, QuantScheme? Activations, bool BatchNormFolded);
+
+/// <summary>Quantisation simulation of a zoo model: runs the same layers as <see cref="ZooModel.forward"/>
+/// but fake-quantises the model input, every conv and linear weight (with its batch norm folded in
+/// when <see cref="QuantConfig.FoldBatchNorm"/>) and every layer's output after its ReLU, as an integer
+/// runtime computes them. Layers are named "block{i}.depthwise", "block{i}.conv", "head.fc{i}", "head.out".</summary>
+/// <remarks>
+/// The wrapper shares the zoo model's layers (registered under the same names, so parameter names match
+/// the model's: block0.conv.weight, head.out.bias): training the wrapper trains the model, and
+/// <c>parameters()</c> are the model's float weights plus, with LSQ, one learned scale per quantised
+/// tensor ("{tensor}_scale" with dots as underscores). The zoo model keeps owning its layers: disposing
+/// the wrapper releases only its own scales.
+/// <para>In training mode a batch norm that is not frozen normalises with batch statistics while the
+/// weight is quantised at its folded scale (conv(x, fq(W·γ/σ)) rescaled by σ/γ, then BN), as PyTorch's
+/// fused conv-bn QAT modules do; in eval mode (or once frozen) the layer is exactly
+/// conv(x, fq(W'), b') with the folded W', b'.</para>
+/// </remarks>
+public sealed class QuantizedZooModel : nn.Module<Tensor, Tensor>
+{
+    private readonly List<QuantLayer> _layers = [];
+    private readonly Dictionary<string, QuantLayer> _byName = [];
+    private readonly List<(ConvBlock Block, QuantLayer? Depthwise, QuantLayer Conv)> _blocks = [];
+    private readonly List<(QuantLayer Layer, Dropout? Dropout)> _hidden = [];
+    private readonly QuantLayer _output;
+    private readonly TensorQuantizer? _input;
+    private readonly List<BatchNorm2d> _batchNorms = [];
+    private readonly List<Parameter> _lsqScales = [];
+    private QuantMode _mode;
+
+    public QuantizedZooModel(ZooModel model, QuantConfig config, QuantMode mode = QuantMode.Calibrate)
+        : base($"quantized_{model?.GetName()}")
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(config);
+        config.Validate();
+        Model = model;
+        Config = config;
+        for (int i = 0; i < model.Blocks.Count; i++)
+        {
+            register_module($"block{i}", model.Blocks[i]);
+        }
+        register_module("head", model.Head);
+
+        var layers = new List<(string Name, QuantLayerKind Kind, nn.Module<Tensor, Tensor> Module, BatchNorm2d? Bn)>();
+        for (int i = 0; i < model.Blocks.Count; i++)
+        {
+            var block = model.Blocks[i];
+            if (block.Depthwise is not null)
+            {
+                layers.Add(($"block{i}.depthwise", QuantLayerKind.Depthwise, block.Depthwise, block.DepthwiseBn));
+            }
+            layers.Add(($"block{i}.conv", QuantLayerKind.Conv, block.Conv, block.Bn));
+        }
+        for (int i = 0; i < model.Head.Hidden.Count; i++)
+        {
+            layers.Add(($"head.fc{i}", QuantLayerKind.Linear, model.Head.Hidden[i], null));
+        }
+        layers.Add(("head.out", QuantLayerKind.Linear, model.Head.Output, null));
+
+        var names = layers.Select(l => l.Name).ToList();
+        foreach (var o in config.Overrides.Where(o => !names.Any(o.Matches)))
+        {
+            throw new InvalidInputException($"quantisation override '{o.Pattern}' matches no layer; the layers are {string.Join(", ", names)}.");
+        }
+        foreach (var (name, kind, module, bn) in layers)
+        {
+            var layer = BuildLayer(name, kind, module, bn);
+            _layers.Add(layer);
+            _byName[name] = layer;
+            if (bn is not null)
+            {
+                _batchNorms.Add(bn);
+            }
+        }
+        for (int i = 0; i < model.Blocks.Count; i++)
+        {
+            var block = model.Blocks[i];
+            _blocks.Add((block, block.Depthwise is null ? null : _byName[$"block{i}.depthwise"], _byName[$"block{i}.conv"]));
+        }
+        var dropouts = model.Head.named_children().ToDictionary(c => c.name, c => c.module);
+        for (int i = 0; i < model.Head.Hidden.Count; i++)
+        {
+            _hidden.Add((_byName[$"head.fc{i}"], dropouts.GetValueOrDefault($"dropout{i}") as Dropout));
+        }
+        _output = _byName["head.out"];
+        if (config.QuantizeInput)
+        {
+            _input = NewQuantizer("input", "input", QuantTensorRole.Input, config.Activations, config.ActivationObserver, 1);
+        }
+        _mode = mode;
+        train(model.training);
+    }
+
+    public ZooModel Model { get; }
+    public QuantConfig Config { get; }
+    public long[] InputShape => Model.InputShape;
+    public IReadOnlyList<QuantLayerInfo> Layers => _layers.Select(l => l.Info).ToList();
+
+    /// <summary>Training forward passes run in QAT mode (each counts as one step).</summary>
+    public long QatSteps { get; private set; }
+    public bool IsFrozen => Quantizers.All(q => q.Frozen is not null);
+    public bool BatchNormFrozen { get; private set; }
+
+    public QuantMode Mode
+    {
+        get => _mode;
+        set
+        {
+            if (value == QuantMode.Quantize && !IsFrozen)
+            {
+                throw new InvalidOperationException("Quantize mode needs frozen qparams: calibrate, then call Freeze()");
+            }
+            _mode = value;
+        }
+    }
+
+    private IEnumerable<TensorQuantizer> Quantizers =>
+        (_input is null ? [] : new[] { _input }).Concat(_layers.SelectMany(l => new[] { l.Weight, l.Output }).OfType<TensorQuantizer>());
+
+    /// <summary>Fixes every tensor's qparams from its observer (weights from the current weights); after
+    /// calibration this switches to <see cref="QuantMode.Quantize"/>. With LSQ the learned scales start here.</summary>
+    public void Freeze()
+    {
+        var unobserved = Quantizers.Where(q => q.Role != QuantTensorRole.Weight && !q.HasObserved).Select(q => q.Name).ToList();
+        if (unobserved.Count > 0)
+        {
+            throw new InvalidOperationException($"nothing was observed for {string.Join(", ", unobserved)}: run calibration batches before Freeze()");
+        }
+        using (var scope = NewDisposeScope())
+        using (var noGrad = no_grad())
+        {
+            foreach (var layer in _layers.Where(l => l.Weight is not null))
+            {
+                layer.Weight!.Observe(EffectiveWeightsCore(layer).Weight);
+            }
+        }
+        foreach (var q in Quantizers.Where(q => q.Frozen is null))
+        {
+            q.Freeze();
+        }
+        if (_mode == QuantMode.Calibrate)
+        {
+            _mode = QuantMode.Quantize;
+        }
+    }
+
+    /// <summary>Batch norms switch to eval mode and stay there (their running statistics stop changing).</summary>
+    public void FreezeBatchNorm()
+    {
+        BatchNormFrozen = true;
+        foreach (var bn in _batchNorms)
+        {
+            bn.eval();
+        }
+    }
+
+    /// <summary>Call at the start of each training epoch: freezes batch norm from <see cref="QuantConfig.FreezeBatchNormEpoch"/> on.</summary>
+    public void BeginEpoch(int epoch)
+    {
+        if (Config.FreezeBatchNormEpoch is int from && epoch >= from && !BatchNormFrozen)
+        {
+            FreezeBatchNorm();
+        }
+    }
+
+    public override void train(bool on = true)
+    {
+        base.train(on);
+        if (BatchNormFrozen)
+        {
+            foreach (var bn in _batchNorms)
+            {
+                bn.eval();
+            }
+        }
+    }
+
+    /// <summary>The qparams of every quantised tensor, in forward order. Needs frozen qparams.</summary>
+    public IReadOnlyList<QuantTensorParams> QuantParameters() =>
+        Quantizers.Select(q => new QuantTensorParams(q.Name, q.Layer, q.Role, q.Export())).ToList();
+
+    /// <summary>The float weight and bias a layer computes with (batch norm folded in when folding is on,
+    /// from its running statistics), detached copies in the caller's dispose scope.</summary>
+    public (Tensor Weight, Tensor? Bias) EffectiveWeights(string layer)
+    {
+        if (!_byName.TryGetValue(layer, out var found))
+        {
+            throw new ArgumentException($"'{layer}' is not a layer; the layers are {string.Join(", ", _byName.Keys)}");
+        }
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var (weight, bias) = EffectiveWeightsCore(found);
+        return (weight.detach().clone().MoveToOuterDisposeScope(), bias?.detach().clone().MoveToOuterDisposeScope());
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        using var scope = NewDisposeScope();
+        var h = _input is null ? x : Activation(_input, x);
+        foreach (var (block, depthwise, conv) in _blocks)
+        {
+            if (depthwise is not null)
+            {
+                h = LayerOutput(depthwise, nn.functional.relu(RunConv(depthwise, h)));
+            }
+            h = LayerOutput(conv, nn.functional.relu(RunConv(conv, h)));
+            if (block.Pool is not null)
+            {
+                h = block.Pool.call(h);
+            }
+        }
+        h = h.flatten(1);
+        if (Model.Head.InputDropout is not null)
+        {
+            h = Model.Head.InputDropout.call(h);
+        }
+        foreach (var (layer, dropout) in _hidden)
+        {
+            h = LayerOutput(layer, nn.functional.relu(RunLinear(layer, h)));
+            if (dropout is not null)
+            {
+                h = dropout.call(h);
+            }
+        }
+        var logits = LayerOutput(_output, RunLinear(_output, h));
+        if (_mode == QuantMode.Qat && training)
+        {
+            QatSteps++;
+            if (QatSteps >= Config.ObserverSteps && !IsFrozen)
+            {
+                Freeze();
+            }
+        }
+        return logits.MoveToOuterDisposeScope();
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        // The zoo model owns the shared layers; only the learned scales belong to the wrapper.
+        if (disposing)
+        {
+            foreach (var scale in _lsqScales)
+            {
+                scale.Dispose();
+            }
+            _lsqScales.Clear();
+        }
+    }
+
+    private QuantLayer BuildLayer(string name, QuantLayerKind kind, nn.Module<Tensor, Tensor> module, BatchNorm2d? bn)
+    {
+        var weights = Config.Weights;
+        var activations = Config.Activations;
+        bool isFloat = false;
+        foreach (var o in Config.Overrides.Where(o => o.Matches(name)))
+        {
+            isFloat |= o.Float;
+            weights = o.Weights ?? weights;
+            weights = o.WeightBits is int wb ? weights with { Bits = wb } : weights;
+            activations = o.Activations ?? activations;
+            activations = o.ActivationBits is int ab ? activations with { Bits = ab } : activations;
+        }
+        var weight = module switch
+        {
+            Conv2d c => c.weight!,
+            Linear l => l.weight!,
+            _ => throw new ArgumentException($"layer '{name}' is neither a conv nor a linear layer"),
+        };
+        bool folded = bn is not null && Config.FoldBatchNorm;
+        var info = new QuantLayerInfo(name, kind, isFloat, isFloat ? null : weights, isFloat ? null : activations, folded && !isFloat);
+        if (isFloat)
+        {
+            return new QuantLayer(info, module, bn, null, null);
+        }
+        if (weights.PerChannel && weights.ChannelAxis >= weight.dim())
+        {
+            throw new InvalidInputException($"weight quantisation of '{name}': channel axis {weights.ChannelAxis} does not exist in its weight of shape [{string.Join(",", weight.shape)}].");
+        }
+        long channels = weights.PerChannel ? weight.shape[weights.ChannelAxis] : 1;
+        var weightQuantizer = NewQuantizer($"{name}.weight", name, QuantTensorRole.Weight, weights, Config.WeightObserver, channels);
+        var outputQuantizer = NewQuantizer($"{name}.output", name, QuantTensorRole.Activation, activations, Config.ActivationObserver, 1);
+        return new QuantLayer(info, module, bn, weightQuantizer, outputQuantizer);
+    }
+
+    private TensorQuantizer NewQuantizer(string name, string layer, QuantTensorRole role, QuantScheme scheme, ObserverKind kind, long scales)
+    {
+        Parameter? lsq = null;
+        if (Config.LearnedStepSize)
+        {
+            lsq = new Parameter(ones(scales), requires_grad: true);
+            register_parameter($"{name.Replace('.', '_')}_scale", lsq);
+            _lsqScales.Add(lsq);
+        }
+        return new TensorQuantizer(name, layer, role, scheme, Observers.Create(kind, scheme, Config.Observer), lsq);
+    }
+
+    private Tensor Activation(TensorQuantizer quantizer, Tensor x)
+    {
+        switch (_mode)
+        {
+            case QuantMode.Calibrate:
+                quantizer.Observe(x);
+                return x;
+            case QuantMode.Qat when quantizer.Frozen is null:
+                if (training)
+                {
+                    quantizer.Observe(x);
+                }
+                // An evaluation before the first training step has no range yet: it runs in float.
+                return quantizer.HasObserved ? quantizer.FakeQuantize(x) : x;
+            default:
+                return quantizer.FakeQuantize(x);
+        }
+    }
+
+    private Tensor Weight(TensorQuantizer quantizer, Tensor w)
+    {
+        if (quantizer.Frozen is null)
+        {
+            quantizer.Observe(w);
+            if (_mode == QuantMode.Calibrate)
+            {
+                return w;
+            }
+        }
+        return quantizer.FakeQuantize(w);
+    }
+
+    private Tensor LayerOutput(QuantLayer layer, Tensor y) => layer.Output is null ? y : Activation(layer.Output, y);
+
+    private Tensor RunConv(QuantLayer layer, Tensor h)
+    {
+        var conv = (Conv2d)layer.Module;
+        var bn = layer.Bn;
+        Tensor Convolve(Tensor weight, Tensor? bias) =>
+            nn.functional.conv2d(h, weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups);
+
+        if (layer.Weight is null)
+        {
+            var y = conv.call(h);
+            return bn is null ? y : bn.call(y);
+        }
+        if (bn is null || !Config.FoldBatchNorm)
+        {
+            var y = Convolve(Weight(layer.Weight, conv.weight!), conv.bias);
+            return bn is null ? y : bn.call(y);
+        }
+        if (bn.training)
+        {
+            var factor = BnFolding.Factor(bn);
+            var y = Convolve(Weight(layer.Weight, conv.weight! * factor.reshape(-1, 1, 1, 1)), null);
+            y = y / factor.reshape(1, -1, 1, 1);
+            if (conv.bias is not null)
+            {
+                y = y + conv.bias.reshape(1, -1, 1, 1);
+            }
+            return bn.call(y);
+        }
+        var (weight, bias) = BnFolding.Fold(conv, bn);
+        return Convolve(Weight(layer.Weight, weight), bias);
+    }
+
+    private Tensor RunLinear(QuantLayer layer, Tensor h)
+    {
+        var linear = (Linear)layer.Module;
+        return layer.Weight is null
+            ? linear.call(h)
+            : nn.functional.linear(h, Weight(layer.Weight, linear.weight!), linear.bias);
+    }
+
+    private (Tensor Weight, Tensor? Bias) EffectiveWeightsCore(QuantLayer layer) => layer.Module switch
+    {
+        Conv2d conv when layer.Bn is not null && Config.FoldBatchNorm && layer.Weight is not null => BnFolding.Fold(conv, layer.Bn),
+        Conv2d conv => (conv.weight!, conv.bias),
+        Linear linear => (linear.weight!, linear.bias),
+        _ => throw new InvalidOperationException($"layer '{layer.Info.Name}' is neither a conv nor a linear layer"),
+    };
+
+    private sealed record QuantLayer(QuantLayerInfo Info, nn.Module<Tensor, Tensor> Module, BatchNorm2d? Bn, TensorQuantizer? Weight, TensorQuantizer? Output);
+}
