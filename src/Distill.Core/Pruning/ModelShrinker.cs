@@ -29,8 +29,10 @@ public static partial class ModelShrinker
         {
             using var scope = NewDisposeScope();
             using var noGrad = no_grad();
-            var source = model.state_dict();
-            foreach (var (name, target) in shrunk.state_dict())
+            // Not state_dict(): TorchSharp lists every submodule held in a property twice there (once under its
+            // backing field's name); the named parameters and buffers are the real entries, each once.
+            var source = Entries(model).ToDictionary(e => e.Name, e => e.Value);
+            foreach (var (name, target) in Entries(shrunk))
                 target.copy_(slicer.Slice(name, source[name]));
             foreach (var name in masks.Names)
                 shrunkMasks.Set(name, slicer.Slice(name, masks.Get(name)!));
@@ -46,6 +48,9 @@ public static partial class ModelShrinker
         }
         return (shrunk, shrunkMasks);
     }
+
+    private static IEnumerable<(string Name, Tensor Value)> Entries(ZooModel model) =>
+        model.named_parameters().Select(p => (p.name, (Tensor)p.parameter)).Concat(model.named_buffers());
 
     /// <summary>Indices of the units of a layer that are not wholly masked; at least one is kept.</summary>
     private static long[] KeptUnits(ZooModel model, MaskSet masks, string layer, long units)

@@ -47,7 +47,7 @@ public static class PruningCriteria
             inverse[order[i]] = i;
         var scores = Scores(weight, oldMask).permute(order).contiguous();
         var grouped = scores.reshape(-1, m);
-        var keep = zeros_like(grouped).scatter_(1, grouped.topk(n, dim: 1).indexes, 1.0);
+        var keep = zeros_like(grouped).scatter_(1, grouped.topk(n, dim: 1).indexes, ones_like(grouped));
         var mask = keep.reshape(scores.shape).permute(inverse).contiguous();
         return oldMask is { } old ? mask.mul(old) : mask;
     }
