@@ -3,6 +3,7 @@ using System.Globalization;
 using Distill.Core.Data;
 using Distill.Core.Distillation;
 using Distill.Core.Models;
+using Distill.Core.Pruning;
 using Distill.Core.Tracking;
 using Distill.Core.Tracking.Analysis;
 using Distill.Core.Training;
@@ -56,6 +57,10 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
             ModelCheckpoint.LoadInto(ResolvePath(plan, teacherCheckpoint), teacher!, "recipe's teacher");
         manual_seed(plan.Seed + 1);
         using var student = ModelZoo.Build(plan.Student.Model, data.InputShape, data.NumClasses);
+        using var pruning = new StudentPruning(student);
+        if (plan.Student.Checkpoint is { } studentCheckpoint)
+            pruning.LoadStudentCheckpoint(ResolvePath(plan, studentCheckpoint));
+        StudentPruning.Validate(plan.Stages, student);
         var phases = Phases(plan);
 
         TrainingCheckpointHeader? resumeHeader = null;
@@ -67,7 +72,10 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
                 throw new InvalidInputException($"run {resumeRunId}: the data has changed since the run started (fingerprint {data.Fingerprint[..12]} ≠ {resumeHeader.DataFingerprint[..12]})");
             if (resumeHeader.PhaseIndex >= phases.Count)
                 throw new InvalidInputException($"{checkpointPath}: checkpoint is at phase {resumeHeader.PhaseIndex}, but the recipe has {phases.Count} phases");
-            RestoreModel(checkpointPath, resumeSections, "student", student);
+            if (resumeHeader.Models.TryGetValue("student", out var saved) && !saved.SameArchitecture(ModelDescriptor.Of(student, null)))
+                pruning.Replace(ModelZoo.Build(saved.Spec, saved.InputShape, saved.NumClasses)); // shrunk by an earlier stage
+            RestoreModel(checkpointPath, resumeSections, "student", pruning.Student);
+            pruning.RestoreMasks(checkpointPath, resumeSections);
             if (teacher is not null)
                 RestoreModel(checkpointPath, resumeSections, "teacher", teacher);
         }
@@ -94,8 +102,8 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
                     tracker.RunId, CheckpointArtifact, resumeHeader!.PhaseName, resumeHeader.Phase.EpochsCompleted);
 
             var wall = resumeHeader?.WallSeconds ?? [];
-            RunPhases(plan, data, teacher, student, phases, tracker, runLog, resumeHeader, resumeSections, wall, cancel);
-            Finish(plan, data, teacher, student, tracker, runLog, wall);
+            int studentEpochs = RunPhases(plan, data, teacher, pruning, phases, tracker, runLog, resumeHeader, resumeSections, wall, cancel);
+            Finish(plan, data, teacher, pruning, studentEpochs, tracker, runLog, wall);
             WriteCurves(tracker, runLog);
             tracker.End(RunStatus.Finished);
             runLog.Information("Run {RunId} finished", tracker.RunId);
@@ -124,7 +132,8 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
         return phases;
     }
 
-    private void RunPhases(RunPlan plan, DataSplits data, ZooModel? teacher, ZooModel student, List<Phase> phases,
+    /// <returns>Epochs the student trained in all (its last metric step).</returns>
+    private int RunPhases(RunPlan plan, DataSplits data, ZooModel? teacher, StudentPruning pruning, List<Phase> phases,
         ITracker tracker, ILogger log, TrainingCheckpointHeader? resume, Dictionary<string, byte[]>? sections,
         Dictionary<string, double> wall, CancellationToken cancel)
     {
@@ -141,7 +150,7 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
         for (int p = startPhase; p < phases.Count; p++)
         {
             var phase = phases[p];
-            var model = phase.IsTeacher ? teacher! : student;
+            var model = phase.IsTeacher ? teacher! : pruning.Student;
             var (stepOffset, epochOffset) = offsets[phase.IsTeacher];
             var state = p == startPhase && resume is not null
                 ? resume.Phase
@@ -171,28 +180,48 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
                 var trainer = new StageTrainer(data, plan.Seed, phaseRun, progress);
                 var phaseState = state;
                 state = PhaseRuns.Track(phaseRun, () => trainer.Run(new PhaseSetup(phase.Name, p, phase.Stage, model, phase.IsTeacher ? null : teacher, loss,
-                        phase.IsTeacher ? "teacher/" : ""),
+                        phase.IsTeacher ? "teacher/" : "", phase.IsTeacher ? null : pruning.Hooks(phase.Stage, stepsPerEpoch)),
                     optimizer, phaseState,
                     afterEpoch: s =>
                     {
                         wall[WallKey(phase)] = wallBefore + clock.Elapsed.TotalSeconds;
-                        SaveCheckpoint(checkpointPath, tracker.RunId, p, phase, s, data, teacher, student, loss, optimizer, wall);
+                        SaveCheckpoint(checkpointPath, tracker.RunId, p, phase, s, data, teacher, pruning, loss, optimizer, wall);
                         tracker.RegisterArtifact(CheckpointArtifact);
                     },
                     cancel));
                 tracker.SetTag($"stage.{phase.Name}.status", "done");
                 tracker.SetTag($"stage.{phase.Name}.epochs", state.EpochsCompleted.ToString(CultureInfo.InvariantCulture));
             }
+            if (!phase.IsTeacher && phase.Stage.Prune is { } prune)
+                EndPruneStage(phase, prune, pruning, tracker, log);
             offsets[phase.IsTeacher] = (state.StepOffset + state.EpochsCompleted * stepsPerEpoch, state.EpochOffset + state.EpochsCompleted);
+        }
+        return offsets[false].Epochs;
+    }
+
+    /// <summary>Records the stage's per-layer sparsity table and, when asked, shrinks the student.</summary>
+    private static void EndPruneStage(Phase phase, PruneOptions prune, StudentPruning pruning, ITracker tracker, ILogger log)
+    {
+        var artifact = $"pruning/sparsity-{phase.Name}.csv";
+        var path = Path.Combine(tracker.ArtifactDirectory, artifact);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        File.WriteAllText(path, pruning.Table());
+        tracker.RegisterArtifact(artifact);
+        if (prune.Shrink)
+        {
+            var (before, after) = pruning.Shrink();
+            log.Information("Stage {Stage}: shrunk the student from {Before:N0} to {After:N0} parameters (channels [{Channels}], hidden [{Hidden}])",
+                phase.Name, before, after, string.Join(", ", pruning.Student.Spec.Channels), string.Join(", ", pruning.Student.Spec.Hidden));
         }
     }
 
     private static string WallKey(Phase phase) => phase.IsTeacher ? "teacher" : "student";
 
     private static void SaveCheckpoint(string path, string runId, int phaseIndex, Phase phase, PhaseState state,
-        DataSplits data, ZooModel? teacher, ZooModel student, DistillationLoss loss, optim.Optimizer optimizer,
+        DataSplits data, ZooModel? teacher, StudentPruning pruning, DistillationLoss loss, optim.Optimizer optimizer,
         Dictionary<string, double> wall)
     {
+        var student = pruning.Student;
         var models = new Dictionary<string, ModelDescriptor> { ["student"] = ModelDescriptor.Of(student, data.Normalization) };
         var sections = new Dictionary<string, byte[]>
         {
@@ -200,6 +229,8 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
             [TrainingCheckpoint.LossSection] = ModelCheckpoint.ModelBytes(loss),
             [TrainingCheckpoint.OptimizerSection] = TrainingCheckpoint.OptimizerBytes(optimizer),
         };
+        foreach (var (name, bytes) in pruning.Sections())
+            sections[name] = bytes;
         if (teacher is not null)
         {
             models["teacher"] = ModelDescriptor.Of(teacher, data.Normalization);
@@ -247,20 +278,37 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
         tracker.LogMetric("student/params", student.ParameterCount, 0);
     }
 
-    private static void Finish(RunPlan plan, DataSplits data, ZooModel? teacher, ZooModel student, ITracker tracker,
-        ILogger log, Dictionary<string, double> wall)
+    private static void Finish(RunPlan plan, DataSplits data, ZooModel? teacher, StudentPruning pruning, int studentEpochs,
+        ITracker tracker, ILogger log, Dictionary<string, double> wall)
     {
         if (teacher is not null)
             RecordFinalModel(data, teacher, "teacher", TeacherArtifact, tracker, log, wall);
-        RecordFinalModel(data, student, "student", StudentArtifact, tracker, log, wall);
+        RecordFinalModel(data, pruning.Student, "student", StudentArtifact, tracker, log, wall, pruning.Sections());
+        if (!pruning.Masks.IsEmpty)
+            RecordFinalSparsity(pruning, studentEpochs, tracker, log);
+    }
+
+    /// <summary>Final sparsity metrics, logged at the student's last epoch so that they are its latest values.</summary>
+    private static void RecordFinalSparsity(StudentPruning pruning, int studentEpochs, ITracker tracker, ILogger log)
+    {
+        var path = Path.Combine(tracker.ArtifactDirectory, StudentPruning.TableArtifact);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        File.WriteAllText(path, pruning.Table());
+        tracker.RegisterArtifact(StudentPruning.TableArtifact);
+        var metrics = SparsityReport.Metrics(pruning.Student, pruning.Masks);
+        foreach (var (key, value) in metrics)
+            tracker.LogMetric(key, value, studentEpochs);
+        if (metrics.TryGetValue(SparsityReport.SparsityMetric, out var sparsity))
+            log.Information("Student sparsity {Sparsity:P2} of its pruned layers, {NonZero:N0} non-zero parameters",
+                sparsity, metrics[SparsityReport.NonZeroMetric]);
     }
 
     private static void RecordFinalModel(DataSplits data, ZooModel model, string role, string artifact, ITracker tracker,
-        ILogger log, Dictionary<string, double> wall)
+        ILogger log, Dictionary<string, double> wall, IReadOnlyDictionary<string, byte[]>? extraSections = null)
     {
         var test = Evaluator.Evaluate(model, data.Test);
         var path = Path.Combine(tracker.ArtifactDirectory, artifact);
-        ModelCheckpoint.Save(path, model, data.Normalization, role, tracker.RunId);
+        ModelCheckpoint.Save(path, model, data.Normalization, role, tracker.RunId, extraSections);
         tracker.RegisterArtifact(artifact);
         tracker.LogMetric($"{role}/test_acc", test.Accuracy, 0);
         tracker.LogMetric($"{role}/test_loss", test.Loss, 0);

@@ -16,6 +16,8 @@ public sealed record TeacherOptions
 public sealed record StudentOptions
 {
     public required ModelSpec Model { get; init; }
+    /// <summary>Start from the weights (and pruning masks, if any) of this model checkpoint.</summary>
+    public string? Checkpoint { get; init; }
 }
 
 /// <summary>A validated recipe: everything Core needs to run, with defaults filled in.</summary>

@@ -116,7 +116,14 @@ public static partial class RecipeSchema
             new()
             {
                 Key = "student",
-                Schema = new MapSchema { Fields = [ModelField("The small model that is trained")] },
+                Schema = new MapSchema
+                {
+                    Fields =
+                    [
+                        ModelField("The small model that is trained"),
+                        new() { Key = "checkpoint", Schema = FilePath, Doc = "Start from the weights (and pruning masks) of this model checkpoint, e.g. <store>/artifacts/<run>/models/student.ckpt; same architecture as model" },
+                    ],
+                },
                 Required = true,
                 Doc = "The model being trained",
             },
@@ -270,6 +277,66 @@ public static partial class RecipeSchema
                     Doc = "Stop the stage early when the validation metric stops improving; needs validation_fraction > 0",
                 },
                 new() { Key = "cache_teacher", Schema = Bool, Default = true, Doc = "Reuse teacher outputs across epochs when the data has no augmentation" },
+                .. (teacherStage
+                    ? Array.Empty<Field>()
+                    : [new Field { Key = "prune", Schema = Prune(), Doc = "Prune the student in this stage; pruned weights stay zero in every later stage" }]),
+            ],
+            Forbidden = teacherStage
+                ? new Dictionary<string, string> { ["prune"] = "pruning acts on the student; put prune in one of the stages" }
+                : new Dictionary<string, string>(),
+        };
+    }
+
+    private static MapSchema Prune()
+    {
+        var sized = new Condition("method", "magnitude", "channel");
+        var channel = new Condition("method", "channel");
+        var nm = new Condition("method", "n_m");
+        var gradual = new Condition("schedule", "gradual");
+        return new MapSchema
+        {
+            Fields =
+            [
+                new() { Key = "method", Schema = Enum("magnitude", "channel", "n_m"), Default = "magnitude", Doc = "magnitude: unstructured, smallest |w| first; channel: whole output channels (conv filters with their batch-norm, hidden head units) by norm; n_m: N of every M weights along the input dimension" },
+                new() { Key = "sparsity", Schema = Fraction(), Required = true, When = sized, Doc = "Final fraction of the selected weights (magnitude) or channels (channel) that are zero" },
+                new()
+                {
+                    Key = "ranking",
+                    Schema = Enum("global", "layer"),
+                    When = sized,
+                    DefaultFrom = m => m.Str("method") == "channel" ? "layer" : "global",
+                    DefaultText = "global for magnitude, layer for channel",
+                    Doc = "global: one threshold across all selected layers; layer: every layer to the same sparsity",
+                },
+                new() { Key = "norm", Schema = Enum("l1", "l2"), Default = "l1", When = channel, Doc = "Norm a channel is ranked by" },
+                new() { Key = "n", Schema = Int(1, 63), Default = 2L, When = nm, Doc = "Weights kept in every group of m" },
+                new() { Key = "m", Schema = Int(2, 64), Default = 4L, When = nm, Doc = "Group size along the input dimension (input features; input channels of a conv); must divide every selected layer's input size" },
+                new() { Key = "schedule", Schema = Enum("one_shot", "gradual"), Default = "one_shot", Doc = "one_shot: prune to the target at start_epoch; gradual: cubic s_t = s_f + (s_i - s_f)(1 - t/T)^3 from start_epoch to end_epoch" },
+                new() { Key = "start_epoch", Schema = Number(0), Default = 0.0, Doc = "Epoch of the stage (fractions allowed) at which pruning starts" },
+                new() { Key = "end_epoch", Schema = Number(0, minExclusive: true), When = gradual, DefaultText = "the end of the stage", Doc = "Epoch by which the final sparsity is reached; at most the stage's epochs" },
+                new() { Key = "initial_sparsity", Schema = Fraction(), Default = 0.0, When = gradual, Doc = "s_i, the sparsity the schedule starts from" },
+                new() { Key = "update_every", Schema = Int(1, int.MaxValue), Default = 50L, When = gradual, Doc = "Optimiser steps between mask updates" },
+                new() { Key = "layers", Schema = new ListSchema { Item = Text, MinCount = 1 }, DefaultText = "every conv and linear weight the method can prune", Doc = "Parameter-name globs (* and ?) of the layers to prune, e.g. block*.conv.weight, head.fc0.weight" },
+                new() { Key = "exclude", Schema = new ListSchema { Item = Text }, Default = Array.Empty<object>(), Doc = "Globs of layers to leave dense" },
+                new() { Key = "keep_first_last_dense", Schema = Bool, Default = true, Doc = "Leave the model's first and last conv/linear weights (block0's conv, head.out) dense" },
+                new()
+                {
+                    Key = "overrides",
+                    Schema = new ListSchema
+                    {
+                        Item = new MapSchema
+                        {
+                            Fields =
+                            [
+                                new() { Key = "layer", Schema = Text, Required = true, Doc = "Glob of selected layers" },
+                                new() { Key = "sparsity", Schema = Fraction(), Required = true, Doc = "Their own final sparsity (ranked layer-wise)" },
+                            ],
+                        },
+                    },
+                    When = sized,
+                    Doc = "Per-layer sparsity, e.g. [{ layer: head.fc0.weight, sparsity: 0.5 }]",
+                },
+                new() { Key = "shrink", Schema = Bool, Default = false, When = channel, Doc = "After the stage, rebuild the student without its pruned channels (a smaller dense model, same outputs)" },
             ],
         };
     }

@@ -23,7 +23,17 @@ public class ShippedConfigsTests
         var dir = new DirectoryInfo(AppContext.BaseDirectory);
         while (!File.Exists(Path.Combine(dir!.FullName, "Distill.sln")))
             dir = dir.Parent;
-        var plan = RecipeLoader.Load(Path.Combine(dir.FullName, "configs", relativePath));
+        var plan = RecipeLoader.Load(Path.Combine(dir.FullName, "configs", relativePath), CheckpointOverrides(relativePath, dir.FullName));
         Assert.NotEmpty(plan.Stages);
+    }
+
+    /// <summary>The fashion-mnist prune recipes start from an earlier kd.yaml run, whose model files the
+    /// user passes with --set; any existing file satisfies validation.</summary>
+    private static string[] CheckpointOverrides(string relativePath, string root)
+    {
+        if (!Path.GetFileName(relativePath).StartsWith("prune-", StringComparison.Ordinal) || !relativePath.StartsWith("fashion-mnist", StringComparison.Ordinal))
+            return [];
+        string existing = Path.Combine(root, "data", "digits", "digits.csv.gz");
+        return [$"student.checkpoint={existing}", $"teacher.checkpoint={existing}"];
     }
 }

@@ -29,11 +29,15 @@ public static class ModelCheckpoint
 
     private sealed record Header(string Kind, string? RunId, string Role, ModelDescriptor Model);
 
-    public static void Save(string path, ZooModel model, Normalization? normalization, string role, string? runId)
+    /// <param name="extraSections">Further named sections (pruning masks, …) stored beside the weights.</param>
+    public static void Save(string path, ZooModel model, Normalization? normalization, string role, string? runId,
+        IReadOnlyDictionary<string, byte[]>? extraSections = null)
     {
         var header = new Header(Kind, runId, role, ModelDescriptor.Of(model, normalization));
-        CheckpointFile.Write(path, JsonSerializer.Serialize(header, CheckpointFile.Json),
-            new Dictionary<string, byte[]> { ["model"] = ModelBytes(model) });
+        var sections = new Dictionary<string, byte[]> { ["model"] = ModelBytes(model) };
+        foreach (var (name, bytes) in extraSections ?? new Dictionary<string, byte[]>())
+            sections[name] = bytes;
+        CheckpointFile.Write(path, JsonSerializer.Serialize(header, CheckpointFile.Json), sections);
     }
 
     /// <summary>Rebuilds the model the checkpoint describes and loads its weights.</summary>

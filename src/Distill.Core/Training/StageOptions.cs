@@ -1,4 +1,5 @@
 using Distill.Core.Distillation;
+using Distill.Core.Pruning;
 
 namespace Distill.Core.Training;
 
@@ -54,4 +55,6 @@ public sealed record StageOptions
     public EarlyStopOptions? EarlyStop { get; init; }
     /// <summary>Reuse teacher outputs across epochs when the data has no random augmentation.</summary>
     public bool CacheTeacher { get; init; } = true;
+    /// <summary>Prune the student in this stage; the masks stay on for the rest of the run.</summary>
+    public PruneOptions? Prune { get; init; }
 }

@@ -28,7 +28,8 @@ public sealed record PhaseSetup(
     ZooModel Model,
     ZooModel? Teacher,
     DistillationLoss Loss,
-    string MetricPrefix);
+    string MetricPrefix,
+    IReadOnlyList<IStepHook>? Hooks = null);
 
 /// <summary>Runs the epochs of one phase: batches, teacher outputs, loss, step, schedule, evaluation,
 /// early stop, NaN guard, and a checkpoint callback after every epoch.</summary>
@@ -48,6 +49,8 @@ public sealed class StageTrainer(DataSplits data, int seed, ITracker tracker, IP
         long stepsPerEpoch = StepsPerEpoch(data.Train.Count, stage.BatchSize);
         var schedule = new LearningRateSchedule(stage.Schedule, stage.Optimizer.LearningRate, stepsPerEpoch, stage.Epochs);
         var parameters = setup.Model.parameters().Concat(setup.Loss.parameters()).ToList();
+        var hooks = setup.Hooks ?? [];
+        long totalSteps = stepsPerEpoch * stage.Epochs;
 
         using var cache = UseTeacherCache(setup) ? BuildCache(setup) : null;
 
@@ -73,7 +76,10 @@ public sealed class StageTrainer(DataSplits data, int seed, ITracker tracker, IP
                 double lr = schedule.At(localStep);
                 OptimizerFactory.SetLearningRate(optimizer, lr);
 
-                double loss = Step(setup, optimizer, parameters, cache, batches[s], augmentGenerator);
+                var context = new StepContext(epoch, localStep, globalStep, stepsPerEpoch, totalSteps);
+                foreach (var hook in hooks)
+                    hook.BeforeStep(context);
+                double loss = Step(setup, optimizer, parameters, cache, batches[s], augmentGenerator, hooks, context);
                 if (!double.IsFinite(loss))
                     throw new RunFailedException(
                         $"loss is {loss} in stage '{setup.Name}', epoch {epoch + 1}, step {s + 1}: training diverged " +
@@ -94,6 +100,11 @@ public sealed class StageTrainer(DataSplits data, int seed, ITracker tracker, IP
             tracker.LogMetric(setup.MetricPrefix + "val/acc", validation.Accuracy, metricEpoch);
             tracker.LogMetric(setup.MetricPrefix + "val/loss", validation.Loss, metricEpoch);
             tracker.LogMetric(setup.MetricPrefix + "train/samples_per_second", samples / clock.Elapsed.TotalSeconds, metricEpoch);
+            foreach (var hook in hooks)
+            {
+                foreach (var (key, value) in hook.EpochEnd(new EpochContext(epoch, metricEpoch)))
+                    tracker.LogMetric(setup.MetricPrefix + key, value, metricEpoch);
+            }
             progress?.Report(new TrainingProgress(setup.Name, epoch + 1, stage.Epochs, batches.Count, batches.Count, trainLoss,
                 samples / Math.Max(1e-9, clock.Elapsed.TotalSeconds), clock.Elapsed, EpochEnd: true, validation.Accuracy));
 
@@ -104,7 +115,7 @@ public sealed class StageTrainer(DataSplits data, int seed, ITracker tracker, IP
     }
 
     private double Step(PhaseSetup setup, optim.Optimizer optimizer, List<TorchSharp.Modules.Parameter> parameters,
-        TeacherOutputCache? cache, long[] indices, Generator? augmentGenerator)
+        TeacherOutputCache? cache, long[] indices, Generator? augmentGenerator, IReadOnlyList<IStepHook> hooks, StepContext context)
     {
         using var scope = NewDisposeScope();
         var (x, y) = data.Train.Batch(indices);
@@ -130,9 +141,13 @@ public sealed class StageTrainer(DataSplits data, int seed, ITracker tracker, IP
         var terms = setup.Loss.Compute(logits, taps, teacherLogits, teacherTaps, y);
         optimizer.zero_grad();
         terms.Total.backward();
+        foreach (var hook in hooks)
+            hook.BeforeOptimizerStep(context);
         if (setup.Stage.ClipGradNorm is { } maxNorm)
             nn.utils.clip_grad_norm_(parameters, maxNorm);
         optimizer.step();
+        foreach (var hook in hooks)
+            hook.AfterOptimizerStep(context);
         return terms.Total.item<float>();
     }
 

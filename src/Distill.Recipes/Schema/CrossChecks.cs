@@ -18,6 +18,7 @@ internal static class CrossChecks
             {
                 RequireTeacher(stages[i], $"stages[{i}]", errors);
             }
+            PruneChecks.Run(stages[i], $"stages[{i}]", errors);
         }
         CheckStageNames(teacher?.Map("train"), stages, errors);
 

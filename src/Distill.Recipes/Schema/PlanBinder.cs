@@ -2,6 +2,7 @@ using Distill.Core;
 using Distill.Core.Data;
 using Distill.Core.Distillation;
 using Distill.Core.Models;
+using Distill.Core.Pruning;
 using Distill.Core.Tracking;
 using Distill.Core.Training;
 
@@ -19,7 +20,7 @@ internal static class PlanBinder
         Device = Str(root, "device"),
         Data = BindData(Map(root, "data")),
         Teacher = root.Map("teacher") is { } teacher ? BindTeacher(teacher) : null,
-        Student = new StudentOptions { Model = BindModel(Map(Map(root, "student"), "model")) },
+        Student = new StudentOptions { Model = BindModel(Map(Map(root, "student"), "model")), Checkpoint = Map(root, "student").Str("checkpoint") },
         Stages = root.List("stages").Cast<MapValue>().Select(BindStage).ToList(),
         Tracking = BindTracking(Map(root, "tracking")),
         ResolvedRecipe = ResolvedRecipe.ToYaml(root),
@@ -136,8 +137,42 @@ internal static class PlanBinder
                 ? new EarlyStopOptions { Metric = Str(early, "metric"), Patience = Int(early, "patience"), MinDelta = Num(early, "min_delta") }
                 : null,
             CacheTeacher = Bool(stage, "cache_teacher"),
+            Prune = stage.Find("prune") is { Value: MapValue prune } entry ? BindPrune(prune, entry.KeyAt) : null,
         };
     }
+
+    private static PruneOptions BindPrune(MapValue prune, Location at) => new()
+    {
+        Method = Str(prune, "method") switch
+        {
+            "channel" => PruneMethod.Channel,
+            "n_m" => PruneMethod.NM,
+            _ => PruneMethod.Magnitude,
+        },
+        Ranking = prune.Str("ranking") == "layer" ? PruneRanking.Layer : PruneRanking.Global,
+        Norm = prune.Str("norm") == "l2" ? ChannelNorm.L2 : ChannelNorm.L1,
+        Sparsity = prune.Raw("sparsity") as double? ?? 0,
+        N = OptInt(prune, "n") ?? 2,
+        M = OptInt(prune, "m") ?? 4,
+        Schedule = Str(prune, "schedule") == "gradual" ? PruneSchedule.Gradual : PruneSchedule.OneShot,
+        StartEpoch = Num(prune, "start_epoch"),
+        EndEpoch = prune.Raw("end_epoch") as double?,
+        InitialSparsity = prune.Raw("initial_sparsity") as double? ?? 0,
+        UpdateEvery = OptInt(prune, "update_every") ?? 50,
+        Layers = Patterns(prune, "layers"),
+        Exclude = Patterns(prune, "exclude"),
+        KeepFirstLastDense = Bool(prune, "keep_first_last_dense"),
+        Overrides = prune.List("overrides").Cast<MapValue>()
+            .Select(o => new LayerSparsity(Str(o, "layer"), Num(o, "sparsity"), Where(o.At)))
+            .ToList(),
+        Shrink = prune.Raw("shrink") as bool? ?? false,
+        Where = Where(at),
+    };
+
+    private static List<LayerPattern> Patterns(MapValue map, string key) =>
+        map.List(key).Select(item => new LayerPattern((string)Scalar(item), Where(item.At))).ToList();
+
+    private static string Where(Location at) => $"{at.File}:{at.Line}:{at.Column}";
 
     private static TrackingOptions BindTracking(MapValue tracking) => new()
     {
