@@ -139,7 +139,9 @@ public sealed class PruningTests
         Assert.True(reached.Wait(TimeSpan.FromMinutes(5)), "the prune stage never reached its second epoch");
         process.Kill();
         process.WaitForExit();
-        var runs = Directory.GetDirectories(Path.Combine(store, "artifacts"));
+        // The recipe run is the one that checkpoints; its phase runs have artifact folders too.
+        var runs = Directory.GetDirectories(Path.Combine(store, "artifacts"))
+            .Where(d => File.Exists(Path.Combine(d, "checkpoints", "last.ckpt")));
         return Path.GetFileName(Assert.Single(runs));
     }
 

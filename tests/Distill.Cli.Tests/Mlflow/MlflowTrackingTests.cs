@@ -24,7 +24,7 @@ public sealed class MlflowTrackingTests
         Assert.True(result.ExitCode == 0, result.ToString());
         string runId = new RunJsonView(result.StdOut).Id;
 
-        var remote = Assert.Single(server.Runs);
+        var remote = Assert.Single(TopLevel(server));
         Assert.Contains(remote.Id, result.StdErr);
         Assert.Equal("FINISHED", remote.Status);
         Assert.Equal("default", server.ExperimentName(remote.ExperimentId));
@@ -97,7 +97,7 @@ public sealed class MlflowTrackingTests
         using var server = new FakeMlflowServer(port);
         var sync = CliWithEnvironment.Run("runs", "sync", "--store", store.Path, "--to", uri, "--json");
         Assert.True(sync.ExitCode == 0, sync.ToString());
-        var remote = Assert.Single(server.Runs);
+        var remote = Assert.Single(TopLevel(server));
         Assert.Equal("FINISHED", remote.Status);
         Assert.Equal(local.Id, remote.Tags["distill.run_id"]);
         using (var store2 = RunStore.Open(store.Path))
@@ -109,7 +109,9 @@ public sealed class MlflowTrackingTests
         }
         using (var report = JsonDocument.Parse(sync.StdOut))
         {
-            var row = Assert.Single(report.RootElement.GetProperty("runs").EnumerateArray());
+            var rows = report.RootElement.GetProperty("runs").EnumerateArray().ToList();
+            Assert.Equal(3, rows.Count); // the recipe run and its two phase runs
+            var row = Assert.Single(rows, r => r.GetProperty("run_id").GetString() == local.Id);
             Assert.True(row.GetProperty("created").GetBoolean());
             Assert.Equal(remote.Metrics.Count, row.GetProperty("metrics").GetInt32());
             Assert.Equal("FINISHED", row.GetProperty("status").GetString());
@@ -119,7 +121,7 @@ public sealed class MlflowTrackingTests
         var again = CliWithEnvironment.Run("runs", "sync", "--store", store.Path, "--to", uri);
         Assert.True(again.ExitCode == 0, again.ToString());
         Assert.Equal(requestsBefore, server.Requests.Count);
-        Assert.Single(server.Runs);
+        Assert.Single(TopLevel(server));
         Assert.Contains("0 updated", again.StdOut);
     }
 
@@ -142,7 +144,7 @@ public sealed class MlflowTrackingTests
         var sync = CliWithEnvironment.Run(Env(("MLFLOW_TRACKING_URI", server.Uri), ("MLFLOW_TRACKING_TOKEN", "right-token")),
             "runs", "sync", "--store", store.Path);
         Assert.True(sync.ExitCode == 0, sync.ToString());
-        Assert.Equal("FINISHED", Assert.Single(server.Runs).Status);
+        Assert.Equal("FINISHED", Assert.Single(TopLevel(server)).Status);
     }
 
     [Fact]
@@ -154,7 +156,7 @@ public sealed class MlflowTrackingTests
             "--set", $"tracking.uri={server.Uri}", "--set", "tracking.experiment=divergence",
             "--set", "teacher.train.epochs=1", "--set", "stages[0].optimizer.name=sgd", "--set", "stages[0].optimizer.lr=1e30");
         Assert.True(result.ExitCode == 1, result.ToString());
-        var remote = Assert.Single(server.Runs);
+        var remote = Assert.Single(TopLevel(server));
         Assert.Equal("FAILED", remote.Status);
         Assert.NotNull(remote.EndTime);
         Assert.Equal("divergence", server.ExperimentName(remote.ExperimentId));
@@ -176,14 +178,14 @@ public sealed class MlflowTrackingTests
         while (!server.Requests.Any(r => r.Path.EndsWith("/runs/log-batch", StringComparison.Ordinal)) && DateTime.UtcNow < deadline && !process.HasExited)
             Thread.Sleep(50);
         Assert.False(process.HasExited, "the run ended before it could be interrupted");
-        var running = Assert.Single(server.Runs);
+        var running = Assert.Single(TopLevel(server));
         Assert.Equal("RUNNING", running.Status);
 
         using (var kill = Process.Start("kill", ["-TERM", process.Id.ToString(CultureInfo.InvariantCulture)]))
             kill.WaitForExit();
         Assert.True(process.WaitForExit(TimeSpan.FromSeconds(60)), "distill did not stop on SIGTERM");
         Assert.Equal(130, process.ExitCode);
-        var remote = Assert.Single(server.Runs);
+        var remote = Assert.Single(TopLevel(server));
         Assert.Equal("KILLED", remote.Status);
         Assert.NotNull(remote.EndTime);
     }
@@ -220,7 +222,7 @@ public sealed class MlflowTrackingTests
         using var server = new FakeMlflowServer(port);
         var retry = CliWithEnvironment.Run("runs", "sync", "--store", store.Path, "--to", server.Uri);
         Assert.True(retry.ExitCode == 0, retry.ToString());
-        Assert.Equal("FINISHED", Assert.Single(server.Runs).Status);
+        Assert.Equal("FINISHED", Assert.Single(TopLevel(server)).Status);
     }
 
     [Fact]
@@ -246,7 +248,9 @@ public sealed class MlflowTrackingTests
         Assert.Equal("active", experimentMeta["lifecycle_stage"]);
         Assert.StartsWith("'file:///", experimentMeta["artifact_location"]);
 
-        string runFolder = Assert.Single(Directory.GetDirectories(experiment));
+        // The recipe run and its two phase runs (teacher, distil).
+        Assert.Equal(3, Directory.GetDirectories(experiment).Length);
+        string runFolder = Path.Combine(experiment, id);
         Assert.Equal(id, Path.GetFileName(runFolder));
         var meta = Yaml(Path.Combine(runFolder, "meta.yaml"));
         Assert.Equal(id, meta["run_id"]);
@@ -288,4 +292,8 @@ public sealed class MlflowTrackingTests
 
     private static Dictionary<string, string> Yaml(string path) =>
         File.ReadAllLines(path).Where(l => l.Length > 0).Select(l => l.Split(": ", 2)).ToDictionary(p => p[0], p => p[1]);
+
+    /// <summary>Recipe runs on the server; their phase runs carry mlflow.parentRunId.</summary>
+    private static List<FakeMlflowServer.Run> TopLevel(FakeMlflowServer server) =>
+        server.Runs.Where(r => !r.Tags.ContainsKey("mlflow.parentRunId")).ToList();
 }
