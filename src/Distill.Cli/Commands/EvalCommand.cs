@@ -16,14 +16,14 @@ public static class EvalCommand
         Description = "Model checkpoint (a run's models/student.ckpt or models/teacher.ckpt)",
     };
 
-    private static readonly Option<string> Data = new("--data")
+    internal static readonly Option<string> Data = new("--data")
     {
         Description = "A recipe (its test split is used), an IDX images file (labels file found by name, or --labels), or a CSV file",
         Required = true,
     };
 
-    private static readonly Option<string?> Labels = new("--labels") { Description = "IDX labels file for an IDX images file" };
-    private static readonly Option<string?> LabelColumn = new("--label-column") { Description = "CSV label column (default: the last)" };
+    internal static readonly Option<string?> Labels = new("--labels") { Description = "IDX labels file for an IDX images file" };
+    internal static readonly Option<string?> LabelColumn = new("--label-column") { Description = "CSV label column (default: the last)" };
 
     public static Command Create()
     {
@@ -72,7 +72,7 @@ public static class EvalCommand
 
     /// <summary>The test split to evaluate on, normalised as the model was trained. A recipe's own seed
     /// picks the same held-out split as its run did.</summary>
-    private static (DataOptions Options, string BaseDirectory, int Seed) DataFor(ParseResult parse, ModelDescriptor descriptor)
+    internal static (DataOptions Options, string BaseDirectory, int Seed) DataFor(ParseResult parse, ModelDescriptor descriptor)
     {
         var normalization = descriptor.Normalization;
         var path = parse.GetValue(Data)!;
