@@ -93,38 +93,9 @@ public static class PostTrainingCalibrator
             using var quantized = Calibrate(model, calibration, batches, batchSize, config with { ActivationObserver = observer }, seed);
             clock.Stop();
             long samples = Math.Min(calibration.Count, (long)batches * batchSize);
-            results.Add(new CalibrationResult(observer, floatAccuracy, Accuracy(quantized, evaluation), samples, clock.Elapsed, quantized.QuantParameters()));
+            results.Add(new CalibrationResult(observer, floatAccuracy, Evaluator.Evaluate(quantized, evaluation).Accuracy, samples, clock.Elapsed, quantized.QuantParameters()));
         }
         return results;
-    }
-
-    /// <summary>Top-1 accuracy of any classifier module over <paramref name="data"/>, in eval mode.</summary>
-    public static double Accuracy(nn.Module<Tensor, Tensor> model, TensorDataset data, int batchSize = 512)
-    {
-        ArgumentNullException.ThrowIfNull(model);
-        ArgumentNullException.ThrowIfNull(data);
-        if (data.Count == 0)
-        {
-            return 0;
-        }
-        bool wasTraining = model.training;
-        model.eval();
-        long correct = 0;
-        try
-        {
-            using var noGrad = no_grad();
-            foreach (var indices in BatchSampler.Batches(data.Count, batchSize, shuffle: false, seed: 0))
-            {
-                using var scope = NewDisposeScope();
-                var (x, y) = data.Batch(indices);
-                correct += model.call(x).argmax(1).eq(y).sum().item<long>();
-            }
-        }
-        finally
-        {
-            model.train(wasTraining);
-        }
-        return (double)correct / data.Count;
     }
 
     private static void CheckShape(ZooModel model, TensorDataset data, string role)

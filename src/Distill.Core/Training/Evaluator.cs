@@ -14,7 +14,7 @@ public static class Evaluator
     public const int BatchSize = 256;
 
     /// <summary>Top-1 accuracy and mean cross-entropy over the whole dataset, in eval mode.</summary>
-    public static Evaluation Evaluate(ZooModel model, TensorDataset data, int batchSize = BatchSize)
+    public static Evaluation Evaluate(nn.Module<Tensor, Tensor> model, TensorDataset data, int batchSize = BatchSize)
     {
         bool wasTraining = model.training;
         model.eval();

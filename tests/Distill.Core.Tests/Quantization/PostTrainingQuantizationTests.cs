@@ -1,3 +1,4 @@
+using Distill.Core.Training;
 using Distill.Core.Data;
 using Distill.Core.Models;
 using Distill.Core.Quantization;
@@ -43,7 +44,7 @@ public sealed class DigitsCnnFixture : IDisposable
             }
         }
         Model.eval();
-        FloatAccuracy = PostTrainingCalibrator.Accuracy(Model, Data.Test);
+        FloatAccuracy = Evaluator.Evaluate(Model, Data.Test).Accuracy;
     }
 
     /// <summary>Other test classes reseed the global generator in parallel, so the weights are drawn from
@@ -85,7 +86,7 @@ public class PostTrainingQuantizationTests(DigitsCnnFixture digits, ITestOutputH
     {
         Assert.True(digits.FloatAccuracy > 0.9, $"the float cnn should learn digits, got {digits.FloatAccuracy:P1}");
         using var quantized = PostTrainingCalibrator.Calibrate(digits.Model, digits.Data.Train, batches: 8, batchSize: 64, new QuantConfig());
-        double accuracy = PostTrainingCalibrator.Accuracy(quantized, digits.Data.Test);
+        double accuracy = Evaluator.Evaluate(quantized, digits.Data.Test).Accuracy;
         output.WriteLine($"float {digits.FloatAccuracy:P2}, int8 {accuracy:P2}");
         Assert.InRange(accuracy, digits.FloatAccuracy - 0.02, digits.FloatAccuracy + 0.02);
     }
@@ -103,7 +104,7 @@ public class PostTrainingQuantizationTests(DigitsCnnFixture digits, ITestOutputH
             var logits = quantized.call(x);
             double loss = nn.functional.cross_entropy(logits, y).item<float>();
             double logitError = (logits - digits.Model.call(x)).square().mean().item<float>();
-            return (PostTrainingCalibrator.Accuracy(quantized, digits.Data.Test), loss, logitError);
+            return (Evaluator.Evaluate(quantized, digits.Data.Test).Accuracy, loss, logitError);
         }
         var int8 = WithWeightBits(8);
         var int4 = WithWeightBits(4);
