@@ -4,6 +4,7 @@ using Distill.Core.Data;
 using Distill.Core.Distillation;
 using Distill.Core.Models;
 using Distill.Core.Pruning;
+using Distill.Core.Quantization;
 using Distill.Core.Tracking;
 using Distill.Core.Tracking.Analysis;
 using Distill.Core.Training;
@@ -58,9 +59,15 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
         manual_seed(plan.Seed + 1);
         using var student = ModelZoo.Build(plan.Student.Model, data.InputShape, data.NumClasses);
         using var pruning = new StudentPruning(student);
+        using var quantization = new StudentQuantization();
         if (plan.Student.Checkpoint is { } studentCheckpoint)
-            pruning.LoadStudentCheckpoint(ResolvePath(plan, studentCheckpoint));
+        {
+            var path = ResolvePath(plan, studentCheckpoint);
+            pruning.LoadStudentCheckpoint(path);
+            quantization.Restore(path, CheckpointFile.Read(path).Sections, student);
+        }
         StudentPruning.Validate(plan.Stages, student);
+        StudentQuantization.Validate(plan.Stages, student, quantization.Quantized is not null);
         var phases = Phases(plan);
 
         TrainingCheckpointHeader? resumeHeader = null;
@@ -76,6 +83,7 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
                 pruning.Replace(ModelZoo.Build(saved.Spec, saved.InputShape, saved.NumClasses)); // shrunk by an earlier stage
             RestoreModel(checkpointPath, resumeSections, "student", pruning.Student);
             pruning.RestoreMasks(checkpointPath, resumeSections);
+            quantization.Restore(checkpointPath, resumeSections, pruning.Student);
             if (teacher is not null)
                 RestoreModel(checkpointPath, resumeSections, "teacher", teacher);
         }
@@ -102,8 +110,8 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
                     tracker.RunId, CheckpointArtifact, resumeHeader!.PhaseName, resumeHeader.Phase.EpochsCompleted);
 
             var wall = resumeHeader?.WallSeconds ?? [];
-            int studentEpochs = RunPhases(plan, data, teacher, pruning, phases, tracker, runLog, resumeHeader, resumeSections, wall, cancel);
-            Finish(plan, data, teacher, pruning, studentEpochs, tracker, runLog, wall);
+            int studentEpochs = RunPhases(plan, data, teacher, pruning, quantization, phases, tracker, runLog, resumeHeader, resumeSections, wall, cancel);
+            Finish(data, teacher, pruning, quantization, studentEpochs, tracker, runLog, wall);
             WriteCurves(tracker, runLog);
             tracker.End(RunStatus.Finished);
             runLog.Information("Run {RunId} finished", tracker.RunId);
@@ -133,7 +141,7 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
     }
 
     /// <returns>Epochs the student trained in all (its last metric step).</returns>
-    private int RunPhases(RunPlan plan, DataSplits data, ZooModel? teacher, StudentPruning pruning, List<Phase> phases,
+    private int RunPhases(RunPlan plan, DataSplits data, ZooModel? teacher, StudentPruning pruning, StudentQuantization quantization, List<Phase> phases,
         ITracker tracker, ILogger log, TrainingCheckpointHeader? resume, Dictionary<string, byte[]>? sections,
         Dictionary<string, double> wall, CancellationToken cancel)
     {
@@ -156,10 +164,26 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
                 ? resume.Phase
                 : new PhaseState { StepOffset = stepOffset, EpochOffset = epochOffset };
 
+            if (!phase.IsTeacher && phase.Stage.Quantize is not null && quantization.Quantized is null)
+            {
+                quantization.Start(phase.Stage, model, data.Train, StageTrainer.EpochSeed(plan.Seed, p, -1));
+                log.Information("Stage {Stage}: {What} ({Weights} weights, {Activations} activations)", phase.Name,
+                    phase.Stage.Epochs == 0 ? "post-training quantisation" : "quantisation-aware training",
+                    phase.Stage.Quantize.Config.Weights, phase.Stage.Quantize.Config.Activations);
+            }
+            var quantized = phase.IsTeacher ? null : quantization.Quantized;
+            if (phase.Stage.Epochs == 0)
+            {
+                state = EndCalibrationStage(p, phase, state, data, teacher, pruning, quantization, tracker, log, checkpointPath, wall);
+                offsets[phase.IsTeacher] = (state.StepOffset, state.EpochOffset);
+                continue;
+            }
+
             manual_seed(StageTrainer.EpochSeed(plan.Seed, p, -1));
             using var loss = new DistillationLoss(phase.IsTeacher ? new LossOptions { LabelSmoothing = phase.Stage.Loss.LabelSmoothing } : phase.Stage.Loss,
                 model, phase.IsTeacher ? null : teacher);
-            using var optimizer = OptimizerFactory.Create(phase.Stage.Optimizer, model.parameters().Concat(loss.parameters()));
+            var trained = quantized is null ? (nn.Module)model : quantized;
+            using var optimizer = OptimizerFactory.Create(phase.Stage.Optimizer, trained.parameters().Concat(loss.parameters()));
             if (p == startPhase && sections is not null && !state.Finished)
             {
                 var path = Path.Combine(tracker.ArtifactDirectory, CheckpointArtifact);
@@ -180,12 +204,13 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
                 var trainer = new StageTrainer(data, plan.Seed, phaseRun, progress);
                 var phaseState = state;
                 state = PhaseRuns.Track(phaseRun, () => trainer.Run(new PhaseSetup(phase.Name, p, phase.Stage, model, phase.IsTeacher ? null : teacher, loss,
-                        phase.IsTeacher ? "teacher/" : "", phase.IsTeacher ? null : pruning.Hooks(phase.Stage, stepsPerEpoch)),
+                        phase.IsTeacher ? "teacher/" : "", phase.IsTeacher ? null : [.. pruning.Hooks(phase.Stage, stepsPerEpoch), .. quantization.Hooks()],
+                        quantized),
                     optimizer, phaseState,
                     afterEpoch: s =>
                     {
                         wall[WallKey(phase)] = wallBefore + clock.Elapsed.TotalSeconds;
-                        SaveCheckpoint(checkpointPath, tracker.RunId, p, phase, s, data, teacher, pruning, loss, optimizer, wall);
+                        SaveCheckpoint(checkpointPath, tracker.RunId, p, phase, s, data, teacher, pruning, quantization, loss, optimizer, wall);
                         tracker.RegisterArtifact(CheckpointArtifact);
                     },
                     cancel));
@@ -215,21 +240,42 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
         }
     }
 
+    /// <summary>A quantize stage with no epochs: the student was calibrated when the stage started; this
+    /// measures it on the validation split and checkpoints the finished stage.</summary>
+    private static PhaseState EndCalibrationStage(int p, Phase phase, PhaseState state, DataSplits data, ZooModel? teacher,
+        StudentPruning pruning, StudentQuantization quantization, ITracker tracker, ILogger log, string checkpointPath,
+        Dictionary<string, double> wall)
+    {
+        if (state.Finished)
+            return state;
+        var validation = Evaluator.Evaluate(quantization.Quantized!, data.Validation);
+        tracker.LogMetric("quant/val_acc", validation.Accuracy, state.EpochOffset);
+        log.Information("Stage {Stage}: calibrated; validation accuracy {Accuracy:P2}", phase.Name, validation.Accuracy);
+        state = state with { Finished = true };
+        SaveCheckpoint(checkpointPath, tracker.RunId, p, phase, state, data, teacher, pruning, quantization, null, null, wall);
+        tracker.RegisterArtifact(CheckpointArtifact);
+        tracker.SetTag($"stage.{phase.Name}.status", "done");
+        return state;
+    }
+
     private static string WallKey(Phase phase) => phase.IsTeacher ? "teacher" : "student";
 
     private static void SaveCheckpoint(string path, string runId, int phaseIndex, Phase phase, PhaseState state,
-        DataSplits data, ZooModel? teacher, StudentPruning pruning, DistillationLoss loss, optim.Optimizer optimizer,
-        Dictionary<string, double> wall)
+        DataSplits data, ZooModel? teacher, StudentPruning pruning, StudentQuantization quantization, DistillationLoss? loss,
+        optim.Optimizer? optimizer, Dictionary<string, double> wall)
     {
         var student = pruning.Student;
         var models = new Dictionary<string, ModelDescriptor> { ["student"] = ModelDescriptor.Of(student, data.Normalization) };
         var sections = new Dictionary<string, byte[]>
         {
             [TrainingCheckpoint.ModelSection("student")] = ModelCheckpoint.ModelBytes(student),
-            [TrainingCheckpoint.LossSection] = ModelCheckpoint.ModelBytes(loss),
-            [TrainingCheckpoint.OptimizerSection] = TrainingCheckpoint.OptimizerBytes(optimizer),
         };
-        foreach (var (name, bytes) in pruning.Sections())
+        // A calibration stage has no loss or optimiser; its checkpoint is always of a finished phase.
+        if (loss is not null)
+            sections[TrainingCheckpoint.LossSection] = ModelCheckpoint.ModelBytes(loss);
+        if (optimizer is not null)
+            sections[TrainingCheckpoint.OptimizerSection] = TrainingCheckpoint.OptimizerBytes(optimizer);
+        foreach (var (name, bytes) in pruning.Sections().Concat(quantization.Sections()))
             sections[name] = bytes;
         if (teacher is not null)
         {
@@ -278,12 +324,15 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
         tracker.LogMetric("student/params", student.ParameterCount, 0);
     }
 
-    private static void Finish(RunPlan plan, DataSplits data, ZooModel? teacher, StudentPruning pruning, int studentEpochs,
-        ITracker tracker, ILogger log, Dictionary<string, double> wall)
+    private static void Finish(DataSplits data, ZooModel? teacher, StudentPruning pruning, StudentQuantization quantization,
+        int studentEpochs, ITracker tracker, ILogger log, Dictionary<string, double> wall)
     {
         if (teacher is not null)
             RecordFinalModel(data, teacher, "teacher", TeacherArtifact, tracker, log, wall);
-        RecordFinalModel(data, pruning.Student, "student", StudentArtifact, tracker, log, wall, pruning.Sections());
+        var sections = pruning.Sections();
+        foreach (var (name, bytes) in quantization.Sections())
+            sections[name] = bytes;
+        RecordFinalModel(data, pruning.Student, "student", StudentArtifact, tracker, log, wall, sections, quantization.Quantized);
         if (!pruning.Masks.IsEmpty)
             RecordFinalSparsity(pruning, studentEpochs, tracker, log);
     }
@@ -303,10 +352,19 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
                 sparsity, metrics[SparsityReport.NonZeroMetric]);
     }
 
+    /// <summary>Saves a final model and logs its test metrics. A quantised student's test_acc is that of its
+    /// fake-quant view (what an integer runtime computes); float_test_acc is the same weights in float.</summary>
     private static void RecordFinalModel(DataSplits data, ZooModel model, string role, string artifact, ITracker tracker,
-        ILogger log, Dictionary<string, double> wall, IReadOnlyDictionary<string, byte[]>? extraSections = null)
+        ILogger log, Dictionary<string, double> wall, IReadOnlyDictionary<string, byte[]>? extraSections = null,
+        QuantizedZooModel? quantized = null)
     {
-        var test = Evaluator.Evaluate(model, data.Test);
+        var test = quantized is null ? Evaluator.Evaluate(model, data.Test) : Evaluator.Evaluate(quantized, data.Test);
+        if (quantized is not null)
+        {
+            var floatTest = Evaluator.Evaluate(model, data.Test);
+            tracker.LogMetric($"{role}/float_test_acc", floatTest.Accuracy, 0);
+            log.Information("{Role}: float test accuracy {Accuracy:P2}; quantised: {Quantized:P2}", role, floatTest.Accuracy, test.Accuracy);
+        }
         var path = Path.Combine(tracker.ArtifactDirectory, artifact);
         ModelCheckpoint.Save(path, model, data.Normalization, role, tracker.RunId, extraSections);
         tracker.RegisterArtifact(artifact);

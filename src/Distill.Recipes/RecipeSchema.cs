@@ -256,7 +256,7 @@ public static partial class RecipeSchema
             Fields =
             [
                 stageName,
-                new() { Key = "epochs", Schema = Int(1, 100000), Default = 1L, Doc = "Passes over the training data" },
+                new() { Key = "epochs", Schema = Int(teacherStage ? 1 : 0, 100000), Default = 1L, Doc = teacherStage ? "Passes over the training data" : "Passes over the training data; 0 only with quantize (post-training calibration, no training)" },
                 new() { Key = "batch_size", Schema = Int(1, 1 << 20), Default = 128L, Doc = "Samples per optimiser step" },
                 new() { Key = "optimizer", Schema = Optimizer(), DefaultEmpty = true, Doc = "Optimiser" },
                 new() { Key = "schedule", Schema = Schedule(), DefaultEmpty = true, Doc = "Learning-rate schedule, evaluated per optimiser step" },
@@ -279,10 +279,18 @@ public static partial class RecipeSchema
                 new() { Key = "cache_teacher", Schema = Bool, Default = true, Doc = "Reuse teacher outputs across epochs when the data has no augmentation" },
                 .. (teacherStage
                     ? Array.Empty<Field>()
-                    : [new Field { Key = "prune", Schema = Prune(), Doc = "Prune the student in this stage; pruned weights stay zero in every later stage" }]),
+                    :
+                    [
+                        new Field { Key = "prune", Schema = Prune(), Doc = "Prune the student in this stage; pruned weights stay zero in every later stage" },
+                        new Field { Key = "quantize", Schema = Quantize(), Doc = "Quantise the student from this stage on: fake-quantisation in the loop (QAT), or with epochs: 0 post-training calibration; it stays quantised in every later stage" },
+                    ]),
             ],
             Forbidden = teacherStage
-                ? new Dictionary<string, string> { ["prune"] = "pruning acts on the student; put prune in one of the stages" }
+                ? new Dictionary<string, string>
+                {
+                    ["prune"] = "pruning acts on the student; put prune in one of the stages",
+                    ["quantize"] = "quantisation acts on the student; put quantize in one of the stages",
+                }
                 : new Dictionary<string, string>(),
         };
     }
@@ -340,6 +348,61 @@ public static partial class RecipeSchema
             ],
         };
     }
+
+    private static readonly string[] ObserverNames = ["min_max", "moving_average", "percentile", "entropy", "mse"];
+
+    private static MapSchema Quantize() => new()
+    {
+        Fields =
+        [
+            new() { Key = "weights", Schema = QuantScheme(weights: true), DefaultEmpty = true, Doc = "How conv and linear weights (batch norm folded in) are quantised" },
+            new() { Key = "activations", Schema = QuantScheme(weights: false), DefaultEmpty = true, Doc = "How the model input and every layer's output (after its ReLU) are quantised, per tensor" },
+            new() { Key = "weight_observer", Schema = Enum(ObserverNames), Default = "min_max", Doc = "How weight ranges are found" },
+            new() { Key = "activation_observer", Schema = Enum(ObserverNames), Default = "min_max", Doc = "How activation ranges are found: min_max, moving_average (EMA of batch min/max), percentile (histogram tails clipped), entropy (KL threshold, as TensorRT), mse (clipping with the least squared error)" },
+            new() { Key = "percentile", Schema = Number(50, minExclusive: true, max: 100), Default = 99.99, Doc = "percentile observer: the percentile kept" },
+            new() { Key = "momentum", Schema = Number(0, minExclusive: true, max: 1), Default = 0.01, Doc = "moving_average observer: weight of the newest batch" },
+            new() { Key = "bins", Schema = Int(16, 1 << 16), Default = 2048L, Doc = "Histogram bins of the percentile, entropy and mse observers" },
+            new() { Key = "observer_steps", Schema = Int(1, int.MaxValue), Default = 100L, Doc = "QAT: training steps during which observers run before the qparams freeze (at the latest at the end of the stage's first epoch)" },
+            new() { Key = "learned_step_size", Schema = Bool, Default = false, Doc = "QAT: learn the scales (LSQ) once the observers freeze" },
+            new() { Key = "fold_batch_norm", Schema = Bool, Default = true, Doc = "Fold each batch norm into the conv before it, so the folded weight is what gets quantised" },
+            new() { Key = "freeze_bn_epoch", Schema = Int(0, 100000), Doc = "QAT: from this epoch of the stage (0-based) on, batch norms use and keep their running statistics; absent = never" },
+            new() { Key = "quantize_input", Schema = Bool, Default = true, Doc = "Quantise the model input too" },
+            new() { Key = "calibration_batches", Schema = Int(1, 100000), Default = 16L, Doc = "epochs: 0: batches of the training split (of batch_size samples) to calibrate on" },
+            new()
+            {
+                Key = "layers",
+                Schema = new ListSchema
+                {
+                    Item = new MapSchema
+                    {
+                        Fields =
+                        [
+                            new() { Key = "pattern", Schema = Text, Required = true, Doc = "Layer name glob (* and ?): block0.conv, block1.depthwise, head.fc0, head.out" },
+                            new() { Key = "float", Schema = Bool, Default = false, Doc = "Leave these layers in float" },
+                            new() { Key = "weight_bits", Schema = Int(2, 8), Doc = "Their weight bits" },
+                            new() { Key = "activation_bits", Schema = Int(2, 8), Doc = "Their output bits" },
+                        ],
+                    },
+                },
+                Default = Array.Empty<object>(),
+                Doc = "Mixed precision by layer; later entries win, e.g. [{ pattern: block1.*, weight_bits: 4 }, { pattern: head.out, float: true }]",
+            },
+        ],
+    };
+
+    private static MapSchema QuantScheme(bool weights) => new()
+    {
+        Fields =
+        [
+            new() { Key = "bits", Schema = Int(2, 8), Default = 8L, Doc = "Integer bits, 2 to 8" },
+            new() { Key = "symmetric", Schema = Bool, Default = weights, Doc = "Zero point fixed at 0 (signed) or the middle code (unsigned)" },
+            new() { Key = "signed", Schema = Bool, Default = true, Doc = "Signed (int) or unsigned (uint) codes" },
+            new() { Key = "narrow_range", Schema = Bool, Default = weights, Doc = "Drop the lowest code (int8: [-127, 127])" },
+            .. (weights
+                ? [new Field { Key = "per_channel", Schema = Bool, Default = true, Doc = "One scale per output channel instead of one per tensor" }]
+                : Array.Empty<Field>()),
+        ],
+    };
 
     private static MapSchema Optimizer() => new()
     {

@@ -43,7 +43,7 @@ public class RecipeErrorTests
     }
 
     [Theory]
-    [InlineData(Minimal + "\n    epochs: 0", 9, 13, "stages[0].epochs: must be in [1, 100000], got 0")]
+    [InlineData(Minimal + "\n    epochs: -1", 9, 13, "stages[0].epochs: must be in [0, 100000], got -1")]
     [InlineData(Minimal + "\n    optimizer: { lr: 0 }", 9, 22, "stages[0].optimizer.lr: must be > 0, got 0")]
     [InlineData(Minimal + "\n    optimizer: { lr: -1e-3 }", 9, 22, "stages[0].optimizer.lr: must be > 0, got -0.001")]
     [InlineData(Minimal + "\n    early_stop: { patience: 0 }", 9, 29, "stages[0].early_stop.patience: must be in [1, 100000], got 0")]

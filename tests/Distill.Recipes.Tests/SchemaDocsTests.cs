@@ -21,7 +21,8 @@ public class SchemaDocsTests
 
         Assert.Contains("number > 0; default 0.001.", Line("stages[].optimizer.lr"));
         Assert.Contains("one of sgd | adam | adamw; default adam.", Line("stages[].optimizer.name"));
-        Assert.Contains("integer in [1, 100000]; default 1.", Line("stages[].epochs"));
+        Assert.Contains("integer in [0, 100000]; default 1.", Line("stages[].epochs"));
+        Assert.Contains("integer in [1, 100000]; default 1.", Line("teacher.train.epochs"));
         Assert.Contains("required.", Line("stages[].name"));
         Assert.Contains("default teacher.", Line("teacher.train.name"));
         Assert.Contains("mapping; required when data.format is idx.", Line("data.train"));

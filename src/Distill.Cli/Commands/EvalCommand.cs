@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Text.Json;
 using Distill.Core;
 using Distill.Core.Data;
+using Distill.Core.Quantization;
 using Distill.Core.Training;
 using Distill.Recipes;
 
@@ -38,8 +39,9 @@ public static class EvalCommand
     private static int Execute(ParseResult parse)
     {
         var checkpoint = parse.GetValue(Checkpoint)!;
-        var (model, descriptor) = ModelCheckpoint.Load(checkpoint);
+        var (model, descriptor, quantized) = QuantState.LoadModel(checkpoint);
         using var _ = model;
+        using var __ = quantized;
         var (options, baseDirectory, seed) = DataFor(parse, descriptor);
         using var data = DatasetLoader.Load(options, baseDirectory, seed);
         if (!data.InputShape.SequenceEqual(descriptor.InputShape))
@@ -47,7 +49,8 @@ public static class EvalCommand
                 $"{parse.GetValue(Data)}: samples have shape [{string.Join(", ", data.InputShape)}], but {checkpoint} expects [{string.Join(", ", descriptor.InputShape)}]");
 
         var clock = Stopwatch.StartNew();
-        var result = Evaluator.Evaluate(model, data.Test);
+        // A quantised model is measured as it will be deployed: through its fake-quant view.
+        var result = quantized is null ? Evaluator.Evaluate(model, data.Test) : Evaluator.Evaluate(quantized, data.Test);
         clock.Stop();
         if (parse.GetValue(GlobalOptions.Json))
         {
@@ -55,6 +58,7 @@ public static class EvalCommand
             {
                 checkpoint,
                 data = parse.GetValue(Data),
+                quantized = quantized is not null,
                 samples = result.Samples,
                 accuracy = result.Accuracy,
                 loss = result.Loss,
@@ -64,8 +68,8 @@ public static class EvalCommand
         else
         {
             Console.Out.WriteLine(string.Format(CultureInfo.InvariantCulture,
-                "{0}: {1} on {2:N0} samples: accuracy {3:P2}, loss {4:F4} ({5:F2} s)",
-                checkpoint, descriptor.Describe(), result.Samples, result.Accuracy, result.Loss, clock.Elapsed.TotalSeconds));
+                "{0}: {1}{2} on {3:N0} samples: accuracy {4:P2}, loss {5:F4} ({6:F2} s)",
+                checkpoint, descriptor.Describe(), quantized is null ? "" : ", quantised", result.Samples, result.Accuracy, result.Loss, clock.Elapsed.TotalSeconds));
         }
         return ExitCodes.Success;
     }

@@ -28,6 +28,8 @@ public sealed record LayerOverride
     /// <summary>Shorthand: the weight scheme (default or <see cref="Weights"/>) with these bits.</summary>
     public int? WeightBits { get; init; }
     public int? ActivationBits { get; init; }
+    /// <summary>Where the override is in the recipe (file:line:column), for error messages.</summary>
+    public string? Where { get; init; }
 
     public bool Matches(string layer) =>
         Regex.IsMatch(layer, "^" + Regex.Escape(Pattern).Replace(@"\*", ".*").Replace(@"\?", ".") + "$");

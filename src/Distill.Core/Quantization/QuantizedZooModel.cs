@@ -70,7 +70,7 @@ public sealed class QuantizedZooModel : nn.Module<Tensor, Tensor>
         var names = layers.Select(l => l.Name).ToList();
         foreach (var o in config.Overrides.Where(o => !names.Any(o.Matches)))
         {
-            throw new InvalidInputException($"quantisation override '{o.Pattern}' matches no layer; the layers are {string.Join(", ", names)}.");
+            throw new InvalidInputException($"{(o.Where is null ? "" : o.Where + ": ")}quantisation override '{o.Pattern}' matches no layer; the layers are {string.Join(", ", names)}.");
         }
         foreach (var (name, kind, module, bn) in layers)
         {
@@ -147,6 +147,44 @@ public sealed class QuantizedZooModel : nn.Module<Tensor, Tensor>
         foreach (var q in Quantizers.Where(q => q.Frozen is null))
         {
             q.Freeze();
+        }
+        if (_mode == QuantMode.Calibrate)
+        {
+            _mode = QuantMode.Quantize;
+        }
+    }
+
+    /// <summary>Puts back the state a saved model had: its frozen qparams (by tensor name, with LSQ's learned
+    /// scales), whether batch norm was frozen and the QAT step count. The model then fake-quantises with
+    /// them (QAT carries on with them frozen). Throws <see cref="InvalidInputException"/> when the saved
+    /// tensors are not this model's.</summary>
+    public void Restore(IReadOnlyList<QuantTensorParams> saved, bool batchNormFrozen, long qatSteps, string source)
+    {
+        ArgumentNullException.ThrowIfNull(saved);
+        var byName = saved.ToDictionary(p => p.Name);
+        var quantizers = Quantizers.ToList();
+        var missing = quantizers.Where(q => !byName.ContainsKey(q.Name)).Select(q => q.Name).ToList();
+        var extra = byName.Keys.Except(quantizers.Select(q => q.Name)).ToList();
+        if (missing.Count > 0 || extra.Count > 0)
+        {
+            throw new InvalidInputException($"{source}: the saved quantisation does not fit the model " +
+                $"(missing: {string.Join(", ", missing.DefaultIfEmpty("none"))}; unknown: {string.Join(", ", extra.DefaultIfEmpty("none"))}).");
+        }
+        foreach (var q in quantizers)
+        {
+            try
+            {
+                q.Restore(byName[q.Name].Params);
+            }
+            catch (InvalidInputException e)
+            {
+                throw new InvalidInputException($"{source}: {e.Message}", e);
+            }
+        }
+        QatSteps = qatSteps;
+        if (batchNormFrozen)
+        {
+            FreezeBatchNorm();
         }
         if (_mode == QuantMode.Calibrate)
         {
@@ -302,7 +340,7 @@ public sealed class QuantizedZooModel : nn.Module<Tensor, Tensor>
             register_parameter($"{name.Replace('.', '_')}_scale", lsq);
             _lsqScales.Add(lsq);
         }
-        return new TensorQuantizer(name, layer, role, scheme, Observers.Create(kind, scheme, Config.Observer), lsq);
+        return new TensorQuantizer(name, layer, role, scheme, Observers.Create(kind, scheme, Config.Observer), lsq, scales);
     }
 
     private Tensor Activation(TensorQuantizer quantizer, Tensor x)

@@ -16,8 +16,9 @@ internal sealed class TensorQuantizer
 {
     private readonly IObserver _observer;
 
-    public TensorQuantizer(string name, string layer, QuantTensorRole role, QuantScheme scheme, IObserver observer, Parameter? lsqScale)
+    public TensorQuantizer(string name, string layer, QuantTensorRole role, QuantScheme scheme, IObserver observer, Parameter? lsqScale, long scales)
     {
+        Scales = scales;
         Name = name;
         Layer = layer;
         Role = role;
@@ -31,6 +32,8 @@ internal sealed class TensorQuantizer
     public QuantTensorRole Role { get; }
     public QuantScheme Scheme { get; }
     public Parameter? LsqScale { get; }
+    /// <summary>Number of scale/zero-point pairs: 1, or the channels of a per-channel weight.</summary>
+    public long Scales { get; }
     public QParams? Frozen { get; private set; }
     public bool HasObserved => Frozen is not null || _observer.HasObserved;
 
@@ -56,6 +59,23 @@ internal sealed class TensorQuantizer
         {
             using var noGrad = no_grad();
             using var scale = tensor(Frozen.Scale);
+            LsqScale.copy_(scale);
+        }
+    }
+
+    /// <summary>Takes saved qparams (as <see cref="Export"/> gave them) as the frozen ones; with LSQ they
+    /// are also the learned scale's value.</summary>
+    public void Restore(QParams saved)
+    {
+        if (saved.Count != Scales || saved.ZeroPoint.Length != Scales)
+        {
+            throw new InvalidInputException($"saved qparams of '{Name}' have {saved.Count} scales, the model needs {Scales}.");
+        }
+        Frozen = saved;
+        if (LsqScale is not null)
+        {
+            using var noGrad = no_grad();
+            using var scale = tensor(saved.Scale);
             LsqScale.copy_(scale);
         }
     }

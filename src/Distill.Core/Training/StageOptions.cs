@@ -1,5 +1,6 @@
 using Distill.Core.Distillation;
 using Distill.Core.Pruning;
+using Distill.Core.Quantization;
 
 namespace Distill.Core.Training;
 
@@ -57,4 +58,7 @@ public sealed record StageOptions
     public bool CacheTeacher { get; init; } = true;
     /// <summary>Prune the student in this stage; the masks stay on for the rest of the run.</summary>
     public PruneOptions? Prune { get; init; }
+    /// <summary>Quantise the student in this stage (QAT, or PTQ when <see cref="Epochs"/> is 0); it stays
+    /// quantised for the rest of the run.</summary>
+    public QuantizeOptions? Quantize { get; init; }
 }

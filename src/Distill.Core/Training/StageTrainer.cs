@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Distill.Core.Data;
 using Distill.Core.Distillation;
 using Distill.Core.Models;
+using Distill.Core.Quantization;
 using Distill.Core.Tracking;
 using static TorchSharp.torch;
 
@@ -29,7 +30,13 @@ public sealed record PhaseSetup(
     ZooModel? Teacher,
     DistillationLoss Loss,
     string MetricPrefix,
-    IReadOnlyList<IStepHook>? Hooks = null);
+    IReadOnlyList<IStepHook>? Hooks = null,
+    QuantizedZooModel? Quantized = null)
+{
+    /// <summary>What is trained and evaluated: the fake-quant view of the model when quantisation is on
+    /// (it shares the model's weights), the model itself otherwise.</summary>
+    public nn.Module<Tensor, Tensor> Trained => Quantized is null ? Model : Quantized;
+}
 
 /// <summary>Runs the epochs of one phase: batches, teacher outputs, loss, step, schedule, evaluation,
 /// early stop, NaN guard, and a checkpoint callback after every epoch.</summary>
@@ -48,7 +55,7 @@ public sealed class StageTrainer(DataSplits data, int seed, ITracker tracker, IP
         var stage = setup.Stage;
         long stepsPerEpoch = StepsPerEpoch(data.Train.Count, stage.BatchSize);
         var schedule = new LearningRateSchedule(stage.Schedule, stage.Optimizer.LearningRate, stepsPerEpoch, stage.Epochs);
-        var parameters = setup.Model.parameters().Concat(setup.Loss.parameters()).ToList();
+        var parameters = setup.Trained.parameters().Concat(setup.Loss.parameters()).ToList();
         var hooks = setup.Hooks ?? [];
         long totalSteps = stepsPerEpoch * stage.Epochs;
 
@@ -62,7 +69,7 @@ public sealed class StageTrainer(DataSplits data, int seed, ITracker tracker, IP
             using var augmentGenerator = data.Augment is null ? null : new Generator((ulong)epochSeed);
             var batches = BatchSampler.Batches(data.Train.Count, stage.BatchSize, shuffle: true, epochSeed);
 
-            setup.Model.train();
+            setup.Trained.train();
             setup.Loss.train();
             setup.Teacher?.eval();
             var clock = Stopwatch.StartNew();
@@ -93,7 +100,7 @@ public sealed class StageTrainer(DataSplits data, int seed, ITracker tracker, IP
                     samples / Math.Max(1e-9, clock.Elapsed.TotalSeconds), clock.Elapsed, EpochEnd: false));
             }
 
-            var validation = Evaluator.Evaluate(setup.Model, data.Validation);
+            var validation = Evaluator.Evaluate(setup.Trained, data.Validation);
             int metricEpoch = state.EpochOffset + epoch + 1;
             double trainLoss = lossSum / Math.Max(1, samples);
             tracker.LogMetric(setup.MetricPrefix + "train/loss", trainLoss, metricEpoch);
@@ -137,7 +144,9 @@ public sealed class StageTrainer(DataSplits data, int seed, ITracker tracker, IP
             }
         }
 
-        var (logits, taps) = setup.Model.ForwardWithTaps(x, setup.Loss.StudentTaps);
+        var (logits, taps) = setup.Quantized is null
+            ? setup.Model.ForwardWithTaps(x, setup.Loss.StudentTaps)
+            : (setup.Quantized.call(x), new Dictionary<string, Tensor>());
         var terms = setup.Loss.Compute(logits, taps, teacherLogits, teacherTaps, y);
         optimizer.zero_grad();
         terms.Total.backward();

@@ -20,6 +20,7 @@ internal static class CrossChecks
             }
             PruneChecks.Run(stages[i], $"stages[{i}]", errors);
         }
+        QuantizeChecks.Run(stages, errors);
         CheckStageNames(teacher?.Map("train"), stages, errors);
 
         var trainStages = stages.Select((s, i) => (Stage: s, Path: $"stages[{i}]")).ToList();

@@ -3,6 +3,7 @@ using Distill.Core.Data;
 using Distill.Core.Distillation;
 using Distill.Core.Models;
 using Distill.Core.Pruning;
+using Distill.Core.Quantization;
 using Distill.Core.Tracking;
 using Distill.Core.Training;
 
@@ -138,8 +139,61 @@ internal static class PlanBinder
                 : null,
             CacheTeacher = Bool(stage, "cache_teacher"),
             Prune = stage.Find("prune") is { Value: MapValue prune } entry ? BindPrune(prune, entry.KeyAt) : null,
+            Quantize = stage.Find("quantize") is { Value: MapValue quantize } q ? BindQuantize(quantize, q.KeyAt) : null,
         };
     }
+
+    private static QuantizeOptions BindQuantize(MapValue quantize, Location at) => new()
+    {
+        Config = new QuantConfig
+        {
+            Weights = BindScheme(Map(quantize, "weights")),
+            Activations = BindScheme(Map(quantize, "activations")),
+            WeightObserver = Observer(Str(quantize, "weight_observer")),
+            ActivationObserver = Observer(Str(quantize, "activation_observer")),
+            Observer = new ObserverOptions
+            {
+                Percentile = Num(quantize, "percentile"),
+                Momentum = Num(quantize, "momentum"),
+                Bins = Int(quantize, "bins"),
+            },
+            ObserverSteps = Int(quantize, "observer_steps"),
+            LearnedStepSize = Bool(quantize, "learned_step_size"),
+            FoldBatchNorm = Bool(quantize, "fold_batch_norm"),
+            FreezeBatchNormEpoch = OptInt(quantize, "freeze_bn_epoch"),
+            QuantizeInput = Bool(quantize, "quantize_input"),
+            Overrides = quantize.List("layers").Cast<MapValue>()
+                .Select(o => new LayerOverride
+                {
+                    Pattern = Str(o, "pattern"),
+                    Float = Bool(o, "float"),
+                    WeightBits = OptInt(o, "weight_bits"),
+                    ActivationBits = OptInt(o, "activation_bits"),
+                    Where = Where(o.At),
+                })
+                .ToList(),
+        },
+        CalibrationBatches = Int(quantize, "calibration_batches"),
+        Where = Where(at),
+    };
+
+    private static QuantScheme BindScheme(MapValue scheme) => new()
+    {
+        Bits = Int(scheme, "bits"),
+        Symmetric = Bool(scheme, "symmetric"),
+        Signed = Bool(scheme, "signed"),
+        NarrowRange = Bool(scheme, "narrow_range"),
+        PerChannel = scheme.Raw("per_channel") as bool? ?? false,
+    };
+
+    private static ObserverKind Observer(string name) => name switch
+    {
+        "moving_average" => ObserverKind.MovingAverageMinMax,
+        "percentile" => ObserverKind.Percentile,
+        "entropy" => ObserverKind.Entropy,
+        "mse" => ObserverKind.Mse,
+        _ => ObserverKind.MinMax,
+    };
 
     private static PruneOptions BindPrune(MapValue prune, Location at) => new()
     {
