@@ -35,11 +35,12 @@ public sealed class TextData : IDisposable
         var validation = TokenWindows.FromSegments(validationSegments, options.Context, stride);
         if (train.Count == 0 || (options.ValidationFraction > 0 && validation.Count == 0))
         {
+            string missing = train.Count == 0 ? "training" : "validation";
             train.Dispose();
             validation.Dispose();
             throw new InvalidInputException(
                 $"{path}: text corpus too short: {tokens.Length} tokens in {options.Blocks} blocks leave no "
-                + $"{(train.Count == 0 ? "training" : "validation")} window of {options.Context + 1} tokens; "
+                + $"{missing} window of {options.Context + 1} tokens; "
                 + "use fewer blocks, a shorter context or a longer text");
         }
         return new TextData(corpus, tokenizer, train, validation);
