@@ -22,7 +22,8 @@ public sealed class TokenWindows : IDisposable
 
     public int Context => (int)Inputs.shape[1];
 
-    /// <summary>Tokens in the segments the windows were cut from.</summary>
+    /// <summary>Tokens in the segments the windows were cut from (for a <see cref="Subset"/>: count · (context + 1),
+    /// the tokens its windows read).</summary>
     public long TokenCount { get; }
 
     /// <summary>Windows from each segment separately (none crosses a segment boundary): starts 0, stride,
@@ -69,6 +70,17 @@ public sealed class TokenWindows : IDisposable
     /// <summary>Windows start..start+length-1, in the caller's dispose scope.</summary>
     public (Tensor Input, Tensor Target) Slice(long start, long length) =>
         (Inputs.narrow(0, start, length), Targets.narrow(0, start, length));
+
+    /// <summary>A copy of windows start..start+count-1 as windows of their own (e.g. to cache a teacher over part
+    /// of the training set).</summary>
+    public TokenWindows Subset(long start, long count)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(start);
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(start + count, Count);
+        long tokens = count * (Context + 1);
+        return new TokenWindows(Inputs.narrow(0, start, count).clone(), Targets.narrow(0, start, count).clone(), tokens);
+    }
 
     public void Dispose()
     {
