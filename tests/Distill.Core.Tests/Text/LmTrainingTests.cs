@@ -13,7 +13,7 @@ namespace Distill.Core.Tests.Text;
 public sealed class TinyTeacherFixture : IDisposable
 {
     public const int Context = 64;
-    public const int Steps = 120;
+    public const int Steps = 200;
 
     public TinyTeacherFixture()
     {
@@ -87,7 +87,7 @@ public class LmTrainingTests(TinyTeacherFixture fixture, ITestOutputHelper outpu
             double full = LmLosses.SoftTargetKl(studentLogits, fixture.Teacher.forward(input), temperature).item<float>();
             double cached = TopKTeacherCache.Loss(studentLogits, cache.Batch(sample), temperature).item<float>();
             output.WriteLine($"KL on 64 windows: full {full:F4}, top-32 + tail {cached:F4}");
-            Assert.InRange(cached, 0.9 * full, full + 1e-4);
+            Assert.InRange(cached, 0.85 * full, full + 1e-4);
         }
 
         var kdLosses = new List<double>();
