@@ -1,0 +1,165 @@
+using System.Diagnostics;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Distill.Core.Text;
+
+/// <summary>How to pick each next token.</summary>
+public sealed record GenerationOptions
+{
+    public int MaxTokens { get; init; } = 200;
+
+    /// <summary>0 = greedy (argmax); otherwise logits are divided by it before sampling.</summary>
+    public double Temperature { get; init; } = 1.0;
+
+    /// <summary>Sample only among the K most likely tokens; 0 = all.</summary>
+    public int TopK { get; init; }
+
+    /// <summary>Seeds the sampler (System.Random): same model, prompt and options give the same text.</summary>
+    public int Seed { get; init; }
+}
+
+/// <param name="TokensPerSecond">New tokens divided by the wall time of the generation loop (model calls and
+/// sampling, after the prompt is encoded).</param>
+public sealed record GenerationResult(string Text, int[] Tokens, int PromptTokens, TimeSpan Elapsed, double TokensPerSecond);
+
+/// <summary>Autoregressive text generation with a <see cref="TransformerLm"/>. The model sees at most its
+/// context: past that, the oldest tokens slide out of the window.</summary>
+public sealed class TextGenerator(TransformerLm model, ITokenizer tokenizer)
+{
+    /// <summary>Generates after <paramref name="prompt"/>; <paramref name="onText"/> receives the new text piece by
+    /// piece as it becomes decodable (a byte token that ends inside a UTF-8 character waits for the rest).</summary>
+    public GenerationResult Generate(string prompt, GenerationOptions options, Action<string>? onText = null)
+    {
+        ArgumentNullException.ThrowIfNull(prompt);
+        var promptTokens = tokenizer.Encode(prompt, "prompt");
+        var generated = new List<int>();
+        int emitted = 0;
+        var (tokens, elapsed) = GenerateTokens(promptTokens, options, token =>
+        {
+            generated.Add(token);
+            if (onText is null)
+            {
+                return;
+            }
+            string text = tokenizer.Decode(generated);
+            int stable = text.Length;
+            if (tokenizer is ByteTokenizer && stable > 0 && text[^1] == '\uFFFD')
+            {
+                stable--;
+            }
+            if (stable > emitted)
+            {
+                onText(text[emitted..stable]);
+                emitted = stable;
+            }
+        });
+        string all = tokenizer.Decode(generated);
+        if (onText is not null && all.Length > emitted)
+        {
+            onText(all[emitted..]);
+        }
+        double seconds = elapsed.TotalSeconds;
+        return new GenerationResult(all, tokens, promptTokens.Length, elapsed, seconds > 0 ? generated.Count / seconds : 0);
+    }
+
+    /// <summary>The new tokens after <paramref name="prompt"/> and the time the loop took.</summary>
+    public (int[] Tokens, TimeSpan Elapsed) GenerateTokens(int[] prompt, GenerationOptions options, Action<int>? onToken = null)
+    {
+        ArgumentNullException.ThrowIfNull(prompt);
+        ArgumentNullException.ThrowIfNull(options);
+        Validate(prompt, options);
+        var random = new Random(options.Seed);
+        var context = new List<int>(prompt);
+        var generated = new int[options.MaxTokens];
+        bool wasTraining = model.training;
+        model.eval();
+        var watch = Stopwatch.StartNew();
+        try
+        {
+            using var noGrad = no_grad();
+            for (int step = 0; step < options.MaxTokens; step++)
+            {
+                using var scope = NewDisposeScope();
+                int window = Math.Min(context.Count, model.Options.Context);
+                var input = tensor(context.Skip(context.Count - window).Select(t => (long)t).ToArray(), [1, window]);
+                var last = model.forward(input)[0, window - 1].to_type(ScalarType.Float32).data<float>().ToArray();
+                int next = Pick(last, options, random);
+                generated[step] = next;
+                context.Add(next);
+                onToken?.Invoke(next);
+            }
+        }
+        finally
+        {
+            model.train(wasTraining);
+        }
+        watch.Stop();
+        return (generated, watch.Elapsed);
+    }
+
+    /// <summary>Argmax when the temperature is 0 (first index on ties); otherwise a draw from
+    /// softmax(logits / T) restricted to the top K.</summary>
+    internal static int Pick(float[] logits, GenerationOptions options, Random random)
+    {
+        if (options.Temperature == 0)
+        {
+            int best = 0;
+            for (int i = 1; i < logits.Length; i++)
+            {
+                if (logits[i] > logits[best])
+                {
+                    best = i;
+                }
+            }
+            return best;
+        }
+        var candidates = Enumerable.Range(0, logits.Length);
+        if (options.TopK > 0 && options.TopK < logits.Length)
+        {
+            candidates = candidates.OrderByDescending(i => logits[i]).ThenBy(i => i).Take(options.TopK);
+        }
+        var chosen = candidates.ToArray();
+        double max = chosen.Max(i => (double)logits[i]);
+        var weights = chosen.Select(i => Math.Exp((logits[i] - max) / options.Temperature)).ToArray();
+        double u = random.NextDouble() * weights.Sum();
+        for (int j = 0; j < chosen.Length; j++)
+        {
+            u -= weights[j];
+            if (u < 0)
+            {
+                return chosen[j];
+            }
+        }
+        return chosen[^1];
+    }
+
+    private void Validate(int[] prompt, GenerationOptions options)
+    {
+        if (prompt.Length == 0)
+        {
+            throw new InvalidInputException("prompt: the prompt is empty; give at least one character.");
+        }
+        if (prompt.Length > model.Options.Context)
+        {
+            throw new InvalidInputException(
+                $"prompt: {prompt.Length} tokens is longer than the model's context of {model.Options.Context} tokens.");
+        }
+        if (options.MaxTokens < 0)
+        {
+            throw new InvalidInputException($"max tokens must not be negative, got {options.MaxTokens}.");
+        }
+        if (options.Temperature < 0 || double.IsNaN(options.Temperature))
+        {
+            throw new InvalidInputException($"temperature must be 0 (greedy) or positive, got {options.Temperature}.");
+        }
+        if (options.TopK < 0)
+        {
+            throw new InvalidInputException($"top-k must be 0 (all tokens) or positive, got {options.TopK}.");
+        }
+        if (prompt.Any(t => t < 0 || t >= model.Options.VocabSize))
+        {
+            throw new InvalidInputException($"prompt: a token is outside the model's vocabulary of {model.Options.VocabSize}.");
+        }
+    }
+}

@@ -1,0 +1,61 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Distill.Core.Text;
+
+/// <summary>Saves a tokenizer next to a model as a small JSON file: {"kind":"byte"} or
+/// {"kind":"char","symbols":["\n"," ",...]}.</summary>
+public static class TokenizerFile
+{
+    public static void Save(ITokenizer tokenizer, string path)
+    {
+        ArgumentNullException.ThrowIfNull(tokenizer);
+        var json = new JsonObject { ["kind"] = tokenizer.Kind };
+        if (tokenizer is CharTokenizer chars)
+        {
+            json["symbols"] = new JsonArray(chars.Symbols.Select(s => (JsonNode?)JsonValue.Create(s)).ToArray());
+        }
+        string temp = path + ".tmp";
+        File.WriteAllText(temp, json.ToJsonString(new JsonSerializerOptions { WriteIndented = false }));
+        File.Move(temp, path, overwrite: true);
+    }
+
+    public static ITokenizer Load(string path)
+    {
+        if (!File.Exists(path))
+        {
+            throw new InvalidInputException($"{path}: tokenizer file not found");
+        }
+        JsonNode? root;
+        try
+        {
+            root = JsonNode.Parse(File.ReadAllText(path));
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidInputException($"{path}: not a tokenizer file: {e.Message}", e);
+        }
+        string? kind = root?["kind"]?.GetValueKind() == JsonValueKind.String ? root["kind"]!.GetValue<string>() : null;
+        switch (kind)
+        {
+            case ByteTokenizer.KindName:
+                return ByteTokenizer.Instance;
+            case CharTokenizer.KindName:
+                if (root!["symbols"] is not JsonArray array
+                    || array.Any(s => s?.GetValueKind() != JsonValueKind.String))
+                {
+                    throw new InvalidInputException($"{path}: a char tokenizer needs \"symbols\", an array of strings");
+                }
+                try
+                {
+                    return new CharTokenizer(array.Select(s => s!.GetValue<string>()).ToList());
+                }
+                catch (ArgumentException e)
+                {
+                    throw new InvalidInputException($"{path}: {e.Message}", e);
+                }
+            default:
+                throw new InvalidInputException($"{path}: \"kind\" must be \"byte\" or \"char\", got {(kind is null ? "nothing" : $"\"{kind}\"")}");
+        }
+    }
+}
