@@ -52,7 +52,8 @@ public sealed record QuantConfig
     public IReadOnlyList<LayerOverride> Overrides { get; init; } = [];
     /// <summary>QAT: training steps during which the observers run before their qparams freeze.</summary>
     public int ObserverSteps { get; init; } = 100;
-    /// <summary>QAT: learn the step sizes (LSQ) after the observers freeze, starting from their scales.</summary>
+    /// <summary>QAT: learn the step sizes (LSQ) of weights and layer outputs after the observers freeze,
+    /// starting from their scales (the model input keeps its calibrated step).</summary>
     public bool LearnedStepSize { get; init; }
     /// <summary>QAT: from this epoch (0-based) on, batch norms use and keep their running statistics.</summary>
     public int? FreezeBatchNormEpoch { get; init; }

@@ -8,14 +8,21 @@ namespace Distill.Core.Quantization;
 /// <summary>Everything needed to rebuild a quantised model from its float weights: the configuration,
 /// the frozen qparams of every tensor (LSQ's learned scales included), whether batch norm was frozen
 /// and how many QAT steps ran. Saved as the "quantization" section of training and model checkpoints.</summary>
-public sealed record QuantState(QuantConfig Config, IReadOnlyList<QuantTensorParams> Tensors, bool BatchNormFrozen, long QatSteps)
+/// <param name="LearnedLogScales">LSQ's learned log step sizes by tensor name, so that a restored model
+/// computes bit for bit what the saved one did (Tensors hold their exponentials, for exporters).</param>
+public sealed record QuantState(QuantConfig Config, IReadOnlyList<QuantTensorParams> Tensors, bool BatchNormFrozen, long QatSteps,
+    IReadOnlyDictionary<string, float[]>? LearnedLogScales = null)
 {
     public const string Section = "quantization";
 
     public static QuantState Of(QuantizedZooModel model)
     {
         ArgumentNullException.ThrowIfNull(model);
-        return new QuantState(model.Config, model.QuantParameters(), model.BatchNormFrozen, model.QatSteps);
+        var tensors = model.QuantParameters();
+        if (tensors.FirstOrDefault(t => !t.Params.Scale.All(float.IsFinite)) is { } broken)
+            throw new RunFailedException($"the scale of '{broken.Name}' is not finite: quantisation-aware training diverged (try a lower learning rate)");
+        var learned = model.LearnedLogScales();
+        return new QuantState(model.Config, tensors, model.BatchNormFrozen, model.QatSteps, learned.Count == 0 ? null : learned);
     }
 
     public byte[] ToBytes() => Encoding.UTF8.GetBytes(JsonSerializer.Serialize(this, CheckpointFile.Json));
@@ -47,7 +54,7 @@ public sealed record QuantState(QuantConfig Config, IReadOnlyList<QuantTensorPar
         var quantized = new QuantizedZooModel(model, Config, mode);
         try
         {
-            quantized.Restore(Tensors, BatchNormFrozen, QatSteps, source);
+            quantized.Restore(Tensors, BatchNormFrozen, QatSteps, source, LearnedLogScales);
             return quantized;
         }
         catch

@@ -158,7 +158,8 @@ public sealed class QuantizedZooModel : nn.Module<Tensor, Tensor>
     /// scales), whether batch norm was frozen and the QAT step count. The model then fake-quantises with
     /// them (QAT carries on with them frozen). Throws <see cref="InvalidInputException"/> when the saved
     /// tensors are not this model's.</summary>
-    public void Restore(IReadOnlyList<QuantTensorParams> saved, bool batchNormFrozen, long qatSteps, string source)
+    public void Restore(IReadOnlyList<QuantTensorParams> saved, bool batchNormFrozen, long qatSteps, string source,
+        IReadOnlyDictionary<string, float[]>? learnedLogScales = null)
     {
         ArgumentNullException.ThrowIfNull(saved);
         var byName = saved.ToDictionary(p => p.Name);
@@ -174,7 +175,7 @@ public sealed class QuantizedZooModel : nn.Module<Tensor, Tensor>
         {
             try
             {
-                q.Restore(byName[q.Name].Params);
+                q.Restore(byName[q.Name].Params, learnedLogScales?.GetValueOrDefault(q.Name));
             }
             catch (InvalidInputException e)
             {
@@ -222,6 +223,10 @@ public sealed class QuantizedZooModel : nn.Module<Tensor, Tensor>
             }
         }
     }
+
+    /// <summary>LSQ: the learned log step sizes by tensor name, exactly as they are (empty without LSQ).</summary>
+    public IReadOnlyDictionary<string, float[]> LearnedLogScales() =>
+        Quantizers.Where(q => q.LsqLogScale is not null).ToDictionary(q => q.Name, q => q.LearnedLogScale()!);
 
     /// <summary>The qparams of every quantised tensor, in forward order. Needs frozen qparams.</summary>
     public IReadOnlyList<QuantTensorParams> QuantParameters() =>
@@ -334,10 +339,12 @@ public sealed class QuantizedZooModel : nn.Module<Tensor, Tensor>
     private TensorQuantizer NewQuantizer(string name, string layer, QuantTensorRole role, QuantScheme scheme, ObserverKind kind, long scales)
     {
         Parameter? lsq = null;
-        if (Config.LearnedStepSize)
+        // The input keeps its calibrated step: learning it made the input scale's gradient NaN within a few
+        // Adam steps in tests (seen only for the input; weights and layer outputs learn fine).
+        if (Config.LearnedStepSize && role != QuantTensorRole.Input)
         {
-            lsq = new Parameter(ones(scales), requires_grad: true);
-            register_parameter($"{name.Replace('.', '_')}_scale", lsq);
+            lsq = new Parameter(zeros(scales), requires_grad: true);
+            register_parameter($"{name.Replace('.', '_')}_log_scale", lsq);
             _lsqScales.Add(lsq);
         }
         return new TensorQuantizer(name, layer, role, scheme, Observers.Create(kind, scheme, Config.Observer), lsq, scales);

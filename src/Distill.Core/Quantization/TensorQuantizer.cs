@@ -16,7 +16,7 @@ internal sealed class TensorQuantizer
 {
     private readonly IObserver _observer;
 
-    public TensorQuantizer(string name, string layer, QuantTensorRole role, QuantScheme scheme, IObserver observer, Parameter? lsqScale, long scales)
+    public TensorQuantizer(string name, string layer, QuantTensorRole role, QuantScheme scheme, IObserver observer, Parameter? lsqLogScale, long scales)
     {
         Scales = scales;
         Name = name;
@@ -24,14 +24,17 @@ internal sealed class TensorQuantizer
         Role = role;
         Scheme = scheme;
         _observer = observer;
-        LsqScale = lsqScale;
+        LsqLogScale = lsqLogScale;
     }
 
     public string Name { get; }
     public string Layer { get; }
     public QuantTensorRole Role { get; }
     public QuantScheme Scheme { get; }
-    public Parameter? LsqScale { get; }
+    /// <summary>LSQ: the natural log of the learned step size(s). Learning the log keeps the step positive
+    /// and makes an optimiser's step relative to the scale (with Adam, linear step sizes of about 1e-3
+    /// were pushed below zero within a few steps and training diverged).</summary>
+    public Parameter? LsqLogScale { get; }
     /// <summary>Number of scale/zero-point pairs: 1, or the channels of a per-channel weight.</summary>
     public long Scales { get; }
     public QParams? Frozen { get; private set; }
@@ -55,38 +58,43 @@ internal sealed class TensorQuantizer
     public void Freeze()
     {
         Frozen = Current();
-        if (LsqScale is not null)
-        {
-            using var noGrad = no_grad();
-            using var scale = tensor(Frozen.Scale);
-            LsqScale.copy_(scale);
-        }
+        if (LsqLogScale is not null)
+            SetLogScale(Frozen.Scale.Select(s => MathF.Log(s)).ToArray());
     }
 
-    /// <summary>Takes saved qparams (as <see cref="Export"/> gave them) as the frozen ones; with LSQ they
-    /// are also the learned scale's value.</summary>
-    public void Restore(QParams saved)
+    /// <summary>Takes saved qparams (as <see cref="Export"/> gave them) as the frozen ones. With LSQ the
+    /// learned log step sizes are restored from <paramref name="learnedLogScale"/> when given (exactly as
+    /// they were), else from the saved scales.</summary>
+    public void Restore(QParams saved, float[]? learnedLogScale)
     {
-        if (saved.Count != Scales || saved.ZeroPoint.Length != Scales)
+        if (saved.Count != Scales || saved.ZeroPoint.Length != Scales || (learnedLogScale is not null && learnedLogScale.Length != Scales))
         {
             throw new InvalidInputException($"saved qparams of '{Name}' have {saved.Count} scales, the model needs {Scales}.");
         }
         Frozen = saved;
-        if (LsqScale is not null)
-        {
-            using var noGrad = no_grad();
-            using var scale = tensor(saved.Scale);
-            LsqScale.copy_(scale);
-        }
+        if (LsqLogScale is not null)
+            SetLogScale(learnedLogScale ?? saved.Scale.Select(s => MathF.Log(s)).ToArray());
+    }
+
+    /// <summary>The learned log step sizes as they are (null without LSQ).</summary>
+    public float[]? LearnedLogScale() => LsqLogScale?.data<float>().ToArray();
+
+    private void SetLogScale(float[] values)
+    {
+        using var noGrad = no_grad();
+        using var logScale = tensor(values);
+        LsqLogScale!.copy_(logScale);
     }
 
     public Tensor FakeQuantize(Tensor x)
     {
-        if (Frozen is not null && LsqScale is not null)
+        if (Frozen is not null && LsqLogScale is not null)
         {
             long channels = Scheme.PerChannel ? x.shape[Scheme.ChannelAxis] : 1;
             long perScale = Role == QuantTensorRole.Weight ? x.numel() / channels : x.numel() / Math.Max(1, x.shape[0]);
-            return FakeQuant.ApplyLsq(x, LsqScale, Frozen.ZeroPoint, Scheme, FakeQuant.LsqGradScale(perScale, Scheme));
+            using var scope = NewDisposeScope();
+            return FakeQuant.ApplyLsq(x, LsqLogScale.exp(), Frozen.ZeroPoint, Scheme, FakeQuant.LsqGradScale(perScale, Scheme))
+                .MoveToOuterDisposeScope();
         }
         return FakeQuant.Apply(x, Current());
     }
@@ -98,12 +106,13 @@ internal sealed class TensorQuantizer
         {
             throw new InvalidOperationException($"the qparams of '{Name}' are not frozen yet: calibrate and Freeze(), or run QAT past its observer steps");
         }
-        if (LsqScale is null)
+        if (LsqLogScale is null)
         {
             return Frozen;
         }
         using var noGrad = no_grad();
-        using var scale = LsqScale.clamp_min(QParams.MinScale);
+        using var scope = NewDisposeScope();
+        var scale = LsqLogScale.exp().clamp_min(QParams.MinScale);
         return Frozen with { Scale = scale.data<float>().ToArray() };
     }
 }

@@ -206,9 +206,9 @@ public class QuantizedZooModelTests
         using var lsq = new QuantizedZooModel(model, new QuantConfig { LearnedStepSize = true });
         var names = lsq.named_parameters().Select(p => p.name).ToList();
         Assert.Equal(modelNames, names.Where(n => !n.EndsWith("_scale", StringComparison.Ordinal)));
-        Assert.Equal(1 + 2 * CnnLayers.Length, names.Count - modelNames.Count);
-        Assert.Contains("block1_depthwise_weight_scale", names);
-        Assert.Contains("input_scale", names);
+        Assert.Equal(2 * CnnLayers.Length, names.Count - modelNames.Count);
+        Assert.Contains("block1_depthwise_weight_log_scale", names);
+        Assert.DoesNotContain("input_log_scale", names);
     }
 
     [Fact]
@@ -269,23 +269,24 @@ public class QuantizedZooModelTests
         var x = randn(32, 1, 8, 8);
         var y = randint(0, 10, [32]);
         using var optimizer = optim.Adam(quantized.parameters(), 0.01);
-        var scale = quantized.named_parameters().Single(p => p.name == "block0_conv_weight_scale").parameter;
+        var logScale = quantized.named_parameters().Single(p => p.name == "block0_conv_weight_log_scale").parameter;
 
         // While the observers run the scales are not used: no gradient, and the optimiser leaves them alone.
         nn.functional.cross_entropy(quantized.call(x), y).backward();
         optimizer.step();
         Assert.False(quantized.IsFrozen);
-        Assert.All(scale.data<float>().ToArray(), v => Assert.Equal(1f, v));
+        Assert.All(logScale.data<float>().ToArray(), v => Assert.Equal(0f, v));
 
         optimizer.zero_grad();
         nn.functional.cross_entropy(quantized.call(x), y).backward();
         Assert.True(quantized.IsFrozen);
         var observed = quantized.QuantParameters().ToDictionary(t => t.Name, t => t.Params);
-        Assert.Equal(observed["block0.conv.weight"].Scale, scale.data<float>().ToArray());
+        var learnedAtFreeze = logScale.data<float>().ToArray();
+        Assert.Equal(observed["block0.conv.weight"].Scale.Select(s => MathF.Log(s)), learnedAtFreeze);
 
         optimizer.zero_grad();
         nn.functional.cross_entropy(quantized.call(x), y).backward();
-        Assert.True(scale.grad!.abs().sum().item<float>() > 0, "the step size receives a gradient");
+        Assert.True(logScale.grad!.abs().sum().item<float>() > 0, "the step size receives a gradient");
         optimizer.step();
         var learned = quantized.QuantParameters().ToDictionary(t => t.Name, t => t.Params);
         Assert.NotEqual(observed["block0.conv.weight"].Scale, learned["block0.conv.weight"].Scale);
