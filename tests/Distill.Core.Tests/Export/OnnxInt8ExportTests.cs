@@ -51,6 +51,21 @@ public class OnnxInt8ExportTests(ExportModelsFixture models, ITestOutputHelper o
     }
 
     [Fact]
+    public void Int8MlpAgreesWithTheFakeQuantModel()
+    {
+        using var folder = new ExportFolder();
+        using var scope = NewDisposeScope();
+        using var quantized = ExportModelsFixture.Calibrate(models.DigitsMlp, models.DigitsFlat, new QuantConfig());
+        var info = _exporter.Export(models.DigitsMlp, quantized, Int8, folder.File("mlp-int8.onnx"));
+        OnnxChecker.Check(info.Path);
+        var x = cat([models.DigitsFlat.Train.Features, models.DigitsFlat.Validation.Features, models.DigitsFlat.Test.Features]);
+        double agreement = Top1Agreement(RunOnnx(info.Path, x), ExportModelsFixture.Logits(quantized, x));
+        output.WriteLine($"mlp int8: top-1 agreement {agreement:P2} over {x.shape[0]} digits");
+        Assert.True(agreement >= 0.99, $"top-1 agreement {agreement}");
+        Assert.Equal(["QuantizeLinear", "DequantizeLinear", "Flatten", "Gemm"], Load(info.Path).Graph.Node.Select(n => n.OpType).Distinct().ToArray());
+    }
+
+    [Fact]
     public void Int8AgreesOnFashionMnistAndKeepsPrunedWeightsZero()
     {
         using var folder = new ExportFolder();
