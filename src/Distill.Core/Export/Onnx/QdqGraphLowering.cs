@@ -1,0 +1,233 @@
+using Distill.Core.Quantization;
+using static TorchSharp.torch;
+
+namespace Distill.Core.Export.Onnx;
+
+/// <summary>Writes a <see cref="ZooGraphPlan"/> as an ONNX QDQ graph with the qparams of a frozen
+/// <see cref="QuantizedZooModel"/>: int8 (or uint8) weight initializers with DequantizeLinear, int32 biases
+/// with scale x_scale·w_scale, and QuantizeLinear → DequantizeLinear on every quantised activation.</summary>
+/// <remarks>
+/// Each quantised layer is laid out DQ(x), DQ(W), DQ(b) → Conv|Gemm → Q → DQ so that ONNX Runtime fuses it
+/// into QLinearConv / QGemm. The ReLU after a layer is left out when the output's zero point is the lowest
+/// code of its container (asymmetric schemes after a ReLU): the Q then clamps everything below zero to zero,
+/// exactly as fake-quantising the ReLU's output does. Otherwise (e.g. symmetric int8, zero point 0) the
+/// ReLU, and a Clip for schemes narrower than their 8-bit container (7-bit, narrow range), runs on the
+/// dequantised output and is quantised again with the same qparams. Since zero and the clip bounds are codes,
+/// relu(fq(y)) = fq(relu(y)) and the second Q is exact. Max-pool and flatten run between DQ and Q with the
+/// same qparams (they only move codes), which ONNX Runtime turns into integer ops.
+/// </remarks>
+internal sealed class QdqGraphLowering
+{
+    private readonly OnnxGraph _graph;
+    private readonly QuantizedZooModel _quantized;
+    private readonly Dictionary<string, QParams> _params;
+    private readonly Dictionary<string, QuantLayerInfo> _layers;
+    private readonly Dictionary<string, Activation> _activations = [];
+
+    private QdqGraphLowering(OnnxGraph graph, QuantizedZooModel quantized)
+    {
+        _graph = graph;
+        _quantized = quantized;
+        _params = quantized.QuantParameters().ToDictionary(p => p.Name, p => p.Params);
+        _layers = quantized.Layers.ToDictionary(l => l.Name);
+    }
+
+    /// <summary>Returns the name of the float logits tensor. Throws <see cref="InvalidInputException"/>
+    /// naming a layer that has no integer form.</summary>
+    public static string Lower(OnnxGraph graph, ZooGraphPlan plan, QuantizedZooModel quantized, string input)
+    {
+        var lowering = new QdqGraphLowering(graph, quantized);
+        lowering.CheckLayers(plan);
+        return lowering.LowerSteps(plan, input);
+    }
+
+    private void CheckLayers(ZooGraphPlan plan)
+    {
+        foreach (var layer in plan.Layers)
+        {
+            if (!_layers.TryGetValue(layer.Name, out var info))
+            {
+                throw new InvalidInputException($"layer '{layer.Name}' is not a layer of the quantised model; it does not wrap this model.");
+            }
+            if (!info.IsFloat && layer.HasBatchNorm && !info.BatchNormFolded)
+            {
+                throw new InvalidInputException(
+                    $"layer '{layer.Name}' is quantised with its batch norm unfolded, which has no integer form; quantise with batch-norm folding on (QuantConfig.FoldBatchNorm) to export int8.");
+            }
+        }
+    }
+
+    private string LowerSteps(ZooGraphPlan plan, string input)
+    {
+        string h = input;
+        Activation? current = null;
+        if (_params.TryGetValue("input", out var inputParams))
+        {
+            current = ActivationFor("input", inputParams);
+            h = QuantizeDequantize(h, current, "input.quantized", "input.dequantized");
+        }
+        foreach (var step in plan.Steps)
+        {
+            switch (step)
+            {
+                case LayerStep layer:
+                    (h, current) = Layer(layer, h, current);
+                    break;
+                case PoolStep pool:
+                    h = current is null
+                        ? FloatGraphLowering.MaxPool(_graph, pool, h, $"{pool.Block}.pool")
+                        : QuantizeDequantize(FloatGraphLowering.MaxPool(_graph, pool, h, $"{pool.Block}.pool.float"), current, $"{pool.Block}.pool.quantized", $"{pool.Block}.pool");
+                    break;
+                case FlattenStep:
+                    h = current is null
+                        ? FloatGraphLowering.Flatten(_graph, h, "features")
+                        : QuantizeDequantize(FloatGraphLowering.Flatten(_graph, h, "features.float"), current, "features.quantized", "features");
+                    break;
+                default:
+                    throw new InvalidOperationException($"unknown plan step {step}");
+            }
+        }
+        return h;
+    }
+
+    private (string Output, Activation? Quantization) Layer(LayerStep layer, string x, Activation? input)
+    {
+        var info = _layers[layer.Name];
+        if (info.IsFloat)
+        {
+            return (FloatLayer(layer, x), null);
+        }
+        var inputs = new List<string> { x };
+        var (weightScale, perChannelAxis0) = Weight(layer.Name, inputs);
+        using (var scope = NewDisposeScope())
+        {
+            var bias = _quantized.EffectiveWeights(layer.Name).Bias;
+            if (bias is not null)
+            {
+                inputs.Add(Bias(layer.Name, ZooGraphPlan.Floats(bias), input, weightScale, perChannelAxis0));
+            }
+        }
+        if (!_params.TryGetValue($"{layer.Name}.output", out var outputParams))
+        {
+            string y = FloatGraphLowering.LinearOp(_graph, layer, inputs, layer.Relu ? $"{layer.Name}.preact" : $"{layer.Name}.output");
+            return (layer.Relu ? _graph.Node("Relu", $"{layer.Name}.relu", [y], $"{layer.Name}.output") : y, null);
+        }
+        var output = ActivationFor($"{layer.Name}.output", outputParams);
+        string preact = FloatGraphLowering.LinearOp(_graph, layer, inputs, $"{layer.Name}.preact");
+        var scheme = outputParams.Scheme;
+        long zero = outputParams.ZeroPoint[0];
+        long lowestCode = layer.Relu ? zero : scheme.QMin;
+        bool clampsLow = lowestCode > ContainerMin(scheme);
+        bool clampsHigh = scheme.QMax < ContainerMax(scheme);
+        if (!clampsLow && !clampsHigh)
+        {
+            return (QuantizeDequantize(preact, output, $"{layer.Name}.output.quantized", $"{layer.Name}.output"), output);
+        }
+        string full = QuantizeDequantize(preact, output, $"{layer.Name}.preact.quantized", $"{layer.Name}.preact.dequantized");
+        string clamped = clampsHigh || lowestCode != zero
+            ? _graph.Node("Clip", $"{layer.Name}.clip", [full, ClipBound(layer.Name, "min", outputParams, lowestCode), ClipBound(layer.Name, "max", outputParams, scheme.QMax)], $"{layer.Name}.clipped")
+            : _graph.Node("Relu", $"{layer.Name}.relu", [full], $"{layer.Name}.clipped");
+        return (QuantizeDequantize(clamped, output, $"{layer.Name}.output.quantized", $"{layer.Name}.output"), output);
+    }
+
+    private string FloatLayer(LayerStep layer, string x)
+    {
+        var inputs = new List<string> { x, _graph.FloatTensor($"{layer.Name}.weight", layer.Weight, layer.WeightShape) };
+        if (layer.Bias is not null)
+        {
+            inputs.Add(_graph.FloatTensor($"{layer.Name}.bias", layer.Bias, [layer.Bias.Length]));
+        }
+        string y = FloatGraphLowering.LinearOp(_graph, layer, inputs, layer.Relu ? $"{layer.Name}.preact" : $"{layer.Name}.output");
+        return layer.Relu ? _graph.Node("Relu", $"{layer.Name}.relu", [y], $"{layer.Name}.output") : y;
+    }
+
+    /// <summary>Integer weight codes with a DequantizeLinear; returns the weight scales and whether they are
+    /// per output channel (axis 0), which is when a bias can be quantised per channel with them.</summary>
+    private (float[] Scale, bool PerChannelAxis0) Weight(string layer, List<string> inputs)
+    {
+        var qparams = _params[$"{layer}.weight"];
+        var scheme = qparams.Scheme;
+        using var scope = NewDisposeScope();
+        var weight = _quantized.EffectiveWeights(layer).Weight;
+        long[] shape = weight.shape;
+        using var codes = FakeQuant.Quantize(weight, qparams);
+        long[] values = codes.data<long>().ToArray();
+        long[] paramDims = scheme.PerChannel ? [qparams.Count] : [];
+        string codesName = $"{layer}.weight.quantized";
+        string zeroName = $"{layer}.weight.zero_point";
+        if (scheme.Signed)
+        {
+            _graph.Int8Tensor(codesName, values.Select(v => checked((sbyte)v)).ToArray(), shape);
+            _graph.Int8Tensor(zeroName, qparams.ZeroPoint.Select(v => checked((sbyte)v)).ToArray(), paramDims);
+        }
+        else
+        {
+            _graph.UInt8Tensor(codesName, values.Select(v => checked((byte)v)).ToArray(), shape);
+            _graph.UInt8Tensor(zeroName, qparams.ZeroPoint.Select(v => checked((byte)v)).ToArray(), paramDims);
+        }
+        string scaleName = _graph.FloatTensor($"{layer}.weight.scale", qparams.Scale, paramDims);
+        var attributes = scheme.PerChannel ? new[] { OnnxGraph.Int("axis", scheme.ChannelAxis) } : [];
+        inputs.Add(_graph.Node("DequantizeLinear", $"{layer}.weight.dequantize", [codesName, scaleName, zeroName], $"{layer}.weight", attributes));
+        return (qparams.Scale, !scheme.PerChannel || scheme.ChannelAxis == 0);
+    }
+
+    /// <summary>An int32 bias with scale x_scale·w_scale and zero point 0 when the input is quantised and
+    /// every code fits in int32; a float bias otherwise (the layer then runs in float in ONNX Runtime).</summary>
+    private string Bias(string layer, float[] bias, Activation? input, float[] weightScale, bool perChannelAxis0)
+    {
+        if (input is not null && perChannelAxis0)
+        {
+            float inputScale = input.Params.Scale[0];
+            var scales = weightScale.Select(s => inputScale * s).ToArray();
+            var codes = new int[bias.Length];
+            bool fits = true;
+            for (int c = 0; c < bias.Length && fits; c++)
+            {
+                double code = Math.Round(bias[c] / (double)scales[scales.Length == 1 ? 0 : c], MidpointRounding.ToEven);
+                fits = code is >= int.MinValue and <= int.MaxValue;
+                codes[c] = fits ? (int)code : 0;
+            }
+            if (fits)
+            {
+                string codesName = _graph.Int32Tensor($"{layer}.bias.quantized", codes, [bias.Length]);
+                long[] dims = scales.Length == 1 ? [] : [scales.Length];
+                string scaleName = _graph.FloatTensor($"{layer}.bias.scale", scales, dims);
+                string zeroName = _graph.Int32Tensor($"{layer}.bias.zero_point", new int[scales.Length], dims);
+                var attributes = scales.Length == 1 ? [] : new[] { OnnxGraph.Int("axis", 0) };
+                return _graph.Node("DequantizeLinear", $"{layer}.bias.dequantize", [codesName, scaleName, zeroName], $"{layer}.bias", attributes);
+            }
+        }
+        return _graph.FloatTensor($"{layer}.bias", bias, [bias.Length]);
+    }
+
+    private string ClipBound(string layer, string which, QParams qparams, long code) =>
+        _graph.FloatTensor($"{layer}.clip_{which}", [(float)(code - qparams.ZeroPoint[0]) * qparams.Scale[0]], []);
+
+    private string QuantizeDequantize(string x, Activation activation, string quantizedName, string outputName)
+    {
+        string q = _graph.Node("QuantizeLinear", $"{quantizedName}.quantize", [x, activation.Scale, activation.ZeroPoint], quantizedName);
+        return _graph.Node("DequantizeLinear", $"{outputName}.dequantize", [q, activation.Scale, activation.ZeroPoint], outputName);
+    }
+
+    private Activation ActivationFor(string tensor, QParams qparams)
+    {
+        if (_activations.TryGetValue(tensor, out var existing))
+        {
+            return existing;
+        }
+        string scale = _graph.FloatTensor($"{tensor}.scale", [qparams.Scale[0]], []);
+        string zero = qparams.Scheme.Signed
+            ? _graph.Int8Tensor($"{tensor}.zero_point", [checked((sbyte)qparams.ZeroPoint[0])], [])
+            : _graph.UInt8Tensor($"{tensor}.zero_point", [checked((byte)qparams.ZeroPoint[0])], []);
+        var activation = new Activation(qparams, scale, zero);
+        _activations[tensor] = activation;
+        return activation;
+    }
+
+    private static long ContainerMin(QuantScheme scheme) => scheme.Signed ? sbyte.MinValue : byte.MinValue;
+
+    private static long ContainerMax(QuantScheme scheme) => scheme.Signed ? sbyte.MaxValue : byte.MaxValue;
+
+    /// <summary>A quantised activation's qparams and the names of its scale and zero-point initializers.</summary>
+    private sealed record Activation(QParams Params, string Scale, string ZeroPoint);
+}
