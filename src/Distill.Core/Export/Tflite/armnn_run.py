@@ -40,6 +40,10 @@ def main(argv):
     int8 = ann.DataType_QAsymmS8
 
     runtime = ann.IRuntime(ann.CreationOptions())
+    available = [str(b) for b in runtime.GetDeviceSpec().GetSupportedBackends()]
+    if backend not in available:
+        print(f"Arm NN backend {backend} is not available in this Arm NN build (available: {', '.join(available)})", file=sys.stderr)
+        return 1
     optimized, _ = ann.Optimize(network, [ann.BackendId(backend)], runtime.GetDeviceSpec(), ann.OptimizerOptions())
     network_id, _ = runtime.LoadNetwork(optimized)
     info = {

@@ -24,6 +24,7 @@ public sealed class TfliteExportTests(TrainedZooModels models, ITestOutputHelper
     [Theory]
     [InlineData(TrainedZooModels.PlainCnn)]
     [InlineData(TrainedZooModels.DepthwiseCnn)]
+    [InlineData(TrainedZooModels.CnnWithoutBatchNorm)]
     [InlineData(TrainedZooModels.Mlp)]
     public void Float32ModelInArmNnComputesTheTorchLogits(string name)
     {
@@ -55,6 +56,7 @@ public sealed class TfliteExportTests(TrainedZooModels models, ITestOutputHelper
     [Theory]
     [InlineData(TrainedZooModels.PlainCnn)]
     [InlineData(TrainedZooModels.DepthwiseCnn)]
+    [InlineData(TrainedZooModels.CnnWithoutBatchNorm)]
     [InlineData(TrainedZooModels.Mlp)]
     public void Int8ModelInArmNnAgreesWithTheFakeQuantisedModel(string name)
     {
@@ -107,6 +109,30 @@ public sealed class TfliteExportTests(TrainedZooModels models, ITestOutputHelper
         var (agreement, maxDiff, _, _) = CompareWithFakeQuant(trained, runner);
         output.WriteLine($"integer I/O: agreement {agreement:P2}, max |logit diff| {maxDiff:F4}");
         Assert.True(agreement >= 0.99, $"integer-I/O model agrees on only {agreement:P2}");
+    }
+
+    [Fact]
+    public void FixedBatchModelRunsEverySampleIncludingAPaddedLastBatch()
+    {
+        var trained = models[TrainedZooModels.Mlp];
+        string path = Path.Combine(_dir, "batch7.tflite");
+        var info = new TfliteExporter(batchSize: 7).Export(trained.Model, null, new ExportOptions { Format = ExportFormat.Tflite }, path);
+        Assert.Equal([7L, 64], info.InputShape);
+        Assert.Equal([7L, 10], info.OutputShape);
+
+        using var scope = NewDisposeScope();
+        var (x, _) = trained.TestSamples(100);
+        using var runner = new ArmNnRunner(info.Path);
+        Assert.Equal([7L, 64], runner.InputShape);
+        var logits = runner.Run(x);
+        Tensor expected;
+        using (no_grad())
+        {
+            expected = trained.Model.call(x);
+        }
+        Assert.Equal([100L, 10], logits.shape);
+        double maxDiff = (logits - expected).abs().max().item<float>();
+        Assert.True(maxDiff <= 1e-4, $"batched Arm NN logits differ by up to {maxDiff}");
     }
 
     [Fact]
