@@ -8,11 +8,12 @@ using static TorchSharp.torch;
 
 namespace Distill.Core.Export.Tflite;
 
-/// <summary>Arm NN compute backends: the portable reference implementation, or the NEON-accelerated one.</summary>
+/// <summary>Arm NN compute backends: the portable reference implementation, or the NEON-accelerated one
+/// (Arm machines only: Debian's x86-64 build has CpuRef alone).</summary>
 public enum ArmNnBackend { CpuRef, CpuAcc }
 
-/// <summary>Runs a .tflite file in Arm NN through its Python bindings (Debian's python3-pyarmnn, which
-/// provides the TFLite parser). Each <see cref="Run"/> starts one Python process that loads the network
+/// <summary>Runs a .tflite file in Arm NN through its Python bindings (Debian 12's python3-pyarmnn 20.08,
+/// which provides the TFLite parser). Each <see cref="Run"/> starts one Python process that loads the network
 /// and runs every sample in batches of the model's fixed batch size.</summary>
 public sealed class ArmNnRunner : IExportedModelRunner
 {
