@@ -9,7 +9,8 @@ public sealed class RecipeFeatureTests
         using var store = new TempDir();
         var result = CliProcess.Run(["train", "configs/quickstart.yaml", "--store", store.Path, "--json",
             "--set", "data.max_train=1500", "--set", "data.max_test=500",
-            "--set", "teacher.train.epochs=1", "--set", "stages[0].epochs=1"], TimeSpan.FromMinutes(5));
+            "--set", "teacher.train.epochs=1", "--set", "stages[0].epochs=1",
+            "--set", "stages[1].epochs=1", "--set", "stages[2].epochs=1"], TimeSpan.FromMinutes(5));
         Assert.True(result.ExitCode == 0, result.ToString());
         var run = new RunJsonView(result.StdOut);
         Assert.Equal("FINISHED", run.Status);
@@ -17,6 +18,10 @@ public sealed class RecipeFeatureTests
         Assert.True(run.Metric("teacher/test_acc") > 0.55, $"teacher {run.Metric("teacher/test_acc")}");
         Assert.True(run.Metric("student/test_acc") > 0.4, $"student {run.Metric("student/test_acc")}");
         Assert.True(run.Metric("student/params") * 10 <= run.Metric("teacher/params"));
+        // The full path: the student was pruned to half and ends quantised (QAT).
+        Assert.True(run.Metric("student/sparsity") >= 0.499, $"sparsity {run.Metric("student/sparsity")}");
+        Assert.True(Math.Abs(run.Metric("student/test_acc") - run.Metric("student/float_test_acc")) <= 0.05,
+            $"quantised {run.Metric("student/test_acc")} vs float {run.Metric("student/float_test_acc")}");
         Assert.Equal("train=1350 validation=150 test=500", run.Tag("data.sizes"));
     }
 
