@@ -37,5 +37,12 @@ public sealed class CalibrateCommandTests
         var badBits = CliProcess.Run("calibrate", checkpoint, "--data", "configs/digits/kd.yaml", "--weight-bits", "9");
         Assert.True(badBits.ExitCode == 2, badBits.ToString());
         Assert.Contains(9.ToString(CultureInfo.InvariantCulture), badBits.StdErr);
+
+        // Calibration data of the wrong shape: 28x28 Fashion-MNIST images for a model of 64 features.
+        var badShape = CliProcess.Run("calibrate", checkpoint, "--data", "configs/quickstart.yaml");
+        Assert.True(badShape.ExitCode == 2, badShape.ToString());
+        Assert.Contains("[1,28,28]", badShape.StdErr);
+        Assert.Contains("[64]", badShape.StdErr);
+        Assert.DoesNotContain("   at ", badShape.StdErr);
     }
 }

@@ -71,6 +71,9 @@ public static class CalibrateCommand
         using var _ = model;
         var (options, baseDirectory, seed) = EvalCommand.DataFor(parse, descriptor);
         using var data = DatasetLoader.Load(options, baseDirectory, seed);
+        if (!data.InputShape.SequenceEqual(descriptor.InputShape))
+            throw new InvalidInputException(
+                $"{parse.GetValue(EvalCommand.Data)}: calibration samples have shape [{string.Join(",", data.InputShape)}], but {checkpoint} takes [{string.Join(",", descriptor.InputShape)}]");
         var results = PostTrainingCalibrator.Compare(model, data.Train, data.Test, batches, batchSize, config, observers, seed);
 
         if (parse.GetValue(GlobalOptions.Json))
