@@ -79,6 +79,7 @@ public sealed class LmCliTests(LmTinyRun tiny) : IClassFixture<LmTinyRun>
     public void Run_killed_during_training_resumes_to_the_uninterrupted_result()
     {
         using var store = new TempDir();
+        string? checkpoint = null;
         using (var process = Process.Start(CliProcess.StartInfo([.. LmTinyRun.Args, "--store", store.Path]))!)
         {
             process.StandardInput.Close();
@@ -86,7 +87,6 @@ public sealed class LmCliTests(LmTinyRun tiny) : IClassFixture<LmTinyRun>
             process.BeginErrorReadLine();
             var artifacts = Path.Combine(store.Path, "artifacts");
             var deadline = DateTime.UtcNow.AddMinutes(2);
-            string? checkpoint = null;
             while (checkpoint is null && DateTime.UtcNow < deadline && !process.HasExited)
             {
                 checkpoint = Directory.Exists(artifacts)
@@ -100,7 +100,8 @@ public sealed class LmCliTests(LmTinyRun tiny) : IClassFixture<LmTinyRun>
             process.Kill();
             process.WaitForExit();
         }
-        var runId = Path.GetFileName(Directory.GetDirectories(Path.Combine(store.Path, "artifacts")).Single());
+        // artifacts/<run id>/checkpoints/last.ckpt
+        var runId = new DirectoryInfo(Path.GetDirectoryName(checkpoint!)!).Parent!.Name;
         Assert.Equal("FAILED", new RunJsonView(CliProcess.Run("runs", "show", runId, "--store", store.Path, "--json").StdOut).Status);
 
         var resumed = CliProcess.Run(["train", "--resume", runId, "--store", store.Path, "--json", "--threads", "1"], TimeSpan.FromMinutes(5));
