@@ -54,7 +54,7 @@ internal static class LmEval
         {
             var plan = RecipeLoader.Load(dataPath);
             if (plan.Data.Format != DataFormat.Text)
-                throw new InvalidInputException($"{dataPath}: {model.Options.Context}-token language model needs a text recipe (data.format: text)");
+                throw new InvalidInputException($"{dataPath}: not a text recipe (data.format: text), but the checkpoint is a language model");
             var options = plan.Data.Text!;
             if (options.Context > model.Options.Context)
                 throw new InvalidInputException(

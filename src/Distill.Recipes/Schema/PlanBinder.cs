@@ -166,7 +166,7 @@ internal static class PlanBinder
                 Hint = loss.Map("hint") is { } hint ? BindHint(hint) : null,
                 LabelSmoothing = Num(loss, "label_smoothing"),
                 // Empty stays the shared empty list, so that plans without hints compare equal.
-                Hints = loss.List("hints") is { Count: > 0 } hints ? hints.Cast<MapValue>().Select(BindHint).ToList() : [],
+                Hints = loss.List("hints") is { Count: > 0 } hints ? hints.Cast<MapValue>().Select(BindHint).ToArray() : Array.Empty<HintOptions>(),
                 Attention = loss.Map("attention") is { } attention
                     ? new AttentionDistillOptions { StudentBlock = Str(attention, "student_block"), TeacherBlock = Str(attention, "teacher_block"), Weight = Num(attention, "weight") }
                     : null,
