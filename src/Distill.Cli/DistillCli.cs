@@ -19,6 +19,7 @@ public static class DistillCli
         };
         root.Subcommands.Add(TrainCommand.Create());
         root.Subcommands.Add(EvalCommand.Create());
+        root.Subcommands.Add(GenerateCommand.Create());
         root.Subcommands.Add(CalibrateCommand.Create());
         root.Subcommands.Add(RunsCommand.Create());
         root.Subcommands.Add(ExperimentsCommand.Create());

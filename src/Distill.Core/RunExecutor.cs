@@ -50,6 +50,8 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
                 throw new InvalidInputException($"run {run.Id} has no checkpoint to resume from (it stopped before its first epoch ended); start it again");
             resumeRunId = run.Id;
         }
+        if (plan.Data.Format == DataFormat.Text)
+            return new Text.LmRunner(store, logger, progress, TrackerDecorator).Execute(plan, resumeRunId, checkpointPath, cancel);
 
         using var data = DatasetLoader.Load(plan.Data, plan.BaseDirectory, plan.Seed);
         manual_seed(plan.Seed);

@@ -143,11 +143,13 @@ public static partial class RecipeSchema
         var idx = new Condition("format", "idx");
         var csv = new Condition("format", "csv");
         var fixedNorm = new Condition("normalize", "fixed");
+        var image = new Condition("format", "idx", "csv");
+        var text = new Condition("format", "text");
         return new MapSchema
         {
             Fields =
             [
-                new() { Key = "format", Schema = Enum("idx", "csv"), Default = "idx", Doc = "idx: MNIST-style image and label files (optionally .gz); csv: one sample per row" },
+                new() { Key = "format", Schema = Enum("idx", "csv", "text"), Default = "idx", Doc = "idx: MNIST-style image and label files (optionally .gz); csv: one sample per row; text: a plain-text corpus for language models (transformer-lm)" },
                 new() { Key = "train", Schema = IdxPair(), Required = true, When = idx, Doc = "Training images and labels" },
                 new() { Key = "test", Schema = IdxPair(), Required = true, When = idx, Doc = "Test images and labels" },
                 new() { Key = "train_csv", Schema = FilePath, Required = true, When = csv, Doc = "CSV of numeric features and an integer label per row" },
@@ -157,12 +159,12 @@ public static partial class RecipeSchema
                 new() { Key = "image_shape", Schema = new ListSchema { Item = Int(1), ExactCount = 3 }, When = csv, Doc = "Reshape each row's features to [channels, height, width], e.g. [1, 8, 8]" },
                 new() { Key = "scale", Schema = Number(0, minExclusive: true), Default = 1.0, When = csv, Doc = "Divide features by this before normalisation (16 for optical digits)" },
                 new() { Key = "test_fraction", Schema = Fraction(), Default = 0.2, When = csv, Doc = "Fraction of train_csv held out for testing when test_csv is absent" },
-                new() { Key = "validation_fraction", Schema = Fraction(), Default = 0.1, Doc = "Stratified fraction of the training data held out for validation" },
-                new() { Key = "normalize", Schema = Enum("none", "standard", "fixed"), Default = "standard", Doc = "none: as read (IDX bytes scaled to 0..1); standard: per-channel mean/std of the training split; fixed: mean/std given below" },
+                new() { Key = "validation_fraction", Schema = Fraction(), Default = 0.1, Doc = "Stratified fraction of the training data held out for validation (text: the tail of every block, at most 0.5)" },
+                new() { Key = "normalize", Schema = Enum("none", "standard", "fixed"), Default = "standard", When = image, Doc = "none: as read (IDX bytes scaled to 0..1); standard: per-channel mean/std of the training split; fixed: mean/std given below" },
                 new() { Key = "mean", Schema = new ListSchema { Item = Number(), MinCount = 1 }, Required = true, When = fixedNorm, Doc = "Per-channel mean" },
                 new() { Key = "std", Schema = new ListSchema { Item = Number(0, minExclusive: true), MinCount = 1 }, Required = true, When = fixedNorm, Doc = "Per-channel standard deviation, same length as mean" },
-                new() { Key = "max_train", Schema = Int(1, int.MaxValue), Doc = "Use at most this many training samples (stratified, deterministic)" },
-                new() { Key = "max_test", Schema = Int(1, int.MaxValue), Doc = "Use at most this many test samples (stratified, deterministic)" },
+                new() { Key = "max_train", Schema = Int(1, int.MaxValue), When = image, Doc = "Use at most this many training samples (stratified, deterministic)" },
+                new() { Key = "max_test", Schema = Int(1, int.MaxValue), When = image, Doc = "Use at most this many test samples (stratified, deterministic)" },
                 new()
                 {
                     Key = "augment",
@@ -174,8 +176,16 @@ public static partial class RecipeSchema
                             new() { Key = "horizontal_flip", Schema = Bool, Default = false, Doc = "Random horizontal flip" },
                         ],
                     },
+                    When = image,
                     Doc = "Random augmentation of training batches; present means teacher outputs are not cached",
                 },
+                new() { Key = "path", Schema = FilePath, Required = true, When = text, Doc = "The corpus: a UTF-8 plain-text file (not empty, no binary data)" },
+                new() { Key = "tokenizer", Schema = Enum("byte", "char"), Default = "byte", When = text, Doc = "byte: one token per UTF-8 byte (256 tokens, no vocabulary file); char: one token per character of the corpus (the vocabulary is saved with the models)" },
+                new() { Key = "context", Schema = Int(1, 8192), Default = 128L, When = text, Doc = "Tokens per training window: the models' context length" },
+                new() { Key = "blocks", Schema = Int(1, 100000), Default = 10L, When = text, Doc = "The token stream is cut into this many contiguous blocks; the tail (validation_fraction) of each is validation text" },
+                new() { Key = "stride", Schema = Int(0, int.MaxValue), Default = 0L, When = text, Doc = "Tokens between window starts; 0 = context (windows do not overlap)" },
+                new() { Key = "max_train_windows", Schema = Int(1, int.MaxValue), When = text, Doc = "Use at most this many training windows, spread evenly over the corpus" },
+                new() { Key = "max_validation_windows", Schema = Int(1, int.MaxValue), When = text, Doc = "Use at most this many validation windows, spread evenly over the corpus" },
             ],
         };
     }
@@ -202,6 +212,8 @@ public static partial class RecipeSchema
     private static Field ModelField(string doc)
     {
         var cnn = new Condition("arch", "cnn");
+        var classifier = new Condition("arch", "mlp", "cnn");
+        var lm = new Condition("arch", "transformer-lm");
         return new Field
         {
             Key = "model",
@@ -211,9 +223,9 @@ public static partial class RecipeSchema
             {
                 Fields =
                 [
-                    new() { Key = "arch", Schema = Enum("mlp", "cnn"), Required = true, Doc = "mlp: fully connected layers; cnn: conv blocks and a fully connected head" },
+                    new() { Key = "arch", Schema = Enum("mlp", "cnn", "transformer-lm"), Required = true, Doc = "mlp: fully connected layers; cnn: conv blocks and a fully connected head; transformer-lm: decoder-only transformer language model (data.format text)" },
                     new() { Key = "channels", Schema = new ListSchema { Item = Int(1, 65536), MinCount = 1 }, Required = true, When = cnn, Doc = "Output channels of each conv block" },
-                    new() { Key = "hidden", Schema = new ListSchema { Item = Int(1, 1 << 20) }, Default = Array.Empty<object>(), Doc = "Widths of the hidden fully connected layers (cnn: of the head)" },
+                    new() { Key = "hidden", Schema = new ListSchema { Item = Int(1, 1 << 20) }, Default = Array.Empty<object>(), When = classifier, Doc = "Widths of the hidden fully connected layers (cnn: of the head)" },
                     new()
                     {
                         Key = "depthwise",
@@ -233,8 +245,12 @@ public static partial class RecipeSchema
                         Doc = "Per block: 2x2 max-pool after it; same length as channels",
                     },
                     new() { Key = "kernel_size", Schema = Int(1, 15), Default = 3L, When = cnn, Doc = "Conv kernel size" },
-                    new() { Key = "batch_norm", Schema = Bool, Default = true, Doc = "Batch normalisation after each conv / hidden layer" },
-                    new() { Key = "dropout", Schema = Fraction(), Default = 0.0, Doc = "Dropout probability before each fully connected layer" },
+                    new() { Key = "batch_norm", Schema = Bool, Default = true, When = classifier, Doc = "Batch normalisation after each conv / hidden layer" },
+                    new() { Key = "layers", Schema = Int(1, 256), Default = 4L, When = lm, Doc = "Transformer blocks (pre-norm: causal self-attention and a GELU MLP)" },
+                    new() { Key = "d_model", Schema = Int(1, 65536), Default = 128L, When = lm, Doc = "Width of the token embeddings and hidden states" },
+                    new() { Key = "heads", Schema = Int(1, 1024), Default = 4L, When = lm, Doc = "Attention heads; must divide d_model" },
+                    new() { Key = "d_ff", Schema = Int(0, 1 << 20), Default = 0L, When = lm, Doc = "Hidden width of each block's MLP; 0 = 4 * d_model" },
+                    new() { Key = "dropout", Schema = Fraction(), Default = 0.0, Doc = "Dropout probability before each fully connected layer (transformer-lm: on embeddings, attention and residual branches)" },
                 ],
             },
         };
@@ -276,7 +292,7 @@ public static partial class RecipeSchema
                     },
                     Doc = "Stop the stage early when the validation metric stops improving; needs validation_fraction > 0",
                 },
-                new() { Key = "cache_teacher", Schema = Bool, Default = true, Doc = "Reuse teacher outputs across epochs when the data has no augmentation" },
+                new() { Key = "cache_teacher", Schema = Bool, Default = true, Doc = "Image models: reuse teacher outputs across epochs when the data has no augmentation (transformer-lm: see loss.teacher_cache)" },
                 .. (teacherStage
                     ? Array.Empty<Field>()
                     :
@@ -436,7 +452,11 @@ public static partial class RecipeSchema
         if (teacherStage)
         {
             const string why = "the teacher is trained with plain cross-entropy; kd and hint belong in the student's stages";
-            return new MapSchema { Fields = [smoothing], Forbidden = new Dictionary<string, string> { ["kd"] = why, ["hint"] = why } };
+            return new MapSchema
+            {
+                Fields = [smoothing],
+                Forbidden = new[] { "kd", "hint", "hints", "attention", "teacher_cache" }.ToDictionary(key => key, _ => why),
+            };
         }
         return new MapSchema
         {
@@ -469,10 +489,52 @@ public static partial class RecipeSchema
                     },
                     Doc = "Feature (FitNets) loss through a learned adapter; needs a teacher",
                 },
+                new()
+                {
+                    Key = "hints",
+                    Schema = new ListSchema { Item = HintSchema(), MinCount = 1 },
+                    Doc = "transformer-lm: further hints between hidden states (embed, block0, block1, ..., final), each through its own adapter; needs a teacher",
+                },
+                new()
+                {
+                    Key = "attention",
+                    Schema = new MapSchema
+                    {
+                        Fields =
+                        [
+                            new() { Key = "student_block", Schema = Text, Required = true, Doc = "Student block whose attention maps are trained (block0, block1, ...)" },
+                            new() { Key = "teacher_block", Schema = Text, Required = true, Doc = "Teacher block whose head-averaged attention maps are the target" },
+                            new() { Key = "weight", Schema = Number(0, minExclusive: true), Default = 1.0, Doc = "Weight of the attention-map KL term" },
+                        ],
+                    },
+                    Doc = "transformer-lm: attention-map distillation, KL between head-averaged attention maps; needs a teacher",
+                },
+                new()
+                {
+                    Key = "teacher_cache",
+                    Schema = new MapSchema
+                    {
+                        Fields =
+                        [
+                            new() { Key = "top_k", Schema = Int(1, 1 << 20), Default = 32L, Doc = "Teacher logits kept per position; the rest of the vocabulary is one tail bucket; at most the vocabulary" },
+                        ],
+                    },
+                    Doc = "transformer-lm with kd: run the teacher once over the training windows and keep its top-k logits per position; absent = run the teacher every step. The KL is then computed on the top-k plus one tail bucket",
+                },
                 smoothing,
             ],
         };
     }
+
+    private static MapSchema HintSchema() => new()
+    {
+        Fields =
+        [
+            new() { Key = "student_tap", Schema = Text, Required = true, Doc = "Student hidden state (embed, block0, ..., final)" },
+            new() { Key = "teacher_tap", Schema = Text, Required = true, Doc = "Teacher hidden state" },
+            new() { Key = "weight", Schema = Number(0, minExclusive: true), Default = 1.0, Doc = "Weight of this hint's MSE term" },
+        ],
+    };
 
     private static MapSchema Tracking() => new()
     {

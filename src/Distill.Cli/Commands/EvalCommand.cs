@@ -5,6 +5,7 @@ using System.Text.Json;
 using Distill.Core;
 using Distill.Core.Data;
 using Distill.Core.Quantization;
+using Distill.Core.Text;
 using Distill.Core.Training;
 using Distill.Recipes;
 
@@ -19,7 +20,7 @@ public static class EvalCommand
 
     internal static readonly Option<string> Data = new("--data")
     {
-        Description = "A recipe (its test split is used), an IDX images file (labels file found by name, or --labels), or a CSV file",
+        Description = "A recipe (its test split is used; language models: its validation split), a text file (language models), an IDX images file (labels file found by name, or --labels), or a CSV file",
         Required = true,
     };
 
@@ -28,7 +29,7 @@ public static class EvalCommand
 
     public static Command Create()
     {
-        var command = new Command("eval", "Measure a model checkpoint's accuracy and loss on a data set.")
+        var command = new Command("eval", "Measure a model checkpoint's accuracy and loss on a data set (language models: cross-entropy, bits per byte, perplexity).")
         {
             Checkpoint, Data, Labels, LabelColumn,
         };
@@ -39,6 +40,8 @@ public static class EvalCommand
     private static int Execute(ParseResult parse)
     {
         var checkpoint = parse.GetValue(Checkpoint)!;
+        if (LmCheckpoint.IsLanguageModel(checkpoint))
+            return LmEval.Execute(checkpoint, parse.GetValue(Data)!, parse.GetValue(GlobalOptions.Json));
         var (model, descriptor, quantized) = QuantState.LoadModel(checkpoint);
         using var _ = model;
         using var __ = quantized;

@@ -21,8 +21,12 @@ public sealed class ProgressPrinter(TextWriter error, bool interactive) : IProgr
             if (interactive)
                 error.Write("\r\u001b[2K");
             error.WriteLine(string.Format(CultureInfo.InvariantCulture,
-                "[{0}] epoch {1}/{2}  loss {3:F4}  val acc {4:P2}  {5:N0} samples/s  {6:F1}s",
-                p.Phase, p.Epoch, p.Epochs, p.Loss, p.ValidationAccuracy ?? double.NaN, p.SamplesPerSecond, p.Elapsed.TotalSeconds));
+                "[{0}] epoch {1}/{2}  loss {3:F4}  {4}  {5:N0} samples/s  {6:F1}s",
+                p.Phase, p.Epoch, p.Epochs, p.Loss,
+                p.ValidationBitsPerByte is { } bpb
+                    ? string.Format(CultureInfo.InvariantCulture, "val {0:F4} bits/byte", bpb)
+                    : string.Format(CultureInfo.InvariantCulture, "val acc {0:P2}", p.ValidationAccuracy ?? double.NaN),
+                p.SamplesPerSecond, p.Elapsed.TotalSeconds));
             return;
         }
         if (!interactive || (DateTime.UtcNow - _lastDraw).TotalMilliseconds < 100)

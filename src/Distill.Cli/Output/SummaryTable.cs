@@ -9,6 +9,11 @@ public static class SummaryTable
 {
     public static void Print(RunRecord run, string storeDirectory)
     {
+        if (LmSummaryTable.IsLanguageModelRun(run))
+        {
+            LmSummaryTable.Print(run, storeDirectory);
+            return;
+        }
         var table = new Table().Border(TableBorder.Rounded)
             .AddColumn("model")
             .AddColumn(new TableColumn("parameters").RightAligned())

@@ -1,6 +1,8 @@
+using Distill.Core.Text;
+
 namespace Distill.Core.Data;
 
-public enum DataFormat { Idx, Csv }
+public enum DataFormat { Idx, Csv, Text }
 
 public enum NormalizationMode
 {
@@ -55,4 +57,11 @@ public sealed record DataOptions
     public int? MaxTest { get; init; }
 
     public AugmentOptions? Augment { get; init; }
+
+    // Text (language models): a plain-text corpus and how it becomes token windows.
+    public string? TextPath { get; init; }
+    public TextDataOptions? Text { get; init; }
+    /// <summary>Use at most this many training / validation windows, spread evenly over the corpus.</summary>
+    public int? MaxTrainWindows { get; init; }
+    public int? MaxValidationWindows { get; init; }
 }

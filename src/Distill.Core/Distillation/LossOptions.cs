@@ -1,3 +1,5 @@
+using Distill.Core.Text;
+
 namespace Distill.Core.Distillation;
 
 /// <summary>Soft-target distillation (Hinton et al. 2015):
@@ -22,4 +24,14 @@ public sealed record LossOptions
     public KdOptions? Kd { get; init; }
     public HintOptions? Hint { get; init; }
     public double LabelSmoothing { get; init; }
+
+    /// <summary>Language models: further hints (hidden states "embed", "block{i}", "final"), besides <see cref="Hint"/>.</summary>
+    public IReadOnlyList<HintOptions> Hints { get; init; } = [];
+
+    /// <summary>Language models: attention-map distillation between two blocks.</summary>
+    public AttentionDistillOptions? Attention { get; init; }
+
+    /// <summary>Language models: cache the teacher's top-k logits per position once (KD reads them instead of
+    /// running the teacher every step); null = run the teacher every step.</summary>
+    public int? TeacherCacheTopK { get; init; }
 }

@@ -1,6 +1,8 @@
+using Distill.Core.Text;
+
 namespace Distill.Core.Models;
 
-public enum ModelArch { Mlp, Cnn }
+public enum ModelArch { Mlp, Cnn, TransformerLm }
 
 public sealed record ModelSpec
 {
@@ -22,4 +24,7 @@ public sealed record ModelSpec
     public int KernelSize { get; init; } = 3;
     public bool BatchNorm { get; init; } = true;
     public double Dropout { get; init; }
+
+    /// <summary>transformer-lm: layers, d_model, heads, d_ff (context and vocabulary come from the data); dropout is <see cref="Dropout"/>.</summary>
+    public TransformerLmOptions? Lm { get; init; }
 }

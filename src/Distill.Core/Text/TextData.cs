@@ -46,6 +46,12 @@ public sealed class TextData : IDisposable
         return new TextData(corpus, tokenizer, train, validation);
     }
 
+    /// <summary>The same corpus with at most <paramref name="maxTrain"/> training and <paramref name="maxValidation"/>
+    /// validation windows (null = all), spread evenly over the corpus (<see cref="TokenWindows.Spread"/>). The copy
+    /// owns its windows; this object keeps its own.</summary>
+    public TextData Limit(long? maxTrain, long? maxValidation) =>
+        new(Corpus, Tokenizer, Train.Spread(maxTrain ?? Train.Count), Validation.Count == 0 ? Validation.Subset(0, 0) : Validation.Spread(maxValidation ?? Validation.Count));
+
     /// <summary>Cuts <paramref name="tokens"/> into <paramref name="blocks"/> contiguous blocks of (nearly) equal
     /// length; the last round(length · fraction) tokens of each block are validation, the rest training.</summary>
     public static (List<int[]> Train, List<int[]> Validation) SplitBlocks(int[] tokens, int blocks, double validationFraction)

@@ -82,6 +82,24 @@ public sealed class TokenWindows : IDisposable
         return new TokenWindows(Inputs.narrow(0, start, count).clone(), Targets.narrow(0, start, count).clone(), tokens);
     }
 
+    /// <summary>A copy of <paramref name="count"/> windows spread evenly over all of them (window ⌊i · Count / count⌋
+    /// for i = 0..count-1), or this set's windows copied when there are no more than that.</summary>
+    public TokenWindows Spread(long count)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
+        if (count >= Count)
+        {
+            return Subset(0, Count);
+        }
+        var picked = new long[count];
+        for (long i = 0; i < count; i++)
+        {
+            picked[i] = i * Count / count;
+        }
+        using var index = tensor(picked);
+        return new TokenWindows(Inputs.index_select(0, index), Targets.index_select(0, index), count * (Context + 1));
+    }
+
     public void Dispose()
     {
         Inputs.Dispose();

@@ -9,15 +9,21 @@ public static class TokenizerFile
 {
     public static void Save(ITokenizer tokenizer, string path)
     {
+        string temp = path + ".tmp";
+        File.WriteAllText(temp, ToJson(tokenizer));
+        File.Move(temp, path, overwrite: true);
+    }
+
+    /// <summary>The file's content, e.g. to store the tokenizer inside a model checkpoint.</summary>
+    public static string ToJson(ITokenizer tokenizer)
+    {
         ArgumentNullException.ThrowIfNull(tokenizer);
         var json = new JsonObject { ["kind"] = tokenizer.Kind };
         if (tokenizer is CharTokenizer chars)
         {
             json["symbols"] = new JsonArray(chars.Symbols.Select(s => (JsonNode?)JsonValue.Create(s)).ToArray());
         }
-        string temp = path + ".tmp";
-        File.WriteAllText(temp, json.ToJsonString(new JsonSerializerOptions { WriteIndented = false }));
-        File.Move(temp, path, overwrite: true);
+        return json.ToJsonString(new JsonSerializerOptions { WriteIndented = false });
     }
 
     public static ITokenizer Load(string path)
@@ -26,10 +32,16 @@ public static class TokenizerFile
         {
             throw new InvalidInputException($"{path}: tokenizer file not found");
         }
+        return Parse(File.ReadAllText(path), path);
+    }
+
+    /// <summary>Reads <see cref="ToJson"/>'s output; <paramref name="path"/> names the source in errors.</summary>
+    public static ITokenizer Parse(string text, string path)
+    {
         JsonNode? root;
         try
         {
-            root = JsonNode.Parse(File.ReadAllText(path));
+            root = JsonNode.Parse(text);
         }
         catch (JsonException e)
         {

@@ -11,4 +11,5 @@ public sealed record TrainingProgress(
     double SamplesPerSecond,
     TimeSpan Elapsed,
     bool EpochEnd,
-    double? ValidationAccuracy = null);
+    double? ValidationAccuracy = null,
+    double? ValidationBitsPerByte = null);

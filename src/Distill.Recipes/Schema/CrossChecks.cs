@@ -29,6 +29,7 @@ internal static class CrossChecks
             trainStages.Insert(0, (teacherTrain, "teacher.train"));
         }
         CheckEarlyStop(root.Map("data"), trainStages, errors);
+        LmChecks.Run(root, errors);
     }
 
     private static void CheckTeacherSource(MapValue? teacher, List<RecipeError> errors)
@@ -79,7 +80,7 @@ internal static class CrossChecks
         {
             return;
         }
-        foreach (string key in new[] { "kd", "hint" })
+        foreach (string key in new[] { "kd", "hint", "hints", "attention", "teacher_cache" })
         {
             if (loss.Find(key) is { } entry)
             {

@@ -4,6 +4,7 @@ using Distill.Core.Distillation;
 using Distill.Core.Models;
 using Distill.Core.Pruning;
 using Distill.Core.Quantization;
+using Distill.Core.Text;
 using Distill.Core.Tracking;
 using Distill.Core.Training;
 
@@ -31,12 +32,18 @@ internal static class PlanBinder
 
     private static DataOptions BindData(MapValue data)
     {
-        bool csv = Str(data, "format") == "csv";
+        string format = Str(data, "format");
+        bool idx = format == "idx";
         return new DataOptions
         {
-            Format = csv ? DataFormat.Csv : DataFormat.Idx,
-            TrainIdx = csv ? null : BindIdx(Map(data, "train")),
-            TestIdx = csv ? null : BindIdx(Map(data, "test")),
+            Format = format switch
+            {
+                "csv" => DataFormat.Csv,
+                "text" => DataFormat.Text,
+                _ => DataFormat.Idx,
+            },
+            TrainIdx = idx ? BindIdx(Map(data, "train")) : null,
+            TestIdx = idx ? BindIdx(Map(data, "test")) : null,
             TrainCsv = data.Str("train_csv"),
             TestCsv = data.Str("test_csv"),
             LabelColumn = data.Str("label_column"),
@@ -45,7 +52,7 @@ internal static class PlanBinder
             CsvScale = data.Raw("scale") as double? ?? 1.0,
             TestFraction = data.Raw("test_fraction") as double? ?? 0.2,
             ValidationFraction = Num(data, "validation_fraction"),
-            Normalize = Str(data, "normalize") switch
+            Normalize = data.Str("normalize") switch
             {
                 "none" => NormalizationMode.None,
                 "fixed" => NormalizationMode.Fixed,
@@ -58,6 +65,19 @@ internal static class PlanBinder
             Augment = data.Map("augment") is { } augment
                 ? new AugmentOptions { MaxShift = Int(augment, "max_shift"), HorizontalFlip = Bool(augment, "horizontal_flip") }
                 : null,
+            TextPath = data.Str("path"),
+            Text = format == "text"
+                ? new TextDataOptions
+                {
+                    Tokenizer = Str(data, "tokenizer"),
+                    Context = Int(data, "context"),
+                    ValidationFraction = Num(data, "validation_fraction"),
+                    Blocks = Int(data, "blocks"),
+                    Stride = Int(data, "stride"),
+                }
+                : null,
+            MaxTrainWindows = OptInt(data, "max_train_windows"),
+            MaxValidationWindows = OptInt(data, "max_validation_windows"),
         };
     }
 
@@ -72,14 +92,29 @@ internal static class PlanBinder
 
     private static ModelSpec BindModel(MapValue model) => new()
     {
-        Arch = Str(model, "arch") == "cnn" ? ModelArch.Cnn : ModelArch.Mlp,
+        Arch = Str(model, "arch") switch
+        {
+            "cnn" => ModelArch.Cnn,
+            "transformer-lm" => ModelArch.TransformerLm,
+            _ => ModelArch.Mlp,
+        },
         Channels = Ints(model, "channels") ?? [],
         Hidden = Ints(model, "hidden") ?? [],
         Depthwise = Bools(model, "depthwise"),
         Pool = Bools(model, "pool"),
         KernelSize = OptInt(model, "kernel_size") ?? 3,
-        BatchNorm = Bool(model, "batch_norm"),
+        BatchNorm = model.Raw("batch_norm") as bool? ?? true,
         Dropout = Num(model, "dropout"),
+        Lm = Str(model, "arch") == "transformer-lm"
+            ? new TransformerLmOptions
+            {
+                Layers = Int(model, "layers"),
+                DModel = Int(model, "d_model"),
+                Heads = Int(model, "heads"),
+                DFF = Int(model, "d_ff"),
+                Dropout = Num(model, "dropout"),
+            }
+            : null,
     };
 
     private static StageOptions BindStage(MapValue stage)
@@ -128,10 +163,14 @@ internal static class PlanBinder
                 Kd = loss.Map("kd") is { } kd
                     ? new KdOptions { Temperature = Num(kd, "temperature"), Alpha = Num(kd, "alpha") }
                     : null,
-                Hint = loss.Map("hint") is { } hint
-                    ? new HintOptions { StudentTap = Str(hint, "student_tap"), TeacherTap = Str(hint, "teacher_tap"), Weight = Num(hint, "weight") }
-                    : null,
+                Hint = loss.Map("hint") is { } hint ? BindHint(hint) : null,
                 LabelSmoothing = Num(loss, "label_smoothing"),
+                // Empty stays the shared empty list, so that plans without hints compare equal.
+                Hints = loss.List("hints") is { Count: > 0 } hints ? hints.Cast<MapValue>().Select(BindHint).ToArray() : Array.Empty<HintOptions>(),
+                Attention = loss.Map("attention") is { } attention
+                    ? new AttentionDistillOptions { StudentBlock = Str(attention, "student_block"), TeacherBlock = Str(attention, "teacher_block"), Weight = Num(attention, "weight") }
+                    : null,
+                TeacherCacheTopK = loss.Map("teacher_cache") is { } cache ? Int(cache, "top_k") : null,
             },
             ClipGradNorm = stage.Raw("clip_grad_norm") as double?,
             EarlyStop = stage.Map("early_stop") is { } early
@@ -142,6 +181,9 @@ internal static class PlanBinder
             Quantize = stage.Find("quantize") is { Value: MapValue quantize } q ? BindQuantize(quantize, q.KeyAt) : null,
         };
     }
+
+    private static HintOptions BindHint(MapValue hint) =>
+        new() { StudentTap = Str(hint, "student_tap"), TeacherTap = Str(hint, "teacher_tap"), Weight = Num(hint, "weight") };
 
     private static QuantizeOptions BindQuantize(MapValue quantize, Location at) => new()
     {

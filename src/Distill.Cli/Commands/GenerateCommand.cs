@@ -1,0 +1,91 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Distill.Core.Text;
+
+namespace Distill.Cli.Commands;
+
+/// <summary>`distill generate`: text from a language-model checkpoint, streamed to stdout as it is decoded.</summary>
+public static class GenerateCommand
+{
+    private static readonly Argument<string> Checkpoint = new("checkpoint")
+    {
+        Description = "Language-model checkpoint (a transformer-lm run's models/student.ckpt or models/teacher.ckpt)",
+    };
+
+    private static readonly Option<string> Prompt = new("--prompt") { Description = "Text to continue", Required = true };
+    private static readonly Option<int> MaxTokens = new("--max-tokens") { Description = "New tokens to generate", DefaultValueFactory = _ => 200 };
+    private static readonly Option<double> Temperature = new("--temperature")
+    {
+        Description = "Sampling temperature; 0 = greedy (always the most likely token)",
+        DefaultValueFactory = _ => 1.0,
+    };
+    private static readonly Option<int> TopK = new("--top-k") { Description = "Sample among the K most likely tokens only; 0 = all" };
+    private static readonly Option<int> Seed = new("--seed") { Description = "Seed of the sampler: same seed, same text" };
+
+    public static Command Create()
+    {
+        var command = new Command("generate", "Continue a prompt with a language-model checkpoint; streams the text and reports tokens per second.")
+        {
+            Checkpoint, Prompt, MaxTokens, Temperature, TopK, Seed,
+        };
+        command.SetAction(Execute);
+        return command;
+    }
+
+    private static int Execute(ParseResult parse)
+    {
+        var path = parse.GetValue(Checkpoint)!;
+        var (model, tokenizer, _) = LmCheckpoint.Load(path);
+        using var __ = model;
+        var options = new GenerationOptions
+        {
+            MaxTokens = parse.GetValue(MaxTokens),
+            Temperature = parse.GetValue(Temperature),
+            TopK = parse.GetValue(TopK),
+            Seed = parse.GetValue(Seed),
+        };
+        bool json = parse.GetValue(GlobalOptions.Json);
+        var generator = new TextGenerator(model, tokenizer);
+        string prompt = parse.GetValue(Prompt)!;
+        GenerationResult result;
+        if (json)
+        {
+            result = generator.Generate(prompt, options);
+            Console.Out.WriteLine(JsonSerializer.Serialize(new
+            {
+                checkpoint = path,
+                prompt,
+                text = result.Text,
+                prompt_tokens = result.PromptTokens,
+                tokens = result.Tokens.Length,
+                seconds = result.Elapsed.TotalSeconds,
+                tokens_per_second = result.TokensPerSecond,
+                temperature = options.Temperature,
+                top_k = options.TopK,
+                seed = options.Seed,
+            }, new JsonSerializerOptions { WriteIndented = true }));
+            return ExitCodes.Success;
+        }
+        // The prompt is echoed once generation has started, so that a rejected prompt prints nothing on stdout.
+        var output = Console.Out;
+        bool started = false;
+        void Emit(string piece)
+        {
+            if (!started)
+            {
+                output.Write(prompt);
+                started = true;
+            }
+            output.Write(piece);
+            output.Flush();
+        }
+        result = generator.Generate(prompt, options, Emit);
+        Emit("");
+        output.WriteLine();
+        Console.Error.WriteLine(string.Format(CultureInfo.InvariantCulture,
+            "{0} tokens in {1:F2} s: {2:F1} tokens/s ({3}, {4:N0} parameters)",
+            result.Tokens.Length, result.Elapsed.TotalSeconds, result.TokensPerSecond, tokenizer.Kind, model.ParameterCount));
+        return ExitCodes.Success;
+    }
+}

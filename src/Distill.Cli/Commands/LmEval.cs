@@ -1,0 +1,70 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Distill.Core;
+using Distill.Core.Data;
+using Distill.Core.Text;
+using Distill.Recipes;
+
+namespace Distill.Cli.Commands;
+
+/// <summary>`distill eval` of a language-model checkpoint: validation cross-entropy, bits per byte and perplexity
+/// on a text recipe's validation split (the same windows its run measured), or on every window of a text file.</summary>
+internal static class LmEval
+{
+    public static int Execute(string checkpoint, string dataPath, bool json)
+    {
+        var (model, tokenizer, header) = LmCheckpoint.Load(checkpoint);
+        using var _ = model;
+        var (windows, what) = Windows(dataPath, model, tokenizer);
+        using var __ = windows;
+        var clock = Stopwatch.StartNew();
+        var result = LmEvaluator.Evaluate(model, windows, tokenizer, 64);
+        clock.Stop();
+        if (json)
+        {
+            Console.Out.WriteLine(JsonSerializer.Serialize(new
+            {
+                checkpoint,
+                data = dataPath,
+                split = what,
+                windows = windows.Count,
+                tokens = result.Tokens,
+                bytes = result.Bytes,
+                cross_entropy = result.CrossEntropy,
+                bits_per_byte = result.BitsPerByte,
+                perplexity = result.Perplexity,
+                seconds = clock.Elapsed.TotalSeconds,
+            }, new JsonSerializerOptions { WriteIndented = true }));
+        }
+        else
+        {
+            Console.Out.WriteLine(string.Format(CultureInfo.InvariantCulture,
+                "{0}: {1} on {2} ({3:N0} tokens): cross-entropy {4:F4} nats/token, {5:F4} bits/byte, perplexity {6:F3} ({7:F2} s)",
+                checkpoint, LmCheckpoint.Describe(header.Model), what, result.Tokens, result.CrossEntropy, result.BitsPerByte,
+                result.Perplexity, clock.Elapsed.TotalSeconds));
+        }
+        return ExitCodes.Success;
+    }
+
+    private static (TokenWindows Windows, string What) Windows(string dataPath, TransformerLm model, ITokenizer tokenizer)
+    {
+        var extension = Path.GetExtension(dataPath).ToLowerInvariant();
+        if (extension is ".yaml" or ".yml")
+        {
+            var plan = RecipeLoader.Load(dataPath);
+            if (plan.Data.Format != DataFormat.Text)
+                throw new InvalidInputException($"{dataPath}: not a text recipe (data.format: text), but the checkpoint is a language model");
+            var options = plan.Data.Text!;
+            if (options.Context > model.Options.Context)
+                throw new InvalidInputException(
+                    $"{dataPath}: data.context ({options.Context}) is longer than the model's context ({model.Options.Context} tokens)");
+            var path = Path.IsPathRooted(plan.Data.TextPath!) ? plan.Data.TextPath! : Path.Combine(plan.BaseDirectory, plan.Data.TextPath!);
+            using var full = TextData.Load(path, options, tokenizer);
+            using var limited = full.Limit(null, plan.Data.MaxValidationWindows);
+            return (limited.Validation.Subset(0, limited.Validation.Count), "the validation split");
+        }
+        using var all = TextData.Load(dataPath, new TextDataOptions { Tokenizer = tokenizer.Kind, Context = model.Options.Context, ValidationFraction = 0, Blocks = 1 }, tokenizer);
+        return (all.Train.Subset(0, all.Train.Count), "every window of the file");
+    }
+}
