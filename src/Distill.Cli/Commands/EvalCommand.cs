@@ -14,7 +14,7 @@ public static class EvalCommand
 {
     private static readonly Argument<string> Checkpoint = new("checkpoint")
     {
-        Description = "Model checkpoint (a run's models/student.ckpt or models/teacher.ckpt)",
+        Description = "Model checkpoint (a run's models/student.ckpt or models/teacher.ckpt), or an exported model.onnx / model.tflite",
     };
 
     internal static readonly Option<string> Data = new("--data")
@@ -28,7 +28,7 @@ public static class EvalCommand
 
     public static Command Create()
     {
-        var command = new Command("eval", "Measure a model checkpoint's accuracy and loss on a data set.")
+        var command = new Command("eval", "Measure a model checkpoint's accuracy and loss, or an exported file's accuracy and latency in its runtime, on a data set.")
         {
             Checkpoint, Data, Labels, LabelColumn,
         };
@@ -39,6 +39,8 @@ public static class EvalCommand
     private static int Execute(ParseResult parse)
     {
         var checkpoint = parse.GetValue(Checkpoint)!;
+        if (ExportedModelEval.Handles(checkpoint))
+            return ExportedModelEval.Execute(parse, checkpoint);
         var (model, descriptor, quantized) = QuantState.LoadModel(checkpoint);
         using var _ = model;
         using var __ = quantized;
@@ -76,10 +78,12 @@ public static class EvalCommand
 
     /// <summary>The test split to evaluate on, normalised as the model was trained. A recipe's own seed
     /// picks the same held-out split as its run did.</summary>
-    internal static (DataOptions Options, string BaseDirectory, int Seed) DataFor(ParseResult parse, ModelDescriptor descriptor)
+    internal static (DataOptions Options, string BaseDirectory, int Seed) DataFor(ParseResult parse, ModelDescriptor descriptor) =>
+        DataFor(parse, parse.GetValue(Data)!, descriptor.Normalization, descriptor.InputShape);
+
+    /// <param name="path">A recipe, IDX images file or CSV file.</param>
+    internal static (DataOptions Options, string BaseDirectory, int Seed) DataFor(ParseResult parse, string path, Normalization? normalization, long[] inputShape)
     {
-        var normalization = descriptor.Normalization;
-        var path = parse.GetValue(Data)!;
         var normalize = normalization is null
             ? new DataOptions { Normalize = NormalizationMode.None }
             : new DataOptions { Normalize = NormalizationMode.Fixed, Mean = normalization.Mean, Std = normalization.Std };
@@ -103,7 +107,7 @@ public static class EvalCommand
             TestCsv = csv,
             LabelColumn = parse.GetValue(LabelColumn),
             ValidationFraction = 0,
-            ImageShape = descriptor.InputShape.Length == 3 ? descriptor.InputShape : null
+            ImageShape = inputShape.Length == 3 ? inputShape : null
         }, Environment.CurrentDirectory, 0);
     }
 }

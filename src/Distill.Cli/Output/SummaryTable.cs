@@ -28,11 +28,33 @@ public static class SummaryTable
                 Format(run, $"{role}/test_loss", v => v.ToString("F4", CultureInfo.InvariantCulture)),
                 Format(run, $"{role}/wall_seconds", v => $"{v:F1} s"));
         }
+        AddExportRows(table, run);
         var console = AnsiConsole.Console;
         console.Write(table);
         if (run.Metrics.TryGetValue("teacher/params", out var tp) && run.Metrics.TryGetValue("student/params", out var sp) && sp > 0)
             console.WriteLine(string.Format(CultureInfo.InvariantCulture, "student is {0:F1}× smaller than the teacher (parameters)", tp / sp));
         console.WriteLine($"run {run.Id}  status {run.Status.ToString().ToUpperInvariant()}  store {storeDirectory}");
+    }
+
+    /// <summary>One row per export of the run (metrics export/&lt;target&gt;/…): size, accuracy in the runtime, and
+    /// latency at batch 1 in the wall-time column.</summary>
+    private static void AddExportRows(Table table, RunRecord run)
+    {
+        var targets = run.Metrics.Keys
+            .Where(k => k.StartsWith("export/", StringComparison.Ordinal) && k.EndsWith("/size_bytes", StringComparison.Ordinal))
+            .Select(k => k["export/".Length..^"/size_bytes".Length])
+            .Order(StringComparer.Ordinal);
+        foreach (var target in targets)
+        {
+            string prefix = $"export/{target}/";
+            table.AddRow(
+                $"export {target}",
+                "",
+                Format(run, prefix + "size_bytes", Bytes),
+                Format(run, prefix + "test_acc", v => v.ToString("P2", CultureInfo.InvariantCulture)),
+                "",
+                Format(run, prefix + "latency_ms_b1", v => v.ToString("F3", CultureInfo.InvariantCulture) + " ms @b1"));
+        }
     }
 
     public static string Bytes(double bytes) => bytes switch
