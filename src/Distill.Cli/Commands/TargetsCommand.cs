@@ -38,21 +38,28 @@ public static class TargetsCommand
             {
                 if (e.Profile is not { } p)
                 {
-                    table.AddRow(Markup.Escape(e.Name), "[red]invalid[/]", Markup.Escape(e.Error ?? ""), "", "", Markup.Escape(e.Path));
+                    table.AddRow(Markup.Escape(e.Name), "[red]invalid[/]", "", "", "", e.Origin);
                     continue;
                 }
                 table.AddRow(
                     Markup.Escape(e.Name),
                     $"{p.Format.ToString().ToLowerInvariant()} {ModelCard.Precision(p.Precision)}",
-                    p.IsInteger ? Markup.Escape(p.Weights.ToString()) : "-",
-                    p.IsInteger ? Markup.Escape(p.Activations.ToString()) : "-",
+                    p.IsInteger ? Short(p.Weights) : "-",
+                    p.IsInteger ? Short(p.Activations) : "-",
                     p.IsInteger ? ModelCard.ObserverName(p.Calibration) : "-",
-                    Markup.Escape($"{e.Origin}: {e.Path}"));
+                    e.Origin);
             }
             AnsiConsole.Console.Write(table);
+            foreach (var e in entries.Where(e => e.Error is not null))
+                Console.Out.WriteLine($"invalid profile {e.Error}");
+            foreach (var (folder, origin) in TargetCatalog.SearchFolders())
+                Console.Out.WriteLine($"{origin}: {folder}");
             Console.Out.WriteLine($"{entries.Count} target(s); use one with: distill export <run-id|checkpoint> --target <name>");
             return ExitCodes.Success;
         });
         return new Command("targets", "Hardware target profiles for distill export.") { list };
     }
+
+    private static string Short(Distill.Core.Quantization.QuantScheme s) =>
+        $"{(s.Signed ? "int" : "uint")}{s.Bits} {(s.Symmetric ? "sym" : "asym")} {(s.PerChannel ? "per-channel" : "per-tensor")}";
 }

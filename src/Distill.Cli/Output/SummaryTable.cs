@@ -4,7 +4,8 @@ using Spectre.Console;
 
 namespace Distill.Cli.Output;
 
-/// <summary>The teacher-versus-student table printed at the end of `distill train`.</summary>
+/// <summary>The teacher-versus-student table printed at the end of `distill train`: wall time of training per model,
+/// then one row per export (→ target) with its size, accuracy and batch-1 latency in its runtime.</summary>
 public static class SummaryTable
 {
     public static void Print(RunRecord run, string storeDirectory)
@@ -15,7 +16,7 @@ public static class SummaryTable
             .AddColumn(new TableColumn("size").RightAligned())
             .AddColumn(new TableColumn("test acc").RightAligned())
             .AddColumn(new TableColumn("test loss").RightAligned())
-            .AddColumn(new TableColumn("wall time").RightAligned());
+            .AddColumn(new TableColumn("time").RightAligned());
         foreach (var role in new[] { "teacher", "student" })
         {
             if (!run.Metrics.ContainsKey($"{role}/params"))
@@ -48,7 +49,7 @@ public static class SummaryTable
         {
             string prefix = $"export/{target}/";
             table.AddRow(
-                $"export {target}",
+                $"→ {target}",
                 "",
                 Format(run, prefix + "size_bytes", Bytes),
                 Format(run, prefix + "test_acc", v => v.ToString("P2", CultureInfo.InvariantCulture)),

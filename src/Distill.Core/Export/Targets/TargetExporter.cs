@@ -33,6 +33,8 @@ public static class TargetExporter
         string temp = CreateTempFolder(output);
         try
         {
+            if (profile.IsInteger)
+                CheckShape(model.InputShape, request.Calibration, "calibration");
             CheckShape(model.InputShape, request.Test, "test");
             var (quantized, owned, method, samples) = QuantizedFor(request);
             using var _ = owned ? quantized : null;
@@ -107,7 +109,6 @@ public static class TargetExporter
         if (request.Quantized is { IsFrozen: true } given && profile.Matches(given.Config))
             return (given, false, "from the checkpoint (quantised during training: QAT or a calibration stage)", 0);
         int batches = request.CalibrationBatches ?? profile.CalibrationBatches;
-        CheckShape(request.Model.InputShape, request.Calibration, "calibration");
         var quantized = PostTrainingCalibrator.Calibrate(request.Model, request.Calibration, batches, profile.CalibrationBatchSize, profile.QuantConfig(), request.Seed);
         long samples = Math.Min(request.Calibration.Count, (long)batches * profile.CalibrationBatchSize);
         string method = string.Create(CultureInfo.InvariantCulture,
