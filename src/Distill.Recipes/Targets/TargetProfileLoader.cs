@@ -26,11 +26,6 @@ public static class TargetProfileLoader
         ["mse"] = ObserverKind.Mse,
     };
 
-    /// <summary>The profile keys with their meaning, for documentation and `targets list --help`.</summary>
-    public static IReadOnlyList<string> MethodNames => [.. Methods.Keys];
-
-    public static string MethodName(ObserverKind kind) => Methods.First(m => m.Value == kind).Key;
-
     /// <exception cref="InvalidInputException">The file is missing, not YAML, or has a bad field.</exception>
     public static TargetProfile Load(string path)
     {
@@ -62,21 +57,21 @@ public static class TargetProfileLoader
         var reader = new Reader(path);
         var profile = reader.Read(root);
         if (reader.Errors.Count > 0)
-            throw new InvalidInputException(string.Join(Environment.NewLine, reader.Errors));
+            throw new InvalidInputException(string.Join(Environment.NewLine, reader.Errors.OrderBy(e => e.Line).ThenBy(e => e.Column).Select(e => e.Text)));
         try
         {
             profile.Validate();
         }
         catch (InvalidInputException e)
         {
-            throw new InvalidInputException($"{path}:{root.Start.Line}:{root.Start.Column}: {e.Message.Replace(path + ": ", "", StringComparison.Ordinal)}", e);
+            throw new InvalidInputException($"{path}:{root.Start.Line}:{root.Start.Column}: {e.Message.Replace(profile.Source + ": ", "", StringComparison.Ordinal)}", e);
         }
         return profile;
     }
 
     private sealed class Reader(string path)
     {
-        public List<string> Errors { get; } = [];
+        public List<(long Line, long Column, string Text)> Errors { get; } = [];
 
         public TargetProfile Read(YamlMappingNode root)
         {
@@ -241,6 +236,6 @@ public static class TargetProfileLoader
         }
 
         private void Error(YamlNode node, string key, string problem) =>
-            Errors.Add($"{path}:{node.Start.Line}:{node.Start.Column}: {key}: {problem}");
+            Errors.Add((node.Start.Line, node.Start.Column, $"{path}:{node.Start.Line}:{node.Start.Column}: {key}: {problem}"));
     }
 }
