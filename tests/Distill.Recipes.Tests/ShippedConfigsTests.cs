@@ -29,11 +29,13 @@ public class ShippedConfigsTests
         Assert.NotEmpty(plan.Stages);
     }
 
-    /// <summary>The fashion-mnist prune recipes start from an earlier kd.yaml run, whose model files the
+    /// <summary>The fashion-mnist prune and qat recipes start from an earlier kd.yaml run, whose model files the
     /// user passes with --set; any existing file satisfies validation.</summary>
     private static string[] CheckpointOverrides(string relativePath, string root)
     {
-        if (!Path.GetFileName(relativePath).StartsWith("prune-", StringComparison.Ordinal) || !relativePath.StartsWith("fashion-mnist", StringComparison.Ordinal))
+        string name = Path.GetFileName(relativePath);
+        bool continues = name.StartsWith("prune-", StringComparison.Ordinal) || name.StartsWith("qat-", StringComparison.Ordinal);
+        if (!continues || !relativePath.StartsWith("fashion-mnist", StringComparison.Ordinal))
             return [];
         string existing = Path.Combine(root, "data", "digits", "digits.csv.gz");
         return [$"student.checkpoint={existing}", $"teacher.checkpoint={existing}"];
