@@ -21,6 +21,8 @@ public static class DistillCli
         root.Subcommands.Add(EvalCommand.Create());
         root.Subcommands.Add(GenerateCommand.Create());
         root.Subcommands.Add(CalibrateCommand.Create());
+        root.Subcommands.Add(ExportCommand.Create());
+        root.Subcommands.Add(TargetsCommand.Create());
         root.Subcommands.Add(RunsCommand.Create());
         root.Subcommands.Add(ExperimentsCommand.Create());
         root.Subcommands.Add(RecipesCommand.Create());

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Distill.Core.Data;
 using Distill.Core.Distillation;
+using Distill.Core.Export.Targets;
 using Distill.Core.Models;
 using Distill.Core.Pruning;
 using Distill.Core.Quantization;
@@ -114,6 +115,7 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
             var wall = resumeHeader?.WallSeconds ?? [];
             int studentEpochs = RunPhases(plan, data, teacher, pruning, quantization, phases, tracker, runLog, resumeHeader, resumeSections, wall, cancel);
             Finish(data, teacher, pruning, quantization, studentEpochs, tracker, runLog, wall);
+            RunExports(plan, data, pruning, quantization, tracker, runLog);
             WriteCurves(tracker, runLog);
             tracker.End(RunStatus.Finished);
             runLog.Information("Run {RunId} finished", tracker.RunId);
@@ -378,6 +380,18 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
             tracker.LogMetric($"{role}/wall_seconds", seconds, 0);
         log.Information("{Role}: test accuracy {Accuracy:P2}, test loss {Loss:F4}, {Params:N0} parameters",
             role, test.Accuracy, test.Loss, model.ParameterCount);
+    }
+
+    /// <summary>Exports the final student to each target of the recipe, into the run.</summary>
+    private static void RunExports(RunPlan plan, DataSplits data, StudentPruning pruning, StudentQuantization quantization, ITracker tracker, ILogger log)
+    {
+        foreach (var profile in plan.Exports)
+        {
+            var report = ExportRecorder.ExportInto(tracker, pruning.Student, quantization.Quantized, profile, data, StudentArtifact, seed: plan.Seed);
+            log.Information("Export {Target}: {Size:N0} bytes, test accuracy {Accuracy:P2} in {Runtime}, {Latency:F3} ms at batch 1; verification {Criterion} {Value:G4}: {Verdict}",
+                profile.Name, report.SizeBytes, report.TestAccuracy, report.Verification.Runtime, report.LatencyBatch1.MedianMs,
+                report.Verification.Criterion, report.Verification.Value, report.Verification.Passed ? "passed" : "FAILED");
+        }
     }
 
     /// <summary>Saves the loss/accuracy curves as an artifact; a plot that cannot be drawn is logged, not fatal.</summary>

@@ -1,4 +1,5 @@
 using Distill.Core.Data;
+using Distill.Core.Export.Targets;
 using Distill.Core.Models;
 using Distill.Core.Tracking;
 using Distill.Core.Training;
@@ -32,6 +33,8 @@ public sealed record RunPlan
     public required StudentOptions Student { get; init; }
     public required IReadOnlyList<StageOptions> Stages { get; init; }
     public TrackingOptions Tracking { get; init; } = new();
+    /// <summary>Hardware targets the final student is exported to, after the final models are saved.</summary>
+    public IReadOnlyList<TargetProfile> Exports { get; init; } = [];
     /// <summary>The resolved recipe as YAML (defaults filled in), recorded with the run.</summary>
     public string ResolvedRecipe { get; init; } = "";
     /// <summary>The resolved recipe flattened to dotted keys (stages[0].optimizer.lr), recorded as run params.</summary>

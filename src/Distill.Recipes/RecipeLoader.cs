@@ -47,6 +47,7 @@ public static class RecipeLoader
             if (root is not null)
             {
                 CrossChecks.Run(root, errors);
+                ExportChecks.Run(root, folder, errors);
             }
         }
         if (errors.Count > 0 || root is null)

@@ -135,6 +135,21 @@ public static partial class RecipeSchema
                 Doc = "Training stages of the student, run in order; each continues from the previous one",
             },
             new() { Key = "tracking", Schema = Tracking(), DefaultEmpty = true, Doc = "Where the run is recorded" },
+            new()
+            {
+                Key = "export",
+                Schema = new ListSchema
+                {
+                    Item = new MapSchema
+                    {
+                        Fields =
+                        [
+                            new() { Key = "target", Schema = Text, Required = true, Doc = "Target profile: a name in configs/targets (distill targets list) or a profile file" },
+                        ],
+                    },
+                },
+                Doc = "Export the final student to these hardware targets at the end of the run (files and metrics under exports/<target>/)",
+            },
         ],
     };
 

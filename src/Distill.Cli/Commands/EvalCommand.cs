@@ -15,7 +15,7 @@ public static class EvalCommand
 {
     private static readonly Argument<string> Checkpoint = new("checkpoint")
     {
-        Description = "Model checkpoint (a run's models/student.ckpt or models/teacher.ckpt)",
+        Description = "Model checkpoint (a run's models/student.ckpt or models/teacher.ckpt), or an exported model.onnx / model.tflite",
     };
 
     internal static readonly Option<string> Data = new("--data")
@@ -29,7 +29,7 @@ public static class EvalCommand
 
     public static Command Create()
     {
-        var command = new Command("eval", "Measure a model checkpoint's accuracy and loss on a data set (language models: cross-entropy, bits per byte, perplexity).")
+        var command = new Command("eval", "Measure a model checkpoint's accuracy and loss (language models: cross-entropy, bits per byte, perplexity), or an exported file's accuracy and latency in its runtime, on a data set.")
         {
             Checkpoint, Data, Labels, LabelColumn,
         };
@@ -42,6 +42,8 @@ public static class EvalCommand
         var checkpoint = parse.GetValue(Checkpoint)!;
         if (LmCheckpoint.IsLanguageModel(checkpoint))
             return LmEval.Execute(checkpoint, parse.GetValue(Data)!, parse.GetValue(GlobalOptions.Json));
+        if (ExportedModelEval.Handles(checkpoint))
+            return ExportedModelEval.Execute(parse, checkpoint);
         var (model, descriptor, quantized) = QuantState.LoadModel(checkpoint);
         using var _ = model;
         using var __ = quantized;
@@ -79,10 +81,12 @@ public static class EvalCommand
 
     /// <summary>The test split to evaluate on, normalised as the model was trained. A recipe's own seed
     /// picks the same held-out split as its run did.</summary>
-    internal static (DataOptions Options, string BaseDirectory, int Seed) DataFor(ParseResult parse, ModelDescriptor descriptor)
+    internal static (DataOptions Options, string BaseDirectory, int Seed) DataFor(ParseResult parse, ModelDescriptor descriptor) =>
+        DataFor(parse, parse.GetValue(Data)!, descriptor.Normalization, descriptor.InputShape);
+
+    /// <param name="path">A recipe, IDX images file or CSV file.</param>
+    internal static (DataOptions Options, string BaseDirectory, int Seed) DataFor(ParseResult parse, string path, Normalization? normalization, long[] inputShape)
     {
-        var normalization = descriptor.Normalization;
-        var path = parse.GetValue(Data)!;
         var normalize = normalization is null
             ? new DataOptions { Normalize = NormalizationMode.None }
             : new DataOptions { Normalize = NormalizationMode.Fixed, Mean = normalization.Mean, Std = normalization.Std };
@@ -106,7 +110,7 @@ public static class EvalCommand
             TestCsv = csv,
             LabelColumn = parse.GetValue(LabelColumn),
             ValidationFraction = 0,
-            ImageShape = descriptor.InputShape.Length == 3 ? descriptor.InputShape : null
+            ImageShape = inputShape.Length == 3 ? inputShape : null
         }, Environment.CurrentDirectory, 0);
     }
 }

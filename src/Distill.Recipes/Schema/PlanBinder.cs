@@ -25,6 +25,7 @@ internal static class PlanBinder
         Student = new StudentOptions { Model = BindModel(Map(Map(root, "student"), "model")), Checkpoint = Map(root, "student").Str("checkpoint") },
         Stages = root.List("stages").Cast<MapValue>().Select(BindStage).ToList(),
         Tracking = BindTracking(Map(root, "tracking")),
+        Exports = ExportChecks.Bind(root, baseDirectory),
         ResolvedRecipe = ResolvedRecipe.ToYaml(root),
         Params = ResolvedRecipe.Flatten(root),
         BaseDirectory = baseDirectory,

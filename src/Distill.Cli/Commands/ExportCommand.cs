@@ -1,0 +1,149 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Distill.Core;
+using Distill.Core.Data;
+using Distill.Core.Export.Targets;
+using Distill.Core.Quantization;
+using Distill.Core.Tracking;
+using Distill.Recipes.Targets;
+
+namespace Distill.Cli.Commands;
+
+/// <summary>`distill export &lt;run-id|checkpoint&gt; --target &lt;profile&gt;`: export a student for a hardware target,
+/// verified and measured in the target's runtime.</summary>
+public static class ExportCommand
+{
+    private static readonly Argument<string> Source = new("source")
+    {
+        Description = "A run id (or unique prefix) whose models/student.ckpt is exported into the run, or a model checkpoint file",
+    };
+
+    private static readonly Option<string> Target = new("--target")
+    {
+        Description = "Target profile: a name (distill targets list) or a profile YAML file",
+        Required = true,
+    };
+
+    private static readonly Option<string?> Data = new("--data")
+    {
+        Description = "Recipe (or IDX/CSV file) whose training split calibrates and test split verifies; default for a run: its recipe",
+    };
+
+    private static readonly Option<int?> CalibrationBatches = new("--calibration-batches")
+    {
+        Description = "Calibration batches (default: the profile's calibration.batches)",
+    };
+
+    private static readonly Option<string?> Out = new("--out")
+    {
+        Description = "Output folder (replaced); required for a checkpoint; for a run the default is the run's exports/<target>/, recorded in the run",
+    };
+
+    public static Command Create()
+    {
+        var command = new Command("export",
+            "Export a student to a hardware target (ONNX or TFLite), verify it in the real runtime and write its model card.")
+        {
+            Source, Target, Data, EvalCommand.Labels, EvalCommand.LabelColumn, CalibrationBatches, Out,
+        };
+        command.SetAction(Execute);
+        return command;
+    }
+
+    private static int Execute(ParseResult parse)
+    {
+        var profile = TargetCatalog.Resolve(parse.GetValue(Target)!);
+        if (parse.GetValue(CalibrationBatches) is < 1)
+            throw new InvalidInputException("--calibration-batches must be at least 1");
+        string? outFolder = parse.GetValue(Out) is { } o ? Path.GetFullPath(o) : null;
+        if (outFolder is not null && File.Exists(outFolder))
+            throw new InvalidInputException($"--out {outFolder}: is a file; the export output must be a folder");
+
+        string source = parse.GetValue(Source)!;
+        ExportReport report;
+        if (File.Exists(source) || Directory.Exists(source) || source.EndsWith(".ckpt", StringComparison.OrdinalIgnoreCase))
+        {
+            string data = parse.GetValue(Data) ?? throw new InvalidInputException("--data is required when exporting a checkpoint file (a recipe, IDX or CSV file)");
+            if (outFolder is null)
+                throw new InvalidInputException("--out is required when exporting a checkpoint file");
+            report = Export(parse, profile, Path.GetFullPath(source), data, outFolder, new ExportSource(null, Path.GetFullPath(source)), tracker: null);
+        }
+        else
+        {
+            using var store = RunStore.Open(GlobalOptions.StoreDirectory(parse));
+            var run = store.GetRun(source);
+            string checkpoint = store.ResolveArtifact(run.Id, RunExecutor.StudentArtifact);
+            string data = parse.GetValue(Data) ?? store.ResolveArtifact(run.Id, RunExecutor.RecipeArtifact);
+            if (outFolder is not null)
+            {
+                report = Export(parse, profile, checkpoint, data, outFolder, new ExportSource(run.Id, RunExecutor.StudentArtifact), tracker: null);
+            }
+            else
+            {
+                using var tracker = store.AttachToRun(run.Id);
+                report = Export(parse, profile, checkpoint, data, Path.Combine(tracker.ArtifactDirectory, ExportRecorder.Folder(profile.Name)),
+                    new ExportSource(run.Id, RunExecutor.StudentArtifact), tracker);
+            }
+        }
+        Print(parse, report);
+        return report.Verification.Passed ? ExitCodes.Success : ExitCodes.RunFailed;
+    }
+
+    private static ExportReport Export(ParseResult parse, TargetProfile profile, string checkpoint, string dataPath, string output,
+        ExportSource source, ITracker? tracker)
+    {
+        var (model, descriptor, quantized) = QuantState.LoadModel(checkpoint);
+        using var _ = model;
+        using var __ = quantized;
+        var (options, baseDirectory, seed) = EvalCommand.DataFor(parse, dataPath, descriptor.Normalization, descriptor.InputShape);
+        using var data = DatasetLoader.Load(options, baseDirectory, seed);
+        var report = TargetExporter.Export(new ExportRequest(model, quantized, profile, data.Train, data.Test, descriptor.Normalization, output, source)
+        {
+            CalibrationBatches = parse.GetValue(CalibrationBatches),
+            Seed = seed,
+        });
+        if (tracker is not null)
+            ExportRecorder.Record(tracker, report);
+        return report;
+    }
+
+    private static void Print(ParseResult parse, ExportReport r)
+    {
+        if (parse.GetValue(GlobalOptions.Json))
+        {
+            Console.Out.WriteLine(JsonSerializer.Serialize(new
+            {
+                target = r.Target,
+                model = r.ModelPath,
+                model_card = r.CardPath,
+                size_bytes = r.SizeBytes,
+                test_acc = r.TestAccuracy,
+                test_samples = r.TestSamples,
+                latency_ms_b1 = r.LatencyBatch1.MedianMs,
+                latency_ms_b64 = r.LatencyBatch64?.MedianMs,
+                calibrated = r.CalibratedFresh,
+                calibration_samples = r.CalibrationSamples,
+                verification = new
+                {
+                    runtime = r.Verification.Runtime,
+                    criterion = r.Verification.Criterion,
+                    value = r.Verification.Value,
+                    threshold = r.Verification.Threshold,
+                    onnx_checker = r.Verification.OnnxChecker,
+                    passed = r.Verification.Passed,
+                },
+            }, new JsonSerializerOptions { WriteIndented = true }));
+            return;
+        }
+        var v = r.Verification;
+        Console.Out.WriteLine(string.Format(CultureInfo.InvariantCulture,
+            "{0}: {1} ({2}), test accuracy {3:P2} on {4:N0} samples in {5}, latency {6:F3} ms at batch 1{7}",
+            r.Target, r.ModelPath, Output.SummaryTable.Bytes(r.SizeBytes), r.TestAccuracy, r.TestSamples, v.Runtime, r.LatencyBatch1.MedianMs,
+            r.LatencyBatch64 is { } b64 ? string.Format(CultureInfo.InvariantCulture, ", {0:F3} ms at batch 64", b64.MedianMs) : ""));
+        Console.Out.WriteLine(string.Format(CultureInfo.InvariantCulture,
+            "verification against the {0}: {1} {2:G4} (limit {3:G4}), ONNX checker {4}: {5}",
+            v.Reference, v.Criterion, v.Value, v.Threshold, v.OnnxChecker, v.Passed ? "passed" : "FAILED"));
+        Console.Out.WriteLine($"model card: {r.CardPath}");
+    }
+}

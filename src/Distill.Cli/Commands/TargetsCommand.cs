@@ -1,0 +1,65 @@
+using System.CommandLine;
+using System.Text.Json;
+using Distill.Core.Export.Targets;
+using Distill.Recipes.Targets;
+using Spectre.Console;
+
+namespace Distill.Cli.Commands;
+
+/// <summary>`distill targets list`: the hardware target profiles found, and where each came from.</summary>
+public static class TargetsCommand
+{
+    public static Command Create()
+    {
+        var list = new Command("list", "List the target profiles in ./configs/targets and those shipped with distill.");
+        list.SetAction(parse =>
+        {
+            var entries = TargetCatalog.List();
+            if (parse.GetValue(GlobalOptions.Json))
+            {
+                Console.Out.WriteLine(JsonSerializer.Serialize(entries.Select(e => new
+                {
+                    name = e.Name,
+                    path = e.Path,
+                    origin = e.Origin,
+                    format = e.Profile is null ? null : e.Profile.Format.ToString().ToLowerInvariant(),
+                    precision = e.Profile is null ? null : ModelCard.Precision(e.Profile.Precision),
+                    weights = e.Profile is { IsInteger: true } p ? p.Weights.ToString() : null,
+                    activations = e.Profile is { IsInteger: true } q ? q.Activations.ToString() : null,
+                    calibration = e.Profile is { IsInteger: true } c ? ModelCard.ObserverName(c.Calibration) : null,
+                    description = e.Profile?.Description,
+                    error = e.Error,
+                }), new JsonSerializerOptions { WriteIndented = true }));
+                return ExitCodes.Success;
+            }
+            var table = new Table().Border(TableBorder.Rounded)
+                .AddColumn("target").AddColumn("format").AddColumn("weights").AddColumn("activations").AddColumn("calibration").AddColumn("from");
+            foreach (var e in entries)
+            {
+                if (e.Profile is not { } p)
+                {
+                    table.AddRow(Markup.Escape(e.Name), "[red]invalid[/]", "", "", "", e.Origin);
+                    continue;
+                }
+                table.AddRow(
+                    Markup.Escape(e.Name),
+                    $"{p.Format.ToString().ToLowerInvariant()} {ModelCard.Precision(p.Precision)}",
+                    p.IsInteger ? Short(p.Weights) : "-",
+                    p.IsInteger ? Short(p.Activations) : "-",
+                    p.IsInteger ? ModelCard.ObserverName(p.Calibration) : "-",
+                    e.Origin);
+            }
+            AnsiConsole.Console.Write(table);
+            foreach (var e in entries.Where(e => e.Error is not null))
+                Console.Out.WriteLine($"invalid profile {e.Error}");
+            foreach (var (folder, origin) in TargetCatalog.SearchFolders())
+                Console.Out.WriteLine($"{origin}: {folder}");
+            Console.Out.WriteLine($"{entries.Count} target(s); use one with: distill export <run-id|checkpoint> --target <name>");
+            return ExitCodes.Success;
+        });
+        return new Command("targets", "Hardware target profiles for distill export.") { list };
+    }
+
+    private static string Short(Distill.Core.Quantization.QuantScheme s) =>
+        $"{(s.Signed ? "int" : "uint")}{s.Bits} {(s.Symmetric ? "sym" : "asym")} {(s.PerChannel ? "per-channel" : "per-tensor")}";
+}

@@ -1,0 +1,45 @@
+using Distill.Core.Data;
+using Distill.Core.Models;
+using Distill.Core.Quantization;
+using Distill.Core.Tracking;
+
+namespace Distill.Core.Export.Targets;
+
+/// <summary>Exports a run's student into the run itself: files under exports/&lt;target&gt;/ and metrics
+/// export/&lt;target&gt;/size_bytes, test_acc, latency_ms_b1, latency_ms_b64 (ONNX), agreement and verified.</summary>
+public static class ExportRecorder
+{
+    public static string Folder(string target) => $"exports/{target}";
+
+    public static ExportReport ExportInto(ITracker tracker, ZooModel student, QuantizedZooModel? quantized, TargetProfile profile,
+        DataSplits data, string checkpointArtifact, int? calibrationBatches = null, int seed = 0)
+    {
+        ArgumentNullException.ThrowIfNull(tracker);
+        ArgumentNullException.ThrowIfNull(profile);
+        ArgumentNullException.ThrowIfNull(data);
+        string output = Path.Combine(tracker.ArtifactDirectory, Folder(profile.Name));
+        var report = TargetExporter.Export(new ExportRequest(student, quantized, profile, data.Train, data.Test, data.Normalization, output,
+            new ExportSource(tracker.RunId, checkpointArtifact))
+        {
+            CalibrationBatches = calibrationBatches,
+            Seed = seed,
+        });
+        Record(tracker, report);
+        return report;
+    }
+
+    public static void Record(ITracker tracker, ExportReport report)
+    {
+        string folder = Folder(report.Target);
+        tracker.RegisterArtifact($"{folder}/{Path.GetFileName(report.ModelPath)}");
+        tracker.RegisterArtifact($"{folder}/{Path.GetFileName(report.CardPath)}");
+        string prefix = $"export/{report.Target}/";
+        tracker.LogMetric(prefix + "size_bytes", report.SizeBytes, 0);
+        tracker.LogMetric(prefix + "test_acc", report.TestAccuracy, 0);
+        tracker.LogMetric(prefix + "latency_ms_b1", report.LatencyBatch1.MedianMs, 0);
+        if (report.LatencyBatch64 is { } b64)
+            tracker.LogMetric(prefix + "latency_ms_b64", b64.MedianMs, 0);
+        tracker.LogMetric(prefix + "agreement", report.Verification.Top1Agreement, 0);
+        tracker.LogMetric(prefix + "verified", report.Verification.Passed ? 1 : 0, 0);
+    }
+}

@@ -1,0 +1,67 @@
+using Distill.Core.Data;
+using Distill.Core.Models;
+using Distill.Core.Quantization;
+
+namespace Distill.Core.Export.Targets;
+
+/// <summary>Where the exported model came from, for the model card.</summary>
+public sealed record ExportSource(string? RunId, string? Checkpoint);
+
+/// <summary>What <see cref="TargetExporter.Export"/> works on.</summary>
+/// <param name="Model">The float student.</param>
+/// <param name="Quantized">The checkpoint's frozen quantised view, if it has one; used when its schemes match the
+/// profile, else the model is calibrated afresh.</param>
+/// <param name="Calibration">Data to calibrate on (the training split).</param>
+/// <param name="Test">Data to verify and measure on (the test split), normalised as in training.</param>
+/// <param name="Normalization">The checkpoint's preprocessing, for the model card.</param>
+/// <param name="OutputDirectory">Folder that receives the model file and model_card.json (replaced as a whole).</param>
+public sealed record ExportRequest(
+    ZooModel Model,
+    QuantizedZooModel? Quantized,
+    TargetProfile Profile,
+    TensorDataset Calibration,
+    TensorDataset Test,
+    Normalization? Normalization,
+    string OutputDirectory,
+    ExportSource Source)
+{
+    /// <summary>Overrides the profile's number of calibration batches.</summary>
+    public int? CalibrationBatches { get; init; }
+    public int Seed { get; init; }
+    /// <summary>ONNX Runtime intra-op threads for the latency measurement.</summary>
+    public int LatencyThreads { get; init; } = 1;
+}
+
+/// <summary>How the exported file was checked against the student in its runtime.</summary>
+/// <param name="Reference">"float student" or "fake-quant student".</param>
+/// <param name="Criterion">"max_abs_logit_diff" (float files) or "top1_agreement" (int8 files).</param>
+/// <param name="Value">The measured value of the criterion.</param>
+/// <param name="Threshold">Upper bound of the diff, or lower bound of the agreement.</param>
+/// <param name="OnnxChecker">"passed", "not applicable", or "unavailable: why" (no python3-onnx).</param>
+public sealed record ExportVerification(
+    string Runtime,
+    string Reference,
+    string Criterion,
+    double Value,
+    double Threshold,
+    double MaxAbsLogitDiff,
+    double Top1Agreement,
+    long Samples,
+    string OnnxChecker,
+    bool Passed);
+
+/// <summary>One latency figure: milliseconds per run of <paramref name="Batch"/> samples.</summary>
+public sealed record ExportLatency(string Runtime, int Batch, double MedianMs, int Runs, int Threads, string Note);
+
+public sealed record ExportReport(
+    string Target,
+    string ModelPath,
+    string CardPath,
+    long SizeBytes,
+    double TestAccuracy,
+    long TestSamples,
+    ExportLatency LatencyBatch1,
+    ExportLatency? LatencyBatch64,
+    ExportVerification Verification,
+    bool CalibratedFresh,
+    long CalibrationSamples);

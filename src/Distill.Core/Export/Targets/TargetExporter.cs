@@ -1,0 +1,207 @@
+using System.Globalization;
+using Distill.Core.Data;
+using Distill.Core.Export.Onnx;
+using Distill.Core.Export.Tflite;
+using Distill.Core.Quantization;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Distill.Core.Export.Targets;
+
+/// <summary>Exports a student for one hardware target: calibrates when needed, writes the file and its model
+/// card into a temporary folder, verifies the file in its real runtime (ONNX Runtime or Arm NN), measures
+/// accuracy, size and latency there, and moves the folder into place.</summary>
+public static class TargetExporter
+{
+    /// <summary>Float32 files must reproduce the student's logits within this.</summary>
+    public const double Float32Tolerance = 1e-4;
+    /// <summary>Float16 files: weights and compute in half precision move logits by a few 1e-3.</summary>
+    public const double Float16Tolerance = 5e-2;
+    /// <summary>Int8 files must agree with the fake-quant student on this fraction of top-1 predictions.</summary>
+    public const double Int8Agreement = 0.99;
+
+    public const int LatencyWarmup = 10;
+    public const int LatencyRuns = 30;
+
+    public static ExportReport Export(ExportRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var profile = request.Profile;
+        var model = request.Model;
+        profile.Validate();
+        string output = Path.GetFullPath(request.OutputDirectory);
+        string temp = CreateTempFolder(output);
+        try
+        {
+            if (profile.IsInteger)
+                CheckShape(model.InputShape, request.Calibration, "calibration");
+            CheckShape(model.InputShape, request.Test, "test");
+            var (quantized, owned, method, samples) = QuantizedFor(request);
+            using var _ = owned ? quantized : null;
+            var staticCard = ModelCard.Static(model, profile, quantized, request.Normalization, request.Source, method, samples);
+            var options = profile.ExportOptions(new Dictionary<string, string> { [ModelCard.MetadataKey] = ModelCard.ToJson(staticCard, indented: false) });
+            IModelExporter exporter = profile.Format == ExportFormat.Onnx ? new OnnxExporter() : new TfliteExporter(batchSize: 1);
+            string modelPath = Path.Combine(temp, profile.ModelFileName);
+            var info = exporter.Export(model, quantized, options, modelPath);
+
+            var (verification, accuracy, latencies) = VerifyAndMeasure(request, quantized, modelPath);
+            string cardPath = Path.Combine(temp, ModelCard.FileName);
+            var card = ModelCard.Full(staticCard, info with { Path = Path.Combine(output, profile.ModelFileName) }, accuracy, request.Test.Count, latencies, verification);
+            File.WriteAllText(cardPath, ModelCard.ToJson(card, indented: true) + "\n");
+
+            MoveIntoPlace(temp, output);
+            return new ExportReport(profile.Name, Path.Combine(output, profile.ModelFileName), Path.Combine(output, ModelCard.FileName),
+                info.SizeBytes, accuracy, request.Test.Count, latencies[0], latencies.Count > 1 ? latencies[1] : null, verification,
+                owned, samples);
+        }
+        finally
+        {
+            if (Directory.Exists(temp))
+                Directory.Delete(temp, recursive: true);
+        }
+    }
+
+    /// <summary>Fails with <see cref="InvalidInputException"/> when the output cannot be written; returns an empty
+    /// folder beside it to write into.</summary>
+    private static string CreateTempFolder(string output)
+    {
+        if (File.Exists(output))
+            throw new InvalidInputException($"{output}: is a file; the export output must be a folder");
+        string parent = Path.GetDirectoryName(output) ?? throw new InvalidInputException($"{output}: cannot export into a file system root");
+        if (File.Exists(parent))
+            throw new InvalidInputException($"{parent}: is a file; cannot create the export folder {output} in it");
+        string temp = Path.Combine(parent, $".{Path.GetFileName(output)}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            Directory.CreateDirectory(temp);
+            File.WriteAllText(Path.Combine(temp, ".probe"), "");
+            File.Delete(Path.Combine(temp, ".probe"));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new InvalidInputException($"{output}: cannot write the export there: {e.Message}", e);
+        }
+        return temp;
+    }
+
+    private static void MoveIntoPlace(string temp, string output)
+    {
+        if (Directory.Exists(output))
+            Directory.Delete(output, recursive: true);
+        Directory.Move(temp, output);
+    }
+
+    private static void CheckShape(long[] inputShape, TensorDataset data, string role)
+    {
+        if (!data.SampleShape.SequenceEqual(inputShape))
+            throw new InvalidInputException(
+                $"the {role} data has samples of shape [{string.Join(",", data.SampleShape)}] but the model takes [{string.Join(",", inputShape)}]");
+        if (data.Count == 0)
+            throw new InvalidInputException($"the {role} data is empty");
+    }
+
+    /// <summary>The checkpoint's quantised view when its schemes are the target's, else a fresh calibration.</summary>
+    private static (QuantizedZooModel? Model, bool Owned, string Method, long Samples) QuantizedFor(ExportRequest request)
+    {
+        var profile = request.Profile;
+        if (!profile.IsInteger)
+            return (null, false, "", 0);
+        if (request.Quantized is { IsFrozen: true } given && profile.Matches(given.Config))
+            return (given, false, "from the checkpoint (quantised during training: QAT or a calibration stage)", 0);
+        int batches = request.CalibrationBatches ?? profile.CalibrationBatches;
+        var quantized = PostTrainingCalibrator.Calibrate(request.Model, request.Calibration, batches, profile.CalibrationBatchSize, profile.QuantConfig(), request.Seed);
+        long samples = Math.Min(request.Calibration.Count, (long)batches * profile.CalibrationBatchSize);
+        string method = string.Create(CultureInfo.InvariantCulture,
+            $"post-training: {ModelCard.ObserverName(profile.Calibration)} observer on {batches} batches of {profile.CalibrationBatchSize} from the training split");
+        return (quantized, true, method, samples);
+    }
+
+    private static (ExportVerification Verification, double Accuracy, List<ExportLatency> Latencies) VerifyAndMeasure(
+        ExportRequest request, QuantizedZooModel? quantized, string modelPath)
+    {
+        var profile = request.Profile;
+        using var scope = NewDisposeScope();
+        var x = request.Test.Features;
+        var labels = request.Test.Labels;
+        Tensor reference;
+        nn.Module<Tensor, Tensor> student = quantized is null ? request.Model : quantized;
+        bool wasTraining = student.training;
+        student.eval();
+        try
+        {
+            using var noGrad = no_grad();
+            reference = cat(Batches(x).Select(b => student.call(b)).ToList(), 0);
+        }
+        finally
+        {
+            student.train(wasTraining);
+        }
+
+        Tensor logits;
+        var latencies = new List<ExportLatency>();
+        string checker = "not applicable";
+        string runtime;
+        if (profile.Format == ExportFormat.Onnx)
+        {
+            runtime = "ONNX Runtime (CPU)";
+            checker = RunChecker(modelPath);
+            using (var runner = new OnnxRuntimeRunner(modelPath))
+                logits = runner.Run(x);
+            foreach (int batch in new[] { 1, 64 })
+            {
+                var l = OnnxLatency.Measure(modelPath, batch, LatencyWarmup, LatencyRuns, request.LatencyThreads);
+                latencies.Add(new ExportLatency(runtime, batch, l.MedianMs, l.Runs, l.Threads,
+                    $"median of {l.Runs} runs after {LatencyWarmup} warm-up runs, {l.Threads} intra-op thread(s)"));
+            }
+        }
+        else
+        {
+            runtime = "Arm NN (CpuRef)";
+            using var runner = new ArmNnRunner(modelPath);
+            logits = runner.Run(x);
+            double perSample = runner.LastInferenceTime.TotalMilliseconds / x.shape[0];
+            latencies.Add(new ExportLatency(runtime, 1, perSample, (int)x.shape[0], 1,
+                "mean time per sample over the test split, batch 1, Arm NN's portable reference backend (not NEON)"));
+        }
+
+        double maxDiff = (logits - reference).abs().max().item<float>();
+        var predicted = logits.argmax(1);
+        double agreement = predicted.eq(reference.argmax(1)).to_type(ScalarType.Float64).mean().item<double>();
+        double accuracy = predicted.eq(labels).to_type(ScalarType.Float64).mean().item<double>();
+        bool checkerOk = checker is "passed" or "not applicable" || checker.StartsWith("unavailable", StringComparison.Ordinal);
+        var verification = profile.Precision switch
+        {
+            ExportPrecision.Int8 => new ExportVerification(runtime, "fake-quant student", "top1_agreement", agreement, Int8Agreement,
+                maxDiff, agreement, x.shape[0], checker, checkerOk && agreement >= Int8Agreement),
+            _ => Float(profile.Precision == ExportPrecision.Float16 ? Float16Tolerance : Float32Tolerance),
+        };
+        return (verification, accuracy, latencies);
+
+        ExportVerification Float(double tolerance) => new(runtime, "float student", "max_abs_logit_diff", maxDiff, tolerance,
+            maxDiff, agreement, x.shape[0], checker, checkerOk && maxDiff <= tolerance);
+    }
+
+    private static IEnumerable<Tensor> Batches(Tensor x)
+    {
+        for (long start = 0; start < x.shape[0]; start += Training.Evaluator.BatchSize)
+            yield return x.narrow(0, start, Math.Min(Training.Evaluator.BatchSize, x.shape[0] - start));
+    }
+
+    /// <summary>"passed", "unavailable: …" when python3-onnx is missing, or "failed: …" with the checker's message.</summary>
+    private static string RunChecker(string path)
+    {
+        try
+        {
+            OnnxChecker.Check(path);
+            return "passed";
+        }
+        catch (InvalidOperationException e)
+        {
+            return "unavailable: " + e.Message;
+        }
+        catch (InvalidInputException e)
+        {
+            return "failed: " + e.Message;
+        }
+    }
+}

@@ -1,0 +1,103 @@
+using Distill.Core.Export.Tflite;
+using Distill.Core.Quantization;
+
+namespace Distill.Core.Export.Targets;
+
+/// <summary>A hardware target: the file format, precision and integer schemes a runtime wants, and how to
+/// calibrate for it. Read from a YAML profile by Distill.Recipes (configs/targets/*.yaml).</summary>
+public sealed record TargetProfile
+{
+    public required string Name { get; init; }
+    public string Description { get; init; } = "";
+    public ExportFormat Format { get; init; } = ExportFormat.Onnx;
+    public ExportPrecision Precision { get; init; } = ExportPrecision.Float32;
+    /// <summary>Integer scheme of conv and linear weights (int8 only).</summary>
+    public QuantScheme Weights { get; init; } = QuantScheme.WeightInt8PerChannel;
+    /// <summary>Integer scheme of the input and every layer output (int8 only).</summary>
+    public QuantScheme Activations { get; init; } = QuantScheme.ActivationInt8;
+    /// <summary>Observer of the activation ranges when calibrating (weights use min/max).</summary>
+    public ObserverKind Calibration { get; init; } = ObserverKind.MinMax;
+    public int CalibrationBatches { get; init; } = 16;
+    public int CalibrationBatchSize { get; init; } = 64;
+    public ObserverOptions Observer { get; init; } = new();
+    /// <summary>TFLite int8: int8 input and output tensors.</summary>
+    public bool IntegerIo { get; init; }
+    /// <summary>ONNX fp16: keep float32 input and output.</summary>
+    public bool Float32Io { get; init; } = true;
+    public int Opset { get; init; } = 17;
+    /// <summary>The file the profile was read from.</summary>
+    public string? Source { get; init; }
+
+    public bool IsInteger => Precision == ExportPrecision.Int8;
+
+    /// <summary>The file name of the exported model: model.onnx or model.tflite.</summary>
+    public string ModelFileName => Format == ExportFormat.Onnx ? "model.onnx" : "model.tflite";
+
+    /// <summary>The quantisation whose fake-quant model computes what this target's integer file computes.
+    /// TFLite keeps fully connected weights per tensor (its int8 spec; Arm NN 20.08 fails on per-channel ones).</summary>
+    public QuantConfig QuantConfig()
+    {
+        var overrides = Format == ExportFormat.Tflite && Weights.PerChannel
+            ? TfliteExporter.Int8QuantConfig.Overrides.Select(o => o with { Weights = Weights with { PerChannel = false } }).ToList()
+            : [];
+        return new QuantConfig
+        {
+            Weights = Weights,
+            Activations = Activations,
+            ActivationObserver = Calibration,
+            Observer = Observer,
+            Overrides = overrides,
+        };
+    }
+
+    /// <summary>Whether a quantised model was made with the schemes this target needs (its observer does not matter:
+    /// the qparams are frozen).</summary>
+    public bool Matches(QuantConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        var wanted = QuantConfig();
+        return config.Weights == wanted.Weights
+            && config.Activations == wanted.Activations
+            && config.FoldBatchNorm
+            && config.QuantizeInput
+            && config.Overrides.Select(o => o with { Where = null }).SequenceEqual(wanted.Overrides);
+    }
+
+    public ExportOptions ExportOptions(IReadOnlyDictionary<string, string> metadata) => new()
+    {
+        Format = Format,
+        Precision = Precision,
+        Float32Io = Float32Io,
+        IntegerIo = IntegerIo,
+        OnnxOpset = Opset,
+        OnnxIrVersion = Opset switch
+        {
+            <= 14 => 7,
+            <= 18 => 8,
+            <= 20 => 9,
+            _ => 10,
+        },
+        Metadata = metadata,
+    };
+
+    /// <summary>Throws <see cref="InvalidInputException"/> naming the profile and the problem.</summary>
+    public void Validate()
+    {
+        string where = Source ?? Name;
+        if (Format == ExportFormat.Tflite && Precision == ExportPrecision.Float16)
+            throw new InvalidInputException($"{where}: precision: TFLite export writes fp32 or int8, not fp16");
+        if (IsInteger)
+        {
+            try
+            {
+                QuantConfig().Validate();
+            }
+            catch (InvalidInputException e)
+            {
+                throw new InvalidInputException($"{where}: {e.Message}", e);
+            }
+        }
+        if (CalibrationBatches < 1 || CalibrationBatchSize < 1)
+            throw new InvalidInputException($"{where}: calibration batches and batch_size must be at least 1");
+    }
+}

@@ -1,0 +1,35 @@
+using Distill.Core;
+using Distill.Core.Export.Targets;
+using Distill.Recipes.Targets;
+
+namespace Distill.Recipes.Schema;
+
+/// <summary>Resolves the targets of the recipe's export list (a profile file relative to the recipe's folder,
+/// or a profile name); an unknown target or a bad profile is an error at the target's line.</summary>
+internal static class ExportChecks
+{
+    public static void Run(MapValue root, string folder, List<RecipeError> errors)
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var items = root.List("export").OfType<MapValue>().ToList();
+        for (int i = 0; i < items.Count; i++)
+        {
+            if (items[i].Get("target") is not ScalarValue { Raw: string target } value)
+                continue;
+            try
+            {
+                var profile = TargetCatalog.Resolve(target, folder);
+                if (!seen.Add(profile.Name))
+                    errors.Add(value.At.Error($"export[{i}].target: target '{profile.Name}' is already exported by an earlier item"));
+            }
+            catch (InvalidInputException e)
+            {
+                errors.Add(value.At.Error($"export[{i}].target: {e.Message}"));
+            }
+        }
+    }
+
+    /// <summary>The profiles of a recipe that passed <see cref="Run"/>.</summary>
+    public static IReadOnlyList<TargetProfile> Bind(MapValue root, string folder) =>
+        root.List("export").Cast<MapValue>().Select(item => TargetCatalog.Resolve((string)((ScalarValue)item.Get("target")!).Raw, folder)).ToList();
+}

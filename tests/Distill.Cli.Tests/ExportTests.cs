@@ -1,0 +1,204 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.ML.OnnxRuntime;
+
+namespace Distill.Cli.Tests;
+
+/// <summary>One digits run (configs/digits/kd.yaml, shortened) with an export list, shared by the tests.</summary>
+public sealed class ExportedRunFixture : IDisposable
+{
+    public ExportedRunFixture()
+    {
+        Store = new TempDir();
+        string recipe = File.ReadAllText(Path.Combine(CliProcess.RepoRoot, "configs", "digits", "kd.yaml"))
+            .Replace("../../data/digits/digits.csv.gz", Path.Combine(CliProcess.RepoRoot, "data", "digits", "digits.csv.gz"), StringComparison.Ordinal)
+            + "\nexport: [{ target: x86-vnni }, { target: arm-cortex-a }]\n";
+        Recipe = Path.Combine(Store.Path, "digits-export.yaml");
+        File.WriteAllText(Recipe, recipe);
+        Train = CliProcess.Run(["train", Recipe, "--json", "--store", Store.Path, "--set", "teacher.train.epochs=3", "--set", "stages[0].epochs=4"],
+            TimeSpan.FromMinutes(5));
+        Assert.True(Train.ExitCode == 0, Train.ToString());
+        Run = new RunJsonView(Train.StdOut);
+    }
+
+    public TempDir Store { get; }
+    public string Recipe { get; }
+    public CliResult Train { get; }
+    public RunJsonView Run { get; }
+
+    public string ExportFile(string target, string file) => Path.Combine(Store.Path, "artifacts", Run.Id, "exports", target, file);
+
+    public void Dispose() => Store.Dispose();
+}
+
+/// <summary>`distill export`, `distill targets list`, `distill eval` of exported files and the recipe's export
+/// list, end to end through the real program, ONNX Runtime, the ONNX checker and Arm NN.</summary>
+public sealed class ExportTests(ExportedRunFixture fixture) : IClassFixture<ExportedRunFixture>
+{
+    [Fact]
+    public void Recipe_exports_are_recorded_with_artifacts_metrics_and_a_model_card()
+    {
+        var run = fixture.Run;
+        Assert.Equal("FINISHED", run.Status);
+        foreach (var (target, file) in new[] { ("x86-vnni", "model.onnx"), ("arm-cortex-a", "model.tflite") })
+        {
+            Assert.Contains($"exports/{target}/{file}", run.Artifacts);
+            Assert.Contains($"exports/{target}/model_card.json", run.Artifacts);
+            Assert.Equal(new FileInfo(fixture.ExportFile(target, file)).Length, run.Metric($"export/{target}/size_bytes"));
+            Assert.True(run.Metric($"export/{target}/test_acc") > 0.85, $"{target}: accuracy {run.Metric($"export/{target}/test_acc")}");
+            Assert.True(run.Metric($"export/{target}/agreement") >= 0.99);
+            Assert.Equal(1, run.Metric($"export/{target}/verified"));
+            Assert.True(run.Metric($"export/{target}/latency_ms_b1") > 0);
+        }
+        Assert.True(run.Metric("export/x86-vnni/latency_ms_b64") > 0);
+        // Int8 is smaller than the float student's checkpoint.
+        Assert.True(run.Metric("export/x86-vnni/size_bytes") < run.Metric("student/size_bytes"));
+
+        var card = JsonNode.Parse(File.ReadAllText(fixture.ExportFile("x86-vnni", "model_card.json")))!;
+        Assert.Equal("input", (string)card["input"]!["name"]!);
+        Assert.Equal([-1L, 64L], card["input"]!["shape"]!.AsArray().Select(d => (long)d!).ToArray());
+        Assert.Equal("float32", (string)card["input"]!["dtype"]!);
+        Assert.Equal("NC", (string)card["input"]!["layout"]!);
+        Assert.Single(card["preprocessing"]!["mean"]!.AsArray());
+        Assert.Equal(10, card["labels"]!.AsArray().Count);
+        Assert.StartsWith("logits", (string)card["output"]!["meaning"]!);
+        Assert.Equal("int8 symmetric per-channel(axis 0) narrow [-127, 127]", (string)card["quantization"]!["weights"]!["description"]!);
+        Assert.Equal("int8 asymmetric per-tensor [-128, 127]", (string)card["quantization"]!["activations"]!["description"]!);
+        Assert.Equal("min_max", (string)card["calibration"]!["observer"]!);
+        Assert.Equal(1024L, (long)card["calibration"]!["samples"]!);
+        Assert.Equal(run.Id, (string)card["source"]!["run_id"]!);
+        Assert.Equal(run.Metric("export/x86-vnni/test_acc"), (double)card["measured"]!["test_accuracy"]!);
+        Assert.Equal("passed", (string)card["verification"]!["onnx_checker"]!);
+        Assert.True((bool)card["verification"]!["passed"]!);
+        Assert.Equal(1, (int)card["measured"]!["latency"]![0]!["threads"]!);
+        Assert.True((int)card["measured"]!["latency"]![0]!["runs"]! >= 20);
+
+        var tflite = JsonNode.Parse(File.ReadAllText(fixture.ExportFile("arm-cortex-a", "model_card.json")))!;
+        Assert.Equal([1L, 64L], tflite["input"]!["shape"]!.AsArray().Select(d => (long)d!).ToArray());
+        Assert.Equal("Arm NN (CpuRef)", (string)tflite["verification"]!["runtime"]!);
+
+        // The end-of-train summary has one row per export.
+        var table = CliProcess.Run("runs", "show", run.Id, "--store", fixture.Store.Path);
+        Assert.True(table.ExitCode == 0, table.ToString());
+    }
+
+    [Fact]
+    public void Exported_onnx_file_carries_its_card_and_its_accuracy_in_ort_is_the_metric()
+    {
+        string path = fixture.ExportFile("x86-vnni", "model.onnx");
+        using (var session = new InferenceSession(path))
+        {
+            var card = JsonNode.Parse(session.ModelMetadata.CustomMetadataMap["distill.model_card"])!;
+            Assert.Equal("x86-vnni", (string)card["target"]!["name"]!);
+            Assert.Null(card["measured"]);
+        }
+        var eval = CliProcess.Run("eval", path, "--data", fixture.Recipe, "--json");
+        Assert.True(eval.ExitCode == 0, eval.ToString());
+        var json = JsonDocument.Parse(eval.StdOut).RootElement;
+        Assert.Equal(fixture.Run.Metric("export/x86-vnni/test_acc"), json.GetProperty("accuracy").GetDouble(), 12);
+        Assert.True(json.GetProperty("latency_ms_b64").GetDouble() > 0);
+
+        var tflite = CliProcess.Run("eval", fixture.ExportFile("arm-cortex-a", "model.tflite"), "--data", fixture.Recipe, "--json");
+        Assert.True(tflite.ExitCode == 0, tflite.ToString());
+        Assert.Equal(fixture.Run.Metric("export/arm-cortex-a/test_acc"), JsonDocument.Parse(tflite.StdOut).RootElement.GetProperty("accuracy").GetDouble(), 12);
+    }
+
+    [Theory]
+    [InlineData("tensorrt", "top1_agreement")]
+    [InlineData("npu-u8", "top1_agreement")]
+    [InlineData("x86-avx2", "top1_agreement")]
+    [InlineData("edge-fp16", "max_abs_logit_diff")]
+    public void Export_of_a_finished_run_adds_to_it_without_changing_its_status(string target, string criterion)
+    {
+        var result = CliProcess.Run("export", fixture.Run.Id, "--target", target, "--store", fixture.Store.Path, "--json");
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var report = JsonDocument.Parse(result.StdOut).RootElement;
+        Assert.Equal(criterion, report.GetProperty("verification").GetProperty("criterion").GetString());
+        Assert.True(report.GetProperty("verification").GetProperty("passed").GetBoolean());
+        Assert.Equal("passed", report.GetProperty("verification").GetProperty("onnx_checker").GetString());
+
+        var run = new RunJsonView(CliProcess.Run("runs", "show", fixture.Run.Id, "--store", fixture.Store.Path, "--json").StdOut);
+        Assert.Equal("FINISHED", run.Status);
+        Assert.Contains($"exports/{target}/model.onnx", run.Artifacts);
+        Assert.Equal(report.GetProperty("test_acc").GetDouble(), run.Metric($"export/{target}/test_acc"));
+        Assert.Equal(report.GetProperty("size_bytes").GetDouble(), run.Metric($"export/{target}/size_bytes"));
+    }
+
+    [Fact]
+    public void Checkpoint_export_needs_data_and_out_and_writes_only_there()
+    {
+        using var dir = new TempDir();
+        string checkpoint = Path.Combine(fixture.Store.Path, "artifacts", fixture.Run.Id, "models", "student.ckpt");
+        string output = Path.Combine(dir.Path, "out");
+        var missing = CliProcess.Run("export", checkpoint, "--target", "onnx-fp32", "--out", output);
+        Assert.Equal(2, missing.ExitCode);
+        Assert.Contains("--data is required", missing.StdErr);
+
+        var result = CliProcess.Run("export", checkpoint, "--target", "onnx-fp32", "--data", fixture.Recipe, "--out", output, "--json");
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal(["model.onnx", "model_card.json"], Directory.GetFiles(output).Select(f => Path.GetFileName(f)!).Order(StringComparer.Ordinal).ToArray());
+        var report = JsonDocument.Parse(result.StdOut).RootElement;
+        Assert.True(report.GetProperty("verification").GetProperty("value").GetDouble() <= 1e-4);
+        Assert.Equal(["out"], Directory.GetFileSystemEntries(dir.Path).Select(f => Path.GetFileName(f)!).ToArray());
+    }
+
+    [Fact]
+    public void Targets_list_shows_every_profile_and_where_it_came_from()
+    {
+        var result = CliProcess.Run("targets", "list", "--json");
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var entries = JsonDocument.Parse(result.StdOut).RootElement.EnumerateArray().ToList();
+        Assert.Equal(["arm-cortex-a", "edge-fp16", "npu-u8", "onnx-fp32", "tensorrt", "x86-avx2", "x86-vnni"],
+            entries.Select(e => e.GetProperty("name").GetString()!).ToArray());
+        Assert.All(entries, e => Assert.Equal("current directory", e.GetProperty("origin").GetString()));
+        Assert.Equal("entropy", entries.Single(e => e.GetProperty("name").GetString() == "tensorrt").GetProperty("calibration").GetString());
+
+        // From another folder, the copies shipped next to the program are found.
+        using var elsewhere = new TempDir();
+        var shipped = CliProcess.Run(["targets", "list", "--json"], TimeSpan.FromMinutes(1), elsewhere.Path);
+        Assert.True(shipped.ExitCode == 0, shipped.ToString());
+        Assert.All(JsonDocument.Parse(shipped.StdOut).RootElement.EnumerateArray(), e => Assert.Equal("shipped", e.GetProperty("origin").GetString()));
+    }
+
+    [Fact]
+    public void Bad_input_exits_2_with_a_clear_message_and_leaves_nothing_behind()
+    {
+        using var dir = new TempDir();
+        string store = fixture.Store.Path;
+        string exports = Path.Combine(store, "artifacts", fixture.Run.Id, "exports");
+        var before = Directory.GetFileSystemEntries(exports).Order(StringComparer.Ordinal).ToArray();
+
+        var unknown = CliProcess.Run("export", fixture.Run.Id, "--target", "x86-vnnni", "--store", store);
+        Assert.Equal(2, unknown.ExitCode);
+        Assert.Contains("unknown target 'x86-vnnni'", unknown.StdErr);
+        Assert.Contains("known targets: arm-cortex-a, edge-fp16, npu-u8, onnx-fp32, tensorrt, x86-avx2, x86-vnni", unknown.StdErr);
+
+        string badProfile = Path.Combine(dir.Path, "bad.yaml");
+        File.WriteAllText(badProfile, "name: bad\nformat: onnx\nprecision: int8\nactivations: { signed: yes }\n");
+        var bad = CliProcess.Run("export", fixture.Run.Id, "--target", badProfile, "--store", store);
+        Assert.Equal(2, bad.ExitCode);
+        Assert.Contains($"{badProfile}:4:24: activations.signed: must be true or false, got 'yes'", bad.StdErr);
+
+        string file = Path.Combine(dir.Path, "a-file");
+        File.WriteAllText(file, "");
+        var outIsFile = CliProcess.Run("export", fixture.Run.Id, "--target", "x86-vnni", "--store", store, "--out", file);
+        Assert.Equal(2, outIsFile.ExitCode);
+        Assert.Contains("is a file", outIsFile.StdErr);
+
+        // A training checkpoint is not a model the exporter can lower.
+        string trainingCheckpoint = Path.Combine(store, "artifacts", fixture.Run.Id, "checkpoints", "last.ckpt");
+        var notAModel = CliProcess.Run("export", trainingCheckpoint, "--target", "x86-vnni", "--data", fixture.Recipe, "--out", Path.Combine(dir.Path, "o1"));
+        Assert.Equal(2, notAModel.ExitCode);
+        Assert.Contains("last.ckpt", notAModel.StdErr);
+
+        string csv = Path.Combine(dir.Path, "small.csv");
+        File.WriteAllLines(csv, ["a,b,c,label", .. Enumerable.Range(0, 40).Select(i => $"{i % 7},{i % 5},{i % 3},{i % 10}")]);
+        string checkpoint = Path.Combine(store, "artifacts", fixture.Run.Id, "models", "student.ckpt");
+        var wrongShape = CliProcess.Run("export", checkpoint, "--target", "x86-vnni", "--data", csv, "--out", Path.Combine(dir.Path, "o2"));
+        Assert.Equal(2, wrongShape.ExitCode);
+        Assert.Contains("the calibration data has samples of shape [3] but the model takes [64]", wrongShape.StdErr);
+
+        Assert.Equal(["a-file", "bad.yaml", "small.csv"], Directory.GetFileSystemEntries(dir.Path).Select(f => Path.GetFileName(f)!).Order(StringComparer.Ordinal).ToArray());
+        Assert.Equal(before, Directory.GetFileSystemEntries(exports).Order(StringComparer.Ordinal).ToArray());
+    }
+}
