@@ -40,10 +40,10 @@ public static class EvalCommand
     private static int Execute(ParseResult parse)
     {
         var checkpoint = parse.GetValue(Checkpoint)!;
-        if (LmCheckpoint.IsLanguageModel(checkpoint))
-            return LmEval.Execute(checkpoint, parse.GetValue(Data)!, parse.GetValue(GlobalOptions.Json));
         if (ExportedModelEval.Handles(checkpoint))
             return ExportedModelEval.Execute(parse, checkpoint);
+        if (LmCheckpoint.IsLanguageModel(checkpoint))
+            return LmEval.Execute(checkpoint, parse.GetValue(Data)!, parse.GetValue(GlobalOptions.Json));
         var (model, descriptor, quantized) = QuantState.LoadModel(checkpoint);
         using var _ = model;
         using var __ = quantized;
