@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using Distill.Core.Pruning;
 using Distill.Core.Training;
@@ -117,7 +116,7 @@ public sealed class PruningTests
         var expected = new RunJsonView(reference.StdOut);
 
         using var store = new TempDir();
-        string runId = KillDuringPruneStage(store.Path);
+        string runId = CliProcess.KillAfter(PruneLong, store.Path, "[prune] epoch 2/");
 
         var (header, sections) = TrainingCheckpoint.Read(Path.Combine(store.Path, "artifacts", runId, "checkpoints", "last.ckpt"));
         Assert.Equal("prune", header.PhaseName);
@@ -129,29 +128,6 @@ public sealed class PruningTests
         var actual = new RunJsonView(resumed.StdOut);
         foreach (var key in new[] { "student/sparsity", "student/params_nonzero", "student/test_acc", "student/test_loss", "train/loss", "val/loss" })
             Assert.True(expected.Metric(key) == actual.Metric(key), $"{key}: uninterrupted {expected.Metric(key)}, resumed {actual.Metric(key)}");
-    }
-
-    /// <summary>Starts the prune recipe and kills it (SIGKILL) once the prune stage's second epoch has ended.</summary>
-    private static string KillDuringPruneStage(string store)
-    {
-        using var process = Process.Start(CliProcess.StartInfo([.. PruneLong, "--store", store]))!;
-        using var reached = new ManualResetEventSlim();
-        process.ErrorDataReceived += (_, e) =>
-        {
-            if (e.Data?.StartsWith("[prune] epoch 2/", StringComparison.Ordinal) == true)
-                reached.Set();
-        };
-        process.OutputDataReceived += (_, _) => { };
-        process.StandardInput.Close();
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        Assert.True(reached.Wait(TimeSpan.FromMinutes(5)), "the prune stage never reached its second epoch");
-        process.Kill();
-        process.WaitForExit();
-        // The recipe run is the one that checkpoints; its phase runs have artifact folders too.
-        var runs = Directory.GetDirectories(Path.Combine(store, "artifacts"))
-            .Where(d => File.Exists(Path.Combine(d, "checkpoints", "last.ckpt")));
-        return Path.GetFileName(Assert.Single(runs));
     }
 
     private static CliResult TrainInline(TempDir dir, string stages)

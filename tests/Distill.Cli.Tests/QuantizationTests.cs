@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using Distill.Core.Pruning;
 using Distill.Core.Quantization;
@@ -106,7 +105,7 @@ public sealed class QuantizationTests
         var expected = new RunJsonView(reference.StdOut);
 
         using var store = new TempDir();
-        string runId = KillAfter(store.Path, longQat, "[qat] epoch 2/");
+        string runId = CliProcess.KillAfter(longQat, store.Path, "[qat] epoch 2/");
         var (header, sections) = TrainingCheckpoint.Read(Path.Combine(store.Path, "artifacts", runId, "checkpoints", "last.ckpt"));
         Assert.Equal("qat", header.PhaseName);
         Assert.InRange(header.Phase.EpochsCompleted, 1, 29);
@@ -141,27 +140,5 @@ public sealed class QuantizationTests
         Assert.Contains("block0.conv, block1.conv, head.fc0, head.out", result.StdErr);
         Assert.DoesNotContain("   at ", result.StdErr);
         Assert.Equal("[]", CliProcess.Run("runs", "list", "--store", dir.File("store"), "--json").StdOut.Trim());
-    }
-
-    /// <summary>Starts a run and kills it (SIGKILL) once stderr shows <paramref name="marker"/>.</summary>
-    private static string KillAfter(string store, string[] args, string marker)
-    {
-        using var process = Process.Start(CliProcess.StartInfo([.. args, "--store", store]))!;
-        using var reached = new ManualResetEventSlim();
-        process.ErrorDataReceived += (_, e) =>
-        {
-            if (e.Data?.StartsWith(marker, StringComparison.Ordinal) == true)
-                reached.Set();
-        };
-        process.OutputDataReceived += (_, _) => { };
-        process.StandardInput.Close();
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        Assert.True(reached.Wait(TimeSpan.FromMinutes(5)), $"the run never printed '{marker}'");
-        process.Kill();
-        process.WaitForExit();
-        var runs = Directory.GetDirectories(Path.Combine(store, "artifacts"))
-            .Where(d => File.Exists(Path.Combine(d, "checkpoints", "last.ckpt")));
-        return Path.GetFileName(Assert.Single(runs));
     }
 }
