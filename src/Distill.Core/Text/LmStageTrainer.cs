@@ -115,7 +115,7 @@ public sealed class LmStageTrainer(TextData data, int seed, ITracker tracker, IP
         {
             nn.utils.clip_grad_norm_(parameters, maxNorm);
         }
-        optimizer.step();
+        OptimizerStep.Run(optimizer);
         return terms.Total.item<float>();
     }
 

@@ -154,7 +154,7 @@ public sealed class StageTrainer(DataSplits data, int seed, ITracker tracker, IP
             hook.BeforeOptimizerStep(context);
         if (setup.Stage.ClipGradNorm is { } maxNorm)
             nn.utils.clip_grad_norm_(parameters, maxNorm);
-        optimizer.step();
+        OptimizerStep.Run(optimizer);
         foreach (var hook in hooks)
             hook.AfterOptimizerStep(context);
         return terms.Total.item<float>();
