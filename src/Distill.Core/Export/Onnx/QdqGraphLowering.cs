@@ -5,7 +5,7 @@ namespace Distill.Core.Export.Onnx;
 
 /// <summary>Writes a <see cref="ZooGraphPlan"/> as an ONNX QDQ graph with the qparams of a frozen
 /// <see cref="QuantizedZooModel"/>: int8 (or uint8) weight initializers with DequantizeLinear, int32 biases
-/// with scale x_scale·w_scale, and QuantizeLinear → DequantizeLinear on every quantised activation.</summary>
+/// with scale x_scale·w_scale (no zero point: 0 by default), and QuantizeLinear → DequantizeLinear on every quantised activation.</summary>
 /// <remarks>
 /// Each quantised layer is laid out DQ(x), DQ(W), DQ(b) → Conv|Gemm → Q → DQ so that ONNX Runtime fuses it
 /// into QLinearConv / QGemm. The ReLU after a layer is left out when the output's zero point is the lowest
@@ -154,6 +154,9 @@ internal sealed class QdqGraphLowering
         long[] values = codes.data<long>().ToArray();
         long[] paramDims = scheme.PerChannel ? [qparams.Count] : [];
         string codesName = $"{layer}.weight.quantized";
+        string scaleName = _graph.FloatTensor($"{layer}.weight.scale", qparams.Scale, paramDims);
+        // The zero point is written even when it is all zeros: ONNX Runtime fuses DQ → Gemm → Q into QGemm only
+        // when the weight's DequantizeLinear has one (seen with ORT 1.31).
         string zeroName = $"{layer}.weight.zero_point";
         if (scheme.Signed)
         {
@@ -165,9 +168,8 @@ internal sealed class QdqGraphLowering
             _graph.UInt8Tensor(codesName, values.Select(v => checked((byte)v)).ToArray(), shape);
             _graph.UInt8Tensor(zeroName, qparams.ZeroPoint.Select(v => checked((byte)v)).ToArray(), paramDims);
         }
-        string scaleName = _graph.FloatTensor($"{layer}.weight.scale", qparams.Scale, paramDims);
         var attributes = scheme.PerChannel ? new[] { OnnxGraph.Int("axis", scheme.ChannelAxis) } : [];
-        inputs.Add(_graph.Node("DequantizeLinear", $"{layer}.weight.dequantize", [codesName, scaleName, zeroName], $"{layer}.weight", attributes));
+        inputs.Add(_graph.Node("DequantizeLinear", "", [codesName, scaleName, zeroName], $"{layer}.weight", attributes));
         return (qparams.Scale, !scheme.PerChannel || scheme.ChannelAxis == 0);
     }
 
@@ -192,9 +194,8 @@ internal sealed class QdqGraphLowering
                 string codesName = _graph.Int32Tensor($"{layer}.bias.quantized", codes, [bias.Length]);
                 long[] dims = scales.Length == 1 ? [] : [scales.Length];
                 string scaleName = _graph.FloatTensor($"{layer}.bias.scale", scales, dims);
-                string zeroName = _graph.Int32Tensor($"{layer}.bias.zero_point", new int[scales.Length], dims);
                 var attributes = scales.Length == 1 ? [] : new[] { OnnxGraph.Int("axis", 0) };
-                return _graph.Node("DequantizeLinear", $"{layer}.bias.dequantize", [codesName, scaleName, zeroName], $"{layer}.bias", attributes);
+                return _graph.Node("DequantizeLinear", "", [codesName, scaleName], $"{layer}.bias", attributes);
             }
         }
         return _graph.FloatTensor($"{layer}.bias", bias, [bias.Length]);
@@ -205,8 +206,10 @@ internal sealed class QdqGraphLowering
 
     private string QuantizeDequantize(string x, Activation activation, string quantizedName, string outputName)
     {
-        string q = _graph.Node("QuantizeLinear", $"{quantizedName}.quantize", [x, activation.Scale, activation.ZeroPoint], quantizedName);
-        return _graph.Node("DequantizeLinear", $"{outputName}.dequantize", [q, activation.Scale, activation.ZeroPoint], outputName);
+        // Quantise/dequantise nodes stay unnamed (names are optional): their tensors say what they are, and
+        // in a small model the names would be a noticeable part of the file.
+        string q = _graph.Node("QuantizeLinear", "", [x, activation.Scale, activation.ZeroPoint], quantizedName);
+        return _graph.Node("DequantizeLinear", "", [q, activation.Scale, activation.ZeroPoint], outputName);
     }
 
     private Activation ActivationFor(string tensor, QParams qparams)

@@ -1,3 +1,4 @@
+using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Distill.Core.Data;
@@ -18,7 +19,9 @@ public static class ModelCard
     public const string OutputMeaning =
         "logits: unnormalised scores, one per class in label order; argmax is the predicted class, softmax gives probabilities";
 
-    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+    // Relaxed escaping keeps quotes, '+' and '>' literal: the card is UTF-8 data, not HTML, and it is embedded in every exported file.
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+    private static readonly JsonSerializerOptions Compact = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     /// <summary>The card's static part. <paramref name="quantized"/> is the frozen model the integer file comes from.</summary>
     public static JsonObject Static(ZooModel model, TargetProfile profile, QuantizedZooModel? quantized, Normalization? normalization,
@@ -116,7 +119,7 @@ public static class ModelCard
         return card;
     }
 
-    public static string ToJson(JsonNode card, bool indented) => card.ToJsonString(indented ? Indented : null);
+    public static string ToJson(JsonNode card, bool indented) => card.ToJsonString(indented ? Indented : Compact);
 
     private static JsonObject Input(ZooModel model, TargetProfile profile, QuantizedZooModel? quantized)
     {
@@ -160,8 +163,9 @@ public static class ModelCard
 
     private static JsonObject Quantization(QuantizedZooModel quantized, TargetProfile profile)
     {
+        // Only the layers that differ from the model-wide schemes (mixed precision, layers kept in float).
         var layers = new JsonArray();
-        foreach (var layer in quantized.Layers)
+        foreach (var layer in quantized.Layers.Where(l => l.IsFloat || l.Weights != quantized.Config.Weights || l.Activations != quantized.Config.Activations))
         {
             layers.Add(new JsonObject
             {
@@ -180,6 +184,7 @@ public static class ModelCard
             ["input"] = quantized.Config.QuantizeInput ? "quantised with the activation scheme" : "float",
             ["batch_norm"] = quantized.Config.FoldBatchNorm ? "folded into the conv before quantising" : "not folded",
             ["layers"] = layers,
+            ["layers_note"] = "layers listed here differ from the weights/activations schemes above; every other layer follows them",
             ["layout"] = profile.Format == ExportFormat.Onnx
                 ? "QDQ: DequantizeLinear -> Conv/Gemm -> QuantizeLinear (ONNX Runtime fuses into QLinearConv/QGemm)"
                 : "TFLite int8 full-integer (QUANTIZE at the input, DEQUANTIZE at the output unless io is int8)",
