@@ -71,7 +71,7 @@ public sealed class OnnxTeacher : ITeacher, IDisposable
             string inputName = InputName(session, options, path);
             var input = session.InputMetadata[inputName];
             RequireFloat(path, "input", inputName, input);
-            long[] teacherShape = TeacherSampleShape(sampleShape, options.Layout, path);
+            long[] teacherShape = TeacherSampleShape(sampleShape, options.Layout);
             int[] dims = input.Dimensions;
             if (dims.Length != teacherShape.Length + 1 || dims.Skip(1).Zip(teacherShape).Any(d => d.First > 0 && d.First != d.Second))
             {
@@ -204,7 +204,7 @@ public sealed class OnnxTeacher : ITeacher, IDisposable
         {
             input = input * _scale + _shift;
         }
-        if (_layout == TeacherInputLayout.Nhwc)
+        if (_layout == TeacherInputLayout.Nhwc && input.dim() == 4)
         {
             input = input.permute(0, 2, 3, 1);
         }
@@ -313,18 +313,12 @@ public sealed class OnnxTeacher : ITeacher, IDisposable
         }
     }
 
-    private static long[] TeacherSampleShape(long[] sampleShape, TeacherInputLayout layout, string path)
+    private static long[] TeacherSampleShape(long[] sampleShape, TeacherInputLayout layout)
     {
-        if (layout == TeacherInputLayout.Nchw)
-        {
-            return (long[])sampleShape.Clone();
-        }
-        if (sampleShape.Length != 3)
-        {
-            throw new InvalidInputException(
-                $"ONNX model '{path}': teacher.input.layout nhwc needs image samples [C,H,W], but the data's samples are [{string.Join(",", sampleShape)}]");
-        }
-        return [sampleShape[1], sampleShape[2], sampleShape[0]];
+        // Tabular rows have no channels to move: they are [N, features] in either layout.
+        return layout == TeacherInputLayout.Nhwc && sampleShape.Length == 3
+            ? [sampleShape[1], sampleShape[2], sampleShape[0]]
+            : (long[])sampleShape.Clone();
     }
 
     /// <summary>teacher input = (x·dataStd + dataMean − Mean) / Std per channel, as one scale and shift, or null

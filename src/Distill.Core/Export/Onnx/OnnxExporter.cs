@@ -28,6 +28,10 @@ public sealed class OnnxExporter : IModelExporter
         ArgumentNullException.ThrowIfNull(options);
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
         Validate(options);
+        if (options.ExposeTaps && options.Precision == ExportPrecision.Int8)
+        {
+            throw new InvalidInputException("exposing taps is supported for float32 and float16 ONNX exports, not int8.");
+        }
         if (options.Precision == ExportPrecision.Int8)
         {
             if (quantized is null)
@@ -44,10 +48,6 @@ public sealed class OnnxExporter : IModelExporter
             }
         }
 
-        if (options.ExposeTaps && options.Precision == ExportPrecision.Int8)
-        {
-            throw new InvalidInputException("exposing taps is supported for float32 and float16 ONNX exports, not int8.");
-        }
         var plan = ZooGraphPlan.From(model);
         var graph = new OnnxGraph();
         bool half = options.Precision == ExportPrecision.Float16;
