@@ -51,6 +51,8 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
                 throw new InvalidInputException($"run {run.Id} has no checkpoint to resume from (it stopped before its first epoch ended); start it again");
             resumeRunId = run.Id;
         }
+        if (plan.Data.Format == DataFormat.Text && plan.OnnxTeacher is not null)
+            throw new InvalidInputException("an ONNX teacher (teacher.onnx) distils image and tabular classifiers; language-model recipes need a transformer-lm teacher");
         if (plan.Data.Format == DataFormat.Text)
             return new Text.LmRunner(store, logger, progress, TrackerDecorator).Execute(plan, resumeRunId, checkpointPath, cancel);
 
@@ -59,6 +61,10 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
         using var teacher = plan.Teacher is null ? null : ModelZoo.Build(plan.Teacher.Model, data.InputShape, data.NumClasses);
         if (plan.Teacher?.Checkpoint is { } teacherCheckpoint)
             ModelCheckpoint.LoadInto(ResolvePath(plan, teacherCheckpoint), teacher!, "recipe's teacher");
+        using var onnxTeacher = plan.OnnxTeacher is { } onnx
+            ? OnnxTeacher.Load(onnx, ResolvePath(plan, onnx.Path), data.InputShape, data.NumClasses, data.Normalization)
+            : null;
+        ITeacher? distillFrom = (ITeacher?)teacher ?? onnxTeacher;
         manual_seed(plan.Seed + 1);
         using var student = ModelZoo.Build(plan.Student.Model, data.InputShape, data.NumClasses);
         using var pruning = new StudentPruning(student);
@@ -107,13 +113,15 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
         try
         {
             if (resumeRunId is null)
-                RecordRunStart(plan, data, tracker, teacher, student);
+                RecordRunStart(plan, data, tracker, teacher, student, onnxTeacher);
             else
                 runLog.Information("Resuming run {RunId} from {Checkpoint} (phase {Phase}, {Epochs} epochs done)",
                     tracker.RunId, CheckpointArtifact, resumeHeader!.PhaseName, resumeHeader.Phase.EpochsCompleted);
 
             var wall = resumeHeader?.WallSeconds ?? [];
-            int studentEpochs = RunPhases(plan, data, teacher, pruning, quantization, phases, tracker, runLog, resumeHeader, resumeSections, wall, cancel);
+            int studentEpochs = RunPhases(plan, data, teacher, distillFrom, pruning, quantization, phases, tracker, runLog, resumeHeader, resumeSections, wall, cancel);
+            if (onnxTeacher is not null)
+                RecordOnnxTeacher(data, onnxTeacher, tracker, runLog);
             Finish(data, teacher, pruning, quantization, studentEpochs, tracker, runLog, wall);
             RunExports(plan, data, pruning, quantization, tracker, runLog);
             WriteCurves(tracker, runLog);
@@ -145,7 +153,7 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
     }
 
     /// <returns>Epochs the student trained in all (its last metric step).</returns>
-    private int RunPhases(RunPlan plan, DataSplits data, ZooModel? teacher, StudentPruning pruning, StudentQuantization quantization, List<Phase> phases,
+    private int RunPhases(RunPlan plan, DataSplits data, ZooModel? teacher, ITeacher? distillFrom, StudentPruning pruning, StudentQuantization quantization, List<Phase> phases,
         ITracker tracker, ILogger log, TrainingCheckpointHeader? resume, Dictionary<string, byte[]>? sections,
         Dictionary<string, double> wall, CancellationToken cancel)
     {
@@ -185,7 +193,7 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
 
             manual_seed(StageTrainer.EpochSeed(plan.Seed, p, -1));
             using var loss = new DistillationLoss(phase.IsTeacher ? new LossOptions { LabelSmoothing = phase.Stage.Loss.LabelSmoothing } : phase.Stage.Loss,
-                model, phase.IsTeacher ? null : teacher);
+                model, phase.IsTeacher ? null : distillFrom);
             var trained = quantized is null ? (nn.Module)model : quantized;
             using var optimizer = OptimizerFactory.Create(phase.Stage.Optimizer, trained.parameters().Concat(loss.parameters()));
             if (p == startPhase && sections is not null && !state.Finished)
@@ -207,7 +215,7 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
                     p - (phases[0].IsTeacher ? 1 : 0), plan.Params);
                 var trainer = new StageTrainer(data, plan.Seed, phaseRun, progress);
                 var phaseState = state;
-                state = PhaseRuns.Track(phaseRun, () => trainer.Run(new PhaseSetup(phase.Name, p, phase.Stage, model, phase.IsTeacher ? null : teacher, loss,
+                state = PhaseRuns.Track(phaseRun, () => trainer.Run(new PhaseSetup(phase.Name, p, phase.Stage, model, phase.IsTeacher ? null : distillFrom, loss,
                         phase.IsTeacher ? "teacher/" : "", phase.IsTeacher ? null : [.. pruning.Hooks(phase.Stage, stepsPerEpoch), .. quantization.Hooks()],
                         quantized),
                     optimizer, phaseState,
@@ -305,8 +313,13 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
         ModelCheckpoint.LoadWeights(path, model, bytes);
     }
 
-    private static void RecordRunStart(RunPlan plan, DataSplits data, ITracker tracker, ZooModel? teacher, ZooModel student)
+    private static void RecordRunStart(RunPlan plan, DataSplits data, ITracker tracker, ZooModel? teacher, ZooModel student, OnnxTeacher? onnxTeacher)
     {
+        if (onnxTeacher is not null)
+        {
+            tracker.SetTag("teacher.onnx", onnxTeacher.Path);
+            tracker.SetTag("teacher.onnx.sha256", DataFile.Sha256Hex(onnxTeacher.Path));
+        }
         var recipePath = Path.Combine(tracker.ArtifactDirectory, RecipeArtifact);
         File.WriteAllText(recipePath, plan.ResolvedRecipe);
         tracker.RegisterArtifact(RecipeArtifact);
@@ -354,6 +367,17 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
         if (metrics.TryGetValue(SparsityReport.SparsityMetric, out var sparsity))
             log.Information("Student sparsity {Sparsity:P2} of its pruned layers, {NonZero:N0} non-zero parameters",
                 sparsity, metrics[SparsityReport.NonZeroMetric]);
+    }
+
+    /// <summary>An ONNX teacher's test metrics, measured through ONNX Runtime; its file stays where it is (no copy in the run).</summary>
+    private static void RecordOnnxTeacher(DataSplits data, OnnxTeacher teacher, ITracker tracker, ILogger log)
+    {
+        var test = teacher.Evaluate(data.Test);
+        tracker.LogMetric("teacher/test_acc", test.Accuracy, 0);
+        tracker.LogMetric("teacher/test_loss", test.Loss, 0);
+        tracker.LogMetric("teacher/size_bytes", new FileInfo(teacher.Path).Length, 0);
+        log.Information("Teacher ({Teacher}, ONNX Runtime): test accuracy {Accuracy:P2}, test loss {Loss:F4}",
+            teacher.Path, test.Accuracy, test.Loss);
     }
 
     /// <summary>Saves a final model and logs its test metrics. A quantised student's test_acc is that of its

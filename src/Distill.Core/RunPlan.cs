@@ -30,6 +30,8 @@ public sealed record RunPlan
     public string Device { get; init; } = "cpu";
     public required DataOptions Data { get; init; }
     public TeacherOptions? Teacher { get; init; }
+    /// <summary>A teacher given as an ONNX file instead of a zoo model; exclusive with <see cref="Teacher"/>.</summary>
+    public Distillation.OnnxTeacherOptions? OnnxTeacher { get; init; }
     public required StudentOptions Student { get; init; }
     public required IReadOnlyList<StageOptions> Stages { get; init; }
     public TrackingOptions Tracking { get; init; } = new();

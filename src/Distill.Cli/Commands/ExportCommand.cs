@@ -40,12 +40,17 @@ public static class ExportCommand
         Description = "Output folder (replaced); required for a checkpoint; for a run the default is the run's exports/<target>/, recorded in the run",
     };
 
+    private static readonly Option<bool> ExposeTaps = new("--expose-taps")
+    {
+        Description = "Float ONNX targets: add the model's taps (block0.., features, hidden0..) as further outputs, so the file can be a teacher for hint losses",
+    };
+
     public static Command Create()
     {
         var command = new Command("export",
             "Export a student to a hardware target (ONNX or TFLite), verify it in the real runtime and write its model card.")
         {
-            Source, Target, Data, EvalCommand.Labels, EvalCommand.LabelColumn, CalibrationBatches, Out,
+            Source, Target, Data, EvalCommand.Labels, EvalCommand.LabelColumn, CalibrationBatches, ExposeTaps, Out,
         };
         command.SetAction(Execute);
         return command;
@@ -102,6 +107,7 @@ public static class ExportCommand
         {
             CalibrationBatches = parse.GetValue(CalibrationBatches),
             Seed = seed,
+            ExposeTaps = parse.GetValue(ExposeTaps),
         });
         if (tracker is not null)
             ExportRecorder.Record(tracker, report);

@@ -18,7 +18,7 @@ public static class RecipesCommand
         {
             var path = parse.GetValue(validateFile)!;
             var plan = RecipeLoader.Load(path, parse.GetValue(TrainCommand.Set) ?? []);
-            Console.Out.WriteLine($"{path}: valid ({plan.Stages.Count} stage(s), teacher: {(plan.Teacher is null ? "none" : plan.Teacher.Train is not null ? "trained by the recipe" : "loaded from checkpoint")})");
+            Console.Out.WriteLine($"{path}: valid ({plan.Stages.Count} stage(s), teacher: {(plan.OnnxTeacher is { } onnx ? $"ONNX file {onnx.Path}" : plan.Teacher is null ? "none" : plan.Teacher.Train is not null ? "trained by the recipe" : "loaded from checkpoint")})");
             return ExitCodes.Success;
         });
 

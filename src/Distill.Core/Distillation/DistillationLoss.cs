@@ -12,7 +12,7 @@ public sealed class DistillationLoss : nn.Module
     private readonly LossOptions _options;
     private readonly bool _flattenHint;
 
-    public DistillationLoss(LossOptions options, ZooModel student, ZooModel? teacher)
+    public DistillationLoss(LossOptions options, ZooModel student, ITeacher? teacher)
         : base("distillation_loss")
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -26,8 +26,8 @@ public sealed class DistillationLoss : nn.Module
             {
                 throw new InvalidInputException("A hint loss needs a teacher, but the plan has none.");
             }
-            var studentShape = RequireTap(student, hint.StudentTap, "student");
-            var teacherShape = RequireTap(teacher, hint.TeacherTap, "teacher");
+            var studentShape = RequireTap(student, student.Spec.Arch.ToString().ToLowerInvariant(), hint.StudentTap, "student");
+            var teacherShape = RequireTap(teacher, teacher.Description, hint.TeacherTap, "teacher");
             bool sameGrid = studentShape.Length == 3 && teacherShape.Length == 3
                 && studentShape[1] == teacherShape[1] && studentShape[2] == teacherShape[2];
             if (sameGrid)
@@ -102,12 +102,12 @@ public sealed class DistillationLoss : nn.Module
         return new LossTerms(total, hardCe, soft, hintLoss);
     }
 
-    private static long[] RequireTap(ZooModel model, string tap, string role)
+    private static long[] RequireTap(ITeacher model, string description, string tap, string role)
     {
         if (!model.TapNames.Contains(tap))
         {
             throw new InvalidInputException(
-                $"Hint {role} tap '{tap}' is not a tap of the {role} ({model.Spec.Arch.ToString().ToLowerInvariant()}); valid taps: {string.Join(", ", model.TapNames)}.");
+                $"Hint {role} tap '{tap}' is not a tap of the {role} ({description}); valid taps: {string.Join(", ", model.TapNames)}.");
         }
         return model.TapShape(tap);
     }

@@ -1,4 +1,3 @@
-using Distill.Core.Models;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -27,7 +26,7 @@ public sealed class TeacherOutputCache : IDisposable
 
     /// <summary>Runs the teacher once in eval mode under no_grad over <paramref name="features"/> in batches,
     /// keeping logits and the named taps in dataset order. The teacher's train/eval mode is restored afterwards.</summary>
-    public static TeacherOutputCache Build(ZooModel teacher, Tensor features, IReadOnlyCollection<string> taps, int batchSize)
+    public static TeacherOutputCache Build(ITeacher teacher, Tensor features, IReadOnlyCollection<string> taps, int batchSize)
     {
         ArgumentNullException.ThrowIfNull(teacher);
         ArgumentNullException.ThrowIfNull(features);
@@ -43,8 +42,9 @@ public sealed class TeacherOutputCache : IDisposable
             throw new ArgumentException("Cannot cache teacher outputs over an empty data set.", nameof(features));
         }
 
-        bool wasTraining = teacher.training;
-        teacher.eval();
+        var module = teacher as nn.Module;
+        bool wasTraining = module?.training ?? false;
+        module?.eval();
         try
         {
             using var scope = NewDisposeScope();
@@ -70,7 +70,7 @@ public sealed class TeacherOutputCache : IDisposable
         }
         finally
         {
-            teacher.train(wasTraining);
+            module?.train(wasTraining);
         }
     }
 

@@ -23,6 +23,9 @@ public sealed record ExportOptions
     /// <summary>Key/value metadata written into the file (ONNX metadata_props, TFLite metadata buffers),
     /// e.g. the model card JSON under "distill.model_card".</summary>
     public IReadOnlyDictionary<string, string> Metadata { get; init; } = new Dictionary<string, string>();
+    /// <summary>ONNX float32/float16: add the zoo model's taps (block{i}, features, hidden{i}) as further graph
+    /// outputs named like the taps, after "logits", so that the file can serve as a teacher for hint losses.</summary>
+    public bool ExposeTaps { get; init; }
 }
 
 /// <summary>What an exported file takes and gives, as the model card describes it.</summary>

@@ -1,3 +1,4 @@
+using Distill.Core.Distillation;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -6,7 +7,7 @@ namespace Distill.Core.Models;
 /// <summary>A zoo model built by <see cref="ModelZoo.Build"/>. A cnn is conv blocks "block0".."block{n-1}"
 /// followed by a "head"; an mlp is only a "head". Intermediate outputs ("taps") can be captured by name
 /// for feature distillation.</summary>
-public sealed class ZooModel : nn.Module<Tensor, Tensor>
+public sealed class ZooModel : nn.Module<Tensor, Tensor>, ITeacher
 {
     public const string FeaturesTap = "features";
     public const string LogitsTap = "logits";
@@ -34,6 +35,8 @@ public sealed class ZooModel : nn.Module<Tensor, Tensor>
     }
 
     public ModelSpec Spec { get; }
+
+    string ITeacher.Description => GetName();
 
     /// <summary>Shape of one input sample, e.g. [1,28,28] or [64].</summary>
     public long[] InputShape { get; }

@@ -27,7 +27,7 @@ public sealed record PhaseSetup(
     int Index,
     StageOptions Stage,
     ZooModel Model,
-    ZooModel? Teacher,
+    ITeacher? Teacher,
     DistillationLoss Loss,
     string MetricPrefix,
     IReadOnlyList<IStepHook>? Hooks = null,
@@ -71,7 +71,7 @@ public sealed class StageTrainer(DataSplits data, int seed, ITracker tracker, IP
 
             setup.Trained.train();
             setup.Loss.train();
-            setup.Teacher?.eval();
+            (setup.Teacher as nn.Module)?.eval();
             var clock = Stopwatch.StartNew();
             double lossSum = 0;
             long samples = 0;

@@ -6,7 +6,10 @@ internal static class CrossChecks
     public static void Run(MapValue root, List<RecipeError> errors)
     {
         var teacher = root.Map("teacher");
-        CheckTeacherSource(teacher, errors);
+        if (teacher is not null && !OnnxTeacherChecks.Run(root, teacher, errors))
+        {
+            CheckTeacherSource(teacher, errors);
+        }
         CheckModel(teacher?.Map("model"), "teacher.model", errors);
         CheckModel(root.Map("student")?.Map("model"), "student.model", errors);
         CheckNormalization(root.Map("data"), errors);
@@ -32,11 +35,11 @@ internal static class CrossChecks
         LmChecks.Run(root, errors);
     }
 
-    private static void CheckTeacherSource(MapValue? teacher, List<RecipeError> errors)
+    private static void CheckTeacherSource(MapValue teacher, List<RecipeError> errors)
     {
-        if (teacher is null)
+        if (teacher.Find("model") is null && !teacher.WasInvalid("model"))
         {
-            return;
+            errors.Add(teacher.At.Error("teacher: missing required key 'model'"));
         }
         var train = teacher.Find("train");
         var checkpoint = teacher.Find("checkpoint");

@@ -82,11 +82,14 @@ internal sealed class MapSchema : SchemaNode
     /// <summary>Keys that are known but not allowed here, with the reason.</summary>
     public IReadOnlyDictionary<string, string> Forbidden { get; init; } = new Dictionary<string, string>();
 
+    /// <summary>When set, keys the user chooses (besides <see cref="Fields"/>), each with a value of this schema.</summary>
+    public SchemaNode? AnyKey { get; init; }
+
     public Field? Find(string key) => Fields.FirstOrDefault(f => f.Key == key);
 
     public IEnumerable<string> Keys => Fields.Select(f => f.Key);
 
-    public override string Describe() => "mapping";
+    public override string Describe() => AnyKey is null ? "mapping" : $"mapping of name: ({AnyKey.Describe()})";
 }
 
 /// <summary>A field applies only when a sibling enum key has one of the given values.</summary>

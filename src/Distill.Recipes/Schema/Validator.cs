@@ -40,11 +40,20 @@ internal sealed class Validator(NodeLocator locate, string baseDirectory, List<R
         }
         var at = locate.Of(mapping);
         var present = new Dictionary<string, (YamlNode Key, YamlNode Value)>();
+        var chosenEntries = new List<Entry>();
         foreach (var (keyNode, valueNode) in mapping.Children)
         {
             if (keyNode is not YamlScalarNode { Value: { } key })
             {
                 Error(locate.Of(keyNode), path, "keys must be plain names");
+                continue;
+            }
+            if (schema.Find(key) is null && schema.AnyKey is { } anyKey)
+            {
+                if (Validate(valueNode, anyKey, Paths.Join(path, key)) is { } chosen)
+                {
+                    chosenEntries.Add(new Entry(key, locate.Of(keyNode), chosen));
+                }
                 continue;
             }
             if (schema.Find(key) is null)
@@ -78,6 +87,10 @@ internal sealed class Validator(NodeLocator locate, string baseDirectory, List<R
             Resolve(field, present, result, path, applies == true);
         }
         result.SortBy(schema);
+        foreach (var entry in chosenEntries)
+        {
+            result.Add(entry);
+        }
         return result;
     }
 

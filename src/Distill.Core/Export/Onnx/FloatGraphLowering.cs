@@ -1,13 +1,17 @@
+using Distill.Core.Models;
+
 namespace Distill.Core.Export.Onnx;
 
 /// <summary>Writes a <see cref="ZooGraphPlan"/> as a float graph: Conv / Gemm (transB) with folded weights,
 /// Relu, MaxPool, Flatten. With <c>half</c> every weight is float16 and so is the computation.</summary>
 internal static class FloatGraphLowering
 {
-    /// <summary>Returns the name of the logits tensor.</summary>
-    public static string Lower(OnnxGraph graph, ZooGraphPlan plan, bool half, string input)
+    /// <summary>Returns the name of the logits tensor. When <paramref name="taps"/> is given, it receives the
+    /// graph tensor of every zoo tap the steps produce (block{i}, features, hidden{i}), as ZooModel names them.</summary>
+    public static string Lower(OnnxGraph graph, ZooGraphPlan plan, bool half, string input, IDictionary<string, string>? taps = null)
     {
         string h = input;
+        int hidden = 0;
         foreach (var step in plan.Steps)
         {
             h = step switch
@@ -17,6 +21,18 @@ internal static class FloatGraphLowering
                 FlattenStep => Flatten(graph, h, "features"),
                 _ => throw new InvalidOperationException($"unknown plan step {step}"),
             };
+            string? tap = step switch
+            {
+                LayerStep { Conv: not null } layer when layer.Name.EndsWith(".conv", StringComparison.Ordinal) => layer.Name[..^".conv".Length],
+                PoolStep pool => pool.Block,
+                FlattenStep => ZooModel.FeaturesTap,
+                LayerStep { Conv: null, Relu: true } => $"hidden{hidden++}",
+                _ => null,
+            };
+            if (tap is not null && taps is not null)
+            {
+                taps[tap] = h;
+            }
         }
         return h;
     }

@@ -28,6 +28,10 @@ public sealed class OnnxExporter : IModelExporter
         ArgumentNullException.ThrowIfNull(options);
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
         Validate(options);
+        if (options.ExposeTaps && options.Precision == ExportPrecision.Int8)
+        {
+            throw new InvalidInputException("exposing taps is supported for float32 and float16 ONNX exports, not int8.");
+        }
         if (options.Precision == ExportPrecision.Int8)
         {
             if (quantized is null)
@@ -50,6 +54,7 @@ public sealed class OnnxExporter : IModelExporter
         bool floatIo = !half || options.Float32Io;
         int ioType = floatIo ? OnnxGraph.Float : OnnxGraph.Float16;
 
+        var taps = options.ExposeTaps ? new Dictionary<string, string>() : null;
         string input = InputName;
         if (half && floatIo)
         {
@@ -57,7 +62,7 @@ public sealed class OnnxExporter : IModelExporter
         }
         string logits = options.Precision == ExportPrecision.Int8
             ? QdqGraphLowering.Lower(graph, plan, quantized!, input)
-            : FloatGraphLowering.Lower(graph, plan, half, input);
+            : FloatGraphLowering.Lower(graph, plan, half, input, taps);
         if (half && floatIo)
         {
             graph.Node("Cast", "logits.cast", [logits], OutputName, OnnxGraph.Int("to", OnnxGraph.Float));
@@ -70,6 +75,10 @@ public sealed class OnnxExporter : IModelExporter
         graph.Proto.Input.Add(OnnxGraph.TensorValue(InputName, ioType,
             model.InputShape.Select(d => (d, (string?)null)).Prepend((0L, BatchDimension))));
         graph.Proto.Output.Add(OnnxGraph.TensorValue(OutputName, ioType, [(0L, BatchDimension), (model.NumClasses, null)]));
+        if (taps is not null)
+        {
+            AddTapOutputs(graph, model, taps, half && floatIo, ioType);
+        }
 
         var proto = new ModelProto
         {
@@ -99,6 +108,55 @@ public sealed class OnnxExporter : IModelExporter
             dtype,
             InputQuant: null,
             OutputQuant: null);
+    }
+
+    /// <summary>One graph output per tap of the model (logits aside), named like the tap: an Identity of the tap's
+    /// tensor (a Cast back to float32 for a float16 graph with float32 I/O).</summary>
+    private static void AddTapOutputs(OnnxGraph graph, ZooModel model, Dictionary<string, string> taps, bool castToFloat, int ioType)
+    {
+        foreach (string tap in model.TapNames.Where(t => t != ZooModel.LogitsTap))
+        {
+            string tensor = taps[tap];
+            if (tensor == tap && castToFloat)
+            {
+                tensor = $"{tap}.float16";
+                RenameTensor(graph.Proto, tap, tensor);
+            }
+            if (tensor != tap)
+            {
+                if (castToFloat)
+                {
+                    graph.Node("Cast", $"tap.{tap}", [tensor], tap, OnnxGraph.Int("to", OnnxGraph.Float));
+                }
+                else
+                {
+                    graph.Node("Identity", $"tap.{tap}", [tensor], tap);
+                }
+            }
+            var dims = model.TapShape(tap).Select(d => (d, (string?)null)).Prepend((0L, BatchDimension));
+            graph.Proto.Output.Add(OnnxGraph.TensorValue(tap, ioType, dims));
+        }
+    }
+
+    private static void RenameTensor(GraphProto graph, string from, string to)
+    {
+        foreach (var node in graph.Node)
+        {
+            for (int i = 0; i < node.Input.Count; i++)
+            {
+                if (node.Input[i] == from)
+                {
+                    node.Input[i] = to;
+                }
+            }
+            for (int i = 0; i < node.Output.Count; i++)
+            {
+                if (node.Output[i] == from)
+                {
+                    node.Output[i] = to;
+                }
+            }
+        }
     }
 
     private static void Validate(ExportOptions options)

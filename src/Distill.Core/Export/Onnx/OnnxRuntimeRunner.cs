@@ -39,12 +39,16 @@ public sealed class OnnxRuntimeRunner : IExportedModelRunner
         _session = OpenSession(path, options.Threads, options.OptimizedModelPath);
         try
         {
-            if (_session.InputMetadata.Count != 1 || _session.OutputMetadata.Count != 1)
+            // Several outputs: a file exported with its taps exposed; the logits are the output named "logits".
+            bool oneOutput = _session.OutputMetadata.Count == 1;
+            if (_session.InputMetadata.Count != 1 || (!oneOutput && !_session.OutputMetadata.ContainsKey(OnnxExporter.OutputName)))
             {
-                throw new InvalidInputException($"ONNX model '{path}' has {_session.InputMetadata.Count} inputs and {_session.OutputMetadata.Count} outputs; a classifier has one of each.");
+                throw new InvalidInputException($"ONNX model '{path}' has {_session.InputMetadata.Count} inputs and {_session.OutputMetadata.Count} outputs; a classifier has one input and one output (or an output named '{OnnxExporter.OutputName}').");
             }
             var (inputName, input) = _session.InputMetadata.Single();
-            var (outputName, output) = _session.OutputMetadata.Single();
+            var (outputName, output) = oneOutput
+                ? _session.OutputMetadata.Single()
+                : _session.OutputMetadata.First(kv => kv.Key == OnnxExporter.OutputName);
             _inputName = inputName;
             _outputName = outputName;
             _halfInput = IsHalf(path, inputName, input);

@@ -30,6 +30,8 @@ public sealed record ExportRequest(
     public int Seed { get; init; }
     /// <summary>ONNX Runtime intra-op threads for the latency measurement.</summary>
     public int LatencyThreads { get; init; } = 1;
+    /// <summary>ONNX float targets: add the model's taps as further outputs (<see cref="ExportOptions.ExposeTaps"/>).</summary>
+    public bool ExposeTaps { get; init; }
 }
 
 /// <summary>How the exported file was checked against the student in its runtime.</summary>

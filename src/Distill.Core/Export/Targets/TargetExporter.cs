@@ -29,6 +29,8 @@ public static class TargetExporter
         var profile = request.Profile;
         var model = request.Model;
         profile.Validate();
+        if (request.ExposeTaps && (profile.Format != ExportFormat.Onnx || profile.IsInteger))
+            throw new InvalidInputException($"target {profile.Name}: taps can be exposed in float ONNX files only (e.g. onnx-fp32)");
         string output = Path.GetFullPath(request.OutputDirectory);
         string temp = CreateTempFolder(output);
         try
@@ -39,7 +41,8 @@ public static class TargetExporter
             var (quantized, owned, method, samples) = QuantizedFor(request);
             using var _ = owned ? quantized : null;
             var staticCard = ModelCard.Static(model, profile, quantized, request.Normalization, request.Source, method, samples);
-            var options = profile.ExportOptions(new Dictionary<string, string> { [ModelCard.MetadataKey] = ModelCard.ToJson(staticCard, indented: false) });
+            var metadata = new Dictionary<string, string> { [ModelCard.MetadataKey] = ModelCard.ToJson(staticCard, indented: false) };
+            var options = profile.ExportOptions(metadata) with { ExposeTaps = request.ExposeTaps };
             IModelExporter exporter = profile.Format == ExportFormat.Onnx ? new OnnxExporter() : new TfliteExporter(batchSize: 1);
             string modelPath = Path.Combine(temp, profile.ModelFileName);
             var info = exporter.Export(model, quantized, options, modelPath);
