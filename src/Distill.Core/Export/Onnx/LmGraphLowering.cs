@@ -92,22 +92,20 @@ internal sealed class LmGraphLowering
         int d = _options.DModel, heads = _options.Heads, headDim = d / heads;
         string h = LayerNorm($"{p}.ln1", x);
         string qkv = Linear($"{p}.attn.qkv", h, quantize: true);
-        string split = _graph.HasInitializer("const.qkv_split") ? "const.qkv_split" : _graph.Int64Tensor("const.qkv_split", [d, d, d], [3]);
+        string split = Shared("const.qkv_split", name => _graph.Int64Tensor(name, [d, d, d], [3]));
         _graph.Node("Split", $"{p}.attn.split", [qkv, split], [$"{p}.attn.q", $"{p}.attn.k", $"{p}.attn.v"], OnnxGraph.Int("axis", -1));
-        string heads4 = _graph.HasInitializer("const.heads_shape") ? "const.heads_shape" : _graph.Int64Tensor("const.heads_shape", [0, 0, heads, headDim], [4]);
+        string heads4 = Shared("const.heads_shape", name => _graph.Int64Tensor(name, [0, 0, heads, headDim], [4]));
         string q = Heads($"{p}.attn.q", heads4, [0, 2, 1, 3]);
         string kT = Heads($"{p}.attn.k", heads4, [0, 2, 3, 1]);
         string v = Heads($"{p}.attn.v", heads4, [0, 2, 1, 3]);
-        string scale = _graph.HasInitializer("const.attention_scale")
-            ? "const.attention_scale"
-            : _graph.FloatTensor("const.attention_scale", [(float)(1.0 / Math.Sqrt(headDim))], []);
+        string scale = Shared("const.attention_scale", name => _graph.FloatTensor(name, [(float)(1.0 / Math.Sqrt(headDim))], []));
         string scores = _graph.Node("MatMul", $"{p}.attn.scores", [q, kT], $"{p}.attn.scores");
         scores = _graph.Node("Mul", $"{p}.attn.scaled", [scores, scale], $"{p}.attn.scaled");
         scores = _graph.Node("Add", $"{p}.attn.masked", [scores, causal], $"{p}.attn.masked");
         string probs = _graph.Node("Softmax", $"{p}.attn.softmax", [scores], $"{p}.attn.probs", OnnxGraph.Int("axis", -1));
         string y = _graph.Node("MatMul", $"{p}.attn.context", [probs, v], $"{p}.attn.context");
         y = _graph.Node("Transpose", $"{p}.attn.merge_transpose", [y], $"{p}.attn.merged_t", OnnxGraph.Ints("perm", [0, 2, 1, 3]));
-        string model3 = _graph.HasInitializer("const.model_shape") ? "const.model_shape" : _graph.Int64Tensor("const.model_shape", [0, 0, d], [3]);
+        string model3 = Shared("const.model_shape", name => _graph.Int64Tensor(name, [0, 0, d], [3]));
         y = _graph.Node("Reshape", $"{p}.attn.merge", [y, model3], $"{p}.attn.merged");
         y = Linear($"{p}.attn.proj", y, quantize: true);
         x = _graph.Node("Add", $"{p}.attn.residual", [x, y], $"{p}.attn.residual");
@@ -133,9 +131,9 @@ internal sealed class LmGraphLowering
     /// <summary>x · 0.5 · (1 + erf(x / √2)), TorchSharp's default (exact) gelu.</summary>
     private string Gelu(string name, string x)
     {
-        string sqrt2 = _graph.HasInitializer("const.sqrt2") ? "const.sqrt2" : _graph.FloatTensor("const.sqrt2", [MathF.Sqrt(2f)], []);
-        string oneF = _graph.HasInitializer("const.one_float") ? "const.one_float" : _graph.FloatTensor("const.one_float", [1f], []);
-        string half = _graph.HasInitializer("const.half") ? "const.half" : _graph.FloatTensor("const.half", [0.5f], []);
+        string sqrt2 = Shared("const.sqrt2", n => _graph.FloatTensor(n, [MathF.Sqrt(2f)], []));
+        string oneF = Shared("const.one_float", n => _graph.FloatTensor(n, [1f], []));
+        string half = Shared("const.half", n => _graph.FloatTensor(n, [0.5f], []));
         string scaled = _graph.Node("Div", $"{name}.div", [x, sqrt2], $"{name}.div");
         string erf = _graph.Node("Erf", $"{name}.erf", [scaled], $"{name}.erf");
         string plus = _graph.Node("Add", $"{name}.add", [erf, oneF], $"{name}.add");
@@ -179,15 +177,11 @@ internal sealed class LmGraphLowering
         return _graph.Node("Add", $"{name}.bias_add", [y, Float(bias)], output);
     }
 
-    private string Float(string name)
-    {
-        if (_graph.HasInitializer(name))
-        {
-            return name;
-        }
-        var (values, shape) = _weights[name];
-        return _graph.FloatTensor(name, values, shape);
-    }
+    /// <summary>A model parameter as a float initializer (added once).</summary>
+    private string Float(string name) => Shared(name, n => _graph.FloatTensor(n, _weights[n].Values, _weights[n].Shape));
+
+    /// <summary>An initializer every block uses: added by <paramref name="add"/> the first time.</summary>
+    private string Shared(string name, Func<string, string> add) => _graph.HasInitializer(name) ? name : add(name);
 
     private static float[] Transpose(float[] values, long[] shape)
     {

@@ -86,6 +86,10 @@ public static class LmOnnxExporter
         {
             throw new InvalidInputException($"ONNX IR version {options.OnnxIrVersion} does not go with opset {options.OnnxOpset}: use 8..10.");
         }
+        if (int8 is not null && options.Precision != ExportPrecision.Int8)
+        {
+            throw new ArgumentException("int8 weights were given for a float export", nameof(int8));
+        }
         if (int8 is { Bits: < 2 or > 8 })
         {
             throw new InvalidInputException($"int8 LM weights take 2..8 bits, got {int8.Bits}.");

@@ -74,11 +74,10 @@ public static class LmTargetExporter
 
             string checker = TargetExporter.RunChecker(modelPath);
             OnnxLmComparison comparison;
-            using (var runner = new OnnxLmRunner(modelPath))
-                comparison = OnnxLmEvaluator.Evaluate(runner, request.Validation, request.Tokenizer, EvaluationBatch, request.Model);
             LmThroughputResult throughput;
             using (var runner = new OnnxLmRunner(modelPath, request.Threads))
             {
+                comparison = OnnxLmEvaluator.Evaluate(runner, request.Validation, request.Tokenizer, EvaluationBatch, request.Model);
                 throughput = LmThroughput.Measure(runner, request.Tokenizer, FirstWindow(request.Validation), request.ThroughputTokens,
                     ThroughputWarmup, request.Threads);
             }
