@@ -40,6 +40,8 @@ public static class EvalCommand
     private static int Execute(ParseResult parse)
     {
         var checkpoint = parse.GetValue(Checkpoint)!;
+        if (LmOnnx.IsLanguageModelFile(checkpoint))
+            return LmEval.ExecuteOnnx(checkpoint, parse.GetValue(Data)!, parse.GetValue(GlobalOptions.Json), parse.GetValue(GlobalOptions.Threads) ?? 1);
         if (ExportedModelEval.Handles(checkpoint))
             return ExportedModelEval.Execute(parse, checkpoint);
         if (LmCheckpoint.IsLanguageModel(checkpoint))

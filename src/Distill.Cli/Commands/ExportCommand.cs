@@ -5,6 +5,7 @@ using Distill.Core;
 using Distill.Core.Data;
 using Distill.Core.Export.Targets;
 using Distill.Core.Quantization;
+using Distill.Core.Text;
 using Distill.Core.Tracking;
 using Distill.Recipes.Targets;
 
@@ -16,7 +17,7 @@ public static class ExportCommand
 {
     private static readonly Argument<string> Source = new("source")
     {
-        Description = "A run id (or unique prefix) whose models/student.ckpt is exported into the run, or a model checkpoint file",
+        Description = "A run id (or unique prefix) whose models/student.ckpt is exported into the run, or a model checkpoint file (image or language model)",
     };
 
     private static readonly Option<string> Target = new("--target")
@@ -27,7 +28,7 @@ public static class ExportCommand
 
     private static readonly Option<string?> Data = new("--data")
     {
-        Description = "Recipe (or IDX/CSV file) whose training split calibrates and test split verifies; default for a run: its recipe",
+        Description = "Recipe (or IDX/CSV file) whose training split calibrates and test split verifies (language models: a text recipe whose validation split verifies, or a .txt file); default for a run: its recipe",
     };
 
     private static readonly Option<int?> CalibrationBatches = new("--calibration-batches")
@@ -69,6 +70,14 @@ public static class ExportCommand
         ExportReport report;
         if (File.Exists(source) || Directory.Exists(source) || source.EndsWith(".ckpt", StringComparison.OrdinalIgnoreCase))
         {
+            if (File.Exists(source) && LmCheckpoint.IsLanguageModel(source))
+            {
+                string text = parse.GetValue(Data) ?? throw new InvalidInputException(
+                    "--data is required when exporting a language-model checkpoint file (a text recipe, whose validation split verifies the export, or a .txt file)");
+                return LmExport.Execute(parse, profile, Path.GetFullPath(source), text,
+                    outFolder ?? throw new InvalidInputException("--out is required when exporting a checkpoint file"),
+                    new ExportSource(null, Path.GetFullPath(source)), tracker: null);
+            }
             string data = parse.GetValue(Data) ?? throw new InvalidInputException("--data is required when exporting a checkpoint file (a recipe, IDX or CSV file)");
             if (outFolder is null)
                 throw new InvalidInputException("--out is required when exporting a checkpoint file");
@@ -80,6 +89,17 @@ public static class ExportCommand
             var run = store.GetRun(source);
             string checkpoint = store.ResolveArtifact(run.Id, RunExecutor.StudentArtifact);
             string data = parse.GetValue(Data) ?? store.ResolveArtifact(run.Id, RunExecutor.RecipeArtifact);
+            if (LmCheckpoint.IsLanguageModel(checkpoint))
+            {
+                var lmSource = new ExportSource(run.Id, RunExecutor.StudentArtifact);
+                // The run's recorded recipe names its corpus relative to the folder the recipe was trained from.
+                string? recipeFolder = parse.GetValue(Data) is null ? run.Params.GetValueOrDefault(TrainCommand.BaseDirectoryParam) : null;
+                if (outFolder is not null)
+                    return LmExport.Execute(parse, profile, checkpoint, data, outFolder, lmSource, tracker: null, recipeFolder);
+                using var lmTracker = store.AttachToRun(run.Id);
+                return LmExport.Execute(parse, profile, checkpoint, data, Path.Combine(lmTracker.ArtifactDirectory, ExportRecorder.Folder(profile.Name)),
+                    lmSource, lmTracker, recipeFolder);
+            }
             if (outFolder is not null)
             {
                 report = Export(parse, profile, checkpoint, data, outFolder, new ExportSource(run.Id, RunExecutor.StudentArtifact), tracker: null);

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using Distill.Core.Export.Onnx;
 using Distill.Core.Text;
 
 namespace Distill.Cli.Commands;
@@ -10,7 +11,7 @@ public static class GenerateCommand
 {
     private static readonly Argument<string> Checkpoint = new("checkpoint")
     {
-        Description = "Language-model checkpoint (a transformer-lm run's models/student.ckpt or models/teacher.ckpt)",
+        Description = "Language-model checkpoint (a transformer-lm run's models/student.ckpt or models/teacher.ckpt), or its model.onnx from distill export (run in ONNX Runtime)",
     };
 
     private static readonly Option<string> Prompt = new("--prompt") { Description = "Text to continue", Required = true };
@@ -25,7 +26,7 @@ public static class GenerateCommand
 
     public static Command Create()
     {
-        var command = new Command("generate", "Continue a prompt with a language-model checkpoint; streams the text and reports tokens per second.")
+        var command = new Command("generate", "Continue a prompt with a language-model checkpoint or its exported model.onnx; streams the text and reports tokens per second.")
         {
             Checkpoint, Prompt, MaxTokens, Temperature, TopK, Seed,
         };
@@ -36,8 +37,8 @@ public static class GenerateCommand
     private static int Execute(ParseResult parse)
     {
         var path = parse.GetValue(Checkpoint)!;
-        var (model, tokenizer, _) = LmCheckpoint.Load(path);
-        using var __ = model;
+        var (model, tokenizer, describe, owner) = Load(path, parse.GetValue(GlobalOptions.Threads) ?? 1);
+        using var __ = owner;
         var options = new GenerationOptions
         {
             MaxTokens = parse.GetValue(MaxTokens),
@@ -55,6 +56,7 @@ public static class GenerateCommand
             Console.Out.WriteLine(JsonSerializer.Serialize(new
             {
                 checkpoint = path,
+                model = describe,
                 prompt,
                 text = result.Text,
                 prompt_tokens = result.PromptTokens,
@@ -84,8 +86,23 @@ public static class GenerateCommand
         Emit("");
         output.WriteLine();
         Console.Error.WriteLine(string.Format(CultureInfo.InvariantCulture,
-            "{0} tokens in {1:F2} s: {2:F1} tokens/s ({3}, {4:N0} parameters)",
-            result.Tokens.Length, result.Elapsed.TotalSeconds, result.TokensPerSecond, tokenizer.Kind, model.ParameterCount));
+            "{0} tokens in {1:F2} s: {2:F1} tokens/s ({3})",
+            result.Tokens.Length, result.Elapsed.TotalSeconds, result.TokensPerSecond, describe));
         return ExitCodes.Success;
+    }
+
+    /// <summary>A checkpoint in TorchSharp, or an exported model.onnx in ONNX Runtime with <paramref name="threads"/>
+    /// intra-op threads (its tokenizer and context come from the model card in the file).</summary>
+    private static (INextTokenModel Model, ITokenizer Tokenizer, string Describe, IDisposable Owner) Load(string path, int threads)
+    {
+        if (Path.GetExtension(path).Equals(".onnx", StringComparison.OrdinalIgnoreCase))
+        {
+            var runner = new OnnxLmRunner(path, threads);
+            string describe = string.Format(CultureInfo.InvariantCulture, "ONNX Runtime, {0}, {1}, {2:N0} parameters",
+                runner.Card["target"]?["precision"], runner.Tokenizer.Kind, runner.Card["model"]?["parameters"]?.GetValue<long>() ?? 0);
+            return (runner, runner.Tokenizer, describe, runner);
+        }
+        var (model, tokenizer, _) = LmCheckpoint.Load(path);
+        return (new TorchNextTokenModel(model), tokenizer, string.Format(CultureInfo.InvariantCulture, "{0}, {1:N0} parameters", tokenizer.Kind, model.ParameterCount), model);
     }
 }

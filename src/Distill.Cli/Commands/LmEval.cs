@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using Distill.Core;
 using Distill.Core.Data;
+using Distill.Core.Export.Onnx;
 using Distill.Core.Text;
 using Distill.Recipes;
 
@@ -16,7 +17,7 @@ internal static class LmEval
     {
         var (model, tokenizer, header) = LmCheckpoint.Load(checkpoint);
         using var _ = model;
-        var (windows, what) = Windows(dataPath, model, tokenizer);
+        var (windows, what) = Windows(dataPath, model.Options.Context, tokenizer);
         using var __ = windows;
         var clock = Stopwatch.StartNew();
         var result = LmEvaluator.Evaluate(model, windows, tokenizer, 64);
@@ -47,24 +48,63 @@ internal static class LmEval
         return ExitCodes.Success;
     }
 
-    private static (TokenWindows Windows, string What) Windows(string dataPath, TransformerLm model, ITokenizer tokenizer)
+    /// <summary>`distill eval model.onnx` of a language-model ONNX file: the same figures, computed in ONNX Runtime.</summary>
+    public static int ExecuteOnnx(string path, string dataPath, bool json, int threads)
+    {
+        using var runner = new OnnxLmRunner(path, threads);
+        var (windows, what) = Windows(dataPath, runner.Context, runner.Tokenizer);
+        using var _ = windows;
+        var clock = Stopwatch.StartNew();
+        var result = OnnxLmEvaluator.Evaluate(runner, windows, runner.Tokenizer, 32).Evaluation;
+        clock.Stop();
+        if (json)
+        {
+            Console.Out.WriteLine(JsonSerializer.Serialize(new
+            {
+                model = path,
+                runtime = "ONNX Runtime (CPU)",
+                data = dataPath,
+                split = what,
+                windows = windows.Count,
+                tokens = result.Tokens,
+                bytes = result.Bytes,
+                cross_entropy = result.CrossEntropy,
+                bits_per_byte = result.BitsPerByte,
+                perplexity = result.Perplexity,
+                seconds = clock.Elapsed.TotalSeconds,
+            }, new JsonSerializerOptions { WriteIndented = true }));
+        }
+        else
+        {
+            Console.Out.WriteLine(string.Format(CultureInfo.InvariantCulture,
+                "{0}: ONNX Runtime, {1} on {2} ({3:N0} tokens): cross-entropy {4:F4} nats/token, {5:F4} bits/byte, perplexity {6:F3} ({7:F2} s)",
+                path, runner.Card["target"]?["precision"], what, result.Tokens, result.CrossEntropy, result.BitsPerByte, result.Perplexity,
+                clock.Elapsed.TotalSeconds));
+        }
+        return ExitCodes.Success;
+    }
+
+    /// <summary>A text recipe's validation split (as its run measured it), or every window of a text file.</summary>
+    /// <param name="baseDirectory">Folder the recipe's relative paths are taken from (a run's recorded recipe folder);
+    /// null: the recipe's own folder.</param>
+    internal static (TokenWindows Windows, string What) Windows(string dataPath, int context, ITokenizer tokenizer, string? baseDirectory = null)
     {
         var extension = Path.GetExtension(dataPath).ToLowerInvariant();
         if (extension is ".yaml" or ".yml")
         {
-            var plan = RecipeLoader.Load(dataPath);
+            var plan = baseDirectory is null ? RecipeLoader.Load(dataPath) : RecipeLoader.LoadText(File.ReadAllText(dataPath), dataPath, baseDirectory);
             if (plan.Data.Format != DataFormat.Text)
                 throw new InvalidInputException($"{dataPath}: not a text recipe (data.format: text), but the checkpoint is a language model");
             var options = plan.Data.Text!;
-            if (options.Context > model.Options.Context)
+            if (options.Context > context)
                 throw new InvalidInputException(
-                    $"{dataPath}: data.context ({options.Context}) is longer than the model's context ({model.Options.Context} tokens)");
+                    $"{dataPath}: data.context ({options.Context}) is longer than the model's context ({context} tokens)");
             var path = Path.IsPathRooted(plan.Data.TextPath!) ? plan.Data.TextPath! : Path.Combine(plan.BaseDirectory, plan.Data.TextPath!);
             using var full = TextData.Load(path, options, tokenizer);
             using var limited = full.Limit(null, plan.Data.MaxValidationWindows);
             return (limited.Validation.Subset(0, limited.Validation.Count), "the validation split");
         }
-        using var all = TextData.Load(dataPath, new TextDataOptions { Tokenizer = tokenizer.Kind, Context = model.Options.Context, ValidationFraction = 0, Blocks = 1 }, tokenizer);
+        using var all = TextData.Load(dataPath, new TextDataOptions { Tokenizer = tokenizer.Kind, Context = context, ValidationFraction = 0, Blocks = 1 }, tokenizer);
         return (all.Train.Subset(0, all.Train.Count), "every window of the file");
     }
 }

@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using TorchSharp;
-using static TorchSharp.torch;
 
 namespace Distill.Core.Text;
 
@@ -23,10 +21,16 @@ public sealed record GenerationOptions
 /// sampling, after the prompt is encoded).</param>
 public sealed record GenerationResult(string Text, int[] Tokens, int PromptTokens, TimeSpan Elapsed, double TokensPerSecond);
 
-/// <summary>Autoregressive text generation with a <see cref="TransformerLm"/>. The model sees at most its
-/// context: past that, the oldest tokens slide out of the window.</summary>
-public sealed class TextGenerator(TransformerLm model, ITokenizer tokenizer)
+/// <summary>Autoregressive text generation with a <see cref="TransformerLm"/> or any <see cref="INextTokenModel"/>
+/// (e.g. an ONNX file in ONNX Runtime). The model sees at most its context: past that, the oldest tokens slide out of
+/// the window.</summary>
+public sealed class TextGenerator(INextTokenModel model, ITokenizer tokenizer)
 {
+    public TextGenerator(TransformerLm model, ITokenizer tokenizer)
+        : this(new TorchNextTokenModel(model), tokenizer)
+    {
+    }
+
     /// <summary>Generates after <paramref name="prompt"/>; <paramref name="onText"/> receives the new text piece by
     /// piece as it becomes decodable (a byte token that ends inside a UTF-8 character waits for the rest).</summary>
     public GenerationResult Generate(string prompt, GenerationOptions options, Action<string>? onText = null)
@@ -72,27 +76,15 @@ public sealed class TextGenerator(TransformerLm model, ITokenizer tokenizer)
         var random = new Random(options.Seed);
         var context = new List<int>(prompt);
         var generated = new int[options.MaxTokens];
-        bool wasTraining = model.training;
-        model.eval();
         var watch = Stopwatch.StartNew();
-        try
+        for (int step = 0; step < options.MaxTokens; step++)
         {
-            using var noGrad = no_grad();
-            for (int step = 0; step < options.MaxTokens; step++)
-            {
-                using var scope = NewDisposeScope();
-                int window = Math.Min(context.Count, model.Options.Context);
-                var input = tensor(context.Skip(context.Count - window).Select(t => (long)t).ToArray(), [1, window]);
-                var last = model.forward(input)[0, window - 1].to_type(ScalarType.Float32).data<float>().ToArray();
-                int next = Pick(last, options, random);
-                generated[step] = next;
-                context.Add(next);
-                onToken?.Invoke(next);
-            }
-        }
-        finally
-        {
-            model.train(wasTraining);
+            int window = Math.Min(context.Count, model.Context);
+            var last = model.NextTokenLogits(context.GetRange(context.Count - window, window));
+            int next = Pick(last, options, random);
+            generated[step] = next;
+            context.Add(next);
+            onToken?.Invoke(next);
         }
         watch.Stop();
         return (generated, watch.Elapsed);
@@ -140,10 +132,10 @@ public sealed class TextGenerator(TransformerLm model, ITokenizer tokenizer)
         {
             throw new InvalidInputException("prompt: the prompt is empty; give at least one character.");
         }
-        if (prompt.Length > model.Options.Context)
+        if (prompt.Length > model.Context)
         {
             throw new InvalidInputException(
-                $"prompt: {prompt.Length} tokens is longer than the model's context of {model.Options.Context} tokens.");
+                $"prompt: {prompt.Length} tokens is longer than the model's context of {model.Context} tokens.");
         }
         if (options.MaxTokens < 0)
         {
@@ -157,9 +149,9 @@ public sealed class TextGenerator(TransformerLm model, ITokenizer tokenizer)
         {
             throw new InvalidInputException($"top-k must be 0 (all tokens) or positive, got {options.TopK}.");
         }
-        if (prompt.Any(t => t < 0 || t >= model.Options.VocabSize))
+        if (prompt.Any(t => t < 0 || t >= model.VocabSize))
         {
-            throw new InvalidInputException($"prompt: a token is outside the model's vocabulary of {model.Options.VocabSize}.");
+            throw new InvalidInputException($"prompt: a token is outside the model's vocabulary of {model.VocabSize}.");
         }
     }
 }

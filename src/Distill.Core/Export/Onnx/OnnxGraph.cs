@@ -11,6 +11,7 @@ internal sealed class OnnxGraph
     public const int UInt8 = (int)TensorProto.Types.DataType.Uint8;
     public const int Int8 = (int)TensorProto.Types.DataType.Int8;
     public const int Int32 = (int)TensorProto.Types.DataType.Int32;
+    public const int Int64 = (int)TensorProto.Types.DataType.Int64;
     public const int Float16 = (int)TensorProto.Types.DataType.Float16;
 
     private readonly HashSet<string> _initializerNames = [];
@@ -49,6 +50,9 @@ internal sealed class OnnxGraph
 
     public string Int32Tensor(string name, int[] values, long[] dims) =>
         Initializer(name, Int32, dims, MemoryMarshal.AsBytes(values.AsSpan()));
+
+    public string Int64Tensor(string name, long[] values, long[] dims) =>
+        Initializer(name, Int64, dims, MemoryMarshal.AsBytes(values.AsSpan()));
 
     /// <summary>Raw data is little-endian by the specification; so is every platform .NET runs on here.</summary>
     private string Initializer(string name, int dataType, long[] dims, ReadOnlySpan<byte> bytes)

@@ -66,7 +66,7 @@ public static class TargetExporter
 
     /// <summary>Fails with <see cref="InvalidInputException"/> when the output cannot be written; returns an empty
     /// folder beside it to write into.</summary>
-    private static string CreateTempFolder(string output)
+    internal static string CreateTempFolder(string output)
     {
         if (File.Exists(output))
             throw new InvalidInputException($"{output}: is a file; the export output must be a folder");
@@ -87,7 +87,7 @@ public static class TargetExporter
         return temp;
     }
 
-    private static void MoveIntoPlace(string temp, string output)
+    internal static void MoveIntoPlace(string temp, string output)
     {
         if (Directory.Exists(output))
             Directory.Delete(output, recursive: true);
@@ -191,7 +191,7 @@ public static class TargetExporter
     }
 
     /// <summary>"passed", "unavailable: …" when python3-onnx is missing, or "failed: …" with the checker's message.</summary>
-    private static string RunChecker(string path)
+    internal static string RunChecker(string path)
     {
         try
         {

@@ -1,0 +1,99 @@
+using System.Text.Json;
+
+namespace Distill.Cli.Tests;
+
+/// <summary>Language models to ONNX from the command line: export of a run's student (fp32 and int8) into the run,
+/// of a teacher checkpoint into a folder, generation and evaluation from model.onnx in ONNX Runtime.</summary>
+public sealed class LmOnnxCliTests(LmTinyRun tiny) : IClassFixture<LmTinyRun>
+{
+    private static JsonElement Json(CliResult result)
+    {
+        Assert.True(result.ExitCode == 0, result.ToString());
+        return JsonDocument.Parse(result.StdOut).RootElement;
+    }
+
+    [Fact]
+    public void Student_exports_to_fp32_and_int8_in_the_run_and_both_files_generate_and_evaluate_in_onnx_runtime()
+    {
+        var fp32 = Json(CliProcess.Run("export", tiny.Run.Id, "--target", "onnx-fp32", "--store", tiny.Store.Path, "--json"));
+        var int8 = Json(CliProcess.Run("export", tiny.Run.Id, "--target", "x86-vnni", "--store", tiny.Store.Path, "--json"));
+        double studentBpb = tiny.Run.Metric("student/val_bpb");
+        Assert.True(fp32.GetProperty("verification").GetProperty("passed").GetBoolean());
+        Assert.True(fp32.GetProperty("verification").GetProperty("max_abs_logit_diff").GetDouble() <= 1e-4);
+        Assert.Equal("passed", fp32.GetProperty("verification").GetProperty("onnx_checker").GetString());
+        Assert.Equal(studentBpb, fp32.GetProperty("val_bpb").GetDouble(), 4);
+        Assert.True(int8.GetProperty("verification").GetProperty("passed").GetBoolean());
+        Assert.True(int8.GetProperty("verification").GetProperty("next_token_agreement").GetDouble() >= 0.95);
+        Assert.Equal("passed", int8.GetProperty("verification").GetProperty("onnx_checker").GetString());
+        Assert.True(Math.Abs(int8.GetProperty("val_bpb").GetDouble() - studentBpb) < 0.05, $"int8 {int8.GetProperty("val_bpb")} vs {studentBpb} bits/byte");
+        Assert.True(int8.GetProperty("size_bytes").GetInt64() < fp32.GetProperty("size_bytes").GetInt64());
+        Assert.True(int8.GetProperty("tokens_per_second").GetDouble() > 0);
+
+        string fp32File = tiny.Artifact("exports/onnx-fp32/model.onnx");
+        string int8File = tiny.Artifact("exports/x86-vnni/model.onnx");
+        Assert.Equal(fp32File, fp32.GetProperty("model").GetString());
+        var card = JsonDocument.Parse(File.ReadAllText(tiny.Artifact("exports/x86-vnni/model_card.json"))).RootElement;
+        Assert.Equal("language-model", card.GetProperty("kind").GetString());
+        Assert.Equal("tokens", card.GetProperty("input").GetProperty("name").GetString());
+        Assert.Equal("int64", card.GetProperty("input").GetProperty("dtype").GetString());
+        Assert.Equal(32, card.GetProperty("model").GetProperty("context").GetInt32());
+        Assert.Equal("byte", card.GetProperty("tokenizer").GetProperty("kind").GetString());
+        Assert.Equal("int8", card.GetProperty("target").GetProperty("precision").GetString());
+        Assert.StartsWith("fixed context window, no past key/values", card.GetProperty("decoding").GetString());
+
+        var shown = new RunJsonView(CliProcess.Run("runs", "show", tiny.Run.Id, "--store", tiny.Store.Path, "--json").StdOut);
+        Assert.Equal(fp32.GetProperty("val_bpb").GetDouble(), shown.Metric("export/onnx-fp32/val_bpb"), 9);
+        Assert.Equal(1, shown.Metric("export/x86-vnni/verified"));
+        Assert.True(shown.Metric("export/x86-vnni/tokens_per_second") > 0);
+        Assert.Contains("exports/x86-vnni/model.onnx", shown.Artifacts);
+
+        var generated = CliProcess.Run("generate", int8File, "--prompt", "It is a truth", "--max-tokens", "30", "--temperature", "0.8", "--top-k", "20", "--seed", "3");
+        Assert.True(generated.ExitCode == 0, generated.ToString());
+        Assert.StartsWith("It is a truth", generated.StdOut);
+        Assert.Matches(@"30 tokens in [0-9.]+ s: [0-9.]+ tokens/s \(ONNX Runtime, int8", generated.StdErr);
+
+        var eval = Json(CliProcess.Run("eval", fp32File, "--data", "configs/text/lm-tiny.yaml", "--json"));
+        Assert.Equal(128 * 32, eval.GetProperty("tokens").GetInt64());
+        Assert.Equal(studentBpb, eval.GetProperty("bits_per_byte").GetDouble(), 4);
+    }
+
+    [Fact]
+    public void Teacher_checkpoint_exported_to_onnx_generates_torchsharps_greedy_tokens()
+    {
+        using var dir = new TempDir();
+        string teacher = tiny.Artifact("models/teacher.ckpt");
+        var export = CliProcess.Run("export", teacher, "--target", "onnx-fp32", "--data", "configs/text/lm-tiny.yaml", "--out", dir.File("teacher"));
+        Assert.True(export.ExitCode == 0, export.ToString());
+        Assert.Contains("ONNX checker passed: passed", export.StdOut);
+        string onnx = dir.File("teacher/model.onnx");
+        Assert.True(File.Exists(dir.File("teacher/model_card.json")));
+
+        string[] greedy = ["--prompt", "Mr. Darcy", "--max-tokens", "40", "--temperature", "0", "--json"];
+        var fromTorch = Json(CliProcess.Run(["generate", teacher, .. greedy]));
+        var fromOnnx = Json(CliProcess.Run(["generate", onnx, .. greedy]));
+        Assert.Equal(40, fromOnnx.GetProperty("tokens").GetInt32());
+        Assert.Equal(fromTorch.GetProperty("text").GetString(), fromOnnx.GetProperty("text").GetString());
+    }
+
+    [Fact]
+    public void Onnx_generation_refuses_a_prompt_longer_than_the_context_and_lm_export_refuses_tflite()
+    {
+        using var dir = new TempDir();
+        string student = tiny.Artifact("models/student.ckpt");
+        var export = CliProcess.Run("export", student, "--target", "onnx-fp32", "--data", "configs/text/lm-tiny.yaml", "--out", dir.File("student"));
+        Assert.True(export.ExitCode == 0, export.ToString());
+
+        var tooLong = CliProcess.Run("generate", dir.File("student/model.onnx"), "--prompt", new string('a', 33));
+        Assert.Equal(2, tooLong.ExitCode);
+        Assert.Contains("prompt: 33 tokens is longer than the model's context of 32 tokens", tooLong.StdErr);
+        Assert.Equal("", tooLong.StdOut);
+
+        var tflite = CliProcess.Run("export", student, "--target", "arm-cortex-a", "--data", "configs/text/lm-tiny.yaml", "--out", dir.File("tflite"));
+        Assert.Equal(2, tflite.ExitCode);
+        Assert.Contains("language models export to ONNX only", tflite.StdErr);
+
+        var noData = CliProcess.Run("export", student, "--target", "onnx-fp32", "--out", dir.File("none"));
+        Assert.Equal(2, noData.ExitCode);
+        Assert.Contains("--data is required when exporting a language-model checkpoint file", noData.StdErr);
+    }
+}
