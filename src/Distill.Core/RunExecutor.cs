@@ -51,8 +51,6 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
                 throw new InvalidInputException($"run {run.Id} has no checkpoint to resume from (it stopped before its first epoch ended); start it again");
             resumeRunId = run.Id;
         }
-        if (plan.Data.Format == DataFormat.Text && plan.OnnxTeacher is not null)
-            throw new InvalidInputException("an ONNX teacher (teacher.onnx) distils image and tabular classifiers; language-model recipes need a transformer-lm teacher");
         if (plan.Data.Format == DataFormat.Text)
             return new Text.LmRunner(store, logger, progress, TrackerDecorator).Execute(plan, resumeRunId, checkpointPath, cancel);
 

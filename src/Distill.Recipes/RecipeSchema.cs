@@ -221,7 +221,7 @@ public static partial class RecipeSchema
             ModelField("The teacher's architecture; required unless onnx", required: false),
             new() { Key = "train", Schema = Stage(teacherStage: true), Doc = "Train the teacher in this run (a stage with plain cross-entropy); exclusive with checkpoint" },
             new() { Key = "checkpoint", Schema = FilePath, Doc = "Load the teacher's weights from this checkpoint; exclusive with train" },
-            new() { Key = "onnx", Schema = FilePath, Doc = "An ONNX file as the teacher, run in ONNX Runtime (forward passes only; image and tabular classifiers); exclusive with model, train and checkpoint" },
+            new() { Key = "onnx", Schema = FilePath, Doc = "An ONNX file as the teacher, run in ONNX Runtime (forward passes only): an image or tabular classifier, or for data.format text a language model (int64 tokens in, logits out, a language-model card; e.g. from distill export --target onnx-fp32), which serves KD only; exclusive with model, train and checkpoint" },
             new()
             {
                 Key = "outputs",
@@ -229,14 +229,14 @@ public static partial class RecipeSchema
                 {
                     Fields =
                     [
-                        new() { Key = "logits", Schema = Text, DefaultText = "the file's only output, else its output named logits", Doc = "Output holding the logits [batch, classes]; classes must be the student's" },
-                        new() { Key = "taps", Schema = new MapSchema { Fields = [], AnyKey = Text }, Doc = "Tap name (as hint losses say teacher_tap) to output name, e.g. { block1: block1 }; a Distill export has them with distill export --expose-taps" },
+                        new() { Key = "logits", Schema = Text, DefaultText = "the file's only output, else its output named logits", Doc = "Output holding the logits [batch, classes] (text: [batch, sequence, vocab]); classes or vocabulary must be the student's" },
+                        new() { Key = "taps", Schema = new MapSchema { Fields = [], AnyKey = Text }, Doc = "Tap name (as hint losses say teacher_tap) to output name, e.g. { block1: block1 }; a Distill export has them with distill export --expose-taps; not for text" },
                     ],
                 },
                 Doc = "onnx: which outputs of the file the teacher's logits and taps are",
             },
             new() { Key = "threads", Schema = Int(0, 1024), DefaultText = "1", Doc = "onnx: ONNX Runtime intra-op threads; 0 = one per core" },
-            new() { Key = "batch_size", Schema = Int(1, 1 << 20), DefaultText = "256", Doc = "onnx: samples per ONNX Runtime run (a file with a fixed batch dimension runs at that size)" },
+            new() { Key = "batch_size", Schema = Int(1, 1 << 20), DefaultText = "256", Doc = "onnx: samples (text: windows) per ONNX Runtime run (a file with a fixed batch dimension runs at that size)" },
             new()
             {
                 Key = "input",
@@ -261,7 +261,7 @@ public static partial class RecipeSchema
                         },
                     ],
                 },
-                Doc = "onnx: how samples are fed to the file",
+                Doc = "onnx: how samples are fed to the file; not for text (a language model takes token ids)",
             },
         ],
     };

@@ -18,15 +18,32 @@ public sealed class LmDistillationLoss : nn.Module
     /// <param name="teacher">The teacher's sizes (a live teacher's <see cref="TransformerLm.Options"/>, or those
     /// of the model a <see cref="TopKTeacherCache"/> was built from); null for plain next-token training.</param>
     public LmDistillationLoss(LmLossOptions options, TransformerLmOptions student, TransformerLmOptions? teacher)
+        : this(options, student, teacher, teacher?.VocabSize)
+    {
+    }
+
+    /// <summary>For a teacher known by its logits alone (an ONNX file, <see cref="OnnxLmTeacher"/>) of
+    /// <paramref name="teacherVocabSize"/> tokens: KD only, since hint and attention losses need its hidden states.</summary>
+    public LmDistillationLoss(LmLossOptions options, TransformerLmOptions student, int teacherVocabSize)
+        : this(options, student, null, teacherVocabSize)
+    {
+    }
+
+    private LmDistillationLoss(LmLossOptions options, TransformerLmOptions student, TransformerLmOptions? teacher, int? teacherVocabSize)
         : base("lm_distillation_loss")
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(student);
         _options = options;
         bool needsTeacher = options.Kd is not null || options.Hints.Count > 0 || options.Attention is not null;
-        if (needsTeacher && teacher is null)
+        if (needsTeacher && teacherVocabSize is null)
         {
             throw new InvalidInputException("Distillation losses need a teacher, but there is none.");
+        }
+        if (teacher is null && teacherVocabSize is not null && (options.Hints.Count > 0 || options.Attention is not null))
+        {
+            throw new InvalidInputException(
+                "Hint and attention losses need the teacher's hidden states; a teacher given as an ONNX file gives its logits only (use KD).");
         }
         if (options.Kd is { } kd)
         {
@@ -34,10 +51,10 @@ public sealed class LmDistillationLoss : nn.Module
             {
                 throw new InvalidInputException($"KD needs temperature > 0 and alpha in [0, 1]; got {kd.Temperature} and {kd.Alpha}.");
             }
-            if (teacher!.VocabSize != student.VocabSize)
+            if (teacherVocabSize != student.VocabSize)
             {
                 throw new InvalidInputException(
-                    $"Teacher and student vocabularies differ ({teacher.VocabSize} vs {student.VocabSize} tokens): token-level KD needs the same tokenizer.");
+                    $"Teacher and student vocabularies differ ({teacherVocabSize} vs {student.VocabSize} tokens): token-level KD needs the same tokenizer.");
             }
         }
         for (int i = 0; i < options.Hints.Count; i++)

@@ -12,9 +12,9 @@ public sealed record LmEvaluation(double CrossEntropy, double BitsPerByte, doubl
 
 public static class LmEvaluator
 {
-    /// <summary>Runs <paramref name="model"/> in eval mode under no_grad over every window (batches of
-    /// <paramref name="batchSize"/>); the model's mode is restored.</summary>
-    public static LmEvaluation Evaluate(TransformerLm model, TokenWindows windows, ITokenizer tokenizer, int batchSize)
+    /// <summary>Runs <paramref name="model"/> forward only (<see cref="ILmLogitSource.Logits"/>: eval mode, no_grad)
+    /// over every window, in batches of <paramref name="batchSize"/>.</summary>
+    public static LmEvaluation Evaluate(ILmLogitSource model, TokenWindows windows, ITokenizer tokenizer, int batchSize)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(windows);
@@ -24,38 +24,29 @@ public static class LmEvaluator
         {
             throw new ArgumentException("Cannot evaluate on no windows.", nameof(windows));
         }
-        if (tokenizer.VocabSize != model.Options.VocabSize)
+        if (tokenizer.VocabSize != model.VocabSize)
         {
             throw new InvalidInputException(
-                $"The tokenizer has {tokenizer.VocabSize} tokens but the model's vocabulary has {model.Options.VocabSize}.");
+                $"The tokenizer has {tokenizer.VocabSize} tokens but the model's vocabulary has {model.VocabSize}.");
         }
-        bool wasTraining = model.training;
-        model.eval();
-        try
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var byteLengths = tensor(Enumerable.Range(0, tokenizer.VocabSize).Select(t => (long)tokenizer.ByteLength(t)).ToArray());
+        double nats = 0;
+        long tokens = 0, bytes = 0;
+        for (long start = 0; start < windows.Count; start += batchSize)
         {
-            using var scope = NewDisposeScope();
-            using var noGrad = no_grad();
-            var byteLengths = tensor(Enumerable.Range(0, tokenizer.VocabSize).Select(t => (long)tokenizer.ByteLength(t)).ToArray());
-            double nats = 0;
-            long tokens = 0, bytes = 0;
-            for (long start = 0; start < windows.Count; start += batchSize)
-            {
-                using var batchScope = NewDisposeScope();
-                long length = Math.Min(batchSize, windows.Count - start);
-                var (input, target) = windows.Slice(start, length);
-                var logits = model.forward(input);
-                var flatTarget = target.reshape(-1);
-                nats += nn.functional.cross_entropy(logits.reshape(-1, logits.shape[^1]), flatTarget, reduction: nn.Reduction.Sum)
-                    .to_type(ScalarType.Float64).item<double>();
-                tokens += flatTarget.shape[0];
-                bytes += byteLengths.index_select(0, flatTarget).sum().item<long>();
-            }
-            double ce = nats / tokens;
-            return new LmEvaluation(ce, nats / (Math.Log(2) * bytes), Math.Exp(ce), tokens, bytes);
+            using var batchScope = NewDisposeScope();
+            long length = Math.Min(batchSize, windows.Count - start);
+            var (input, target) = windows.Slice(start, length);
+            var logits = model.Logits(input);
+            var flatTarget = target.reshape(-1);
+            nats += nn.functional.cross_entropy(logits.reshape(-1, logits.shape[^1]), flatTarget, reduction: nn.Reduction.Sum)
+                .to_type(ScalarType.Float64).item<double>();
+            tokens += flatTarget.shape[0];
+            bytes += byteLengths.index_select(0, flatTarget).sum().item<long>();
         }
-        finally
-        {
-            model.train(wasTraining);
-        }
+        double ce = nats / tokens;
+        return new LmEvaluation(ce, nats / (Math.Log(2) * bytes), Math.Exp(ce), tokens, bytes);
     }
 }

@@ -34,7 +34,10 @@ public sealed class LmRunner(RunStore store, ILogger logger, IProgress<TrainingP
 
         var teacherCheckpoint = plan.Teacher?.Checkpoint is { } t ? ResolvePath(plan, t) : null;
         var studentCheckpoint = plan.Student.Checkpoint is { } s ? ResolvePath(plan, s) : null;
-        var tokenizer = CheckpointTokenizer(textOptions, ("teacher", teacherCheckpoint), ("student", studentCheckpoint));
+        using var onnxTeacher = plan.OnnxTeacher is { } onnx ? OnnxLmTeacher.Load(onnx, ResolvePath(plan, onnx.Path)) : null;
+        var tokenizer = SharedTokenizer(textOptions,
+            onnxTeacher is null ? FromCheckpoint("teacher", teacherCheckpoint) : new TokenizerSource("ONNX teacher", onnxTeacher.Path, onnxTeacher.Tokenizer, onnxTeacher.Context),
+            FromCheckpoint("student", studentCheckpoint));
         var corpusPath = ResolvePath(plan, plan.Data.TextPath ?? throw new InvalidInputException("data.path: a text corpus is needed"));
         TextData data;
         using (var full = TextData.Load(corpusPath, textOptions, tokenizer))
@@ -47,7 +50,7 @@ public sealed class LmRunner(RunStore store, ILogger logger, IProgress<TrainingP
         var teacherOptions = plan.Teacher is null ? null : ModelOptions(plan.Teacher.Model, data, teacherCheckpoint);
         var studentOptions = ModelOptions(plan.Student.Model, data, studentCheckpoint);
         var phases = Phases(plan);
-        ValidateLosses(plan, phases, studentOptions, teacherOptions, data.Tokenizer.VocabSize);
+        ValidateLosses(plan, phases, studentOptions, teacherOptions, onnxTeacher, data.Tokenizer.VocabSize);
 
         manual_seed(plan.Seed);
         using var teacher = teacherOptions is null ? null : new TransformerLm(teacherOptions);
@@ -85,15 +88,17 @@ public sealed class LmRunner(RunStore store, ILogger logger, IProgress<TrainingP
         try
         {
             if (resumeRunId is null)
-                RecordRunStart(plan, data, fingerprint, tracker, teacher, student);
+                RecordRunStart(plan, data, fingerprint, tracker, teacher, student, onnxTeacher);
             else
                 runLog.Information("Resuming run {RunId} from {Checkpoint} (phase {Phase}, {Epochs} epochs done)",
                     tracker.RunId, RunExecutor.CheckpointArtifact, resumeHeader!.PhaseName, resumeHeader.Phase.EpochsCompleted);
             var wall = resumeHeader?.WallSeconds ?? [];
-            var context = new RunContext(plan, data, fingerprint, teacher, student, tracker, runLog, wall);
+            var context = new RunContext(plan, data, fingerprint, teacher, onnxTeacher, student, tracker, runLog, wall);
             RunPhases(context, phases, resumeHeader, resumeSections, cancel);
             if (teacher is not null)
                 RecordFinalModel(context, teacher, "teacher", RunExecutor.TeacherArtifact);
+            if (onnxTeacher is not null)
+                RecordOnnxTeacher(context, onnxTeacher);
             RecordFinalModel(context, student, "student", RunExecutor.StudentArtifact);
             WriteCurves(tracker, runLog);
             tracker.End(RunStatus.Finished);
@@ -114,7 +119,7 @@ public sealed class LmRunner(RunStore store, ILogger logger, IProgress<TrainingP
         }
     }
 
-    private sealed record RunContext(RunPlan Plan, TextData Data, string Fingerprint, TransformerLm? Teacher, TransformerLm Student,
+    private sealed record RunContext(RunPlan Plan, TextData Data, string Fingerprint, TransformerLm? Teacher, OnnxLmTeacher? OnnxTeacher, TransformerLm Student,
         ITracker Tracker, ILogger Log, Dictionary<string, double> Wall);
 
     private static List<Phase> Phases(RunPlan plan)
@@ -126,26 +131,37 @@ public sealed class LmRunner(RunStore store, ILogger logger, IProgress<TrainingP
         return phases;
     }
 
-    /// <summary>The tokenizer saved in the teacher's or student's checkpoint (they must agree with each other and with
-    /// data.tokenizer), or null when neither is loaded from a checkpoint.</summary>
-    private static ITokenizer? CheckpointTokenizer(TextDataOptions options, params (string Role, string? Path)[] checkpoints)
+    /// <summary>A model whose tokenizer and context are fixed by its file: a checkpoint or an ONNX teacher.</summary>
+    private sealed record TokenizerSource(string Role, string Path, ITokenizer Tokenizer, int Context);
+
+    private static TokenizerSource? FromCheckpoint(string role, string? path)
+    {
+        if (path is null)
+            return null;
+        var (model, saved) = LmCheckpoint.Describe(path);
+        return new TokenizerSource(role, path, saved, model.Context);
+    }
+
+    /// <summary>The tokenizer saved in the teacher's file (checkpoint or ONNX model card) or the student's checkpoint
+    /// (they must agree with each other and with data.tokenizer), or null when no model is loaded from a file.</summary>
+    private static ITokenizer? SharedTokenizer(TextDataOptions options, params TokenizerSource?[] sources)
     {
         ITokenizer? tokenizer = null;
         string? first = null;
-        foreach (var (role, path) in checkpoints)
+        foreach (var source in sources)
         {
-            if (path is null)
+            if (source is null)
                 continue;
-            var (model, saved) = LmCheckpoint.Describe(path);
+            var (role, path, saved, context) = source;
             if (saved.Kind != options.Tokenizer)
                 throw new InvalidInputException(
                     $"{path}: the {role} reads {saved.Kind} tokens ({saved.VocabSize}), but data.tokenizer is {options.Tokenizer}: teacher and student must share one vocabulary");
             if (tokenizer is not null && TokenizerFile.ToJson(tokenizer) != TokenizerFile.ToJson(saved))
                 throw new InvalidInputException(
                     $"{path}: the {role}'s vocabulary ({saved.VocabSize} tokens) differs from that of {first} ({tokenizer.VocabSize} tokens): teacher and student must share one vocabulary");
-            if (model.Context < options.Context)
+            if (context < options.Context)
                 throw new InvalidInputException(
-                    $"{path}: the {role} has a context of {model.Context} tokens, shorter than data.context ({options.Context})");
+                    $"{path}: the {role} has a context of {context} tokens, shorter than data.context ({options.Context})");
             tokenizer ??= saved;
             first ??= path;
         }
@@ -170,7 +186,8 @@ public sealed class LmRunner(RunStore store, ILogger logger, IProgress<TrainingP
 
     /// <summary>Builds every stage's loss once, so that wrong layer names or a top-k beyond the vocabulary stop the
     /// run before it opens.</summary>
-    private static void ValidateLosses(RunPlan plan, List<Phase> phases, TransformerLmOptions student, TransformerLmOptions? teacher, int vocab)
+    private static void ValidateLosses(RunPlan plan, List<Phase> phases, TransformerLmOptions student, TransformerLmOptions? teacher,
+        OnnxLmTeacher? onnxTeacher, int vocab)
     {
         int stageIndex = 0;
         foreach (var phase in phases.Where(p => !p.IsTeacher))
@@ -178,7 +195,7 @@ public sealed class LmRunner(RunStore store, ILogger logger, IProgress<TrainingP
             string path = $"stages[{stageIndex++}]";
             try
             {
-                using var loss = new LmDistillationLoss(LossOptions(phase.Stage, false), student, teacher);
+                using var loss = NewLoss(LossOptions(phase.Stage, false), student, teacher, onnxTeacher);
             }
             catch (InvalidInputException e)
             {
@@ -188,6 +205,10 @@ public sealed class LmRunner(RunStore store, ILogger logger, IProgress<TrainingP
                 throw new InvalidInputException($"{path}.loss.teacher_cache.top_k: {k} is more than the vocabulary ({vocab} {plan.Data.Text!.Tokenizer} tokens)");
         }
     }
+
+    /// <summary>The loss against a TorchSharp teacher (any loss) or an ONNX teacher (logits only: KD).</summary>
+    private static LmDistillationLoss NewLoss(LmLossOptions options, TransformerLmOptions model, TransformerLmOptions? teacher, OnnxLmTeacher? onnxTeacher) =>
+        onnxTeacher is null ? new LmDistillationLoss(options, model, teacher) : new LmDistillationLoss(options, model, onnxTeacher.VocabSize);
 
     private void RunPhases(RunContext run, List<Phase> phases, TrainingCheckpointHeader? resume, Dictionary<string, byte[]>? sections,
         CancellationToken cancel)
@@ -208,8 +229,8 @@ public sealed class LmRunner(RunStore store, ILogger logger, IProgress<TrainingP
                 : new PhaseState { StepOffset = stepOffset, EpochOffset = epochOffset };
 
             manual_seed(StageTrainer.EpochSeed(run.Plan.Seed, p, -1));
-            using var loss = new LmDistillationLoss(LossOptions(phase.Stage, phase.IsTeacher), model.Options,
-                phase.IsTeacher ? null : run.Teacher?.Options);
+            using var loss = NewLoss(LossOptions(phase.Stage, phase.IsTeacher), model.Options,
+                phase.IsTeacher ? null : run.Teacher?.Options, phase.IsTeacher ? null : run.OnnxTeacher);
             using var optimizer = OptimizerFactory.Create(phase.Stage.Optimizer, model.parameters().Concat(loss.parameters()));
             if (p == startPhase && sections is not null && !state.Finished)
             {
@@ -230,7 +251,7 @@ public sealed class LmRunner(RunStore store, ILogger logger, IProgress<TrainingP
                 using var phaseRun = PhaseRuns.Open(store, run.Tracker, phase.Name, p, phase.IsTeacher,
                     p - (phases[0].IsTeacher ? 1 : 0), run.Plan.Params);
                 var trainer = new LmStageTrainer(run.Data, run.Plan.Seed, phaseRun, progress);
-                var setup = new LmPhaseSetup(phase.Name, p, phase.Stage, model, phase.IsTeacher ? null : run.Teacher, loss,
+                var setup = new LmPhaseSetup(phase.Name, p, phase.Stage, model, phase.IsTeacher ? null : (ILmLogitSource?)run.Teacher ?? run.OnnxTeacher, loss,
                     phase.IsTeacher ? "teacher/" : "");
                 var phaseState = state;
                 state = PhaseRuns.Track(phaseRun, () => trainer.Run(setup, optimizer, phaseState,
@@ -278,7 +299,8 @@ public sealed class LmRunner(RunStore store, ILogger logger, IProgress<TrainingP
         ModelCheckpoint.LoadWeights(path, model, bytes);
     }
 
-    private static void RecordRunStart(RunPlan plan, TextData data, string fingerprint, ITracker tracker, TransformerLm? teacher, TransformerLm student)
+    private static void RecordRunStart(RunPlan plan, TextData data, string fingerprint, ITracker tracker, TransformerLm? teacher, TransformerLm student,
+        OnnxLmTeacher? onnxTeacher)
     {
         File.WriteAllText(Path.Combine(tracker.ArtifactDirectory, RunExecutor.RecipeArtifact), plan.ResolvedRecipe);
         tracker.RegisterArtifact(RunExecutor.RecipeArtifact);
@@ -297,6 +319,11 @@ public sealed class LmRunner(RunStore store, ILogger logger, IProgress<TrainingP
             tracker.SetTag("description", description);
         if (teacher is not null)
             tracker.LogMetric("teacher/params", teacher.ParameterCount, 0);
+        if (onnxTeacher is not null)
+        {
+            tracker.SetTag("teacher.onnx", onnxTeacher.Path);
+            tracker.SetTag("teacher.onnx.sha256", DataFile.Sha256Hex(onnxTeacher.Path));
+        }
         tracker.LogMetric("student/params", student.ParameterCount, 0);
     }
 
@@ -317,6 +344,18 @@ public sealed class LmRunner(RunStore store, ILogger logger, IProgress<TrainingP
             run.Tracker.LogMetric($"{role}/wall_seconds", seconds, 0);
         run.Log.Information("{Role}: validation {Bpb:F4} bits/byte, perplexity {Perplexity:F3}, {Params:N0} parameters",
             role, validation.BitsPerByte, validation.Perplexity, model.ParameterCount);
+    }
+
+    /// <summary>An ONNX teacher's validation figures, measured through ONNX Runtime; its file stays where it is (no copy in the run).</summary>
+    private static void RecordOnnxTeacher(RunContext run, OnnxLmTeacher teacher)
+    {
+        var validation = LmEvaluator.Evaluate(teacher, run.Data.Validation, run.Data.Tokenizer, run.Plan.Stages[^1].BatchSize);
+        run.Tracker.LogMetric("teacher/val_cross_entropy", validation.CrossEntropy, 0);
+        run.Tracker.LogMetric("teacher/val_bpb", validation.BitsPerByte, 0);
+        run.Tracker.LogMetric("teacher/perplexity", validation.Perplexity, 0);
+        run.Tracker.LogMetric("teacher/size_bytes", new FileInfo(teacher.Path).Length, 0);
+        run.Log.Information("Teacher ({Teacher}, ONNX Runtime): validation {Bpb:F4} bits/byte, perplexity {Perplexity:F3}",
+            teacher.Path, validation.BitsPerByte, validation.Perplexity);
     }
 
     private void WriteCurves(ITracker tracker, ILogger log)

@@ -8,13 +8,14 @@ using static TorchSharp.torch;
 namespace Distill.Core.Text;
 
 /// <summary>One phase of language-model training: the model trained, the teacher it learns from (null for the
-/// teacher's own training and for a scratch student) and the composed loss.</summary>
+/// teacher's own training and for a scratch student; a <see cref="TransformerLm"/>, or an ONNX file's logits for KD
+/// alone) and the composed loss.</summary>
 public sealed record LmPhaseSetup(
     string Name,
     int Index,
     StageOptions Stage,
     TransformerLm Model,
-    TransformerLm? Teacher,
+    ILmLogitSource? Teacher,
     LmDistillationLoss Loss,
     string MetricPrefix);
 
@@ -44,7 +45,7 @@ public sealed class LmStageTrainer(TextData data, int seed, ITracker tracker, IP
             var batches = BatchSampler.Batches(data.Train.Count, stage.BatchSize, shuffle: true, epochSeed);
             setup.Model.train();
             setup.Loss.train();
-            setup.Teacher?.eval();
+            (setup.Teacher as TransformerLm)?.eval();
             var clock = Stopwatch.StartNew();
             double lossSum = 0;
             long windows = 0;
@@ -104,7 +105,9 @@ public sealed class LmStageTrainer(TextData data, int seed, ITracker tracker, IP
         if (liveTeacher)
         {
             using var noGrad = no_grad();
-            teacherOutput = setup.Teacher!.Run(input, setup.Loss.TeacherHidden, setup.Loss.NeedsAttention);
+            teacherOutput = setup.Teacher is TransformerLm lm
+                ? lm.Run(input, setup.Loss.TeacherHidden, setup.Loss.NeedsAttention)
+                : new LmOutput(setup.Teacher!.Logits(input), new Dictionary<string, Tensor>(), new Dictionary<string, Tensor>());
         }
         var cached = cache?.Batch(indices);
         var student = setup.Model.Run(input, setup.Loss.StudentHidden, setup.Loss.NeedsAttention);

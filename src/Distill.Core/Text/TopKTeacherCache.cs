@@ -45,45 +45,36 @@ public sealed class TopKTeacherCache : IDisposable
     /// <summary>What the same positions would take as full float32 logits.</summary>
     public long FullLogitsBytes => Count * Context * (long)VocabSize * sizeof(float);
 
-    /// <summary>Runs <paramref name="teacher"/> once (eval mode, no_grad, batches of <paramref name="batchSize"/>
-    /// windows) over all of <paramref name="windows"/>' inputs, in window order; the teacher's mode is restored.</summary>
-    public static TopKTeacherCache Build(TransformerLm teacher, TokenWindows windows, int k, double temperature, int batchSize)
+    /// <summary>Runs <paramref name="teacher"/> once (forward only, batches of <paramref name="batchSize"/> windows)
+    /// over all of <paramref name="windows"/>' inputs, in window order.</summary>
+    public static TopKTeacherCache Build(ILmLogitSource teacher, TokenWindows windows, int k, double temperature, int batchSize)
     {
         ArgumentNullException.ThrowIfNull(teacher);
         ArgumentNullException.ThrowIfNull(windows);
         ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
-        int vocab = teacher.Options.VocabSize;
+        int vocab = teacher.VocabSize;
         ValidateK(k, vocab);
         if (windows.Count == 0)
         {
             throw new ArgumentException("Cannot cache teacher outputs over no windows.", nameof(windows));
         }
-        bool wasTraining = teacher.training;
-        teacher.eval();
-        try
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var parts = new List<TopKTargets>();
+        for (long start = 0; start < windows.Count; start += batchSize)
         {
-            using var scope = NewDisposeScope();
-            using var noGrad = no_grad();
-            var parts = new List<TopKTargets>();
-            for (long start = 0; start < windows.Count; start += batchSize)
-            {
-                using var batchScope = NewDisposeScope();
-                long length = Math.Min(batchSize, windows.Count - start);
-                var logits = teacher.forward(windows.Inputs.narrow(0, start, length));
-                var part = FromLogits(logits, k, temperature);
-                parts.Add(new TopKTargets(part.Indices.MoveToOuterDisposeScope(), part.Values.MoveToOuterDisposeScope(),
-                    part.TailLogMass.MoveToOuterDisposeScope()));
-            }
-            var indices = cat(parts.Select(p => p.Indices).ToArray(), 0);
-            var values = cat(parts.Select(p => p.Values).ToArray(), 0);
-            var tail = cat(parts.Select(p => p.TailLogMass).ToArray(), 0);
-            return new TopKTeacherCache(indices.DetachFromDisposeScope(), values.DetachFromDisposeScope(),
-                tail.DetachFromDisposeScope(), vocab, temperature);
+            using var batchScope = NewDisposeScope();
+            long length = Math.Min(batchSize, windows.Count - start);
+            var logits = teacher.Logits(windows.Inputs.narrow(0, start, length));
+            var part = FromLogits(logits, k, temperature);
+            parts.Add(new TopKTargets(part.Indices.MoveToOuterDisposeScope(), part.Values.MoveToOuterDisposeScope(),
+                part.TailLogMass.MoveToOuterDisposeScope()));
         }
-        finally
-        {
-            teacher.train(wasTraining);
-        }
+        var indices = cat(parts.Select(p => p.Indices).ToArray(), 0);
+        var values = cat(parts.Select(p => p.Values).ToArray(), 0);
+        var tail = cat(parts.Select(p => p.TailLogMass).ToArray(), 0);
+        return new TopKTeacherCache(indices.DetachFromDisposeScope(), values.DetachFromDisposeScope(),
+            tail.DetachFromDisposeScope(), vocab, temperature);
     }
 
     /// <summary>Top-k of <paramref name="logits"/> [.., V] and the log of the tail's probability mass under

@@ -12,7 +12,7 @@ public sealed record LmOutput(Tensor Logits, IReadOnlyDictionary<string, Tensor>
 /// <summary>Decoder-only transformer language model: token + learned position embeddings ("tok_emb",
 /// "pos_emb"), pre-norm blocks ("blocks.0" …), a final LayerNorm ("ln_f") and an output head that is the
 /// token embedding transposed (tied: one parameter).</summary>
-public sealed class TransformerLm : nn.Module<Tensor, Tensor>
+public sealed class TransformerLm : nn.Module<Tensor, Tensor>, ILmLogitSource
 {
     public const string EmbeddingName = "embed";
     public const string FinalName = "final";
@@ -64,6 +64,24 @@ public sealed class TransformerLm : nn.Module<Tensor, Tensor>
 
     /// <summary>Logits [B, T, V] for token ids [B, T] (T ≤ context).</summary>
     public override Tensor forward(Tensor tokens) => Run(tokens, [], false).Logits;
+
+    int ILmLogitSource.VocabSize => Options.VocabSize;
+
+    /// <summary>Logits in eval mode under no_grad; the model's mode is restored.</summary>
+    Tensor ILmLogitSource.Logits(Tensor tokens)
+    {
+        bool wasTraining = training;
+        eval();
+        try
+        {
+            using var noGrad = no_grad();
+            return forward(tokens);
+        }
+        finally
+        {
+            train(wasTraining);
+        }
+    }
 
     /// <summary>Logits plus the named hidden states (<see cref="HiddenNames"/>) and, when
     /// <paramref name="attention"/>, every block's attention map (slower: no fused attention kernel).</summary>

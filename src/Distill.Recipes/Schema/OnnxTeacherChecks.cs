@@ -1,7 +1,8 @@
 namespace Distill.Recipes.Schema;
 
 /// <summary>Rules of a teacher given as an ONNX file (teacher.onnx): its keys go together and exclude a zoo
-/// teacher's, it distils classifiers only, and every hint names one of its declared taps.</summary>
+/// teacher's; for classifiers every hint names one of its declared taps; a language-model file (data.format text)
+/// gives logits only, so it takes no input layout or taps and serves KD alone.</summary>
 internal static class OnnxTeacherChecks
 {
     private static readonly string[] OnnxKeys = ["outputs", "threads", "batch_size", "input"];
@@ -29,9 +30,10 @@ internal static class OnnxTeacherChecks
                 errors.Add(entry.KeyAt.Error($"teacher.{key}: not with teacher.onnx; an ONNX teacher is loaded from its file, neither built nor trained here"));
             }
         }
-        if (root.Map("data")?.Str("format") == "text" && teacher.Find("onnx") is { } onnxEntry)
+        if (root.Map("data")?.Str("format") == "text")
         {
-            errors.Add(onnxEntry.KeyAt.Error("teacher.onnx: ONNX teachers distil image and tabular classifiers; a text recipe needs a transformer-lm teacher (teacher.model)"));
+            CheckLanguageModel(root, teacher, errors);
+            return true;
         }
         if (teacher.Map("input")?.Map("preprocess") is { } preprocess
             && preprocess.Get("mean") is ListValue mean && preprocess.Get("std") is ListValue std && mean.Items.Count != std.Items.Count)
@@ -40,6 +42,32 @@ internal static class OnnxTeacherChecks
         }
         CheckHintTaps(root, teacher, errors);
         return true;
+    }
+
+    /// <summary>A language-model ONNX teacher takes token ids and gives logits: no input options, no taps, and no
+    /// loss that needs its hidden states or attention maps.</summary>
+    private static void CheckLanguageModel(MapValue root, MapValue teacher, List<RecipeError> errors)
+    {
+        if (teacher.Find("input") is { } input)
+        {
+            errors.Add(input.KeyAt.Error("teacher.input: not for a language-model teacher; an ONNX language model takes the token ids of data.tokenizer"));
+        }
+        if (teacher.Map("outputs")?.Find("taps") is { } taps)
+        {
+            errors.Add(taps.KeyAt.Error("teacher.outputs.taps: not for a language-model teacher; an ONNX language-model teacher gives its logits only"));
+        }
+        var stages = root.List("stages").OfType<MapValue>().ToList();
+        for (int i = 0; i < stages.Count; i++)
+        {
+            foreach (var key in new[] { "hint", "hints", "attention" })
+            {
+                if (stages[i].Map("loss")?.Find(key) is { } entry)
+                {
+                    errors.Add(entry.KeyAt.Error(
+                        $"stages[{i}].loss.{key}: needs the teacher's hidden states, but an ONNX language-model teacher (teacher.onnx) gives its logits only; use loss.kd (with or without loss.teacher_cache)"));
+                }
+            }
+        }
     }
 
     private static void CheckHintTaps(MapValue root, MapValue teacher, List<RecipeError> errors)

@@ -14,24 +14,36 @@ public sealed class OnnxLmRunner : INextTokenModel, IDisposable
 {
     private readonly InferenceSession _session;
     private readonly RunOptions _runOptions = new();
+    private readonly string _logitsOutput;
 
     /// <param name="threads">Intra-op threads; 0 lets ONNX Runtime choose.</param>
     /// <param name="optimizedModelPath">When set, ONNX Runtime saves the graph it optimised there.</param>
-    public OnnxLmRunner(string path, int threads = 1, string? optimizedModelPath = null)
+    /// <param name="logitsOutput">The output holding the logits [batch, sequence, vocab].</param>
+    public OnnxLmRunner(string path, int threads = 1, string? optimizedModelPath = null, string logitsOutput = LmOnnxExporter.OutputName)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
+        ArgumentException.ThrowIfNullOrWhiteSpace(logitsOutput);
         ArgumentOutOfRangeException.ThrowIfNegative(threads);
         Path = path;
+        _logitsOutput = logitsOutput;
         _session = OnnxRuntimeRunner.OpenSession(path, threads, optimizedModelPath);
         try
         {
             Card = ReadCard(path, _session);
             (Context, VocabSize, Tokenizer) = FromCard(path, Card);
-            if (!_session.InputMetadata.TryGetValue(LmOnnxExporter.InputName, out var input) || input.ElementDataType != TensorElementType.Int64
-                || !_session.OutputMetadata.ContainsKey(LmOnnxExporter.OutputName))
+            if (!_session.InputMetadata.TryGetValue(LmOnnxExporter.InputName, out var input) || input.ElementDataType != TensorElementType.Int64)
             {
                 throw new InvalidInputException(
-                    $"{path}: a language-model ONNX file takes int64 '{LmOnnxExporter.InputName}' and gives '{LmOnnxExporter.OutputName}'; this one has inputs {string.Join(", ", _session.InputMetadata.Keys)}");
+                    $"{path}: not a language-model ONNX file: it must take int64 token ids '{LmOnnxExporter.InputName}' [batch, sequence]; its inputs are {string.Join(", ", _session.InputMetadata.Keys)}");
+            }
+            if (!_session.OutputMetadata.TryGetValue(logitsOutput, out var output))
+            {
+                throw new InvalidInputException(
+                    $"{path}: has no output '{logitsOutput}' for the logits; its outputs are {string.Join(", ", _session.OutputMetadata.Keys)}");
+            }
+            if (output.ElementDataType != TensorElementType.Float)
+            {
+                throw new InvalidInputException($"{path}: output '{logitsOutput}' is {output.ElementDataType}, not float logits");
             }
         }
         catch
@@ -71,8 +83,14 @@ public sealed class OnnxLmRunner : INextTokenModel, IDisposable
             throw new ArgumentException($"tokens must be [batch, sequence] with 1 ≤ sequence ≤ {Context}; got {tokens.Length} ids for [{batch}, {sequence}]", nameof(tokens));
         }
         using var value = OrtValue.CreateTensorValueFromMemory(tokens, [batch, sequence]);
-        using var outputs = _session.Run(_runOptions, [LmOnnxExporter.InputName], [value], [LmOnnxExporter.OutputName]);
-        return outputs[0].GetTensorDataAsSpan<float>().ToArray();
+        using var outputs = _session.Run(_runOptions, [LmOnnxExporter.InputName], [value], [_logitsOutput]);
+        var logits = outputs[0].GetTensorDataAsSpan<float>().ToArray();
+        if (logits.Length != (long)batch * sequence * VocabSize)
+        {
+            throw new InvalidInputException(
+                $"{Path}: output '{_logitsOutput}' gave {logits.Length} values for [{batch}, {sequence}] tokens, not logits [batch, sequence, {VocabSize}]");
+        }
+        return logits;
     }
 
     public float[] NextTokenLogits(IReadOnlyList<int> window)
