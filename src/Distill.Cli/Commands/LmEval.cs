@@ -22,29 +22,8 @@ internal static class LmEval
         var clock = Stopwatch.StartNew();
         var result = LmEvaluator.Evaluate(model, windows, tokenizer, 64);
         clock.Stop();
-        if (json)
-        {
-            Console.Out.WriteLine(JsonSerializer.Serialize(new
-            {
-                checkpoint,
-                data = dataPath,
-                split = what,
-                windows = windows.Count,
-                tokens = result.Tokens,
-                bytes = result.Bytes,
-                cross_entropy = result.CrossEntropy,
-                bits_per_byte = result.BitsPerByte,
-                perplexity = result.Perplexity,
-                seconds = clock.Elapsed.TotalSeconds,
-            }, new JsonSerializerOptions { WriteIndented = true }));
-        }
-        else
-        {
-            Console.Out.WriteLine(string.Format(CultureInfo.InvariantCulture,
-                "{0}: {1} on {2} ({3:N0} tokens): cross-entropy {4:F4} nats/token, {5:F4} bits/byte, perplexity {6:F3} ({7:F2} s)",
-                checkpoint, LmCheckpoint.Describe(header.Model), what, result.Tokens, result.CrossEntropy, result.BitsPerByte,
-                result.Perplexity, clock.Elapsed.TotalSeconds));
-        }
+        Print([("checkpoint", checkpoint)], $"{checkpoint}: {LmCheckpoint.Describe(header.Model)}", dataPath, what, windows.Count,
+            result, clock.Elapsed.TotalSeconds, json);
         return ExitCodes.Success;
     }
 
@@ -57,31 +36,33 @@ internal static class LmEval
         var clock = Stopwatch.StartNew();
         var result = OnnxLmEvaluator.Evaluate(runner, windows, runner.Tokenizer, 32).Evaluation;
         clock.Stop();
+        Print([("model", path), ("runtime", "ONNX Runtime (CPU)")], $"{path}: ONNX Runtime, {runner.Card["target"]?["precision"]}",
+            dataPath, what, windows.Count, result, clock.Elapsed.TotalSeconds, json);
+        return ExitCodes.Success;
+    }
+
+    /// <summary>One evaluation as JSON (the source's keys first) or as a line of text after <paramref name="described"/>.</summary>
+    private static void Print(IReadOnlyList<(string Key, object Value)> source, string described, string dataPath, string what, long windows,
+        LmEvaluation result, double seconds, bool json)
+    {
         if (json)
         {
-            Console.Out.WriteLine(JsonSerializer.Serialize(new
-            {
-                model = path,
-                runtime = "ONNX Runtime (CPU)",
-                data = dataPath,
-                split = what,
-                windows = windows.Count,
-                tokens = result.Tokens,
-                bytes = result.Bytes,
-                cross_entropy = result.CrossEntropy,
-                bits_per_byte = result.BitsPerByte,
-                perplexity = result.Perplexity,
-                seconds = clock.Elapsed.TotalSeconds,
-            }, new JsonSerializerOptions { WriteIndented = true }));
+            var fields = source.ToDictionary(f => f.Key, f => (object?)f.Value);
+            fields["data"] = dataPath;
+            fields["split"] = what;
+            fields["windows"] = windows;
+            fields["tokens"] = result.Tokens;
+            fields["bytes"] = result.Bytes;
+            fields["cross_entropy"] = result.CrossEntropy;
+            fields["bits_per_byte"] = result.BitsPerByte;
+            fields["perplexity"] = result.Perplexity;
+            fields["seconds"] = seconds;
+            Console.Out.WriteLine(JsonSerializer.Serialize(fields, new JsonSerializerOptions { WriteIndented = true }));
+            return;
         }
-        else
-        {
-            Console.Out.WriteLine(string.Format(CultureInfo.InvariantCulture,
-                "{0}: ONNX Runtime, {1} on {2} ({3:N0} tokens): cross-entropy {4:F4} nats/token, {5:F4} bits/byte, perplexity {6:F3} ({7:F2} s)",
-                path, runner.Card["target"]?["precision"], what, result.Tokens, result.CrossEntropy, result.BitsPerByte, result.Perplexity,
-                clock.Elapsed.TotalSeconds));
-        }
-        return ExitCodes.Success;
+        Console.Out.WriteLine(string.Format(CultureInfo.InvariantCulture,
+            "{0} on {1} ({2:N0} tokens): cross-entropy {3:F4} nats/token, {4:F4} bits/byte, perplexity {5:F3} ({6:F2} s)",
+            described, what, result.Tokens, result.CrossEntropy, result.BitsPerByte, result.Perplexity, seconds));
     }
 
     /// <summary>A text recipe's validation split (as its run measured it), or every window of a text file.</summary>
