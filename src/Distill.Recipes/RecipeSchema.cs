@@ -440,6 +440,7 @@ public static partial class RecipeSchema
             new() { Key = "fold_batch_norm", Schema = Bool, Default = true, Doc = "Fold each batch norm into the conv before it, so the folded weight is what gets quantised" },
             new() { Key = "freeze_bn_epoch", Schema = Int(0, 100000), Doc = "QAT: from this epoch of the stage (0-based) on, batch norms use and keep their running statistics; absent = never" },
             new() { Key = "quantize_input", Schema = Bool, Default = true, Doc = "Quantise the model input too" },
+            new() { Key = "first_layer", Schema = Enum("integer", "float"), Default = "integer", Doc = "float: a first conv keeps float weights and computes in float on the float input; only its output is quantised (as int8 ONNX targets with first_layer: float want it, e.g. x86-vnni; TFLite int8 needs integer). An MLP's first layer stays integer" },
             new() { Key = "calibration_batches", Schema = Int(1, 100000), Default = 16L, Doc = "epochs: 0: batches of the training split (of batch_size samples) to calibrate on" },
             new()
             {

@@ -21,6 +21,7 @@ public class QuantizeRecipeTests
         Assert.Equal(50, config.ObserverSteps);
         Assert.True(config.FoldBatchNorm);
         Assert.True(config.QuantizeInput);
+        Assert.False(config.FirstLayerFloat);
         Assert.False(config.LearnedStepSize);
         Assert.Null(config.FreezeBatchNormEpoch);
         Assert.Empty(config.Overrides);
@@ -39,6 +40,7 @@ public class QuantizeRecipeTests
                   percentile: 99.9
                   learned_step_size: true
                   freeze_bn_epoch: 1
+                  first_layer: float
                   layers:
                     - { pattern: "block1.*", weight_bits: 4 }
                     - { pattern: head.out, float: true }
@@ -49,8 +51,9 @@ public class QuantizeRecipeTests
         Assert.Equal(99.9, config.Observer.Percentile);
         Assert.True(config.LearnedStepSize);
         Assert.Equal(1, config.FreezeBatchNormEpoch);
+        Assert.True(config.FirstLayerFloat);
         Assert.Equal(2, config.Overrides.Count);
-        Assert.Equal(("block1.*", 4, false, "recipe.yaml:18:11"), (config.Overrides[0].Pattern, config.Overrides[0].WeightBits, config.Overrides[0].Float, config.Overrides[0].Where));
+        Assert.Equal(("block1.*", 4, false, "recipe.yaml:19:11"), (config.Overrides[0].Pattern, config.Overrides[0].WeightBits, config.Overrides[0].Float, config.Overrides[0].Where));
         Assert.True(config.Overrides[1].Float);
     }
 

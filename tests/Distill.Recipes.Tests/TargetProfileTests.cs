@@ -20,6 +20,7 @@ public class TargetProfileTests
         Assert.Equal((ExportFormat.Onnx, ExportPrecision.Int8), (vnni.Format, vnni.Precision));
         Assert.Equal(QuantScheme.WeightInt8PerChannel, vnni.Weights);
         Assert.Equal(QuantScheme.ActivationInt8, vnni.Activations);
+        Assert.True(vnni.FirstLayerFloat && vnni.QuantConfig().FirstLayerFloat);
 
         var avx2 = TargetProfileLoader.Load(Shipped("x86-avx2"));
         Assert.Equal(7, avx2.Weights.Bits);
@@ -29,6 +30,7 @@ public class TargetProfileTests
         var trt = TargetProfileLoader.Load(Shipped("tensorrt"));
         Assert.True(trt.Activations.Symmetric && trt.Weights.Symmetric);
         Assert.Equal(ObserverKind.Entropy, trt.Calibration);
+        Assert.False(trt.FirstLayerFloat);
 
         var npu = TargetProfileLoader.Load(Shipped("npu-u8"));
         Assert.False(npu.Weights.Signed || npu.Weights.PerChannel || npu.Weights.Symmetric);
@@ -73,7 +75,7 @@ public class TargetProfileTests
             "t.yaml:4:45: weights.symmetric: must be true or false, got 'maybe'",
             "t.yaml:5:24: calibration.method: 'kl' is not one of min_max | moving_average | percentile | entropy | mse",
             "t.yaml:5:37: calibration.batches: must be an integer in [1, 100000], got '0'",
-            "t.yaml:6:1: shape: unknown key; allowed: name, description, format, precision, weights, activations, calibration, io, fp32_io, opset",
+            "t.yaml:6:1: shape: unknown key; allowed: name, description, format, precision, weights, activations, calibration, io, fp32_io, opset, first_layer",
         ], lines);
     }
 
@@ -92,6 +94,11 @@ public class TargetProfileTests
             "p.yaml:3:5: io: applies to TFLite int8 files only; ONNX files take float input",
             "p.yaml:4:35: weights.reduce_range: reduce_range means 7-bit weights; leave bits at 8",
         ], e.Message.Split(Environment.NewLine));
+
+        var firstLayer = Assert.Throws<InvalidInputException>(() => TargetProfileLoader.Parse("name: x\nformat: tflite\nprecision: int8\nfirst_layer: float\n", "f.yaml"));
+        Assert.Equal("f.yaml:4:14: first_layer: applies to int8 ONNX files only (TFLite int8 is full-integer)", firstLayer.Message);
+        var badChoice = Assert.Throws<InvalidInputException>(() => TargetProfileLoader.Parse("name: x\nprecision: int8\nfirst_layer: half\n", "g.yaml"));
+        Assert.Equal("g.yaml:3:14: first_layer: 'half' is not one of integer | float", badChoice.Message);
 
         var fp16 = Assert.Throws<InvalidInputException>(() => TargetProfileLoader.Parse("name: x\nformat: tflite\nprecision: fp16\n", "q.yaml"));
         Assert.Equal("q.yaml:1:1: precision: TFLite export writes fp32 or int8, not fp16", fp16.Message);

@@ -47,8 +47,13 @@ public sealed record QuantConfig
     /// <summary>Fold each batch norm into the conv before it, so that the folded weight is what gets
     /// quantised (as an integer runtime will run it).</summary>
     public bool FoldBatchNorm { get; init; } = true;
-    /// <summary>Fake-quantise the model input too.</summary>
+    /// <summary>Fake-quantise the model input too (not when <see cref="FirstLayerFloat"/> keeps a first conv in float).</summary>
     public bool QuantizeInput { get; init; } = true;
+    /// <summary>A first conv layer keeps float weights and computes in float on the float input; its output is
+    /// quantised, so every layer after it still runs in integer. Integer runtimes are slow on a first conv with
+    /// one or three input channels (a 3x3 kernel gives a dot product of 9 or 27), where float kernels are fast
+    /// and the weights are few. An MLP's first linear layer stays integer (it holds most of the weights).</summary>
+    public bool FirstLayerFloat { get; init; }
     public IReadOnlyList<LayerOverride> Overrides { get; init; } = [];
     /// <summary>QAT: training steps during which the observers run before their qparams freeze.</summary>
     public int ObserverSteps { get; init; } = 100;

@@ -7,8 +7,12 @@ namespace Distill.Core.Quantization;
 
 public enum QuantLayerKind { Conv, Depthwise, Linear }
 
-/// <summary>How one layer of a <see cref="QuantizedZooModel"/> is quantised. Schemes are null for a float layer.</summary>
-public sealed record QuantLayerInfo(string Name, QuantLayerKind Kind, bool IsFloat, QuantScheme? Weights, QuantScheme? Activations, bool BatchNormFolded);
+/// <summary>How one layer of a <see cref="QuantizedZooModel"/> is quantised. Schemes are null for a float layer;
+/// a layer with <see cref="FloatWeights"/> has no weight scheme but a quantised output.</summary>
+public sealed record QuantLayerInfo(string Name, QuantLayerKind Kind, bool IsFloat, QuantScheme? Weights, QuantScheme? Activations, bool BatchNormFolded)
+{
+    public bool FloatWeights => !IsFloat && Weights is null;
+}
 
 /// <summary>Quantisation simulation of a zoo model: runs the same layers as <see cref="ZooModel.forward"/>
 /// but fake-quantises the model input, every conv and linear weight (with its batch norm folded in
@@ -72,9 +76,11 @@ public sealed class QuantizedZooModel : nn.Module<Tensor, Tensor>
         {
             throw new InvalidInputException($"{(o.Where is null ? "" : o.Where + ": ")}quantisation override '{o.Pattern}' matches no layer; the layers are {string.Join(", ", names)}.");
         }
+        // Only a conv stem: an MLP's first linear layer holds most of its weights and runs well as QGemm.
+        bool floatStem = config.FirstLayerFloat && layers[0].Kind != QuantLayerKind.Linear;
         foreach (var (name, kind, module, bn) in layers)
         {
-            var layer = BuildLayer(name, kind, module, bn);
+            var layer = BuildLayer(name, kind, module, bn, floatWeights: floatStem && name == layers[0].Name);
             _layers.Add(layer);
             _byName[name] = layer;
             if (bn is not null)
@@ -93,7 +99,7 @@ public sealed class QuantizedZooModel : nn.Module<Tensor, Tensor>
             _hidden.Add((_byName[$"head.fc{i}"], dropouts.GetValueOrDefault($"dropout{i}") as Dropout));
         }
         _output = _byName["head.out"];
-        if (config.QuantizeInput)
+        if (config.QuantizeInput && !floatStem)
         {
             _input = NewQuantizer("input", "input", QuantTensorRole.Input, config.Activations, config.ActivationObserver, 1);
         }
@@ -301,7 +307,7 @@ public sealed class QuantizedZooModel : nn.Module<Tensor, Tensor>
         }
     }
 
-    private QuantLayer BuildLayer(string name, QuantLayerKind kind, nn.Module<Tensor, Tensor> module, BatchNorm2d? bn)
+    private QuantLayer BuildLayer(string name, QuantLayerKind kind, nn.Module<Tensor, Tensor> module, BatchNorm2d? bn, bool floatWeights)
     {
         var weights = Config.Weights;
         var activations = Config.Activations;
@@ -321,10 +327,14 @@ public sealed class QuantizedZooModel : nn.Module<Tensor, Tensor>
             _ => throw new ArgumentException($"layer '{name}' is neither a conv nor a linear layer"),
         };
         bool folded = bn is not null && Config.FoldBatchNorm;
-        var info = new QuantLayerInfo(name, kind, isFloat, isFloat ? null : weights, isFloat ? null : activations, folded && !isFloat);
+        var info = new QuantLayerInfo(name, kind, isFloat, isFloat || floatWeights ? null : weights, isFloat ? null : activations, folded && !isFloat);
         if (isFloat)
         {
             return new QuantLayer(info, module, bn, null, null);
+        }
+        if (floatWeights)
+        {
+            return new QuantLayer(info, module, bn, null, NewQuantizer($"{name}.output", name, QuantTensorRole.Activation, activations, Config.ActivationObserver, 1));
         }
         if (weights.PerChannel && weights.ChannelAxis >= weight.dim())
         {

@@ -206,6 +206,7 @@ internal static class PlanBinder
             FoldBatchNorm = Bool(quantize, "fold_batch_norm"),
             FreezeBatchNormEpoch = OptInt(quantize, "freeze_bn_epoch"),
             QuantizeInput = Bool(quantize, "quantize_input"),
+            FirstLayerFloat = Str(quantize, "first_layer") == "float",
             Overrides = quantize.List("layers").Cast<MapValue>()
                 .Select(o => new LayerOverride
                 {

@@ -12,7 +12,7 @@ namespace Distill.Recipes.Targets;
 /// Every problem, unknown keys included, is reported as file:line:column: key: problem.</summary>
 public static class TargetProfileLoader
 {
-    private static readonly string[] TopKeys = ["name", "description", "format", "precision", "weights", "activations", "calibration", "io", "fp32_io", "opset"];
+    private static readonly string[] TopKeys = ["name", "description", "format", "precision", "weights", "activations", "calibration", "io", "fp32_io", "opset", "first_layer"];
     private static readonly string[] WeightKeys = ["bits", "reduce_range", "symmetric", "per_channel", "signed", "narrow_range"];
     private static readonly string[] ActivationKeys = ["bits", "signed", "symmetric"];
     private static readonly string[] CalibrationKeys = ["method", "batches", "batch_size", "percentile"];
@@ -137,6 +137,9 @@ public static class TargetProfileLoader
             bool fp32Io = Bool(map, "fp32_io", "", true);
             if (map.TryGetValue("fp32_io", out var f) && precision != ExportPrecision.Float16)
                 Error(f.Value, "fp32_io", "applies to fp16 files only");
+            bool firstLayerFloat = Choice(map, "first_layer", new() { ["integer"] = false, ["float"] = true }, false);
+            if (map.TryGetValue("first_layer", out var first) && (format != ExportFormat.Onnx || precision != ExportPrecision.Int8))
+                Error(first.Value, "first_layer", "applies to int8 ONNX files only (TFLite int8 is full-integer)");
             int opset = Int(map, "opset", "", 17, 13, 22);
             if (map.TryGetValue("opset", out var o) && format != ExportFormat.Onnx)
                 Error(o.Value, "opset", "applies to ONNX files only");
@@ -153,6 +156,7 @@ public static class TargetProfileLoader
                 CalibrationBatchSize = batchSize,
                 Observer = observer,
                 IntegerIo = integerIo,
+                FirstLayerFloat = firstLayerFloat,
                 Float32Io = fp32Io,
                 Opset = opset,
                 Source = Path.GetFullPath(path),

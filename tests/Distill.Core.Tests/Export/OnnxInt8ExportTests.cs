@@ -118,4 +118,43 @@ public class OnnxInt8ExportTests(ExportModelsFixture models, ITestOutputHelper o
         Assert.DoesNotContain("Gemm", ops);
         Assert.DoesNotContain("MatMul", ops);
     }
+
+    [Fact]
+    public void FirstLayerFloatRunsTheFirstConvInFloatAndEverythingAfterItInInteger()
+    {
+        using var folder = new ExportFolder();
+        using var scope = NewDisposeScope();
+        using var quantized = ExportModelsFixture.Calibrate(models.FashionCnn, models.Fashion, new QuantConfig { FirstLayerFloat = true });
+        Assert.DoesNotContain(quantized.QuantParameters(), p => p.Name is "input" or "block0.conv.weight");
+        Assert.Contains(quantized.QuantParameters(), p => p.Name == "block0.conv.output");
+        var info = _exporter.Export(models.FashionCnn, quantized, Int8, folder.File("int8.onnx"));
+        OnnxChecker.Check(info.Path);
+
+        var x = models.Fashion.Test.Features;
+        var fakeQuant = ExportModelsFixture.Logits(quantized, x);
+        var logits = RunOnnx(info.Path, x);
+        double agreement = Top1Agreement(logits, fakeQuant);
+        output.WriteLine($"first layer float: agreement {agreement:P2} over {x.shape[0]} images, max |logit diff| {MaxAbsDiff(logits, fakeQuant):F4}");
+        Assert.True(agreement >= 0.99, $"top-1 agreement {agreement}");
+        Assert.Equal(OnnxGraph.Float, Initializer(Load(info.Path), "block0.conv.weight").DataType);
+
+        string optimized = folder.File("int8.optimized.onnx");
+        using (var runner = new OnnxRuntimeRunner(info.Path, new OnnxRunnerOptions { OptimizedModelPath = optimized }))
+        {
+            runner.Run(x[..4]);
+        }
+        var nodes = Load(optimized).Graph.Node;
+        output.WriteLine($"optimised graph: {string.Join(" ", nodes.Select(n => n.OpType))}");
+        Assert.Equal(1, nodes.Count(n => n.OpType == "Conv"));
+        Assert.Equal(1, nodes.Count(n => n.OpType == "QLinearConv"));
+        Assert.Equal(2, nodes.Count(n => n.OpType == "QGemm"));
+        // The first pool must stay float: with a QuantizeLinear in front of it ORT runs it as a slow NCHW uint8 MaxPool.
+        var quantizedTensors = nodes.Where(n => n.OpType == "QuantizeLinear").SelectMany(n => n.Output).ToHashSet();
+        Assert.All(nodes.Where(n => n.OpType == "MaxPool"), pool => Assert.DoesNotContain(pool.Input[0], quantizedTensors));
+
+        // An MLP's first layer is linear and holds most of the weights: it stays integer.
+        using var mlp = ExportModelsFixture.Calibrate(models.DigitsMlp, models.DigitsFlat, new QuantConfig { FirstLayerFloat = true });
+        Assert.Contains(mlp.QuantParameters(), p => p.Name == "input");
+        Assert.Contains(mlp.QuantParameters(), p => p.Name == "head.fc0.weight");
+    }
 }

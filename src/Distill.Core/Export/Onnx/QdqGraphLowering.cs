@@ -66,10 +66,16 @@ internal sealed class QdqGraphLowering
             current = ActivationFor("input", inputParams);
             h = QuantizeDequantize(h, current, "input.quantized", "input.dequantized");
         }
-        foreach (var step in plan.Steps)
+        var steps = plan.Steps;
+        for (int i = 0; i < steps.Count; i++)
         {
-            switch (step)
+            switch (steps[i])
             {
+                case LayerStep layer when _layers[layer.Name].FloatWeights:
+                    var nextPool = i + 1 < steps.Count ? steps[i + 1] as PoolStep : null;
+                    (h, current) = FloatWeightsLayer(layer, h, nextPool);
+                    i += nextPool is null ? 0 : 1;
+                    break;
                 case LayerStep layer:
                     (h, current) = Layer(layer, h, current);
                     break;
@@ -84,7 +90,7 @@ internal sealed class QdqGraphLowering
                         : QuantizeDequantize(FloatGraphLowering.Flatten(_graph, h, "features.float"), current, "features.quantized", "features");
                     break;
                 default:
-                    throw new InvalidOperationException($"unknown plan step {step}");
+                    throw new InvalidOperationException($"unknown plan step {steps[i]}");
             }
         }
         return h;
@@ -114,6 +120,35 @@ internal sealed class QdqGraphLowering
         }
         var output = ActivationFor($"{layer.Name}.output", outputParams);
         string preact = FloatGraphLowering.LinearOp(_graph, layer, inputs, $"{layer.Name}.preact");
+        return (QuantizedOutput(layer, preact, output), output);
+    }
+
+    /// <summary>A layer with float weights and a quantised output: float Conv|Gemm → [MaxPool] → ReLU → Q → DQ.</summary>
+    /// <remarks>The block's max-pool runs here, in float before the ReLU and the Q. Max-pool commutes with both,
+    /// so this is what the fake-quant model computes (quantise, then pool). The order matters to ONNX Runtime:
+    /// with a Q straight after a max-pool it inserts a Q/DQ pair in front of the pool and then runs the pool as
+    /// an NCHW uint8 MaxPool, ten times slower than the float one (seen with ORT 1.31); the ReLU keeps the Q after
+    /// the pool, and ORT drops the ReLU afterwards when the Q clamps at zero anyway.</remarks>
+    private (string Output, Activation Quantization) FloatWeightsLayer(LayerStep layer, string x, PoolStep? pool)
+    {
+        var output = ActivationFor($"{layer.Name}.output", _params[$"{layer.Name}.output"]);
+        string y = FloatGraphLowering.LinearOp(_graph, layer, FloatInputs(layer, x), $"{layer.Name}.float");
+        if (pool is not null)
+        {
+            y = FloatGraphLowering.MaxPool(_graph, pool, y, $"{pool.Block}.pool.float");
+        }
+        if (layer.Relu)
+        {
+            y = _graph.Node("Relu", $"{layer.Name}.float_relu", [y], $"{layer.Name}.preact");
+        }
+        return (QuantizedOutput(layer, y, output), output);
+    }
+
+    /// <summary>Q → DQ of a layer's pre-activation with its output qparams; the ReLU (and a clip for schemes narrower
+    /// than their container) as the class remarks say.</summary>
+    private string QuantizedOutput(LayerStep layer, string preact, Activation output)
+    {
+        var outputParams = output.Params;
         var scheme = outputParams.Scheme;
         long zero = outputParams.ZeroPoint[0];
         long lowestCode = layer.Relu ? zero : scheme.QMin;
@@ -121,24 +156,29 @@ internal sealed class QdqGraphLowering
         bool clampsHigh = scheme.QMax < ContainerMax(scheme);
         if (!clampsLow && !clampsHigh)
         {
-            return (QuantizeDequantize(preact, output, $"{layer.Name}.output.quantized", $"{layer.Name}.output"), output);
+            return QuantizeDequantize(preact, output, $"{layer.Name}.output.quantized", $"{layer.Name}.output");
         }
         string full = QuantizeDequantize(preact, output, $"{layer.Name}.preact.quantized", $"{layer.Name}.preact.dequantized");
         string clamped = clampsHigh || lowestCode != zero
             ? _graph.Node("Clip", $"{layer.Name}.clip", [full, ClipBound(layer.Name, "min", outputParams, lowestCode), ClipBound(layer.Name, "max", outputParams, scheme.QMax)], $"{layer.Name}.clipped")
             : _graph.Node("Relu", $"{layer.Name}.relu", [full], $"{layer.Name}.clipped");
-        return (QuantizeDequantize(clamped, output, $"{layer.Name}.output.quantized", $"{layer.Name}.output"), output);
+        return QuantizeDequantize(clamped, output, $"{layer.Name}.output.quantized", $"{layer.Name}.output");
     }
 
     private string FloatLayer(LayerStep layer, string x)
+    {
+        string y = FloatGraphLowering.LinearOp(_graph, layer, FloatInputs(layer, x), layer.Relu ? $"{layer.Name}.preact" : $"{layer.Name}.output");
+        return layer.Relu ? _graph.Node("Relu", $"{layer.Name}.relu", [y], $"{layer.Name}.output") : y;
+    }
+
+    private List<string> FloatInputs(LayerStep layer, string x)
     {
         var inputs = new List<string> { x, _graph.FloatTensor($"{layer.Name}.weight", layer.Weight, layer.WeightShape) };
         if (layer.Bias is not null)
         {
             inputs.Add(_graph.FloatTensor($"{layer.Name}.bias", layer.Bias, [layer.Bias.Length]));
         }
-        string y = FloatGraphLowering.LinearOp(_graph, layer, inputs, layer.Relu ? $"{layer.Name}.preact" : $"{layer.Name}.output");
-        return layer.Relu ? _graph.Node("Relu", $"{layer.Name}.relu", [y], $"{layer.Name}.output") : y;
+        return inputs;
     }
 
     /// <summary>Integer weight codes with a DequantizeLinear; returns the weight scales and whether they are

@@ -172,6 +172,7 @@ public static class ModelCard
                 ["layer"] = layer.Name,
                 ["kind"] = layer.Kind.ToString().ToLowerInvariant(),
                 ["float"] = layer.IsFloat,
+                ["float_weights"] = layer.FloatWeights,
                 ["weights"] = layer.Weights?.ToString(),
                 ["activations"] = layer.Activations?.ToString(),
             });
@@ -181,7 +182,9 @@ public static class ModelCard
             ["weights"] = SchemeNode(quantized.Config.Weights),
             ["activations"] = SchemeNode(quantized.Config.Activations),
             ["bias"] = "int32, scale = input scale x weight scale, zero point 0",
-            ["input"] = quantized.Config.QuantizeInput ? "quantised with the activation scheme" : "float",
+            ["input"] = quantized.Layers[0].FloatWeights
+                ? "float: the first conv computes in float with float weights; its output is quantised"
+                : quantized.Config.QuantizeInput ? "quantised with the activation scheme" : "float",
             ["batch_norm"] = quantized.Config.FoldBatchNorm ? "folded into the conv before quantising" : "not folded",
             ["layers"] = layers,
             ["layers_note"] = "layers listed here differ from the weights/activations schemes above; every other layer follows them",

@@ -20,6 +20,9 @@ public sealed record TargetProfile
     public int CalibrationBatches { get; init; } = 16;
     public int CalibrationBatchSize { get; init; } = 64;
     public ObserverOptions Observer { get; init; } = new();
+    /// <summary>ONNX int8: a first conv computes in float on the float input and only its output is quantised
+    /// (<see cref="QuantConfig.FirstLayerFloat"/>).</summary>
+    public bool FirstLayerFloat { get; init; }
     /// <summary>TFLite int8: int8 input and output tensors.</summary>
     public bool IntegerIo { get; init; }
     /// <summary>ONNX fp16: keep float32 input and output.</summary>
@@ -47,6 +50,7 @@ public sealed record TargetProfile
             ActivationObserver = Calibration,
             Observer = Observer,
             Overrides = overrides,
+            FirstLayerFloat = FirstLayerFloat,
         };
     }
 
@@ -59,7 +63,8 @@ public sealed record TargetProfile
         return config.Weights == wanted.Weights
             && config.Activations == wanted.Activations
             && config.FoldBatchNorm
-            && config.QuantizeInput
+            && config.FirstLayerFloat == wanted.FirstLayerFloat
+            && (config.QuantizeInput || config.FirstLayerFloat)
             && config.Overrides.Select(o => o with { Where = null }).SequenceEqual(wanted.Overrides);
     }
 
@@ -86,6 +91,8 @@ public sealed record TargetProfile
         string where = Source ?? Name;
         if (Format == ExportFormat.Tflite && Precision == ExportPrecision.Float16)
             throw new InvalidInputException($"{where}: precision: TFLite export writes fp32 or int8, not fp16");
+        if (FirstLayerFloat && (Format != ExportFormat.Onnx || !IsInteger))
+            throw new InvalidInputException($"{where}: first_layer: float is for int8 ONNX targets (TFLite int8 is full-integer; float targets have no integer layers)");
         if (IsInteger)
         {
             try

@@ -124,6 +124,10 @@ internal sealed class Int8LayerSource : ILayerSource
         {
             throw new InvalidInputException($"layer '{name}' cannot be lowered to full-integer TFLite: a quantisation override leaves it in float.");
         }
+        if (info.FloatWeights)
+        {
+            throw new InvalidInputException($"layer '{name}' cannot be lowered to full-integer TFLite: it keeps float weights (first_layer: float).");
+        }
         if (_layers[name].Bn is not null && !info.BatchNormFolded)
         {
             throw new InvalidInputException($"layer '{name}' cannot be lowered to full-integer TFLite: its batch norm is not folded (fold_batch_norm is off).");
