@@ -46,7 +46,9 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
             var run = store.GetRun(resumeRunId);
             if (run.Status == RunStatus.Finished)
                 throw new InvalidInputException($"run {run.Id} already finished; nothing to resume");
-            checkpointPath = store.ResolveArtifact(run.Id, CheckpointArtifact);
+            // The file on disk, not the artifact record: the checkpoint is renamed into place before it is
+            // registered, so a run killed between the two has a complete checkpoint that is not yet listed.
+            checkpointPath = ArtifactPaths.Resolve(ArtifactPaths.RunDirectory(store.Directory, run.Id), CheckpointArtifact);
             if (!File.Exists(checkpointPath))
                 throw new InvalidInputException($"run {run.Id} has no checkpoint to resume from (it stopped before its first epoch ended); start it again");
             resumeRunId = run.Id;
