@@ -48,7 +48,7 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
                 throw new InvalidInputException($"run {run.Id} already finished; nothing to resume");
             // The file on disk, not the artifact record: the checkpoint is renamed into place before it is
             // registered, so a run killed between the two has a complete checkpoint that is not yet listed.
-            checkpointPath = ArtifactPaths.Resolve(ArtifactPaths.RunDirectory(store.Directory, run.Id), CheckpointArtifact);
+            checkpointPath = store.ArtifactFile(run.Id, CheckpointArtifact);
             if (!File.Exists(checkpointPath))
                 throw new InvalidInputException($"run {run.Id} has no checkpoint to resume from (it stopped before its first epoch ended); start it again");
             resumeRunId = run.Id;

@@ -153,6 +153,10 @@ public sealed partial class RunStore : IDisposable
         }
     }
 
+    /// <summary>Where an artifact of the run lives on disk, whether or not it is registered (the path is validated).</summary>
+    public string ArtifactFile(string runId, string artifactPath) =>
+        ArtifactPaths.Resolve(ArtifactPaths.RunDirectory(Directory, runId), TrackingNames.NormalizeArtifactPath(artifactPath));
+
     /// <summary>The full path of a registered artifact of the run; the path is validated and the file must exist.</summary>
     public string ResolveArtifact(string runId, string artifactPath)
     {
@@ -172,7 +176,7 @@ public sealed partial class RunStore : IDisposable
                 throw new InvalidInputException(
                     $"run {id} has no artifact '{relative}'; its artifacts: " +
                     (registered.Count == 0 ? "none" : string.Join(", ", registered)));
-            string full = ArtifactPaths.Resolve(ArtifactPaths.RunDirectory(Directory, id), relative);
+            string full = ArtifactFile(id, relative);
             if (!File.Exists(full))
                 throw new InvalidInputException($"artifact '{relative}' of run {id} is registered but {full} is missing");
             return full;

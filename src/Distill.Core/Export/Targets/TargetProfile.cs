@@ -63,8 +63,8 @@ public sealed record TargetProfile
         return config.Weights == wanted.Weights
             && config.Activations == wanted.Activations
             && config.FoldBatchNorm
+            && config.QuantizeInput
             && config.FirstLayerFloat == wanted.FirstLayerFloat
-            && (config.QuantizeInput || config.FirstLayerFloat)
             && config.Overrides.Select(o => o with { Where = null }).SequenceEqual(wanted.Overrides);
     }
 

@@ -110,6 +110,10 @@ internal sealed class Int8LayerSource : ILayerSource
         {
             throw new InvalidInputException("An int8 TFLite export needs frozen quantisation parameters: calibrate the quantised model, then freeze it.");
         }
+        if (quantized.Layers.FirstOrDefault(l => l.FloatWeights) is { } stem)
+        {
+            throw new InvalidInputException($"layer '{stem.Name}' cannot be lowered to full-integer TFLite: it keeps float weights (first_layer: float).");
+        }
         var input = quantized.QuantParameters().FirstOrDefault(p => p.Name == "input")?.Params
             ?? throw new InvalidInputException("layer 'input' cannot be lowered to full-integer TFLite: the model input is not quantised (quantize_input is off).");
         RequireActivationScheme("input", input);
@@ -123,10 +127,6 @@ internal sealed class Int8LayerSource : ILayerSource
         if (info.IsFloat)
         {
             throw new InvalidInputException($"layer '{name}' cannot be lowered to full-integer TFLite: a quantisation override leaves it in float.");
-        }
-        if (info.FloatWeights)
-        {
-            throw new InvalidInputException($"layer '{name}' cannot be lowered to full-integer TFLite: it keeps float weights (first_layer: float).");
         }
         if (_layers[name].Bn is not null && !info.BatchNormFolded)
         {
