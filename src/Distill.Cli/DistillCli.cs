@@ -31,7 +31,9 @@ public static class DistillCli
         if (parse.Errors.Count > 0)
         {
             foreach (var error in parse.Errors)
-                Console.Error.WriteLine($"error: {error.Message}");
+                Console.Error.WriteLine($"error: {PrintableText.EscapeLines(error.Message)}");
+            foreach (string suggestion in CommandTypos.Suggestions(parse))
+                Console.Error.WriteLine(suggestion);
             Console.Error.WriteLine("Run 'distill --help' for usage.");
             return ExitCodes.BadInput;
         }
@@ -74,9 +76,9 @@ public static class DistillCli
 
     private static void Report(string what, Exception e, bool verbose)
     {
-        Console.Error.WriteLine($"{what}: {e.Message}");
+        Console.Error.WriteLine($"{what}: {PrintableText.EscapeLines(e.Message)}");
         if (verbose)
-            Console.Error.WriteLine(e);
+            Console.Error.WriteLine(PrintableText.EscapeLines(e.ToString()));
     }
 
     /// <summary>Ctrl-C and SIGTERM cancel the token instead of killing the process, so the run can be

@@ -14,6 +14,8 @@ public static class RecipeLoader
     /// <exception cref="InvalidInputException">The file is missing or unreadable.</exception>
     public static RunPlan Load(string path, IReadOnlyList<string>? overrides = null)
     {
+        if (Directory.Exists(path))
+            throw new InvalidInputException($"{path}: is a folder; give the recipe file (.yaml) to use");
         string text;
         try
         {

@@ -58,9 +58,27 @@ public static class CliProcess
         return Path.GetFileName(Assert.Single(runs));
     }
 
-    public static CliResult Run(IEnumerable<string> args, TimeSpan timeout, string? workingDirectory = null)
+    public static CliResult Run(IEnumerable<string> args, TimeSpan timeout, string? workingDirectory = null) =>
+        Run(StartInfo(args, workingDirectory), $"distill {string.Join(' ', args)}", timeout);
+
+    /// <summary>Runs `distill` so that file permissions apply to it: as is for a normal user, as user nobody
+    /// (setpriv, util-linux) when the tests run as root, whom permissions do not stop.</summary>
+    public static CliResult RunWithoutRoot(params string[] args)
     {
-        using var process = Process.Start(StartInfo(args, workingDirectory))!;
+        var info = StartInfo(args);
+        if (Environment.UserName == "root")
+        {
+            info.FileName = "setpriv";
+            info.ArgumentList.Insert(0, "dotnet");
+            foreach (string option in new[] { "--clear-groups", "--regid=65534", "--reuid=65534" })
+                info.ArgumentList.Insert(0, option);
+        }
+        return Run(info, $"distill {string.Join(' ', args)}", TimeSpan.FromMinutes(5));
+    }
+
+    private static CliResult Run(ProcessStartInfo info, string what, TimeSpan timeout)
+    {
+        using var process = Process.Start(info)!;
         var stdout = new StringBuilder();
         var stderr = new StringBuilder();
         process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (stdout) stdout.AppendLine(e.Data); };
@@ -71,7 +89,7 @@ public static class CliProcess
         if (!process.WaitForExit(timeout))
         {
             process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"distill {string.Join(' ', args)} did not finish within {timeout}");
+            throw new TimeoutException($"{what} did not finish within {timeout}");
         }
         process.WaitForExit();
         return new CliResult(process.ExitCode, stdout.ToString(), stderr.ToString());

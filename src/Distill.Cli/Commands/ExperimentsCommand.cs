@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using Distill.Cli.Output;
 using Distill.Core.Tracking;
 using Spectre.Console;
 
@@ -27,7 +28,7 @@ public static class ExperimentsCommand
                 .AddColumn(new TableColumn("runs").RightAligned()).AddColumn(new TableColumn("deleted").RightAligned());
             foreach (var e in found)
             {
-                table.AddRow(Markup.Escape(e.Name), e.CreatedTime.ToLocalTime().ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture),
+                table.AddRow(ConsoleText.Markup(e.Name), e.CreatedTime.ToLocalTime().ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture),
                     e.Runs.ToString(CultureInfo.InvariantCulture), e.DeletedRuns.ToString(CultureInfo.InvariantCulture));
             }
             AnsiConsole.Console.Write(table);

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using Distill.Core;
 using Distill.Core.Export.Onnx;
 using Distill.Core.Text;
 
@@ -70,16 +71,17 @@ public static class GenerateCommand
             return ExitCodes.Success;
         }
         // The prompt is echoed once generation has started, so that a rejected prompt prints nothing on stdout.
+        // A byte-level model can emit any character of its corpus: control characters are shown escaped.
         var output = Console.Out;
         bool started = false;
         void Emit(string piece)
         {
             if (!started)
             {
-                output.Write(prompt);
+                output.Write(PrintableText.EscapeLines(prompt));
                 started = true;
             }
-            output.Write(piece);
+            output.Write(PrintableText.EscapeLines(piece));
             output.Flush();
         }
         result = generator.Generate(prompt, options, Emit);

@@ -1,5 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
+using Distill.Cli.Output;
+using Distill.Core;
 using Distill.Core.Export.Targets;
 using Distill.Recipes.Targets;
 using Spectre.Console;
@@ -38,11 +40,11 @@ public static class TargetsCommand
             {
                 if (e.Profile is not { } p)
                 {
-                    table.AddRow(Markup.Escape(e.Name), "[red]invalid[/]", "", "", "", e.Origin);
+                    table.AddRow(ConsoleText.Markup(e.Name), "[red]invalid[/]", "", "", "", e.Origin);
                     continue;
                 }
                 table.AddRow(
-                    Markup.Escape(e.Name),
+                    ConsoleText.Markup(e.Name),
                     $"{p.Format.ToString().ToLowerInvariant()} {ModelCard.Precision(p.Precision)}",
                     p.IsInteger ? Short(p.Weights) : "-",
                     p.IsInteger ? Short(p.Activations) : "-",
@@ -51,7 +53,7 @@ public static class TargetsCommand
             }
             AnsiConsole.Console.Write(table);
             foreach (var e in entries.Where(e => e.Error is not null))
-                Console.Out.WriteLine($"invalid profile {e.Error}");
+                Console.Out.WriteLine($"invalid profile {PrintableText.EscapeLines(e.Error!)}");
             foreach (var (folder, origin) in TargetCatalog.SearchFolders())
                 Console.Out.WriteLine($"{origin}: {folder}");
             Console.Out.WriteLine($"{entries.Count} target(s); use one with: distill export <run-id|checkpoint> --target <name>");

@@ -21,7 +21,7 @@ public static class DataFrameTable
         var table = new Table().Border(TableBorder.Simple);
         foreach (var column in frame.Columns)
         {
-            var header = new TableColumn(Markup.Escape(column.Name));
+            var header = new TableColumn(ConsoleText.Markup(column.Name));
             if (column.DataType == typeof(double))
                 header.RightAligned();
             table.AddColumn(header);
@@ -29,7 +29,7 @@ public static class DataFrameTable
         for (long row = 0; row < frame.Rows.Count; row++)
         {
             table.AddRow(frame.Columns.Select(c =>
-                Markup.Escape(format?.Invoke(c.Name, c[row]) ?? Format(c[row]))).ToArray());
+                ConsoleText.Markup(format?.Invoke(c.Name, c[row]) ?? Format(c[row]))).ToArray());
         }
         return table;
     }

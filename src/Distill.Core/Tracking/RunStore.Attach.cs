@@ -6,6 +6,7 @@ public sealed partial class RunStore
     /// end time or owner, e.g. to record an export of a finished run. Dispose it when done; do not End it.</summary>
     public ITracker AttachToRun(string runId)
     {
+        RequireWritable("add to a run");
         string id;
         lock (_lock)
         {

@@ -55,6 +55,7 @@ public sealed partial class RunStore
     /// </summary>
     public IReadOnlyList<string> DeleteRun(string idOrPrefix)
     {
+        RequireWritable("delete a run");
         lock (_lock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
@@ -76,6 +77,7 @@ public sealed partial class RunStore
     /// <summary>Brings back a deleted run and the descendants deleted with it. Returns the ids restored.</summary>
     public IReadOnlyList<string> RestoreRun(string idOrPrefix)
     {
+        RequireWritable("restore a run");
         lock (_lock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
@@ -125,6 +127,7 @@ public sealed partial class RunStore
     public void CreateExperiment(string name)
     {
         TrackingNames.ValidateName("experiment name", name);
+        RequireWritable("create an experiment");
         lock (_lock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
@@ -141,6 +144,7 @@ public sealed partial class RunStore
     {
         ArgumentNullException.ThrowIfNull(name);
         TrackingNames.ValidateName("experiment name", newName);
+        RequireWritable("rename an experiment");
         lock (_lock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);

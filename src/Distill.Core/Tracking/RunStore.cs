@@ -19,6 +19,8 @@ public sealed partial class RunStore : IDisposable
     private readonly SqliteConnection _connection;
     private readonly Lock _lock = new();
     private readonly string _databasePath;
+    /// <summary>The database is not writable by this user: runs can be read, nothing can be changed.</summary>
+    private readonly bool _readOnly;
     private bool _disposed;
 
     private RunStore(string directory, string databasePath, SqliteConnection connection)
@@ -26,6 +28,7 @@ public sealed partial class RunStore : IDisposable
         Directory = directory;
         _databasePath = databasePath;
         _connection = connection;
+        _readOnly = StoreSchema.IsReadOnly(connection);
     }
 
     public string Directory { get; }
@@ -43,7 +46,14 @@ public sealed partial class RunStore : IDisposable
         string full = Path.GetFullPath(directory);
         if (File.Exists(full))
             throw new InvalidInputException($"{full}: is a file; a run store is a folder");
-        System.IO.Directory.CreateDirectory(full);
+        try
+        {
+            System.IO.Directory.CreateDirectory(full);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new InvalidInputException($"{full}: cannot create the run store's folder: {e.Message}", e);
+        }
         string databasePath = Path.Combine(full, StoreSchema.DatabaseFileName);
         if (System.IO.Directory.Exists(databasePath))
             throw new InvalidInputException($"{databasePath}: is a folder; expected the run store's SQLite database");
@@ -51,7 +61,8 @@ public sealed partial class RunStore : IDisposable
         var store = new RunStore(full, databasePath, StoreSchema.OpenAndMigrate(databasePath));
         try
         {
-            store.FailAbandonedRuns();
+            if (!store._readOnly)
+                store.FailAbandonedRuns();
             return store;
         }
         catch
@@ -65,6 +76,7 @@ public sealed partial class RunStore : IDisposable
     {
         TrackingNames.ValidateName("experiment name", experiment);
         TrackingNames.ValidateName("run name", name);
+        RequireWritable("start a run");
         string runId = Guid.NewGuid().ToString("N");
         lock (_lock)
         {
@@ -94,6 +106,7 @@ public sealed partial class RunStore : IDisposable
     /// </summary>
     public ITracker ResumeRun(string runId)
     {
+        RequireWritable("resume a run");
         string id;
         lock (_lock)
         {
@@ -192,6 +205,12 @@ public sealed partial class RunStore : IDisposable
             _disposed = true;
             _connection.Dispose();
         }
+    }
+
+    private void RequireWritable(string action)
+    {
+        if (_readOnly)
+            throw new InvalidInputException(StoreSchema.ReadOnlyMessage(_databasePath, action));
     }
 
     private ITracker CreateTracker(string runId)

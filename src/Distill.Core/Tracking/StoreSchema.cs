@@ -17,6 +17,9 @@ internal static class StoreSchema
 
     public static readonly TimeSpan BusyTimeout = TimeSpan.FromSeconds(10);
 
+    private const int SqliteReadOnly = 8;
+    private const int SqliteCantOpen = 14;
+
     private static readonly byte[] SqliteHeader = Encoding.ASCII.GetBytes("SQLite format 3\0");
 
     /// <summary>Migration i brings the schema from version i to version i + 1.</summary>
@@ -127,6 +130,14 @@ internal static class StoreSchema
         }
     }
 
+    /// <summary>Whether SQLite opened the database read-only: the file is not writable by this user (SQLite then opens it
+    /// read-only instead of failing, and every write fails with SQLite Error 8).</summary>
+    public static bool IsReadOnly(SqliteConnection connection) => SQLitePCL.raw.sqlite3_db_readonly(connection.Handle, "main") == 1;
+
+    /// <summary>The message for an attempt to <paramref name="action"/> in a store that is read-only for this user.</summary>
+    public static string ReadOnlyMessage(string databasePath, string action) =>
+        $"{databasePath}: the run store is read-only for this user, so it cannot {action}; use a store you can write to (--store DIR)";
+
     /// <summary>A read-write connection to a store that <see cref="OpenAndMigrate"/> has checked.</summary>
     public static SqliteConnection Open(string databasePath)
     {
@@ -183,6 +194,11 @@ internal static class StoreSchema
                 throw new InvalidInputException(
                     $"{databasePath}: the run store has schema version {userVersion}, written by a newer Distill; " +
                     $"this version reads up to {CurrentVersion}");
+        }
+        catch (SqliteException e) when (e.SqliteErrorCode is SqliteReadOnly or SqliteCantOpen)
+        {
+            throw new InvalidInputException(
+                $"{databasePath}: cannot open the run store: its folder is read-only for this user ({e.Message}); SQLite writes beside the database even to read it", e);
         }
         catch (SqliteException e)
         {

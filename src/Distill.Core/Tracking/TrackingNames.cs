@@ -78,7 +78,6 @@ internal static partial class TrackingNames
         return normalized;
     }
 
-    /// <summary>Shows control characters as \uXXXX so that error messages stay on one line.</summary>
-    public static string Printable(string text) =>
-        string.Concat(text.Select(c => char.IsControl(c) ? $"\\u{(int)c:x4}" : c.ToString()));
+    /// <summary>Shows control characters as \uXXXX so that error messages stay on one line (<see cref="PrintableText.Escape(string)"/>).</summary>
+    public static string Printable(string text) => PrintableText.Escape(text);
 }

@@ -68,7 +68,7 @@ public static class CheckpointFile
     public static (string HeaderJson, Dictionary<string, byte[]> Sections) Read(string path)
     {
         if (!File.Exists(path))
-            throw new InvalidInputException($"{path}: checkpoint not found");
+            throw new InvalidInputException(Directory.Exists(path) ? $"{path}: is a folder, not a checkpoint file" : $"{path}: checkpoint not found");
         byte[] all;
         try
         {
@@ -84,12 +84,17 @@ public static class CheckpointFile
         uint version = BitConverter.ToUInt32(all, 8);
         if (version != FormatVersion)
             throw new InvalidInputException($"{path}: checkpoint format version {version} is not supported (expected {FormatVersion})");
-        long payloadLength = BitConverter.ToInt64(all, 12);
-        long expected = PreambleLength + payloadLength + HashLength;
-        if (payloadLength < 4 || all.LongLength != expected)
-            throw new InvalidInputException(all.LongLength < expected
-                ? $"{path}: checkpoint is truncated ({all.LongLength} bytes, expected {expected})"
-                : $"{path}: checkpoint has {all.LongLength - expected} unexpected trailing bytes");
+        // Read unsigned: a damaged length field (e.g. 2^63) must not turn into a negative size in the message.
+        ulong declared = BitConverter.ToUInt64(all, 12);
+        long available = Math.Max(0, all.LongLength - PreambleLength - HashLength);
+        if (declared < 4)
+            throw new InvalidInputException($"{path}: checkpoint is damaged: its length field says {declared} bytes of contents (at least 4)");
+        if (declared > (ulong)available)
+            throw new InvalidInputException(
+                $"{path}: checkpoint is truncated or damaged: its length field says {declared} bytes of contents, but the file ({all.LongLength} bytes) holds {available}");
+        if (declared < (ulong)available)
+            throw new InvalidInputException($"{path}: checkpoint has {(ulong)available - declared} unexpected trailing bytes");
+        long payloadLength = (long)declared;
 
         var payload = all.AsSpan(PreambleLength, (int)payloadLength);
         if (!SHA256.HashData(payload).AsSpan().SequenceEqual(all.AsSpan(PreambleLength + (int)payloadLength, HashLength)))
@@ -103,7 +108,11 @@ public static class CheckpointFile
             while (reader.BaseStream.Position < reader.BaseStream.Length)
             {
                 var name = Encoding.UTF8.GetString(reader.ReadBytes(reader.ReadInt32()));
-                sections[name] = reader.ReadBytes(checked((int)reader.ReadInt64()));
+                long length = reader.ReadInt64();
+                long left = reader.BaseStream.Length - reader.BaseStream.Position;
+                if (length < 0 || length > left)
+                    throw new InvalidInputException($"{path}: checkpoint layout is damaged: section '{PrintableText.Escape(name)}' says {(ulong)length} bytes, {left} are left");
+                sections[name] = reader.ReadBytes((int)length);
             }
             return (header, sections);
         }

@@ -8,7 +8,8 @@ namespace Distill.Recipes.Schema;
 /// they bring are validated like the file's and errors in them point at the argument.</summary>
 internal static partial class Overrides
 {
-    private sealed record Segment(string Name, int? Index, int Column);
+    /// <summary>A long index, so that one too large for any list is reported as out of range, not as an overflow.</summary>
+    private sealed record Segment(string Name, long? Index, int Column);
 
     public static string FileOf(int number) => $"<command line>:--set {number}";
 
@@ -62,7 +63,16 @@ internal static partial class Overrides
                     Error(column, $"'{key}' is not a key path; write it like seed, student.model.channels or stages[1].epochs");
                     return null;
                 }
-                int? index = match.Groups[2].Success ? int.Parse(match.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture) : null;
+                long? index = null;
+                if (match.Groups[2].Success)
+                {
+                    if (!long.TryParse(match.Groups[2].Value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long i))
+                    {
+                        Error(column, $"{part}: index out of range (lists count from 0)");
+                        return null;
+                    }
+                    index = i;
+                }
                 segments.Add(new Segment(match.Groups[1].Value, index, column));
                 column += part.Length + 1;
             }
@@ -194,14 +204,14 @@ internal static partial class Overrides
                 path += $"[{index}]";
                 if (last)
                 {
-                    sequence.Children[index] = value;
+                    sequence.Children[(int)index] = value;
                     return;
                 }
-                if (Descend(sequence.Children[index], at, path) is not { } item)
+                if (Descend(sequence.Children[(int)index], at, path) is not { } item)
                 {
                     return;
                 }
-                sequence.Children[index] = item;
+                sequence.Children[(int)index] = item;
                 current = item;
             }
         }

@@ -1,7 +1,7 @@
 namespace Distill.Recipes.Schema;
 
 /// <summary>"Did you mean" for misspelt keys and enum values.</summary>
-internal static class Suggest
+public static class Suggest
 {
     /// <summary>The closest candidate within edit distance 2, or one that the word is a prefix of (or the other way round).</summary>
     public static string? Closest(string word, IEnumerable<string> candidates)

@@ -284,7 +284,7 @@ internal sealed class Validator(NodeLocator locate, string baseDirectory, List<R
         }
         if (!File.Exists(full))
         {
-            Error(at, path, $"file not found: {full}");
+            Error(at, path, Directory.Exists(full) ? $"{full} is a folder, not a file" : $"file not found: {full}");
             return false;
         }
         return true;

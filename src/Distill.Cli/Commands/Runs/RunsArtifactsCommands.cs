@@ -25,7 +25,7 @@ public static class RunsArtifactsCommands
             }
             var table = new Table().Border(TableBorder.Simple).AddColumn("path").AddColumn(new TableColumn("size").RightAligned());
             foreach (var artifact in found)
-                table.AddRow(Markup.Escape(artifact.Path), SummaryTable.Bytes(artifact.Size));
+                table.AddRow(ConsoleText.Markup(artifact.Path), SummaryTable.Bytes(artifact.Size));
             AnsiConsole.Console.Write(table);
             Console.Out.WriteLine($"{found.Count} artifact(s) of run {run.Id} in {Path.Combine(store.Directory, "artifacts", run.Id)}");
             return ExitCodes.Success;

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using Distill.Cli.Output;
 using Distill.Core.Tracking;
 using Spectre.Console;
 
@@ -21,7 +22,7 @@ public static class RunsShowCommand
                 return ExitCodes.Success;
             }
             var console = AnsiConsole.Console;
-            console.MarkupLine($"[bold]{Markup.Escape(run.Name)}[/]  {run.Id}  {run.Status.ToString().ToUpperInvariant()}  experiment {Markup.Escape(run.Experiment)}"
+            console.MarkupLine($"[bold]{ConsoleText.Markup(run.Name)}[/]  {run.Id}  {run.Status.ToString().ToUpperInvariant()}  experiment {ConsoleText.Markup(run.Experiment)}"
                 + (run.DeletedTime is { } deleted ? $"  [red]deleted {deleted.ToLocalTime():u}[/]" : ""));
             console.WriteLine($"started {run.StartTime.ToLocalTime():u}" + (run.EndTime is { } end ? $", ended {end.ToLocalTime():u}" : ""));
             WriteTree(console, store, run);
@@ -62,11 +63,11 @@ public static class RunsShowCommand
 
     private static string Label(RunRecord run, string current)
     {
-        string text = $"{Markup.Escape(run.Name)}  {run.Id[..8]}  {run.Status.ToString().ToUpperInvariant()}";
+        string text = $"{ConsoleText.Markup(run.Name)}  {run.Id[..8]}  {run.Status.ToString().ToUpperInvariant()}";
         foreach (string key in new[] { "teacher/val/acc", "val/acc", "teacher/test_acc", "student/test_acc" })
         {
             if (run.Metrics.TryGetValue(key, out double value))
-                text += $"  {Markup.Escape(key)} {value.ToString("G4", CultureInfo.InvariantCulture)}";
+                text += $"  {ConsoleText.Markup(key)} {value.ToString("G4", CultureInfo.InvariantCulture)}";
         }
         return run.Id == current ? $"[bold]{text}[/]" : text;
     }
@@ -75,7 +76,7 @@ public static class RunsShowCommand
     {
         var table = new Table().Border(TableBorder.Simple).AddColumn(what).AddColumn("value");
         foreach (var (key, value) in values.OrderBy(kv => kv.Key, StringComparer.Ordinal))
-            table.AddRow(Markup.Escape(key), Markup.Escape(value));
+            table.AddRow(ConsoleText.Markup(key), ConsoleText.Markup(value));
         return table;
     }
 }

@@ -3,7 +3,8 @@ using Microsoft.Data.Analysis;
 
 namespace Distill.Core.Tracking.Analysis;
 
-/// <summary>Writes a DataFrame as RFC 4180 CSV: a header row, fields quoted when they hold a comma, quote or line break; nulls empty; numbers invariant.</summary>
+/// <summary>Writes a DataFrame as RFC 4180 CSV: a header row, fields quoted when they hold a comma, quote or line break; nulls empty; numbers invariant.
+/// Control characters other than line breaks and tabs are written as \uXXXX (<see cref="PrintableText.EscapeLines"/>), as the CSV is often read on a terminal.</summary>
 public static class DataFrameCsv
 {
     public static void Write(DataFrame frame, TextWriter writer)
@@ -27,6 +28,9 @@ public static class DataFrameCsv
         _ => value.ToString() ?? "",
     };
 
-    private static string Quote(string field) =>
-        field.IndexOfAny([',', '"', '\r', '\n']) >= 0 ? "\"" + field.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"" : field;
+    private static string Quote(string text)
+    {
+        string field = PrintableText.EscapeLines(text);
+        return field.IndexOfAny([',', '"', '\r', '\n']) >= 0 ? "\"" + field.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"" : field;
+    }
 }

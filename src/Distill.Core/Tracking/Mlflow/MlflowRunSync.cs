@@ -29,7 +29,13 @@ public sealed class MlflowRunSync : IDisposable
         _client = client;
         _server = client.Endpoint.Key;
         _storeDirectory = Path.GetFullPath(storeDirectory);
-        _connection = StoreSchema.Open(Path.Combine(storeDirectory, StoreSchema.DatabaseFileName));
+        string databasePath = Path.Combine(storeDirectory, StoreSchema.DatabaseFileName);
+        _connection = StoreSchema.Open(databasePath);
+        if (StoreSchema.IsReadOnly(_connection))
+        {
+            _connection.Dispose();
+            throw new InvalidInputException(StoreSchema.ReadOnlyMessage(databasePath, "record what it sends to MLflow"));
+        }
     }
 
     /// <summary>
