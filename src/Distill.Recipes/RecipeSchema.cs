@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.RegularExpressions;
+using Distill.Core;
 using Distill.Recipes.Schema;
 
 namespace Distill.Recipes;
@@ -80,9 +81,6 @@ public static partial class RecipeSchema
         return "optional" + only;
     }
 
-    [GeneratedRegex("^[A-Za-z0-9._-]+$")]
-    private static partial Regex NamePattern();
-
     [GeneratedRegex("^https?://[^\\s/?#@]+(/[^\\s?#]*)?$")]
     private static partial Regex HttpUrlPattern();
 
@@ -97,7 +95,7 @@ public static partial class RecipeSchema
     private static readonly ScalarSchema Bool = new() { Kind = ScalarKind.Boolean };
     private static readonly ScalarSchema Text = new() { Kind = ScalarKind.String };
     private static readonly ScalarSchema FreeText = new() { Kind = ScalarKind.String, AllowEmpty = true };
-    private static readonly ScalarSchema Name = new() { Kind = ScalarKind.String, Pattern = NamePattern() };
+    private static readonly ScalarSchema Name = new() { Kind = ScalarKind.String, Pattern = PlainName.Pattern(), PatternRule = PlainName.Rule };
     private static readonly ScalarSchema FilePath = new() { Kind = ScalarKind.Path };
     private static readonly ScalarSchema HttpUrl = new() { Kind = ScalarKind.String, Pattern = HttpUrlPattern() };
 

@@ -265,7 +265,28 @@ public class RecipeErrorTests
     [Fact]
     public void InvalidNameIsAnError()
     {
-        AssertAt(Single(Minimal.Replace("name: t", "name: my run")), 1, 7, "name: must match ^[A-Za-z0-9._-]+$, got 'my run'");
+        AssertAt(Single(Minimal.Replace("name: t", "name: my run")), 1, 7,
+            "name: must be letters, digits, '-', '_' and '.' only (not '.' or '..'), at most 100 characters, got 'my run'");
+    }
+
+    /// <summary>Run and stage names end up in file names (pruning/sparsity-&lt;stage&gt;.csv) and keys: no '..', no trailing
+    /// newline (a '$' in the pattern let "a\n" through), and short enough for a file name.</summary>
+    [Theory]
+    [InlineData("name: t", "name: ..", 1, 7, "name: must be")]
+    [InlineData("name: t", "name: \"t\\n\"", 1, 7, "name: must be")]
+    [InlineData("name: t", "name: \"t\\e[31m\"", 1, 7, "name: must be")]
+    [InlineData("  - name: s", "  - name: \"s\\n\"", 8, 11, "stages[0].name: must be")]
+    [InlineData("  - name: s", "  - name: .", 8, 11, "stages[0].name: must be")]
+    public void NamesThatCouldLeaveAFolderOrBreakALineAreErrors(string line, string replacement, int at, int column, string message)
+    {
+        AssertAt(Single(Minimal.Replace(line, replacement, StringComparison.Ordinal)), at, column, message);
+    }
+
+    [Fact]
+    public void NamesAreAtMostOneHundredCharacters()
+    {
+        Assert.Equal(new string('s', 100), Load(Minimal.Replace("  - name: s", "  - name: " + new string('s', 100))).Stages[0].Name);
+        AssertAt(Single(Minimal.Replace("  - name: s", "  - name: " + new string('s', 101))), 8, 11, "stages[0].name: must be");
     }
 
     [Fact]
@@ -290,7 +311,7 @@ public class RecipeErrorTests
         var errors = Errors(yaml);
         (int Line, int Column, string Message)[] expected =
         [
-            (1, 7, "name: must match"),
+            (1, 7, "name: must be letters"),
             (2, 9, "device: must be one of cpu | cuda, got 'gpu'"),
             (4, 20, "data.train.images: file not found"),
             (7, 48, "student.model.pool: has 1 entries but channels has 2"),

@@ -104,6 +104,37 @@ public class TargetProfileTests
         Assert.Equal("q.yaml:1:1: precision: TFLite export writes fp32 or int8, not fp16", fp16.Message);
     }
 
+    /// <summary>The name becomes the export folder exports/&lt;name&gt;/ of a run: '../../../../x' wrote model.onnx outside the
+    /// store, and a newline or ESC left files in the run's folder, before the artifact check refused them.</summary>
+    [Theory]
+    [InlineData("../../../../x", @"'../../../../x'")]
+    [InlineData("..", "'..'")]
+    [InlineData(".", "'.'")]
+    [InlineData("a/b", "'a/b'")]
+    [InlineData(@"a\\b", @"'a\b'")]
+    [InlineData(@"a\nb", @"'a\u000ab'")]
+    [InlineData(@"a\e[31m", @"'a\u001b[31m'")]
+    [InlineData("x86 vnni", "'x86 vnni'")]
+    public void Profile_name_must_be_a_plain_name_and_is_reported_at_its_line(string yamlName, string shown)
+    {
+        var e = Assert.Throws<InvalidInputException>(() => TargetProfileLoader.Parse($"format: onnx\nname: \"{yamlName}\"\n", "n.yaml"));
+        // "name: " is 6 characters: the value starts at column 7 of line 2; control characters are shown escaped.
+        Assert.Equal($"n.yaml:2:7: name: {shown} must be letters, digits, '-', '_' and '.' only (not '.' or '..'), at most 100 characters: " +
+            "it names the export folder exports/<name>/", e.Message);
+        Assert.DoesNotContain(e.Message, char.IsControl);
+    }
+
+    [Fact]
+    public void Plain_profile_names_up_to_100_characters_are_accepted()
+    {
+        Assert.Equal("my-npu_v2.1", TargetProfileLoader.Parse("name: my-npu_v2.1\n", "n.yaml").Name);
+        Assert.Equal(100, TargetProfileLoader.Parse($"name: {new string('n', 100)}\n", "n.yaml").Name.Length);
+        Assert.Throws<InvalidInputException>(() => TargetProfileLoader.Parse($"name: {new string('n', 101)}\n", "n.yaml"));
+        // A profile built in code is checked too, before anything is exported.
+        var e = Assert.Throws<InvalidInputException>(() => new TargetProfile { Name = "../x" }.Validate());
+        Assert.Contains("name: '../x' must be", e.Message);
+    }
+
     [Fact]
     public void Unknown_target_lists_the_known_ones()
     {

@@ -21,6 +21,8 @@ internal sealed class ScalarSchema : SchemaNode
     public double? Max { get; init; }
     public bool MaxExclusive { get; init; }
     public Regex? Pattern { get; init; }
+    /// <summary>What <see cref="Pattern"/> allows, in words, for docs and errors.</summary>
+    public string? PatternRule { get; init; }
     public bool AllowEmpty { get; init; }
 
     public override string Describe() => Kind switch
@@ -30,7 +32,7 @@ internal sealed class ScalarSchema : SchemaNode
         ScalarKind.Boolean => "true | false",
         ScalarKind.Enum => "one of " + string.Join(" | ", Allowed),
         ScalarKind.Path => "path to an existing file (relative to the recipe's folder)",
-        _ => Pattern is null ? "string" : $"string matching {Pattern}",
+        _ => Pattern is null ? "string" : PatternRule is { } rule ? $"name: {rule}" : $"string matching {Pattern}",
     };
 
     public string RangeText()

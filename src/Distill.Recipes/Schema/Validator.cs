@@ -248,7 +248,7 @@ internal sealed class Validator(NodeLocator locate, string baseDirectory, List<R
                 }
                 if (schema.Pattern is { } pattern && !pattern.IsMatch(text))
                 {
-                    Error(at, path, $"must match {pattern}, got '{text}'");
+                    Error(at, path, schema.PatternRule is { } rule ? $"must be {rule}, got '{text}'" : $"must match {pattern}, got '{text}'");
                     return null;
                 }
                 return text;

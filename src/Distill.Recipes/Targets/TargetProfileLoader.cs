@@ -79,6 +79,8 @@ public static class TargetProfileLoader
             string name = Text(map, "name", "") ?? "";
             if (name.Length == 0 && !map.ContainsKey("name"))
                 Error(root, "name", "is required");
+            else if (name.Length > 0 && !PlainName.IsValid(name))
+                Error(map["name"].Value, "name", $"'{PrintableText.Escape(name)}' must be {PlainName.Rule}: it names the export folder exports/<name>/");
             var format = Choice(map, "format", new() { ["onnx"] = ExportFormat.Onnx, ["tflite"] = ExportFormat.Tflite }, ExportFormat.Onnx);
             var precision = Choice(map, "precision", new()
             {

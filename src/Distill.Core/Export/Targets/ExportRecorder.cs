@@ -9,7 +9,9 @@ namespace Distill.Core.Export.Targets;
 /// export/&lt;target&gt;/size_bytes, test_acc, latency_ms_b1, latency_ms_b64 (ONNX), agreement and verified.</summary>
 public static class ExportRecorder
 {
-    public static string Folder(string target) => $"exports/{target}";
+    /// <summary>The run's folder of an export; <paramref name="target"/> is a profile name, checked by <see cref="TargetProfile.Validate"/>.</summary>
+    public static string Folder(string target) =>
+        PlainName.IsValid(target) ? $"exports/{target}" : throw new ArgumentException($"not a plain target name: '{PrintableText.Escape(target)}'", nameof(target));
 
     public static ExportReport ExportInto(ITracker tracker, ZooModel student, QuantizedZooModel? quantized, TargetProfile profile,
         DataSplits data, string checkpointArtifact, int? calibrationBatches = null, int seed = 0)

@@ -64,12 +64,23 @@ public static class TargetExporter
         }
     }
 
-    /// <summary>Fails with <see cref="InvalidInputException"/> when the output cannot be written; returns an empty
-    /// folder beside it to write into.</summary>
+    /// <summary>What an export writes; an output folder holding anything else is not replaced.</summary>
+    private static readonly string[] ExportFiles = ["model.onnx", "model.tflite", ModelCard.FileName];
+
+    /// <summary>Fails with <see cref="InvalidInputException"/> when the output cannot be written, or is a folder with
+    /// other files than an earlier export's (the export replaces the folder: `--out .` must not delete the current
+    /// folder); returns an empty folder beside it to write into.</summary>
     internal static string CreateTempFolder(string output)
     {
         if (File.Exists(output))
             throw new InvalidInputException($"{output}: is a file; the export output must be a folder");
+        if (Directory.Exists(output)
+            && Directory.EnumerateFileSystemEntries(output).Select(Path.GetFileName).Where(n => !ExportFiles.Contains(n)).Take(4).ToList() is { Count: > 0 } others)
+        {
+            throw new InvalidInputException(
+                $"{output}: the folder holds other files than an export ({string.Join(", ", others.Take(3).Select(n => PrintableText.Escape(n!)))}{(others.Count > 3 ? ", ..." : "")}); " +
+                "the export replaces its output folder, so give a new or empty folder, or an earlier export's");
+        }
         string parent = Path.GetDirectoryName(output) ?? throw new InvalidInputException($"{output}: cannot export into a file system root");
         if (File.Exists(parent))
             throw new InvalidInputException($"{parent}: is a file; cannot create the export folder {output} in it");

@@ -88,7 +88,9 @@ public sealed record TargetProfile
     /// <summary>Throws <see cref="InvalidInputException"/> naming the profile and the problem.</summary>
     public void Validate()
     {
-        string where = Source ?? Name;
+        string where = Source ?? PrintableText.Escape(Name);
+        if (!PlainName.IsValid(Name))
+            throw new InvalidInputException($"{where}: name: '{PrintableText.Escape(Name)}' must be {PlainName.Rule}: it names the export folder exports/<name>/");
         if (Format == ExportFormat.Tflite && Precision == ExportPrecision.Float16)
             throw new InvalidInputException($"{where}: precision: TFLite export writes fp32 or int8, not fp16");
         if (FirstLayerFloat && (Format != ExportFormat.Onnx || !IsInteger))
