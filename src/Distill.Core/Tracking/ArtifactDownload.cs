@@ -6,7 +6,8 @@ public static class ArtifactDownload
     /// <summary>
     /// Copies the artifact <paramref name="artifactPath"/> (a file, or a folder: every artifact under it)
     /// to <paramref name="outDirectory"/>/&lt;artifact path&gt;, each file written atomically. Paths that
-    /// are absolute or leave the artifact folder ('..') are refused. Returns the files written.
+    /// are absolute or leave the artifact folder ('..', or a symbolic link leading out of it) are refused
+    /// before anything is copied. Returns the files written.
     /// </summary>
     public static IReadOnlyList<string> Download(RunStore store, string runId, string artifactPath, string outDirectory)
     {
@@ -23,13 +24,13 @@ public static class ArtifactDownload
                 (artifacts.Count == 0 ? "none" : string.Join(", ", artifacts.Select(a => a.Path))));
         }
 
+        var sources = selected.Select(path => (Path: path, Source: store.ResolveArtifact(run.Id, path))).ToList();
         string root = Path.GetFullPath(outDirectory);
         if (File.Exists(root))
             throw new InvalidInputException($"{root}: is a file; --out must be a folder");
         var written = new List<string>();
-        foreach (string path in selected)
+        foreach (var (path, source) in sources)
         {
-            string source = store.ResolveArtifact(run.Id, path);
             string destination = ArtifactPaths.Resolve(root, path);
             string folder = Path.GetDirectoryName(destination)!;
             Directory.CreateDirectory(folder);

@@ -32,13 +32,16 @@ public static class MlflowFileStore
     public static IReadOnlyDictionary<string, string> Export(RunStore store, IEnumerable<RunRecord> runs, string directory)
     {
         ArgumentNullException.ThrowIfNull(store);
+        var selected = runs.ToList();
+        // Checked before anything is written: an artifact that a symbolic link leads out of its run's folder refuses the export.
+        var artifacts = selected.ToDictionary(r => r.Id, r => ArtifactFiles(store, r));
         string root = Path.GetFullPath(directory);
         if (File.Exists(root))
             throw new InvalidInputException($"{root}: is a file; --mlflow-dir needs a folder (MLflow's mlruns)");
         Directory.CreateDirectory(root);
         var experiments = ReadExperiments(root);
         var written = new Dictionary<string, string>();
-        foreach (var run in runs)
+        foreach (var run in selected)
         {
             if (!experiments.TryGetValue(run.Experiment, out string? experimentId))
             {
@@ -46,12 +49,16 @@ public static class MlflowFileStore
                 WriteExperiment(root, experimentId, run.Experiment, run.StartTime.ToUnixTimeMilliseconds());
                 experiments[run.Experiment] = experimentId;
             }
-            written[run.Id] = WriteRun(store, run, root, experimentId);
+            written[run.Id] = WriteRun(store, run, artifacts[run.Id], root, experimentId);
         }
         return written;
     }
 
-    private static string WriteRun(RunStore store, RunRecord run, string root, string experimentId)
+    /// <summary>The files of the run's artifacts by artifact path; one registered but deleted since is left out.</summary>
+    private static List<(string Artifact, string File)> ArtifactFiles(RunStore store, RunRecord run) =>
+        run.Artifacts.Select(a => (a, store.ArtifactFile(run.Id, a))).Where(a => File.Exists(a.Item2)).ToList();
+
+    private static string WriteRun(RunStore store, RunRecord run, List<(string Artifact, string File)> artifactFiles, string root, string experimentId)
     {
         string final = Path.Combine(root, experimentId, run.Id);
         string staging = Path.Combine(root, experimentId, $".{run.Id}.{Guid.NewGuid():N}.tmp");
@@ -60,17 +67,8 @@ public static class MlflowFileStore
         {
             string artifacts = Path.Combine(staging, "artifacts");
             Directory.CreateDirectory(artifacts);
-            foreach (string artifact in run.Artifacts)
+            foreach (var (artifact, source) in artifactFiles)
             {
-                string source;
-                try
-                {
-                    source = store.ResolveArtifact(run.Id, artifact);
-                }
-                catch (InvalidInputException)
-                {
-                    continue; // registered, but its file is gone: the export has what exists
-                }
                 string target = KeyPath(artifacts, artifact);
                 Directory.CreateDirectory(Path.GetDirectoryName(target)!);
                 File.Copy(source, target);

@@ -153,16 +153,26 @@ public sealed class MlflowRunSync : IDisposable
 
         string runDirectory = ArtifactPaths.RunDirectory(_storeDirectory, run.Id);
         int count = 0;
+        var refused = new List<string>();
         foreach (var (path, version) in pending)
         {
-            string file = ArtifactPaths.Resolve(runDirectory, path);
+            string file;
+            try
+            {
+                file = ArtifactPaths.Resolve(runDirectory, path);
+            }
+            catch (InvalidInputException e)
+            {
+                refused.Add(e.Message); // a symbolic link out of the run's folder: never uploaded
+                continue;
+            }
             if (!File.Exists(file))
                 continue; // registered but gone (e.g. deleted by hand): nothing to send
             await _client.UploadArtifactAsync(root, path, file, cancel).ConfigureAwait(false);
             RecordSent(run.Id, "artifact", path, version);
             count++;
         }
-        return (count, null);
+        return (count, refused.Count == 0 ? null : string.Join("; ", refused));
     }
 
     private void RecordBatch(string runId, MlflowBatch batch)

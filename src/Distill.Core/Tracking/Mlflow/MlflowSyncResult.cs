@@ -1,7 +1,7 @@
 namespace Distill.Core.Tracking.Mlflow;
 
 /// <summary>What one sync pass sent for a local run.</summary>
-/// <param name="ArtifactsSkipped">Why artifacts were not sent (the server does not proxy them), else null.</param>
+/// <param name="ArtifactsSkipped">Why artifacts were not sent (the server does not proxy them, or a symbolic link leads out of the run's folder), else null.</param>
 public sealed record MlflowSyncResult(
     string RunId,
     string RemoteRunId,
