@@ -6,13 +6,16 @@ using Microsoft.Build.Framework;
 using Microsoft.Build.Utilities;
 
 // Sets VER_FLG_WEAK on one Elf64_Vernaux entry of an ELF64 little-endian shared library, but only
-// when none of the host's libstdc++ candidates defines that version. Rewrites the file in place
-// through a temporary copy, so an interrupted build never leaves a half-patched library.
+// when none of the host's libstdc++ candidates defines that version, or always (Always=true: a tool
+// package is installed on other hosts than the one that packed it; a weak requirement still binds
+// where the version exists). Rewrites the file in place through a temporary copy, so an interrupted
+// build never leaves a half-patched library.
 public class PatchElfVersionNeedWeak : Task
 {
     [Required] public string LibraryPath { get; set; } = "";
     [Required] public string VersionName { get; set; } = "";
     [Required] public string[] HostLibraries { get; set; } = Array.Empty<string>();
+    public bool Always { get; set; }
 
     private const ushort VerFlgWeak = 0x2;
     private const uint ShtGnuVerneed = 0x6ffffffe;
@@ -20,12 +23,16 @@ public class PatchElfVersionNeedWeak : Task
     public override bool Execute()
     {
         var host = HostLibraries.FirstOrDefault(File.Exists);
-        if (host == null)
+        if (Always)
+        {
+            // Patch whatever the host has.
+        }
+        else if (host == null)
         {
             Log.LogMessage(MessageImportance.Low, "No host libstdc++ found; leaving {0} alone.", LibraryPath);
             return true;
         }
-        if (ContainsAscii(File.ReadAllBytes(host), VersionName))
+        else if (ContainsAscii(File.ReadAllBytes(host), VersionName))
         {
             Log.LogMessage(MessageImportance.Low, "{0} provides {1}; no patch needed.", host, VersionName);
             return true;
@@ -69,7 +76,8 @@ public class PatchElfVersionNeedWeak : Task
                         var temp = LibraryPath + ".patching";
                         File.WriteAllBytes(temp, bytes);
                         File.Replace(temp, LibraryPath, null);
-                        Log.LogMessage(MessageImportance.High, "Marked {0} weak in {1} (host libstdc++ lacks it).", VersionName, LibraryPath);
+                        Log.LogMessage(MessageImportance.High, "Marked {0} weak in {1} ({2}).", VersionName, LibraryPath,
+                            Always ? "for a package" : "host libstdc++ lacks it");
                         return true;
                     }
                     uint nextAux = BitConverter.ToUInt32(bytes, aux + 12);
