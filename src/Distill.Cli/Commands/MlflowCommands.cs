@@ -72,8 +72,16 @@ public static class MlflowCommands
         command.SetAction(parse =>
         {
             using var store = RunStore.Open(GlobalOptions.StoreDirectory(parse));
-            var selected = Select(store, parse.GetValue(ids) ?? []);
-            var written = MlflowFileStore.Export(store, selected, parse.GetValue(directory)!);
+            var given = parse.GetValue(ids) ?? [];
+            // Every run, deleted ones too (written as deleted); a run named goes with its child runs.
+            var selected = given.Length == 0
+                ? store.WithDescendants([.. store.ListRuns(), .. store.FindRuns(new RunSelection { Deleted = true })], includeDeleted: true)
+                : store.WithDescendants(Select(store, given), includeDeleted: true);
+            var export = MlflowFileStore.Export(store, selected, parse.GetValue(directory)!);
+            var logger = CliLogging.Create(parse.GetValue(GlobalOptions.Verbose));
+            foreach (string line in export.Skipped)
+                logger.Warning("{Skipped}", line);
+            var written = export.Runs;
             if (parse.GetValue(GlobalOptions.Json))
             {
                 Console.Out.WriteLine(JsonSerializer.Serialize(written, new JsonSerializerOptions { WriteIndented = true }));
