@@ -74,8 +74,8 @@ public static class MlflowCommands
             using var store = RunStore.Open(GlobalOptions.StoreDirectory(parse));
             var given = parse.GetValue(ids) ?? [];
             // Every run, deleted ones too (written as deleted); a run named goes with its child runs.
-            var selected = given.Length == 0
-                ? store.WithDescendants([.. store.ListRuns(), .. store.FindRuns(new RunSelection { Deleted = true })], includeDeleted: true)
+            IReadOnlyList<RunRecord> selected = given.Length == 0
+                ? [.. store.ListRuns(), .. store.FindRuns(new RunSelection { Deleted = true })]
                 : store.WithDescendants(Select(store, given), includeDeleted: true);
             var export = MlflowFileStore.Export(store, selected, parse.GetValue(directory)!);
             var logger = CliLogging.Create(parse.GetValue(GlobalOptions.Verbose));

@@ -20,7 +20,7 @@ public sealed class MlflowTrackingTests
         using var store = new TempDir();
         var result = CliWithEnvironment.Run(Env(("MLFLOW_TRACKING_USERNAME", "alice"), ("MLFLOW_TRACKING_PASSWORD", "s3cret")),
             "train", DigitsRecipe, "--store", store.Path, "--json", "--tracking-uri", server.Uri,
-            "--set", "stages[0].batch_size=16", "--set", "export=[{target: onnx-fp32}]");
+            "--set", "stages[0].batch_size=32", "--set", "export=[{target: onnx-fp32}]");
         Assert.True(result.ExitCode == 0, result.ToString());
         string runId = new RunJsonView(result.StdOut).Id;
 
@@ -33,7 +33,7 @@ public sealed class MlflowTrackingTests
         Assert.Equal("default", server.ExperimentName(remote.ExperimentId));
         Assert.Equal("digits-kd", remote.Name);
         Assert.Equal("Optical digits, MLP teacher and a small distilled MLP student", remote.Tags["mlflow.note.content"]);
-        Assert.Equal("16", remote.Params["stages.0.batch_size"]);
+        Assert.Equal("32", remote.Params["stages.0.batch_size"]);
         Assert.Equal("onnx-fp32", remote.Params["export.0.target"]);
 
         using var local = RunStore.Open(store.Path);
@@ -53,7 +53,7 @@ public sealed class MlflowTrackingTests
             Assert.Equal(remote.ExperimentId, remoteChild.ExperimentId);
             Assert.True(AssertSameRun(local, child, remoteChild) > 0);
         }
-        Assert.Equal("16", remoteChildren.Single(r => r.Name == "distil").Params["stages.0.batch_size"]);
+        Assert.Equal("32", remoteChildren.Single(r => r.Name == "distil").Params["stages.0.batch_size"]);
         Assert.DoesNotContain(remoteChildren.Single(r => r.Name == "teacher").Params.Keys, k => k.StartsWith("stages.", StringComparison.Ordinal));
 
         var batches = server.Requests.Where(r => r.Path.EndsWith("/runs/log-batch", StringComparison.Ordinal)).ToList();
@@ -221,7 +221,7 @@ public sealed class MlflowTrackingTests
         using var server = new FakeMlflowServer();
         using var store = new TempDir();
         var info = CliProcess.StartInfo(["train", DigitsRecipe, "--store", store.Path, "--tracking-uri", server.Uri,
-            "--set", "teacher.train.epochs=3", "--set", "stages[0].epochs=60"]);
+            "--set", "teacher.train.epochs=3", "--set", "stages[0].epochs=20"]);
         using (var process = Process.Start(info)!)
         {
             process.StandardInput.Close();
