@@ -58,7 +58,7 @@ public sealed class LmCliTests(LmTinyRun tiny) : IClassFixture<LmTinyRun>
             Assert.True(File.Exists(tiny.Artifact(artifact)), artifact);
         }
         Assert.Equal("transformer-lm", run.Param("student.model.arch"));
-        Assert.Equal("16", run.Param("stages[0].loss.teacher_cache.top_k"));
+        Assert.Equal("16", run.Param("stages.0.loss.teacher_cache.top_k"));
         Assert.Equal("byte (256 tokens)", run.Tag("data.tokenizer"));
 
         // The top-k cache: 16 int16 indices + 16 float32 values + one float32 tail per position, against 256 float32 logits.

@@ -53,7 +53,7 @@ public sealed class RunsAnalysisTests(TwoDigitsRuns runs) : IClassFixture<TwoDig
         Assert.True(teacher.GetProperty("metrics").TryGetProperty("teacher/val/acc", out _));
         Assert.Equal("2", teacher.GetProperty("params").GetProperty("teacher.train.epochs").GetString());
         var distil = children.Single(c => c.GetProperty("name").GetString() == "distil");
-        Assert.Equal("0.8", distil.GetProperty("params").GetProperty("stages[0].loss.kd.alpha").GetString());
+        Assert.Equal("0.8", distil.GetProperty("params").GetProperty("stages.0.loss.kd.alpha").GetString());
         Assert.Equal(runs.Wide.Metric("val/acc"), distil.GetProperty("metrics").GetProperty("val/acc").GetDouble());
 
         // Top level only by default.
@@ -119,7 +119,7 @@ public sealed class RunsAnalysisTests(TwoDigitsRuns runs) : IClassFixture<TwoDig
         var table = Distill("runs", "compare", runs.Wide.Id[..8], runs.Narrow.Id[..8]);
         Ok(table);
         Assert.Contains("student.model.hidden", table.StdOut);
-        Assert.DoesNotContain("stages[0].loss.kd.alpha", table.StdOut); // equal in both runs
+        Assert.DoesNotContain("stages.0.loss.kd.alpha", table.StdOut); // equal in both runs
         Assert.Contains("student/test_acc", table.StdOut);
 
         var csv = Distill("runs", "compare", runs.Wide.Id, runs.Narrow.Id, "--csv");

@@ -26,7 +26,7 @@ public sealed class TrainCommandTests
         Assert.Contains("checkpoints/last.ckpt", run.Artifacts);
         Assert.Contains("recipe.yaml", run.Artifacts);
         Assert.Contains("logs/run.jsonl", run.Artifacts);
-        Assert.Equal("0.8", run.Param("stages[0].loss.kd.alpha"));
+        Assert.Equal("0.8", run.Param("stages.0.loss.kd.alpha"));
         Assert.NotNull(run.Tag("data.fingerprint"));
 
         // The per-run JSON log is real structured Serilog output.

@@ -41,6 +41,18 @@ public class OnnxTeacherRecipeTests
     }
 
     [Fact]
+    public void FreeFormTapNamesGiveParamKeysMlflowAccepts()
+    {
+        var plan = Load(WithOnnxTeacher.Replace("taps: { flat: flat, b1: block1 }", "taps: { \"enc/layer 1\": a, \"x[0]:y\": b, b1: block1 }",
+            StringComparison.Ordinal));
+        // '/', ' ', '[', ']' and ':' are written as _x<hex>_; plain names stay as they are.
+        Assert.Equal("a", plan.Params["teacher.outputs.taps.enc_x2f_layer_x20_1"]);
+        Assert.Equal("b", plan.Params["teacher.outputs.taps.x_x5b_0_x5d__x3a_y"]);
+        Assert.Equal("block1", plan.Params["teacher.outputs.taps.b1"]);
+        Assert.Equal("a", Load(plan.ResolvedRecipe).Params["teacher.outputs.taps.enc_x2f_layer_x20_1"]);
+    }
+
+    [Fact]
     public void DefaultsAreTheOnlyInputAndOutputOneThreadAndBatchesOf256()
     {
         var plan = Load(Minimal.Replace("stages:", $"teacher:\n  onnx: {OnnxFile}\nstages:"));

@@ -16,7 +16,7 @@ public class OverrideTests
         Assert.Equal(0.001, plan.Stages[0].Optimizer.LearningRate);
         Assert.Equal(0.25, plan.Data.ValidationFraction);
         Assert.Equal("sweep", plan.Tracking.Experiment);
-        Assert.Equal("3", plan.Params["stages[1].epochs"]);
+        Assert.Equal("3", plan.Params["stages.1.epochs"]);
         Assert.Equal("[4, 6]", plan.Params["student.model.channels"]);
     }
 

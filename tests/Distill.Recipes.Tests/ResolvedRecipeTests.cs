@@ -80,21 +80,23 @@ public class ResolvedRecipeTests
     {
         var plan = Load(Full);
 
-        Assert.Equal("0.002", plan.Params["stages[0].optimizer.lr"]);
-        Assert.Equal("0.001", plan.Params["stages[1].optimizer.lr"]);
-        Assert.Equal("0.0001", plan.Params["stages[0].optimizer.weight_decay"]);
+        Assert.Equal("0.002", plan.Params["stages.0.optimizer.lr"]);
+        Assert.Equal("0.001", plan.Params["stages.1.optimizer.lr"]);
+        Assert.Equal("0.0001", plan.Params["stages.0.optimizer.weight_decay"]);
         Assert.Equal("[8, 16]", plan.Params["student.model.channels"]);
         Assert.Equal("[false, true]", plan.Params["student.model.depthwise"]);
         Assert.Equal("[true, true]", plan.Params["teacher.model.pool"]);
-        Assert.Equal("0.7", plan.Params["stages[0].loss.kd.alpha"]);
-        Assert.Equal("block1", plan.Params["stages[0].loss.hint.student_tap"]);
+        Assert.Equal("0.7", plan.Params["stages.0.loss.kd.alpha"]);
+        Assert.Equal("block1", plan.Params["stages.0.loss.hint.student_tap"]);
         Assert.Equal("teacher", plan.Params["teacher.train.name"]);
         Assert.Equal("7", plan.Params["seed"]);
-        Assert.Equal("false", plan.Params["stages[0].cache_teacher"]);
+        Assert.Equal("false", plan.Params["stages.0.cache_teacher"]);
         Assert.Equal("fashion-mnist/train-images-idx3-ubyte.gz", plan.Params["data.train.images"]);
-        Assert.Equal("val/loss", plan.Params["stages[0].early_stop.metric"]);
-        Assert.False(plan.Params.ContainsKey("stages[1].early_stop.metric"));
+        Assert.Equal("val/loss", plan.Params["stages.0.early_stop.metric"]);
+        Assert.False(plan.Params.ContainsKey("stages.1.early_stop.metric"));
         Assert.False(plan.Params.ContainsKey("data.train_csv"));
         Assert.All(plan.Params.Keys, key => Assert.DoesNotContain(key, k => k == ' '));
+        // List items by index, no brackets: MLflow refuses '[' and ']' in param names.
+        Assert.All(plan.Params.Keys, key => Assert.Matches(@"^[A-Za-z0-9_.-]+$", key));
     }
 }

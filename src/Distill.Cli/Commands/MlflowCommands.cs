@@ -31,12 +31,13 @@ public static class MlflowCommands
                     ?? throw new InvalidInputException($"no MLflow server to sync with: give --to URL, --tracking-uri URL or set {MlflowEndpoint.UriVariable}");
 
             using var store = RunStore.Open(GlobalOptions.StoreDirectory(parse));
-            var selected = Select(store, parse.GetValue(ids) ?? []);
+            // A recipe run goes with its phase runs.
+            var selected = store.WithDescendants(Select(store, parse.GetValue(ids) ?? []), includeDeleted: false);
             using var client = new MlflowClient(endpoint, MlflowRetryPolicy.FromEnvironment());
             using var sync = new MlflowRunSync(store.Directory, client);
             var results = new List<MlflowSyncResult>();
             // Oldest first, so that parents exist on the server before their nested runs.
-            foreach (var run in selected.OrderBy(r => r.StartTime))
+            foreach (var run in selected)
             {
                 if (run.Status == RunStatus.Running)
                 {
@@ -46,6 +47,8 @@ public static class MlflowCommands
                 var result = sync.SyncAsync(run.Id, final: true, CancellationToken.None).GetAwaiter().GetResult();
                 if (result.ArtifactsSkipped is { } why)
                     logger.Warning("Artifacts of run {RunId} not sent: {Reason}", run.Id, why);
+                foreach (string line in result.RefusalLines())
+                    logger.Warning("The server refused {Item} of run {RunId}; it is skipped there and kept in the local store", line, run.Id);
                 results.Add(result);
             }
             Print(parse, results, endpoint);
@@ -69,8 +72,16 @@ public static class MlflowCommands
         command.SetAction(parse =>
         {
             using var store = RunStore.Open(GlobalOptions.StoreDirectory(parse));
-            var selected = Select(store, parse.GetValue(ids) ?? []);
-            var written = MlflowFileStore.Export(store, selected, parse.GetValue(directory)!);
+            var given = parse.GetValue(ids) ?? [];
+            // Every run, deleted ones too (written as deleted); a run named goes with its child runs.
+            IReadOnlyList<RunRecord> selected = given.Length == 0
+                ? [.. store.ListRuns(), .. store.FindRuns(new RunSelection { Deleted = true })]
+                : store.WithDescendants(Select(store, given), includeDeleted: true);
+            var export = MlflowFileStore.Export(store, selected, parse.GetValue(directory)!);
+            var logger = CliLogging.Create(parse.GetValue(GlobalOptions.Verbose));
+            foreach (string line in export.Skipped)
+                logger.Warning("{Skipped}", line);
+            var written = export.Runs;
             if (parse.GetValue(GlobalOptions.Json))
             {
                 Console.Out.WriteLine(JsonSerializer.Serialize(written, new JsonSerializerOptions { WriteIndented = true }));
@@ -102,6 +113,7 @@ public static class MlflowCommands
                 ["tags"] = r.Tags,
                 ["artifacts"] = r.Artifacts,
                 ["status"] = r.Status,
+                ["refused"] = r.Refused.Select(x => new Dictionary<string, string> { ["kind"] = x.Kind, ["key"] = x.Key, ["reason"] = x.Reason }),
             });
             Console.Out.WriteLine(JsonSerializer.Serialize(new { server = endpoint.Key, runs = rows }, new JsonSerializerOptions { WriteIndented = true }));
             return;

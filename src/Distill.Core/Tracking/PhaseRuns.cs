@@ -22,7 +22,7 @@ internal static class PhaseRuns
         var child = existing is null ? store.StartRun(parent.Experiment, phaseName, parent.Id) : store.ResumeRun(existing.Id);
         try
         {
-            string[] prefixes = isTeacher ? ["teacher."] : [$"stages[{stageIndex}].", "student."];
+            string[] prefixes = isTeacher ? ["teacher."] : [ParamKeys.Item("stages", stageIndex) + ".", "student."];
             child.LogParams(recipeParams.Where(p => prefixes.Any(prefix => p.Key.StartsWith(prefix, StringComparison.Ordinal)))
                 .ToDictionary(p => p.Key, p => p.Value));
             child.SetTag(PhaseTag, isTeacher ? "teacher" : "student");

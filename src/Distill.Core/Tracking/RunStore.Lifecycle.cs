@@ -50,6 +50,30 @@ public sealed partial class RunStore
     }
 
     /// <summary>
+    /// The runs and all their descendants (child runs, their children, …), each once, oldest first so that
+    /// a parent comes before its children; deleted descendants too when <paramref name="includeDeleted"/>.
+    /// </summary>
+    public IReadOnlyList<RunRecord> WithDescendants(IEnumerable<RunRecord> runs, bool includeDeleted)
+    {
+        ArgumentNullException.ThrowIfNull(runs);
+        var chosen = runs.ToDictionary(r => r.Id);
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            foreach (string id in chosen.Keys.ToList())
+            {
+                var missing = Descendants(id).Where(d => !chosen.ContainsKey(d)).ToList();
+                if (missing.Count == 0)
+                    continue;
+                string filter = $"r.id IN ({InList(missing)})" + (includeDeleted ? "" : " AND r.deleted_time IS NULL");
+                foreach (var run in LoadRuns(filter))
+                    chosen[run.Id] = run;
+            }
+        }
+        return chosen.Values.OrderBy(r => r.StartTime).ThenBy(r => r.ParentRunId is null ? 0 : 1).ToList();
+    }
+
+    /// <summary>
     /// Hides a run and its descendants from listings (their data and artifacts stay until restored).
     /// A running run cannot be deleted. Returns the ids deleted.
     /// </summary>

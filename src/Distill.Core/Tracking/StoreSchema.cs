@@ -104,6 +104,22 @@ internal static class StoreSchema
         ALTER TABLE runs ADD COLUMN deleted_time INTEGER;
         CREATE INDEX runs_by_parent ON runs(parent_run_id);
         """,
+        // 4: param keys spelled as MLflow accepts them (stages[0].epochs -> stages.0.epochs, see ParamKeys;
+        // a key that would clash with an existing one is left as it was), and what an MLflow server refused:
+        // a param or tag (key and value) is not sent again until its value changes; for a metric key
+        // (value '') none of its points is sent again.
+        """
+        UPDATE OR IGNORE params SET key = replace(replace(key, '[', '.'), ']', '') WHERE key GLOB '*[[]*';
+        CREATE TABLE mlflow_skipped (
+            run_id TEXT NOT NULL,
+            server TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('param', 'tag', 'metric')),
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            PRIMARY KEY (run_id, server, kind, key),
+            FOREIGN KEY (run_id, server) REFERENCES mlflow_runs(run_id, server)) WITHOUT ROWID;
+        """,
     ];
 
     public static int CurrentVersion => Migrations.Length;

@@ -14,24 +14,35 @@ internal static partial class TrackingNames
     // Characters that Windows forbids in file names, besides control characters and separators.
     private static readonly char[] NonPortablePathChars = ['<', '>', ':', '"', '|', '?', '*'];
 
-    [GeneratedRegex(@"^[A-Za-z0-9_./\- :\[\]]+$")]
+    // MLflow's name rule (mlflow/utils/validation.py: ^[/\w.\- ]*$), restricted to ASCII so that a key
+    // is the same file name and the same filter text everywhere.
+    [GeneratedRegex(@"^[A-Za-z0-9_./\- ]+$")]
     private static partial Regex KeyPattern();
 
-    /// <summary>A param, metric or tag key, e.g. "stages[0].optimizer.lr" or "val/accuracy".</summary>
+    /// <summary>
+    /// A param, metric or tag key, e.g. "stages.0.optimizer.lr" or "val/accuracy", checked against MLflow's
+    /// rules so that every key of the store is accepted by an MLflow server and its file store: letters,
+    /// digits and _ . - / space, at most <see cref="MaxKeyLength"/> characters, and the same after path
+    /// normalisation (no empty, '.' or '..' segment, no leading or trailing '/', no leading "..").
+    /// </summary>
     public static void ValidateKey(string kind, string key)
     {
         ArgumentNullException.ThrowIfNull(key);
-        string? problem =
-            key.Length == 0 ? "is empty"
-            : key.Length > MaxKeyLength ? $"is {key.Length} characters long (at most {MaxKeyLength})"
-            : key.Any(char.IsControl) ? "contains a control character"
-            : !KeyPattern().IsMatch(key) ? @"contains characters other than letters, digits and _ . / - space : [ ]"
-            : key.StartsWith('/') ? "starts with '/'"
-            : key.Split('/').Contains("..") ? "contains a '..' segment"
-            : null;
-        if (problem is not null)
+        if (KeyProblem(key) is { } problem)
             throw new InvalidInputException($"invalid {kind} key '{Printable(key)}': it {problem}");
     }
+
+    /// <summary>Why MLflow would refuse the key, or null when it is a valid name.</summary>
+    public static string? KeyProblem(string key) =>
+        key.Length == 0 ? "is empty"
+        : key.Length > MaxKeyLength ? $"is {key.Length} characters long (at most {MaxKeyLength})"
+        : key.Any(char.IsControl) ? "contains a control character"
+        : !KeyPattern().IsMatch(key) ? "contains characters other than letters, digits and _ . - / space"
+        : key.StartsWith('/') ? "starts with '/'"
+        : key.EndsWith('/') ? "ends with '/'"
+        : key.StartsWith("..", StringComparison.Ordinal) ? "starts with '..'"
+        : key.Split('/').Any(s => s is "" or "." or "..") ? "has an empty, '.' or '..' path segment"
+        : null;
 
     public static void ValidateValue(string kind, string key, string value, int maxLength)
     {

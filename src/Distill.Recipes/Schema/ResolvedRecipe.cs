@@ -1,3 +1,4 @@
+using Distill.Core.Tracking;
 using YamlDotNet.Core.Events;
 using YamlDotNet.RepresentationModel;
 
@@ -15,7 +16,10 @@ internal static class ResolvedRecipe
         return text.EndsWith("...\n", StringComparison.Ordinal) ? text[..^4] : text;
     }
 
-    /// <summary>stages[0].optimizer.lr -> 0.002; lists of scalars stay one value: student.model.channels -> [8, 16].</summary>
+    /// <summary>
+    /// stages[0].optimizer.lr -> stages.0.optimizer.lr = 0.002 (<see cref="ParamKeys"/>: valid MLflow names);
+    /// lists of scalars stay one value: student.model.channels -> [8, 16].
+    /// </summary>
     public static IReadOnlyDictionary<string, string> Flatten(MapValue root)
     {
         var result = new SortedDictionary<string, string>(StringComparer.Ordinal);
@@ -30,13 +34,13 @@ internal static class ResolvedRecipe
             case MapValue map:
                 foreach (var entry in map.Entries)
                 {
-                    Flatten(entry.Value, Paths.Join(path, entry.Key), result);
+                    Flatten(entry.Value, ParamKeys.Entry(path, entry.Key), result);
                 }
                 break;
             case ListValue list when list.Items.Any(i => i is MapValue):
                 for (int i = 0; i < list.Items.Count; i++)
                 {
-                    Flatten(list.Items[i], $"{path}[{i}]", result);
+                    Flatten(list.Items[i], ParamKeys.Item(path, i), result);
                 }
                 break;
             default:

@@ -10,9 +10,13 @@ namespace Distill.Cli.Tests.Mlflow;
 /// <summary>
 /// A real HTTP server on loopback that implements the part of MLflow's REST API 2.0 that Distill
 /// uses, as documented: JSON bodies, errors as {"error_code", "message"} (RESOURCE_ALREADY_EXISTS
-/// is HTTP 400, RESOURCE_DOES_NOT_EXIST 404, INVALID_PARAMETER_VALUE 400), log-batch limits, and the
-/// artifact proxy. It records every request, and has switchable faults: the next N requests answered
-/// 503, or 429 with Retry-After, and credentials that must match (401 otherwise).
+/// is HTTP 400, RESOURCE_DOES_NOT_EXIST 404, INVALID_PARAMETER_VALUE 400), and the artifact proxy.
+/// It applies MLflow's input rules (<see cref="MlflowInputRules"/>) as the real server does: names of
+/// metrics, params and tags (characters, path normalisation, 250 characters), param values (6000) and
+/// tag values (<see cref="MaxTagValueLength"/>), a param never changing its value, the log-batch
+/// limits and request size, and a whole batch refused when one item breaks a rule. It records every
+/// request, and has switchable faults: the next N requests answered 503, or 429 with Retry-After, and
+/// credentials that must match (401 otherwise).
 /// </summary>
 public sealed class FakeMlflowServer : IDisposable
 {
@@ -29,6 +33,7 @@ public sealed class FakeMlflowServer : IDisposable
         public required long StartTime { get; init; }
         public string UserId { get; init; } = "";
         public string Status { get; set; } = "RUNNING";
+        public string LifecycleStage { get; set; } = "active";
         public long? EndTime { get; set; }
         public List<MetricPoint> Metrics { get; } = [];
         public Dictionary<string, string> Params { get; } = new(StringComparer.Ordinal);
@@ -61,6 +66,9 @@ public sealed class FakeMlflowServer : IDisposable
     public int Port { get; }
 
     public string Uri => $"http://127.0.0.1:{Port}";
+
+    /// <summary>Longest tag value taken: 8000 characters in current MLflow, 5000 in older servers.</summary>
+    public int MaxTagValueLength { get; set; } = 8000;
 
     /// <summary>When set, every request must carry exactly this Authorization header value.</summary>
     public string? RequiredAuthorization { get; set; }
@@ -116,6 +124,19 @@ public sealed class FakeMlflowServer : IDisposable
     {
         lock (_lock)
             return _experiments.GetValueOrDefault(id);
+    }
+
+    /// <summary>Deletes a run as `mlflow runs delete` does: it stays, but takes no more data.</summary>
+    public void DeleteRun(string id)
+    {
+        lock (_lock)
+            _runs[id].LifecycleStage = "deleted";
+    }
+
+    public void RestoreRun(string id)
+    {
+        lock (_lock)
+            _runs[id].LifecycleStage = "active";
     }
 
     public byte[]? Artifact(string path)
@@ -253,7 +274,7 @@ public sealed class FakeMlflowServer : IDisposable
             ("GET", "experiments/get-by-name") => GetExperimentByName(args["experiment_name"]),
             ("POST", "experiments/create") => CreateExperiment(Json(body)),
             ("POST", "runs/create") => CreateRun(Json(body)),
-            ("POST", "runs/log-batch") => LogBatch(Json(body)),
+            ("POST", "runs/log-batch") => LogBatch(Json(body), body.Length),
             ("POST", "runs/update") => UpdateRun(Json(body)),
             ("POST", "runs/set-tag") => SetTag(Json(body)),
             ("GET", "runs/get") => GetRun(args["run_id"]),
@@ -288,6 +309,11 @@ public sealed class FakeMlflowServer : IDisposable
         string experimentId = (string)body["experiment_id"]!;
         if (!_experiments.ContainsKey(experimentId))
             return Error(404, "RESOURCE_DOES_NOT_EXIST", $"No Experiment with id={experimentId} exists");
+        foreach (var tag in body["tags"]?.AsArray() ?? [])
+        {
+            if (TagProblem((string)tag!["key"]!, (string?)tag["value"] ?? "") is { } problem)
+                return Invalid(problem);
+        }
         string id = Guid.NewGuid().ToString("N");
         var run = new Run
         {
@@ -305,54 +331,80 @@ public sealed class FakeMlflowServer : IDisposable
         return (200, new JsonObject { ["run"] = RunJson(run) }.ToJsonString());
     }
 
-    private (int, string) LogBatch(JsonObject body)
+    private (int, string) LogBatch(JsonObject body, int bodyBytes)
     {
+        // As MLflow's handler and store: the request size, then every item, then the batch limits and
+        // param changes, all before anything is written, so that one bad item refuses the whole batch.
+        if (bodyBytes > MlflowInputRules.MaxBatchRequestBytes)
+            return Invalid($"Batched logging API requests must be at most {MlflowInputRules.MaxBatchRequestBytes} bytes, got a request of size {bodyBytes}.");
         if (FindRun(body) is not { } run)
             return RunNotFound(body);
+        if (run.LifecycleStage != "active")
+            return Invalid($"The run {run.Id} must be in the 'active' state. Current state is {run.LifecycleStage}.");
         var metrics = body["metrics"]?.AsArray() ?? [];
         var parameters = body["params"]?.AsArray() ?? [];
         var tags = body["tags"]?.AsArray() ?? [];
-        if (metrics.Count > 1000)
-            return Error(400, "INVALID_PARAMETER_VALUE", $"A batch logging request can contain at most 1000 metrics. Got {metrics.Count} metrics.");
-        if (parameters.Count > 100)
-            return Error(400, "INVALID_PARAMETER_VALUE", $"A batch logging request can contain at most 100 params. Got {parameters.Count} params.");
-        if (tags.Count > 100)
-            return Error(400, "INVALID_PARAMETER_VALUE", $"A batch logging request can contain at most 100 tags. Got {tags.Count} tags.");
-        if (metrics.Count + parameters.Count + tags.Count > 1000)
-            return Error(400, "INVALID_PARAMETER_VALUE", "A batch logging request can contain at most 1000 metrics, params, and tags in total.");
-        foreach (var param in parameters)
-        {
-            string key = (string)param!["key"]!, value = (string)param["value"]!;
-            if (value.Length > 6000)
-                return Error(400, "INVALID_PARAMETER_VALUE", $"Param value '{key}' had length {value.Length}, which exceeded length limit of 6000");
-            if (run.Params.TryGetValue(key, out var old) && old != value)
-                return Error(400, "INVALID_PARAMETER_VALUE", $"Changing param values is not allowed. Param with key='{key}' was already logged with value='{old}'.");
-        }
-        foreach (var tag in tags)
-        {
-            if (((string)tag!["value"]!).Length > 8000)
-                return Error(400, "INVALID_PARAMETER_VALUE", "Tag value exceeded length limit of 8000");
-        }
+
+        var points = new List<MetricPoint>();
         foreach (var metric in metrics)
         {
-            var value = metric!["value"]!;
-            double number = value.GetValueKind() == JsonValueKind.String
-                ? (string)value! switch
-                {
-                    "NaN" => double.NaN,
-                    "Infinity" => double.PositiveInfinity,
-                    "-Infinity" => double.NegativeInfinity,
-                    var other => throw new FormatException($"bad metric value '{other}'"),
-                }
-                : (double)value;
-            run.Metrics.Add(new MetricPoint((string)metric["key"]!, number, (long)metric["timestamp"]!, (long?)metric["step"] ?? 0));
+            string key = (string)metric!["key"]!;
+            if (MlflowInputRules.NameProblem("metric", key) is { } problem)
+                return Invalid(problem);
+            long timestamp = (long)metric["timestamp"]!;
+            if (timestamp < 0)
+                return Invalid($"Got invalid timestamp {timestamp} for metric '{key}'. Timestamp must be a nonnegative long (64-bit integer) ");
+            points.Add(new MetricPoint(key, MetricValue(metric["value"]!), timestamp, (long?)metric["step"] ?? 0));
         }
+        var newParams = new List<(string Key, string Value)>();
         foreach (var param in parameters)
-            run.Params[(string)param!["key"]!] = (string)param["value"]!;
+        {
+            string key = (string)param!["key"]!, value = (string?)param["value"] ?? "";
+            if ((MlflowInputRules.NameProblem("parameter", key) ?? MlflowInputRules.LengthProblem("Param value", MlflowInputRules.MaxParamValueLength, value)) is { } problem)
+                return Invalid(problem);
+            newParams.Add((key, value));
+        }
+        var newTags = new List<(string Key, string Value)>();
         foreach (var tag in tags)
-            run.Tags[(string)tag!["key"]!] = (string)tag["value"]!;
+        {
+            string key = (string)tag!["key"]!, value = (string?)tag["value"] ?? "";
+            if (TagProblem(key, value) is { } problem)
+                return Invalid(problem);
+            newTags.Add((key, value));
+        }
+        if (MlflowInputRules.BatchLimitProblem(metrics.Count, parameters.Count, tags.Count) is { } limit)
+            return Invalid(limit);
+        if (newParams.GroupBy(p => p.Key).Where(g => g.Count() > 1).Select(g => g.Key).ToList() is { Count: > 0 } duplicates)
+            return Invalid($"Duplicate parameter keys have been submitted: [{string.Join(", ", duplicates.Select(d => $"'{d}'"))}]. Please ensure the request contains only one param value per param key.");
+        foreach (var (key, value) in newParams)
+        {
+            if (run.Params.TryGetValue(key, out var old) && old != value)
+                return Invalid($"Changing param values is not allowed. Param with key='{key}' was already logged with value='{old}' for run ID='{run.Id}'. Attempted logging new value '{value}'.");
+        }
+
+        run.Metrics.AddRange(points);
+        foreach (var (key, value) in newParams)
+            run.Params[key] = value;
+        foreach (var (key, value) in newTags)
+            run.Tags[key] = value;
         return (200, "{}");
     }
+
+    private string? TagProblem(string key, string value) =>
+        MlflowInputRules.NameProblem("tag", key) ?? MlflowInputRules.LengthProblem("Tag value", MaxTagValueLength, value);
+
+    private static double MetricValue(JsonNode value) =>
+        value.GetValueKind() == JsonValueKind.String
+            ? (string)value! switch
+            {
+                "NaN" => double.NaN,
+                "Infinity" => double.PositiveInfinity,
+                "-Infinity" => double.NegativeInfinity,
+                var other => throw new FormatException($"bad metric value '{other}'"),
+            }
+            : (double)value;
+
+    private static (int, string) Invalid(string message) => Error(400, "INVALID_PARAMETER_VALUE", message);
 
     private (int, string) UpdateRun(JsonObject body)
     {
@@ -369,6 +421,8 @@ public sealed class FakeMlflowServer : IDisposable
     {
         if (FindRun(body) is not { } run)
             return RunNotFound(body);
+        if (TagProblem((string)body["key"]!, (string?)body["value"] ?? "") is { } problem)
+            return Invalid(problem);
         run.Tags[(string)body["key"]!] = (string)body["value"]!;
         return (200, "{}");
     }
@@ -404,7 +458,7 @@ public sealed class FakeMlflowServer : IDisposable
             ["status"] = run.Status,
             ["start_time"] = run.StartTime,
             ["artifact_uri"] = run.ArtifactUri,
-            ["lifecycle_stage"] = "active",
+            ["lifecycle_stage"] = run.LifecycleStage,
         };
         if (run.EndTime is { } end)
             info["end_time"] = end;

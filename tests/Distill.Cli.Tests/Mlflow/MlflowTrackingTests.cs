@@ -14,59 +14,58 @@ public sealed class MlflowTrackingTests
         variables.ToDictionary(v => v.Name, v => v.Value);
 
     [Fact]
-    public void Digits_run_arrives_on_the_server_with_everything_and_batches_within_the_limits()
+    public void Digits_run_and_its_phase_runs_arrive_on_a_server_that_applies_MLflow_rules_with_everything_and_no_400()
     {
         using var server = new FakeMlflowServer { RequiredAuthorization = FakeMlflowServer.Basic("alice", "s3cret") };
         using var store = new TempDir();
         var result = CliWithEnvironment.Run(Env(("MLFLOW_TRACKING_USERNAME", "alice"), ("MLFLOW_TRACKING_PASSWORD", "s3cret")),
             "train", DigitsRecipe, "--store", store.Path, "--json", "--tracking-uri", server.Uri,
-            "--set", "stages[0].batch_size=16");
+            "--set", "stages[0].batch_size=32", "--set", "export=[{target: onnx-fp32}]");
         Assert.True(result.ExitCode == 0, result.ToString());
         string runId = new RunJsonView(result.StdOut).Id;
 
+        // Every request answered 2xx (the one 404 is the lookup of an experiment that does not exist yet).
+        Assert.DoesNotContain(server.Requests, r => r.Status >= 400 && !r.Path.EndsWith("get-by-name", StringComparison.Ordinal));
+        Assert.DoesNotContain("refused", result.StdErr);
+
         var remote = Assert.Single(TopLevel(server));
         Assert.Contains(remote.Id, result.StdErr);
-        Assert.Equal("FINISHED", remote.Status);
         Assert.Equal("default", server.ExperimentName(remote.ExperimentId));
         Assert.Equal("digits-kd", remote.Name);
+        Assert.Equal("Optical digits, MLP teacher and a small distilled MLP student", remote.Tags["mlflow.note.content"]);
+        Assert.Equal("32", remote.Params["stages.0.batch_size"]);
+        Assert.Equal("onnx-fp32", remote.Params["export.0.target"]);
 
         using var local = RunStore.Open(store.Path);
         var run = local.GetRun(runId);
-        Assert.Equal(run.EndTime!.Value.ToUnixTimeMilliseconds(), remote.EndTime);
-        Assert.Equal(run.StartTime.ToUnixTimeMilliseconds(), remote.StartTime);
-        Assert.Equal(run.Params.OrderBy(p => p.Key), remote.Params.OrderBy(p => p.Key));
-        foreach (var (key, value) in run.Tags)
-            Assert.Equal(value, remote.Tags[key]);
-        Assert.Equal("digits-kd", remote.Tags["mlflow.runName"]);
-        Assert.Equal(Environment.UserName, remote.Tags["mlflow.user"]);
-        Assert.Equal("distill", remote.Tags["mlflow.source.name"]);
-        Assert.Equal("LOCAL", remote.Tags["mlflow.source.type"]);
-        Assert.Equal("Optical digits, MLP teacher and a small distilled MLP student", remote.Tags["mlflow.note.content"]);
-        Assert.Equal(runId, remote.Tags["distill.run_id"]);
-
-        int points = 0;
-        foreach (string key in run.Metrics.Keys)
-        {
-            var history = local.GetMetricHistory(runId, key);
-            var sent = remote.Metrics.Where(m => m.Key == key).OrderBy(m => m.Step).ThenBy(m => m.Timestamp).ToList();
-            Assert.Equal(history.Select(p => (p.Step, p.Value, p.Timestamp.ToUnixTimeMilliseconds())), sent.Select(m => (m.Step, m.Value, m.Timestamp)));
-            points += history.Count;
-        }
-        Assert.Equal(points, remote.Metrics.Count);
+        int points = AssertSameRun(local, run, remote);
         Assert.True(points > 1000, $"only {points} metric points; the run must need several batches");
+
+        // One child run per phase, live like the parent, nested under it.
+        var children = local.GetChildRuns(runId);
+        Assert.Equal(["teacher", "distil"], children.Select(c => c.Name));
+        var remoteChildren = server.Runs.Where(r => r.Tags.GetValueOrDefault("mlflow.parentRunId") == remote.Id).ToList();
+        Assert.Equal(2, remoteChildren.Count);
+        foreach (var child in children)
+        {
+            var remoteChild = Assert.Single(remoteChildren, r => r.Tags["distill.run_id"] == child.Id);
+            Assert.Equal(child.Name, remoteChild.Name);
+            Assert.Equal(remote.ExperimentId, remoteChild.ExperimentId);
+            Assert.True(AssertSameRun(local, child, remoteChild) > 0);
+        }
+        Assert.Equal("32", remoteChildren.Single(r => r.Name == "distil").Params["stages.0.batch_size"]);
+        Assert.DoesNotContain(remoteChildren.Single(r => r.Name == "teacher").Params.Keys, k => k.StartsWith("stages.", StringComparison.Ordinal));
 
         var batches = server.Requests.Where(r => r.Path.EndsWith("/runs/log-batch", StringComparison.Ordinal)).ToList();
         Assert.True(batches.Count >= 2, $"{batches.Count} log-batch requests");
         foreach (var batch in batches)
         {
-            Assert.Equal(200, batch.Status);
             using var body = JsonDocument.Parse(batch.Body);
             int metrics = body.RootElement.GetProperty("metrics").GetArrayLength();
             int parameters = body.RootElement.GetProperty("params").GetArrayLength();
             int tags = body.RootElement.GetProperty("tags").GetArrayLength();
             Assert.True(metrics <= 1000 && parameters <= 100 && tags <= 100 && metrics + parameters + tags <= 1000,
                 $"batch of {metrics} metrics, {parameters} params, {tags} tags");
-            Assert.Equal(remote.Id, body.RootElement.GetProperty("run_id").GetString());
         }
 
         foreach (string artifact in run.Artifacts)
@@ -76,7 +75,32 @@ public sealed class MlflowTrackingTests
             Assert.Equal(File.ReadAllBytes(local.ResolveArtifact(runId, artifact)), bytes);
         }
         Assert.All(server.Requests, r => Assert.Equal(FakeMlflowServer.Basic("alice", "s3cret"), r.Authorization));
-        Assert.DoesNotContain(server.Requests, r => r.Status >= 400 && !r.Path.EndsWith("get-by-name", StringComparison.Ordinal));
+    }
+
+    /// <summary>The remote run has the local run's status, times, params, tags and every metric point; returns the number of points.</summary>
+    private static int AssertSameRun(RunStore local, RunRecord run, FakeMlflowServer.Run remote)
+    {
+        Assert.Equal(run.Status.ToString().ToUpperInvariant(), remote.Status);
+        Assert.Equal(run.StartTime.ToUnixTimeMilliseconds(), remote.StartTime);
+        Assert.Equal(run.EndTime!.Value.ToUnixTimeMilliseconds(), remote.EndTime);
+        Assert.Equal(run.Params.OrderBy(p => p.Key), remote.Params.OrderBy(p => p.Key));
+        foreach (var (key, value) in run.Tags)
+            Assert.Equal(value, remote.Tags[key]);
+        Assert.Equal(run.Name, remote.Tags["mlflow.runName"]);
+        Assert.Equal(Environment.UserName, remote.Tags["mlflow.user"]);
+        Assert.Equal("distill", remote.Tags["mlflow.source.name"]);
+        Assert.Equal("LOCAL", remote.Tags["mlflow.source.type"]);
+        Assert.Equal(run.Id, remote.Tags["distill.run_id"]);
+        int points = 0;
+        foreach (string key in run.Metrics.Keys)
+        {
+            var history = local.GetMetricHistory(run.Id, key);
+            var sent = remote.Metrics.Where(m => m.Key == key).OrderBy(m => m.Step).ThenBy(m => m.Timestamp).ToList();
+            Assert.Equal(history.Select(p => (p.Step, p.Value, p.Timestamp.ToUnixTimeMilliseconds())), sent.Select(m => (m.Step, m.Value, m.Timestamp)));
+            points += history.Count;
+        }
+        Assert.Equal(points, remote.Metrics.Count);
+        return points;
     }
 
     [Fact]
@@ -95,7 +119,8 @@ public sealed class MlflowTrackingTests
         Assert.Contains($"distill runs sync {local.Id} --to {uri}", result.StdErr);
 
         using var server = new FakeMlflowServer(port);
-        var sync = CliWithEnvironment.Run("runs", "sync", "--store", store.Path, "--to", uri, "--json");
+        // Naming the recipe run sends its phase runs too.
+        var sync = CliWithEnvironment.Run("runs", "sync", local.Id[..8], "--store", store.Path, "--to", uri, "--json");
         Assert.True(sync.ExitCode == 0, sync.ToString());
         var remote = Assert.Single(TopLevel(server));
         Assert.Equal("FINISHED", remote.Status);
@@ -191,6 +216,56 @@ public sealed class MlflowTrackingTests
     }
 
     [Fact]
+    public void Run_killed_with_sigkill_and_resumed_ends_on_the_server_as_one_run_with_its_phase_runs_and_no_400()
+    {
+        using var server = new FakeMlflowServer();
+        using var store = new TempDir();
+        var info = CliProcess.StartInfo(["train", DigitsRecipe, "--store", store.Path, "--tracking-uri", server.Uri,
+            "--set", "teacher.train.epochs=3", "--set", "stages[0].epochs=20"]);
+        using (var process = Process.Start(info)!)
+        {
+            process.StandardInput.Close();
+            process.BeginOutputReadLine();
+            process.BeginErrorReadLine();
+            // Kill it once the distil phase is live on the server with a few epochs.
+            var deadline = DateTime.UtcNow.AddMinutes(3);
+            while (!process.HasExited && DateTime.UtcNow < deadline
+                && !server.Runs.Any(r => r.Name == "distil" && r.Metrics.Count(m => m.Key == "val/acc") >= 2))
+                Thread.Sleep(50);
+            Assert.False(process.HasExited, "the run ended before it could be killed");
+            process.Kill();
+            process.WaitForExit();
+        }
+        var parent = Assert.Single(TopLevel(server));
+        Assert.Equal("RUNNING", parent.Status);
+        string runId = parent.Tags["distill.run_id"];
+
+        var resume = CliWithEnvironment.Run("train", "--resume", runId[..8], "--store", store.Path, "--tracking-uri", server.Uri);
+        Assert.True(resume.ExitCode == 0, resume.ToString());
+
+        Assert.DoesNotContain(server.Requests, r => r.Status >= 400 && !r.Path.EndsWith("get-by-name", StringComparison.Ordinal));
+        using var local = RunStore.Open(store.Path);
+        var runs = new[] { local.GetRun(runId) }.Concat(local.GetChildRuns(runId)).ToList();
+        Assert.Equal(["digits-kd", "teacher", "distil"], runs.Select(r => r.Name));
+        Assert.Equal(3, server.Runs.Count); // the resumed run and its resumed phase run went on where they were
+        foreach (var run in runs)
+        {
+            var remote = Assert.Single(server.Runs, r => r.Tags["distill.run_id"] == run.Id);
+            Assert.Equal(RunStatus.Finished, run.Status);
+            Assert.Equal("FINISHED", remote.Status);
+            Assert.Equal(run.EndTime!.Value.ToUnixTimeMilliseconds(), remote.EndTime);
+            Assert.Equal(run.Params.OrderBy(p => p.Key), remote.Params.OrderBy(p => p.Key));
+            // Every point of the store is on the server (a point sent just before the kill, and not yet recorded as sent, may be there twice).
+            foreach (string key in run.Metrics.Keys)
+            {
+                var history = local.GetMetricHistory(run.Id, key).Select(p => (p.Step, p.Value, p.Timestamp.ToUnixTimeMilliseconds())).ToHashSet();
+                var sent = remote.Metrics.Where(m => m.Key == key).Select(m => (m.Step, m.Value, m.Timestamp)).ToHashSet();
+                Assert.True(history.SetEquals(sent), $"{run.Name} {key}: {history.Count} points in the store, {sent.Count} on the server");
+            }
+        }
+    }
+
+    [Fact]
     public void Bad_tracking_uri_exits_2()
     {
         var flag = CliWithEnvironment.Run("train", DigitsRecipe, "--tracking-uri", "ftp://example.org");
@@ -224,74 +299,6 @@ public sealed class MlflowTrackingTests
         Assert.True(retry.ExitCode == 0, retry.ToString());
         Assert.Equal("FINISHED", Assert.Single(TopLevel(server)).Status);
     }
-
-    [Fact]
-    public void Export_writes_mlflow_file_store_layout()
-    {
-        using var store = new TempDir();
-        var train = CliWithEnvironment.Run("train", DigitsRecipe, "--store", store.Path, "--json",
-            "--set", "teacher.train.epochs=1", "--set", "stages[0].epochs=2");
-        Assert.True(train.ExitCode == 0, train.ToString());
-        string id = new RunJsonView(train.StdOut).Id;
-        string mlruns = Path.Combine(store.Path, "mlruns");
-
-        var export = CliWithEnvironment.Run("runs", "export", "--store", store.Path, "--mlflow-dir", mlruns);
-        Assert.True(export.ExitCode == 0, export.ToString());
-        var again = CliWithEnvironment.Run("runs", "export", id[..8], "--store", store.Path, "--mlflow-dir", mlruns);
-        Assert.True(again.ExitCode == 0, again.ToString());
-
-        string experiment = Assert.Single(Directory.GetDirectories(mlruns));
-        Assert.Equal("1", Path.GetFileName(experiment));
-        var experimentMeta = Yaml(Path.Combine(experiment, "meta.yaml"));
-        Assert.Equal("'1'", experimentMeta["experiment_id"]);
-        Assert.Equal("'default'", experimentMeta["name"]);
-        Assert.Equal("active", experimentMeta["lifecycle_stage"]);
-        Assert.StartsWith("'file:///", experimentMeta["artifact_location"]);
-
-        // The recipe run and its two phase runs (teacher, distil).
-        Assert.Equal(3, Directory.GetDirectories(experiment).Length);
-        string runFolder = Path.Combine(experiment, id);
-        Assert.Equal(id, Path.GetFileName(runFolder));
-        var meta = Yaml(Path.Combine(runFolder, "meta.yaml"));
-        Assert.Equal(id, meta["run_id"]);
-        Assert.Equal(id, meta["run_uuid"]);
-        Assert.Equal("'digits-kd'", meta["run_name"]);
-        Assert.Equal("'1'", meta["experiment_id"]);
-        Assert.Equal("3", meta["status"]);
-        Assert.Equal("4", meta["source_type"]);
-        Assert.Equal("active", meta["lifecycle_stage"]);
-        Assert.Equal($"'{new Uri(Path.Combine(runFolder, "artifacts")).AbsoluteUri}'", meta["artifact_uri"]);
-
-        using var local = RunStore.Open(store.Path);
-        var run = local.GetRun(id);
-        Assert.Equal(run.StartTime.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture), meta["start_time"]);
-        Assert.Equal(run.EndTime!.Value.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture), meta["end_time"]);
-
-        var lossLines = File.ReadAllLines(Path.Combine(runFolder, "metrics", "train", "loss"));
-        var history = local.GetMetricHistory(id, "train/loss");
-        Assert.Equal(history.Count, lossLines.Length);
-        for (int i = 0; i < history.Count; i++)
-        {
-            var parts = lossLines[i].Split(' ');
-            Assert.Equal(3, parts.Length);
-            Assert.Equal(history[i].Timestamp.ToUnixTimeMilliseconds(), long.Parse(parts[0], CultureInfo.InvariantCulture));
-            Assert.Equal(history[i].Value, double.Parse(parts[1], CultureInfo.InvariantCulture));
-            Assert.Equal(history[i].Step, long.Parse(parts[2], CultureInfo.InvariantCulture));
-        }
-        Assert.Equal(run.Metrics.Count, Directory.GetFiles(Path.Combine(runFolder, "metrics"), "*", SearchOption.AllDirectories).Length);
-        Assert.Equal("0.8", File.ReadAllText(Path.Combine(runFolder, "params", "stages[0].loss.kd.alpha")));
-        Assert.Equal(run.Params.Count, Directory.GetFiles(Path.Combine(runFolder, "params")).Length);
-        Assert.Equal(run.Tags["data.fingerprint"], File.ReadAllText(Path.Combine(runFolder, "tags", "data.fingerprint")));
-        Assert.Equal("digits-kd", File.ReadAllText(Path.Combine(runFolder, "tags", "mlflow.runName")));
-        Assert.Equal("LOCAL", File.ReadAllText(Path.Combine(runFolder, "tags", "mlflow.source.type")));
-        Assert.Equal(run.Tags["description"], File.ReadAllText(Path.Combine(runFolder, "tags", "mlflow.note.content")));
-        foreach (string artifact in run.Artifacts)
-            Assert.Equal(File.ReadAllBytes(local.ResolveArtifact(id, artifact)), File.ReadAllBytes(Path.Combine(runFolder, "artifacts", artifact)));
-        Assert.Empty(Directory.GetDirectories(experiment, ".*"));
-    }
-
-    private static Dictionary<string, string> Yaml(string path) =>
-        File.ReadAllLines(path).Where(l => l.Length > 0).Select(l => l.Split(": ", 2)).ToDictionary(p => p[0], p => p[1]);
 
     /// <summary>Recipe runs on the server; their phase runs carry mlflow.parentRunId.</summary>
     private static List<FakeMlflowServer.Run> TopLevel(FakeMlflowServer server) =>

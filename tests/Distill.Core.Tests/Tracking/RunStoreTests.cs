@@ -24,7 +24,7 @@ public sealed class RunStoreTests : IDisposable
         using (var tracker = store.StartRun("fashion", "student-mlp", parentId))
         {
             runId = tracker.RunId;
-            tracker.LogParams(new Dictionary<string, string> { ["stages[0].optimizer.lr"] = "0.001", ["student.kind"] = "mlp" });
+            tracker.LogParams(new Dictionary<string, string> { ["stages.0.optimizer.lr"] = "0.001", ["student.kind"] = "mlp" });
             tracker.LogMetric("train/loss", 2.5, 0);
             tracker.LogMetric("train/loss", 0.75, 1);
             tracker.LogMetric("val/accuracy", 0.875, 1);
@@ -40,7 +40,7 @@ public sealed class RunStoreTests : IDisposable
         Assert.Equal(parentId, run.ParentRunId);
         Assert.NotNull(run.EndTime);
         Assert.True(run.EndTime >= run.StartTime);
-        Assert.Equal("0.001", run.Params["stages[0].optimizer.lr"]);
+        Assert.Equal("0.001", run.Params["stages.0.optimizer.lr"]);
         Assert.Equal(0.75, run.Metrics["train/loss"]);
         Assert.Equal("loss became NaN at step 2", run.Tags["error"]);
 

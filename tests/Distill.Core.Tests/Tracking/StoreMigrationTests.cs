@@ -20,7 +20,7 @@ public sealed class StoreMigrationTests : IDisposable
             id = tracker.RunId;
         }
         // Turn the database back into what version 1 wrote.
-        _folder.ExecuteSql("DROP INDEX runs_by_parent; ALTER TABLE runs DROP COLUMN deleted_time; DROP TABLE mlflow_sent; DROP TABLE mlflow_runs; PRAGMA user_version = 1;");
+        _folder.ExecuteSql("DROP TABLE mlflow_skipped; DROP INDEX runs_by_parent; ALTER TABLE runs DROP COLUMN deleted_time; DROP TABLE mlflow_sent; DROP TABLE mlflow_runs; PRAGMA user_version = 1;");
 
         using (var store = RunStore.Open(_folder.Path))
         {
@@ -31,6 +31,40 @@ public sealed class StoreMigrationTests : IDisposable
             store.DeleteRun(id);
             Assert.Empty(store.ListRuns());
             Assert.Equal([id], store.FindRuns(new RunSelection { Deleted = true }).Select(r => r.Id));
+        }
+    }
+
+    [Fact]
+    public void A_version_3_store_gets_its_param_keys_in_the_spelling_MLflow_accepts()
+    {
+        string id;
+        using (var store = RunStore.Open(_folder.Path))
+        {
+            using var tracker = store.StartRun("exp", "old-run");
+            tracker.LogParams(new Dictionary<string, string> { ["student.model.arch"] = "mlp", ["stages.2.epochs"] = "5" });
+            tracker.End(RunStatus.Finished);
+            id = tracker.RunId;
+        }
+        // What version 3 wrote: list indices in brackets. stages[2].epochs clashes with a key already there.
+        _folder.ExecuteSql(
+            """
+            INSERT INTO params (run_id, key, value) VALUES
+                (@id, 'stages[0].optimizer.lr', '0.002'), (@id, 'stages[1].loss.hints[0].weight', '0.5'),
+                (@id, 'export[0].target', 'onnx-x86'), (@id, 'stages[2].epochs', '4');
+            DROP TABLE mlflow_skipped; PRAGMA user_version = 3;
+            """,
+            ("@id", id));
+
+        using (var store = RunStore.Open(_folder.Path))
+        {
+            var run = store.GetRun(id);
+            Assert.Equal(
+                ["export.0.target", "stages.0.optimizer.lr", "stages.1.loss.hints.0.weight", "stages.2.epochs", "stages[2].epochs", "student.model.arch"],
+                run.Params.Keys.Order(StringComparer.Ordinal));
+            Assert.Equal("0.002", run.Params["stages.0.optimizer.lr"]);
+            Assert.Equal("0.5", run.Params["stages.1.loss.hints.0.weight"]);
+            Assert.Equal("5", run.Params["stages.2.epochs"]); // the clash leaves both as they were
+            Assert.Equal("4", run.Params["stages[2].epochs"]);
         }
     }
 }

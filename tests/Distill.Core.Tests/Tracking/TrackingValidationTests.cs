@@ -52,26 +52,42 @@ public sealed class TrackingValidationTests : IDisposable
         Assert.Empty(run.Params);
     }
 
+    // MLflow's name rule (validation.py): ^[/\w.\- ]*$, and the name must be its own normalised path.
     [Theory]
-    [InlineData("/leading-slash")]
-    [InlineData("a/../b")]
-    [InlineData("semi;colon")]
-    [InlineData("quote'd")]
-    public void MalformedKeys_AreRejected(string key)
+    [InlineData("/leading-slash", "starts with '/'")]
+    [InlineData("trailing/", "ends with '/'")]
+    [InlineData("a/../b", "'..' path segment")]
+    [InlineData("a//b", "empty, '.' or '..' path segment")]
+    [InlineData("a/./b", "empty, '.' or '..' path segment")]
+    [InlineData("..hidden", "starts with '..'")]
+    [InlineData("stages[0].epochs", "characters other than")]
+    [InlineData("export:onnx/size_bytes", "characters other than")]
+    [InlineData("semi;colon", "characters other than")]
+    [InlineData("quote'd", "characters other than")]
+    [InlineData("ümlaut", "characters other than")]
+    public void KeysMlflowWouldRefuse_AreRejectedNamingTheKeyAndTheRule(string key, string rule)
     {
         using var store = RunStore.Open(_folder.Path);
         using var tracker = store.StartRun("exp", "run");
 
-        var error = Assert.Throws<InvalidInputException>(() => tracker.SetTag(key, "v"));
-        Assert.Contains($"'{key}'", error.Message);
+        var tag = Assert.Throws<InvalidInputException>(() => tracker.SetTag(key, "v"));
+        Assert.Contains($"invalid tag key '{key}'", tag.Message);
+        Assert.Contains(rule, tag.Message);
+        Assert.Throws<InvalidInputException>(() => tracker.LogMetric(key, 1, 0));
+        Assert.Throws<InvalidInputException>(() => tracker.LogParams(new Dictionary<string, string> { [key] = "1" }));
+        tracker.End(RunStatus.Finished);
+        var run = store.GetRun(tracker.RunId);
+        Assert.Empty(run.Tags);
+        Assert.Empty(run.Metrics);
+        Assert.Empty(run.Params);
     }
 
     [Fact]
-    public void KeysWithDotsSlashesBracketsAndSpaces_AreAccepted()
+    public void KeysWithDotsSlashesDashesAndSpaces_AreAccepted()
     {
         using var store = RunStore.Open(_folder.Path);
         using var tracker = store.StartRun("exp", "run");
-        string[] keys = ["stages[0].optimizer.lr", "val/top-1 accuracy", "export:onnx/size_bytes", new string('k', 250)];
+        string[] keys = ["stages.0.optimizer.lr", "val/top-1 accuracy", "export/onnx-x86/size_bytes", "a..b", "name.", new string('k', 250)];
         tracker.LogParams(keys.ToDictionary(k => k, _ => "1"));
         tracker.End(RunStatus.Finished);
 

@@ -55,7 +55,8 @@ public sealed record RunField(RunFieldKind Kind, string Key)
             problem = $"unknown attribute '{key}'; attributes are {string.Join(", ", Attributes)}";
             return null;
         }
-        return new RunField(kind.Value, key);
+        // params.stages[0].epochs (the recipe path, as --set spells it) means the param stages.0.epochs.
+        return new RunField(kind.Value, kind == RunFieldKind.Param ? ParamKeys.FromRecipePath(key) : key);
     }
 
     /// <summary>Parses a field named on the command line (e.g. in --sort); bad text is an InvalidInputException.</summary>

@@ -37,6 +37,25 @@ public sealed record MlflowBatch(IReadOnlyList<MlflowMetric> Metrics, IReadOnlyL
             throw new ArgumentException($"batch of {Metrics.Count} metrics, {Params.Count} params, {Tags.Count} tags exceeds MLflow's log-batch limits");
     }
 
+    public static readonly MlflowBatch Empty = new([], [], []);
+
+    /// <summary>The batch cut in two, in item order (params, then tags, then metrics); the batch must have two items or more.</summary>
+    public (MlflowBatch First, MlflowBatch Second) Halves()
+    {
+        if (Count < 2)
+            throw new InvalidOperationException($"a batch of {Count} item(s) cannot be halved");
+        int half = Count / 2;
+        int p = Math.Min(half, Params.Count);
+        int t = Math.Min(half - p, Tags.Count);
+        int m = half - p - t;
+        return (new MlflowBatch(Metrics.Take(m).ToList(), Params.Take(p).ToList(), Tags.Take(t).ToList()),
+            new MlflowBatch(Metrics.Skip(m).ToList(), Params.Skip(p).ToList(), Tags.Skip(t).ToList()));
+    }
+
+    /// <summary>This batch and <paramref name="other"/> in one.</summary>
+    public MlflowBatch Concat(MlflowBatch other) =>
+        new([.. Metrics, .. other.Metrics], [.. Params, .. other.Params], [.. Tags, .. other.Tags]);
+
     /// <summary>Params first, then tags, then metrics; each batch within every limit.</summary>
     public static IEnumerable<MlflowBatch> Split(IReadOnlyList<MlflowMetric> metrics, IReadOnlyList<MlflowKeyValue> parameters, IReadOnlyList<MlflowKeyValue> tags)
     {

@@ -6,7 +6,8 @@ using System.Text.Json;
 namespace Distill.Core.Tracking.Mlflow;
 
 /// <summary>The answer of runs/create and runs/get that the sync needs.</summary>
-public sealed record MlflowRunInfo(string RunId, string ExperimentId, string Status, string ArtifactUri);
+/// <param name="LifecycleStage">"active" or "deleted".</param>
+public sealed record MlflowRunInfo(string RunId, string ExperimentId, string Status, string ArtifactUri, string LifecycleStage = "active");
 
 /// <summary>
 /// A client of MLflow's REST API 2.0 (/api/2.0/mlflow/...) and of its artifact proxy
@@ -302,7 +303,8 @@ public sealed class MlflowClient : IDisposable
             _ => "",
         };
         return new MlflowException(
-            $"MLflow server {Endpoint}: {what} failed with HTTP {status} {response.ReasonPhrase}{detail}{hint}", response.StatusCode, code);
+            $"MLflow server {Endpoint}: {what} failed with HTTP {status} {response.ReasonPhrase}{detail}{hint}", response.StatusCode, code,
+            serverMessage: message);
     }
 
     private static MlflowRunInfo ReadRunInfo(JsonElement root)
@@ -311,7 +313,8 @@ public sealed class MlflowClient : IDisposable
         string runId = info.TryGetProperty("run_id", out var id) ? id.GetString() ?? "" : ReadString(info, "run_uuid");
         return new MlflowRunInfo(runId, ReadString(info, "experiment_id"),
             info.TryGetProperty("status", out var s) ? s.GetString() ?? "" : "",
-            info.TryGetProperty("artifact_uri", out var a) ? a.GetString() ?? "" : "");
+            info.TryGetProperty("artifact_uri", out var a) ? a.GetString() ?? "" : "",
+            info.TryGetProperty("lifecycle_stage", out var l) && l.GetString() is { Length: > 0 } stage ? stage : "active");
     }
 
     private static string ReadString(JsonElement element, string name) =>

@@ -7,7 +7,9 @@ namespace Distill.Core.Tracking.Mlflow;
 /// Sends to an MLflow server what the local store has and the server has not yet got, for one run at
 /// a time. What was sent is recorded in the store (tables mlflow_runs and mlflow_sent) after every
 /// successful request, so that passes can be repeated at any time — by the live run every few
-/// seconds, or by `distill runs sync` later — and never send anything twice.
+/// seconds, or by `distill runs sync` later — and never send anything twice. An item the server
+/// refuses (<see cref="MlflowBatchSender"/>) is recorded in mlflow_skipped and not sent again (a
+/// param or tag until its value changes), so that it holds back neither the rest nor later passes.
 /// </summary>
 public sealed class MlflowRunSync : IDisposable
 {
@@ -17,6 +19,7 @@ public sealed class MlflowRunSync : IDisposable
     private readonly MlflowClient _client;
     private readonly string _server;
     private readonly string _storeDirectory;
+    private readonly MlflowBatchSender _sender;
 
     private sealed record LocalRun(string Id, string Name, string Experiment, RunStatus Status, long StartMs, long? EndMs, string? ParentId);
 
@@ -27,6 +30,7 @@ public sealed class MlflowRunSync : IDisposable
     {
         ArgumentNullException.ThrowIfNull(client);
         _client = client;
+        _sender = new MlflowBatchSender(client);
         _server = client.Endpoint.Key;
         _storeDirectory = Path.GetFullPath(storeDirectory);
         string databasePath = Path.Combine(storeDirectory, StoreSchema.DatabaseFileName);
@@ -52,27 +56,35 @@ public sealed class MlflowRunSync : IDisposable
             mapping = await CreateRemoteRunAsync(run, cancel).ConfigureAwait(false);
             created = true;
         }
+        string? statusSent = null;
+        if (run.Status == RunStatus.Running && mapping.StatusSent != RunStatusText.ToText(RunStatus.Running))
+            statusSent = await SendStatusAsync(run, mapping, cancel).ConfigureAwait(false); // a resumed run is running again
 
         var sentParams = ReadSent(run.Id, "param");
         var sentTags = ReadSent(run.Id, "tag");
+        var refusedParams = ReadRefused(run.Id, "param");
+        var refusedTags = ReadRefused(run.Id, "tag");
+        var refusedMetricKeys = ReadRefused(run.Id, "metric").Keys.ToHashSet(StringComparer.Ordinal);
         var parameters = ReadPairs("SELECT key, value FROM params WHERE run_id = @run ORDER BY key;", run.Id)
-            .Where(p => sentParams.GetValueOrDefault(p.Key) != p.Value).ToList();
+            .Where(p => sentParams.GetValueOrDefault(p.Key) != p.Value && refusedParams.GetValueOrDefault(p.Key) != p.Value).ToList();
         var tags = MlflowSystemTags.FromLocal(ReadPairs("SELECT key, value FROM tags WHERE run_id = @run ORDER BY key;", run.Id)
                 .ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal))
-            .Where(t => sentTags.GetValueOrDefault(t.Key) != t.Value).ToList();
+            .Where(t => sentTags.GetValueOrDefault(t.Key) != t.Value && refusedTags.GetValueOrDefault(t.Key) != t.Value).ToList();
 
         int metricsSent = 0, paramsSent = 0, tagsSent = 0;
+        var refusals = new List<MlflowRefusal>();
         long metricOffset = mapping.MetricsSent;
         while (true)
         {
             var metrics = ReadMetrics(run.Id, metricOffset, MetricChunk);
             foreach (var batch in MlflowBatch.Split(metrics, parameters, tags))
             {
-                await _client.LogBatchAsync(mapping.RemoteRunId, batch, cancel).ConfigureAwait(false);
-                RecordBatch(run.Id, batch);
-                metricsSent += batch.Metrics.Count;
-                paramsSent += batch.Params.Count;
-                tagsSent += batch.Tags.Count;
+                var (accepted, refused) = await _sender.SendAsync(mapping.RemoteRunId, batch, refusedMetricKeys, cancel).ConfigureAwait(false);
+                RecordBatch(run.Id, batch.Metrics.Count, accepted, refused);
+                metricsSent += accepted.Metrics.Count;
+                paramsSent += accepted.Params.Count;
+                tagsSent += accepted.Tags.Count;
+                refusals.AddRange(refused);
             }
             parameters = [];
             tags = [];
@@ -83,21 +95,29 @@ public sealed class MlflowRunSync : IDisposable
 
         int artifactsSent = 0;
         string? artifactsSkipped = null;
-        string? statusSent = null;
         if (final)
         {
             (artifactsSent, artifactsSkipped) = await SendArtifactsAsync(run, mapping, cancel).ConfigureAwait(false);
-            string status = RunStatusText.ToText(run.Status);
-            if (status != mapping.StatusSent)
-            {
-                await _client.UpdateRunAsync(mapping.RemoteRunId, run.Status, run.EndMs, cancel).ConfigureAwait(false);
-                Sql.Execute(_connection, "UPDATE mlflow_runs SET status_sent = @status WHERE run_id = @run AND server = @server;",
-                    ("@status", status), ("@run", run.Id), ("@server", _server));
-                statusSent = status;
-            }
+            if (RunStatusText.ToText(run.Status) != (statusSent ?? mapping.StatusSent))
+                statusSent = await SendStatusAsync(run, mapping, cancel).ConfigureAwait(false);
         }
         return new MlflowSyncResult(run.Id, mapping.RemoteRunId, mapping.ExperimentId, created, metricsSent, paramsSent, tagsSent,
-            artifactsSent, statusSent, artifactsSkipped);
+            artifactsSent, statusSent, artifactsSkipped)
+        {
+            Refused = refusals,
+        };
+    }
+
+    /// <summary>
+    /// A pass for a run and then for each of its child runs (the phases of a recipe run), oldest first; a
+    /// child that has ended gets its final pass (status, artifacts) even while the run goes on.
+    /// </summary>
+    public async Task<IReadOnlyList<MlflowSyncResult>> SyncWithChildrenAsync(string runId, bool final, CancellationToken cancel)
+    {
+        var results = new List<MlflowSyncResult> { await SyncAsync(runId, final, cancel).ConfigureAwait(false) };
+        foreach (var (childId, status) in ReadChildren(results[0].RunId))
+            results.Add(await SyncAsync(childId, final || status != RunStatus.Running, cancel).ConfigureAwait(false));
+        return results;
     }
 
     /// <summary>The remote run id of a local run on this server, or null if it has not been created there.</summary>
@@ -175,15 +195,35 @@ public sealed class MlflowRunSync : IDisposable
         return (count, refused.Count == 0 ? null : string.Join("; ", refused));
     }
 
-    private void RecordBatch(string runId, MlflowBatch batch)
+    private async Task<string> SendStatusAsync(LocalRun run, Mapping mapping, CancellationToken cancel)
+    {
+        string status = RunStatusText.ToText(run.Status);
+        await _client.UpdateRunAsync(mapping.RemoteRunId, run.Status, run.EndMs, cancel).ConfigureAwait(false);
+        Sql.Execute(_connection, "UPDATE mlflow_runs SET status_sent = @status WHERE run_id = @run AND server = @server;",
+            ("@status", status), ("@run", run.Id), ("@server", _server));
+        return status;
+    }
+
+    /// <summary>Records one batch of <paramref name="metricRows"/> metric rows as done: what the server took as sent, the rest as refused.</summary>
+    private void RecordBatch(string runId, int metricRows, MlflowBatch accepted, List<MlflowRefusal> refused)
     {
         using var transaction = _connection.BeginTransaction();
         Sql.Execute(_connection, "UPDATE mlflow_runs SET metrics_sent = metrics_sent + @count WHERE run_id = @run AND server = @server;",
-            ("@count", batch.Metrics.Count), ("@run", runId), ("@server", _server));
-        foreach (var param in batch.Params)
+            ("@count", metricRows), ("@run", runId), ("@server", _server));
+        foreach (var param in accepted.Params)
             RecordSent(runId, "param", param.Key, param.Value);
-        foreach (var tag in batch.Tags)
+        foreach (var tag in accepted.Tags)
             RecordSent(runId, "tag", tag.Key, tag.Value);
+        foreach (var refusal in refused)
+        {
+            Sql.Execute(_connection,
+                """
+                INSERT INTO mlflow_skipped (run_id, server, kind, key, value, reason) VALUES (@run, @server, @kind, @key, @value, @reason)
+                ON CONFLICT (run_id, server, kind, key) DO UPDATE SET value = excluded.value, reason = excluded.reason;
+                """,
+                ("@run", runId), ("@server", _server), ("@kind", refusal.Kind), ("@key", refusal.Key), ("@value", refusal.Value),
+                ("@reason", refusal.Reason));
+        }
         transaction.Commit();
     }
 
@@ -221,10 +261,26 @@ public sealed class MlflowRunSync : IDisposable
             : null;
     }
 
-    private Dictionary<string, string> ReadSent(string runId, string kind)
+    private Dictionary<string, string> ReadSent(string runId, string kind) => ReadKeyValues("mlflow_sent", runId, kind);
+
+    /// <summary>The items of a kind that this server refused, key → value refused.</summary>
+    private Dictionary<string, string> ReadRefused(string runId, string kind) => ReadKeyValues("mlflow_skipped", runId, kind);
+
+    private List<(string Id, RunStatus Status)> ReadChildren(string runId)
     {
         using var command = Sql.Command(_connection,
-            "SELECT key, value FROM mlflow_sent WHERE run_id = @run AND server = @server AND kind = @kind;",
+            "SELECT id, status FROM runs WHERE parent_run_id = @run AND deleted_time IS NULL ORDER BY start_time, rowid;", ("@run", runId));
+        using var reader = command.ExecuteReader();
+        var children = new List<(string, RunStatus)>();
+        while (reader.Read())
+            children.Add((reader.GetString(0), RunStatusText.Parse(reader.GetString(1))));
+        return children;
+    }
+
+    private Dictionary<string, string> ReadKeyValues(string table, string runId, string kind)
+    {
+        using var command = Sql.Command(_connection,
+            $"SELECT key, value FROM {table} WHERE run_id = @run AND server = @server AND kind = @kind;",
             ("@run", runId), ("@server", _server), ("@kind", kind));
         using var reader = command.ExecuteReader();
         var sent = new Dictionary<string, string>(StringComparer.Ordinal);

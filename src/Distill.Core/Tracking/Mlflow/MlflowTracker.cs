@@ -4,8 +4,9 @@ namespace Distill.Core.Tracking.Mlflow;
 
 /// <summary>
 /// Decorates the local tracker of a run: every call goes to the local store first, unchanged, and a
-/// background worker sends what the store holds to an MLflow server every few seconds
-/// (<see cref="MlflowRunSync"/>), so training never waits on the network. When the server cannot be
+/// background worker sends what the store holds — the run and its child runs (the phases) — to an
+/// MLflow server every few seconds (<see cref="MlflowRunSync"/>), so training never waits on the
+/// network. An item the server refuses is named in a warning and skipped. When the server cannot be
 /// reached or refuses the credentials, the worker warns once and stops; the run goes on locally and
 /// `distill runs sync` sends the rest later. Disposing makes a last pass (artifacts and the final
 /// status), waiting for it at most <see cref="FinalPassTimeout"/>.
@@ -122,19 +123,25 @@ public sealed class MlflowTracker : ITracker
             bool final = _final;
             try
             {
-                var result = await _sync.SyncAsync(RunId, final, _stop.Token).ConfigureAwait(false);
+                var results = await _sync.SyncWithChildrenAsync(RunId, final, _stop.Token).ConfigureAwait(false);
+                var result = results[0];
                 if (!announced)
                 {
                     _log.Information("MLflow: run {RunId} is run {RemoteRunId} of experiment {ExperimentId} on {Server}",
                         RunId, result.RemoteRunId, result.ExperimentId, _client.Endpoint);
                     announced = true;
                 }
+                foreach (var refused in results.SelectMany(r => r.RefusalLines().Select(line => (r.RunId, line))))
+                {
+                    _log.Warning("MLflow: the server refused {Item} of run {RunId}; it is skipped there and kept in the local store",
+                        refused.line, refused.RunId);
+                }
                 if (result.ArtifactsSkipped is { } why)
                     _log.Warning("MLflow: artifacts of run {RunId} not sent: {Reason}", RunId, why);
                 if (final)
                 {
-                    _log.Information("MLflow: run {RemoteRunId} on {Server} is up to date ({Status})", result.RemoteRunId, _client.Endpoint,
-                        result.Status ?? "status unchanged");
+                    _log.Information("MLflow: run {RemoteRunId} on {Server} is up to date ({Status}), with {Children} child run(s)",
+                        result.RemoteRunId, _client.Endpoint, result.Status ?? "status unchanged", results.Count - 1);
                     return;
                 }
             }

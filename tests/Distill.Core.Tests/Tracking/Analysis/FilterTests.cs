@@ -8,7 +8,7 @@ public sealed class FilterTests
     private static RunRecord Run(string name, double? acc, string arch, string status = "FINISHED", string? tag = null) => new(
         Guid.NewGuid().ToString("N"), "exp", name, status == "FINISHED" ? RunStatus.Finished : RunStatus.Failed,
         new DateTimeOffset(2026, 5, 1, 12, 0, 0, TimeSpan.Zero), null, null,
-        new Dictionary<string, string> { ["student.model.arch"] = arch, ["stages[0].optimizer.lr"] = arch == "cnn" ? "0.01" : "0.002" },
+        new Dictionary<string, string> { ["student.model.arch"] = arch, ["stages.0.optimizer.lr"] = arch == "cnn" ? "0.01" : "0.002" },
         acc is { } a ? new Dictionary<string, double> { ["student/test_acc"] = a } : new Dictionary<string, double>(),
         tag is null ? new Dictionary<string, string>() : new Dictionary<string, string> { ["note"] = tag },
         []);
@@ -38,6 +38,8 @@ public sealed class FilterTests
         Assert.Equal(["c"], Names("attributes.status = 'FAILED'"));
         Assert.Equal(["b"], Names("tags.note like '%baseline%'"));
         Assert.Equal(["c", "d"], Names("params.student.model.arch LIKE 'm_p'"));
+        Assert.Equal(["a", "b", "e"], Names("params.stages.0.optimizer.lr > 0.005"));
+        // The recipe path's spelling, as --set takes it, names the same param.
         Assert.Equal(["a", "b", "e"], Names("params.stages[0].optimizer.lr > 0.005"));
         Assert.Equal(["b"], Names("attributes.name = 'b'"));
         Assert.Equal(["a", "b", "c", "d", "e"], Names("attributes.start_time >= '2026-05-01' and attributes.start_time < '2026-05-02T00:00:00Z'"));
