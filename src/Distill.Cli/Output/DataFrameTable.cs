@@ -7,14 +7,8 @@ namespace Distill.Cli.Output;
 /// <summary>Prints a DataFrame as a console table: numbers right-aligned (G6), nulls as '-'.</summary>
 public static class DataFrameTable
 {
-    /// <summary>Wide tables are not wrapped at 80 columns when stdout goes to a file or a pipe.</summary>
-    public static void Write(Table table)
-    {
-        var console = AnsiConsole.Console;
-        if (Console.IsOutputRedirected)
-            console.Profile.Width = Math.Max(console.Profile.Width, 240);
-        console.Write(table);
-    }
+    /// <summary>Writes to stdout (full width when redirected: see <see cref="RedirectedOutput"/>).</summary>
+    public static void Write(Table table) => AnsiConsole.Console.Write(table);
 
     public static Table Build(DataFrame frame, Func<string, object?, string?>? format = null)
     {
