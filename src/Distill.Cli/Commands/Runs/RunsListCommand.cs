@@ -73,6 +73,7 @@ public static class RunsListCommand
         ("id", string id) => id[..8],
         ("start_time", string time) => DateTimeOffset.Parse(time, System.Globalization.CultureInfo.InvariantCulture)
             .ToLocalTime().ToString("yyyy-MM-dd HH:mm", System.Globalization.CultureInfo.InvariantCulture),
+        (_, double fraction) when MetricFormat.IsFraction(column) => MetricFormat.Percent(fraction),
         _ => null,
     };
 }

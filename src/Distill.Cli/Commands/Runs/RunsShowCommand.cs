@@ -25,7 +25,7 @@ public static class RunsShowCommand
                 + (run.DeletedTime is { } deleted ? $"  [red]deleted {deleted.ToLocalTime():u}[/]" : ""));
             console.WriteLine($"started {run.StartTime.ToLocalTime():u}" + (run.EndTime is { } end ? $", ended {end.ToLocalTime():u}" : ""));
             WriteTree(console, store, run);
-            console.Write(KeyValues("metric", run.Metrics.ToDictionary(kv => kv.Key, kv => kv.Value.ToString("G6", CultureInfo.InvariantCulture))));
+            console.Write(KeyValues("metric", run.Metrics.ToDictionary(kv => kv.Key, kv => MetricFormat.Format(kv.Key, kv.Value))));
             console.Write(KeyValues("tag", run.Tags));
             console.Write(KeyValues("param", run.Params));
             console.WriteLine("artifacts:");
@@ -66,7 +66,7 @@ public static class RunsShowCommand
         foreach (string key in new[] { "teacher/val/acc", "val/acc", "teacher/test_acc", "student/test_acc" })
         {
             if (run.Metrics.TryGetValue(key, out double value))
-                text += $"  {Markup.Escape(key)} {value.ToString("G4", CultureInfo.InvariantCulture)}";
+                text += $"  {Markup.Escape(key)} {MetricFormat.Format(key, value)}";
         }
         return run.Id == current ? $"[bold]{text}[/]" : text;
     }
