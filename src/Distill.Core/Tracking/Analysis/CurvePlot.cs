@@ -52,6 +52,7 @@ public static class CurvePlot
                     line.LineWidth = 1.5f;
                     line.MarkerSize = points.Count <= MarkerLimit ? 6 : 0;
                 }
+                KeepConstantReadable(plot, panel.Series);
                 foreach (var phase in panel.Phases)
                 {
                     var start = plot.Add.VerticalLine(phase.X, width: 1, color: Colors.Gray, pattern: LinePattern.Dashed);
@@ -67,6 +68,18 @@ public static class CurvePlot
         {
             foreach (var plot in plots)
                 plot.Dispose();
+        }
+    }
+
+    /// <summary>A constant curve (a fixed learning rate) would get the axis ScottPlot gives a zero span, -1 to 1 around
+    /// it, whose tick labels round its value away: give it ±10 % of its value instead.</summary>
+    private static void KeepConstantReadable(Plot plot, IReadOnlyList<CurveSeries> series)
+    {
+        var values = series.SelectMany(s => s.Points).Select(p => p.Value).Where(double.IsFinite).Distinct().ToList();
+        if (values.Count == 1 && values[0] != 0)
+        {
+            double span = Math.Abs(values[0]) * 0.1;
+            plot.Axes.SetLimitsY(values[0] - span, values[0] + span);
         }
     }
 

@@ -116,28 +116,39 @@ public static class Pareto
         line.MarkerSize = 10;
         line.LineWidth = 2;
         line.LegendText = "frontier";
-        double middleX = (result.Points.Min(p => p.X) + result.Points.Max(p => p.X)) / 2;
-        double middleY = (result.Points.Min(p => p.Y) + result.Points.Max(p => p.Y)) / 2;
-        foreach (var label in PlotLabels(result))
-        {
-            // Labels point inwards so that those near an edge are not cut off.
-            bool right = label.X > middleX;
-            bool top = label.Y > middleY;
-            var text = plot.Add.Text(label.Text, label.X, label.Y);
-            text.LabelFontSize = label.OnFrontier ? 12 : 11;
-            text.LabelFontColor = label.OnFrontier ? Colors.Black : Colors.DimGray;
-            text.LabelOffsetX = right ? -6 : 6;
-            text.LabelOffsetY = top ? 6 : -6;
-            text.LabelAlignment = (right, top) switch
-            {
-                (true, true) => Alignment.UpperRight,
-                (true, false) => Alignment.LowerRight,
-                (false, true) => Alignment.UpperLeft,
-                (false, false) => Alignment.LowerLeft,
-            };
-        }
+        AddLabels(plot, result);
         PlotImage.SavePng([plot], path);
     }
+
+    /// <summary>Labels beside their points, laid out in pixels so that they do not overlap: the axes are laid out
+    /// once to find where each point lands, then kept. Frontier labels are placed first.</summary>
+    private static void AddLabels(Plot plot, ParetoResult result)
+    {
+        plot.RenderInMemory(PlotImage.Width, PlotImage.PanelHeight);
+        plot.Axes.SetLimits(plot.Axes.GetLimits());
+        var area = plot.RenderManager.LastRender.DataRect;
+        var labels = PlotLabels(result).OrderByDescending(l => l.OnFrontier).ToList();
+        double middleX = (result.Points.Min(p => p.X) + result.Points.Max(p => p.X)) / 2;
+        double middleY = (result.Points.Min(p => p.Y) + result.Points.Max(p => p.Y)) / 2;
+        using var paint = Paint.NewDisposablePaint();
+        var requests = labels.Select(label =>
+        {
+            var pixel = plot.GetPixel(new Coordinates(label.X, label.Y));
+            var size = new LabelStyle { Text = label.Text, FontSize = FontSize(label) }.Measure(paint);
+            // Labels point inwards so that those near an edge are not cut off.
+            return new LabelRequest(pixel.X, pixel.Y, size.Width, size.Height, PreferLeft: label.X > middleX, PreferBelow: label.Y > middleY);
+        }).ToList();
+        var boxes = LabelLayout.Place(requests, new LabelBox(area.Left, area.Top, area.Width, area.Height), gap: 6);
+        for (int i = 0; i < labels.Count; i++)
+        {
+            var text = plot.Add.Text(labels[i].Text, plot.GetCoordinates(new Pixel(boxes[i].Left, boxes[i].Top)));
+            text.LabelFontSize = FontSize(labels[i]);
+            text.LabelFontColor = labels[i].OnFrontier ? Colors.Black : Colors.DimGray;
+            text.LabelAlignment = Alignment.UpperLeft;
+        }
+    }
+
+    private static float FontSize(ParetoPlotLabel label) => label.OnFrontier ? 12 : 11;
 
     /// <summary>One label per place: every point is labelled, and points with the same x and y share one label.</summary>
     public static IReadOnlyList<ParetoPlotLabel> PlotLabels(ParetoResult result)
