@@ -15,7 +15,9 @@ public sealed record RunSelection
 
 public sealed record ExperimentRecord(string Name, DateTimeOffset CreatedTime, int Runs, int DeletedRuns);
 
-public sealed record ArtifactRecord(string Path, long Size, DateTimeOffset LoggedTime);
+/// <param name="Size">The file's size on disk now, or the size recorded when it was registered if the file is missing.</param>
+/// <param name="Missing">The file is no longer in the run's artifact folder.</param>
+public sealed record ArtifactRecord(string Path, long Size, DateTimeOffset LoggedTime, bool Missing = false);
 
 /// <summary>Selection, soft deletion, experiments and artifact listings.</summary>
 public sealed partial class RunStore
@@ -158,7 +160,12 @@ public sealed partial class RunStore
         }
     }
 
-    /// <summary>The registered artifacts of a run with their sizes, by path.</summary>
+    /// <summary>
+    /// The registered artifacts of a run with their sizes, by path. Sizes are read from the files: the size recorded
+    /// at registration goes stale for a file that grows afterwards (the run's log is registered when the run starts
+    /// and written until the process ends, also after the run ended and after a kill), so it is only the fallback
+    /// for a missing file.
+    /// </summary>
     public IReadOnlyList<ArtifactRecord> ListArtifacts(string runId)
     {
         lock (_lock)
@@ -170,7 +177,12 @@ public sealed partial class RunStore
             using var reader = command.ExecuteReader();
             var artifacts = new List<ArtifactRecord>();
             while (reader.Read())
-                artifacts.Add(new ArtifactRecord(reader.GetString(0), reader.GetInt64(1), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(2))));
+            {
+                string path = reader.GetString(0);
+                var file = new FileInfo(ArtifactFile(id, path));
+                var logged = DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(2));
+                artifacts.Add(file.Exists ? new ArtifactRecord(path, file.Length, logged) : new ArtifactRecord(path, reader.GetInt64(1), logged, Missing: true));
+            }
             return artifacts;
         }
     }

@@ -156,4 +156,31 @@ public sealed class StoreAnalysisTests : IDisposable
         Assert.Contains("no artifact 'nope'", Assert.Throws<InvalidInputException>(() => ArtifactDownload.Download(store, id, "nope", output)).Message);
         Assert.Equal([(long)3, 3], store.ListArtifacts(id).Select(a => a.Size));
     }
+
+    [Fact]
+    public void Artifact_sizes_are_the_files_sizes_now_not_when_they_were_registered()
+    {
+        using var store = RunStore.Open(_folder.Path);
+        string id, log;
+        using (var tracker = store.StartRun("e", "growing"))
+        {
+            // As the run's log: registered empty when the run starts, written afterwards.
+            log = Path.Combine(tracker.ArtifactDirectory, "logs", "run.jsonl");
+            Directory.CreateDirectory(Path.GetDirectoryName(log)!);
+            File.WriteAllText(log, "");
+            tracker.RegisterArtifact("logs/run.jsonl");
+            File.AppendAllText(log, "{\"@mt\":\"Run finished\"}\n");
+            tracker.End(RunStatus.Finished);
+            id = tracker.RunId;
+        }
+        var artifact = Assert.Single(store.ListArtifacts(id));
+        Assert.Equal(new FileInfo(log).Length, artifact.Size);
+        Assert.Equal(23, artifact.Size); // 22 characters and a newline
+        Assert.False(artifact.Missing);
+
+        File.Delete(log);
+        artifact = Assert.Single(store.ListArtifacts(id));
+        Assert.True(artifact.Missing);
+        Assert.Equal(0, artifact.Size); // the size recorded at registration
+    }
 }
