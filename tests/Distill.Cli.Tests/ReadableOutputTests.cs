@@ -84,3 +84,85 @@ public sealed class ReadableOutputTests
         Assert.Contains("metric,student/test_acc,0.938719,0.95", Distill(folder, "runs", "compare", small, large, "--csv").StdOut);
     }
 }
+
+/// <summary>A shortened digits classifier run and a shortened tiny language-model run in one store, trained once.</summary>
+public sealed class ClassifierAndLanguageModelRuns : IDisposable
+{
+    private readonly TempDir _store = new();
+
+    public ClassifierAndLanguageModelRuns()
+    {
+        Classifier = Train("configs/digits/kd.yaml", "teacher.train.epochs=2", "stages[0].epochs=2");
+        LanguageModel = Train("configs/text/lm-tiny.yaml", "teacher.train.epochs=1", "stages[0].epochs=1");
+    }
+
+    public string Store => _store.Path;
+    public RunJsonView Classifier { get; }
+    public RunJsonView LanguageModel { get; }
+
+    private RunJsonView Train(string recipe, params string[] sets)
+    {
+        var result = CliProcess.Run(["train", recipe, "--store", Store, "--json", "--threads", "1", .. sets.SelectMany(s => new[] { "--set", s })],
+            TimeSpan.FromMinutes(5));
+        Assert.True(result.ExitCode == 0, result.ToString());
+        return new RunJsonView(result.StdOut);
+    }
+
+    public void Dispose() => _store.Dispose();
+}
+
+/// <summary>`runs list`, `runs artifacts` and `experiments list` on real training runs, piped.</summary>
+public sealed class RealRunsOutputTests(ClassifierAndLanguageModelRuns runs) : IClassFixture<ClassifierAndLanguageModelRuns>
+{
+    private CliResult Distill(params string[] args) => CliProcess.Run([.. args, "--store", runs.Store], TimeSpan.FromMinutes(2));
+
+    [Fact]
+    public void Artifacts_show_the_logs_size_on_disk_not_the_0_B_it_had_when_registered()
+    {
+        string log = Path.Combine(runs.Store, "artifacts", runs.Classifier.Id, "logs", "run.jsonl");
+        long size = new FileInfo(log).Length;
+        Assert.True(size > 0);
+
+        var json = Distill("runs", "artifacts", runs.Classifier.Id, "--json");
+        Assert.True(json.ExitCode == 0, json.ToString());
+        var entry = System.Text.Json.JsonDocument.Parse(json.StdOut).RootElement.EnumerateArray()
+            .Single(a => a.GetProperty("path").GetString() == "logs/run.jsonl");
+        Assert.Equal(size, entry.GetProperty("size").GetInt64());
+
+        var table = Distill("runs", "artifacts", runs.Classifier.Id);
+        Assert.Matches($@"(?m)^  logs/run\.jsonl +{Regex.Escape(Output.SummaryTable.Bytes(size))} *\r?$", table.StdOut);
+    }
+
+    [Fact]
+    public void Experiments_count_top_level_runs_and_their_child_runs_apart()
+    {
+        var json = Distill("experiments", "list", "--json");
+        Assert.True(json.ExitCode == 0, json.ToString());
+        var experiment = Assert.Single(System.Text.Json.JsonDocument.Parse(json.StdOut).RootElement.EnumerateArray());
+        Assert.Equal(2, experiment.GetProperty("runs").GetInt32()); // what `runs list` lists
+        Assert.Equal(4, experiment.GetProperty("child_runs").GetInt32()); // teacher and distil phases of each
+        Assert.Equal(0, experiment.GetProperty("deleted_runs").GetInt32());
+
+        var table = Distill("experiments", "list");
+        Assert.Matches(@"(?m)^  default +\d{4}-\d\d-\d\d \d\d:\d\d +2 +4 +0 *\r?$", table.StdOut);
+    }
+
+    [Fact]
+    public void Runs_list_shows_language_model_metrics_beside_classifier_accuracy()
+    {
+        var list = Distill("runs", "list");
+        Assert.True(list.ExitCode == 0, list.ToString());
+        string header = list.StdOut.Split('\n').First(l => l.Contains("start_time", StringComparison.Ordinal));
+        Assert.Matches(@"teacher/test_acc +student/test_acc +teacher/val_bpb +student/val_bpb +teacher/perplexity +student/perplexity", header);
+
+        var lm = runs.LanguageModel;
+        string G6(string key) => lm.Metric(key).ToString("G6", System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Matches($@"(?m)^  {lm.Id[..8]} +lm-tiny +FINISHED +\S+ \S+ +- +- +{Regex.Escape(G6("teacher/val_bpb"))} +{Regex.Escape(G6("student/val_bpb"))} " +
+            $@"+{Regex.Escape(G6("teacher/perplexity"))} +{Regex.Escape(G6("student/perplexity"))} *\r?$", list.StdOut);
+
+        // Only language models listed: only their columns.
+        var lmOnly = Distill("runs", "list", "--filter", "attributes.name = 'lm-tiny'");
+        Assert.DoesNotContain("test_acc", lmOnly.StdOut);
+        Assert.Contains("student/val_bpb", lmOnly.StdOut);
+    }
+}

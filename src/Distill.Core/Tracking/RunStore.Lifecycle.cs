@@ -13,7 +13,10 @@ public sealed record RunSelection
     public bool Deleted { get; init; }
 }
 
-public sealed record ExperimentRecord(string Name, DateTimeOffset CreatedTime, int Runs, int DeletedRuns);
+/// <param name="Runs">Top-level runs that are not deleted (what `runs list` shows).</param>
+/// <param name="ChildRuns">Runs under them that are not deleted (the phases of recipe runs).</param>
+/// <param name="DeletedRuns">Deleted top-level runs (what `runs list --deleted` shows).</param>
+public sealed record ExperimentRecord(string Name, DateTimeOffset CreatedTime, int Runs, int ChildRuns, int DeletedRuns);
 
 /// <param name="Size">The file's size on disk now, or the size recorded when it was registered if the file is missing.</param>
 /// <param name="Missing">The file is no longer in the run's artifact folder.</param>
@@ -100,7 +103,7 @@ public sealed partial class RunStore
         }
     }
 
-    /// <summary>Experiments by name, with their numbers of active and deleted runs.</summary>
+    /// <summary>Experiments by name, with their numbers of top-level runs, child runs and deleted top-level runs.</summary>
     public IReadOnlyList<ExperimentRecord> ListExperiments()
     {
         lock (_lock)
@@ -109,8 +112,9 @@ public sealed partial class RunStore
             using var command = Sql.Command(_connection,
                 """
                 SELECT e.name, e.created_time,
-                       (SELECT count(*) FROM runs r WHERE r.experiment_id = e.id AND r.deleted_time IS NULL),
-                       (SELECT count(*) FROM runs r WHERE r.experiment_id = e.id AND r.deleted_time IS NOT NULL)
+                       (SELECT count(*) FROM runs r WHERE r.experiment_id = e.id AND r.deleted_time IS NULL AND r.parent_run_id IS NULL),
+                       (SELECT count(*) FROM runs r WHERE r.experiment_id = e.id AND r.deleted_time IS NULL AND r.parent_run_id IS NOT NULL),
+                       (SELECT count(*) FROM runs r WHERE r.experiment_id = e.id AND r.deleted_time IS NOT NULL AND r.parent_run_id IS NULL)
                 FROM experiments e ORDER BY e.name;
                 """);
             using var reader = command.ExecuteReader();
@@ -118,7 +122,7 @@ public sealed partial class RunStore
             while (reader.Read())
             {
                 experiments.Add(new ExperimentRecord(reader.GetString(0), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(1)),
-                    reader.GetInt32(2), reader.GetInt32(3)));
+                    reader.GetInt32(2), reader.GetInt32(3), reader.GetInt32(4)));
             }
             return experiments;
         }

@@ -71,13 +71,21 @@ public sealed class StoreAnalysisTests : IDisposable
     {
         using var store = RunStore.Open(_folder.Path);
         store.CreateExperiment("empty");
-        Log(store, "old", "r1", new Dictionary<string, string>(), new Dictionary<string, double>());
+        string r1 = Log(store, "old", "r1", new Dictionary<string, string>(), new Dictionary<string, double>());
         Log(store, "old", "r2", new Dictionary<string, string>(), new Dictionary<string, double>());
+        // r1 is a recipe run with two phases; r3 and its phase are deleted.
+        Log(store, "old", "teacher", new Dictionary<string, string>(), new Dictionary<string, double>(), r1);
+        Log(store, "old", "distil", new Dictionary<string, string>(), new Dictionary<string, double>(), r1);
+        string r3 = Log(store, "old", "r3", new Dictionary<string, string>(), new Dictionary<string, double>());
+        Log(store, "old", "distil", new Dictionary<string, string>(), new Dictionary<string, double>(), r3);
+        store.DeleteRun(r3);
         store.RenameExperiment("old", "new");
 
         var experiments = store.ListExperiments();
         Assert.Equal(["empty", "new"], experiments.Select(e => e.Name));
-        Assert.Equal([0, 2], experiments.Select(e => e.Runs));
+        Assert.Equal([0, 2], experiments.Select(e => e.Runs)); // the top-level runs, as `runs list` counts them
+        Assert.Equal([0, 2], experiments.Select(e => e.ChildRuns));
+        Assert.Equal([0, 1], experiments.Select(e => e.DeletedRuns));
         Assert.All(store.ListRuns(), r => Assert.Equal("new", r.Experiment));
         Assert.Contains("already exists", Assert.Throws<InvalidInputException>(() => store.CreateExperiment("new")).Message);
         Assert.Contains("already exists", Assert.Throws<InvalidInputException>(() => store.RenameExperiment("empty", "new")).Message);
