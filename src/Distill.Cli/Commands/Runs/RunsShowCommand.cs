@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Globalization;
 using Distill.Core.Tracking;
 using Spectre.Console;
 
