@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Runtime.InteropServices;
 using Distill.Cli.Commands;
+using Distill.Cli.Output;
 using Distill.Core;
 
 namespace Distill.Cli;
@@ -38,6 +39,7 @@ public static class DistillCli
             return ExitCodes.BadInput;
         }
 
+        RedirectedOutput.KeepFullWidth(Spectre.Console.AnsiConsole.Console, Console.IsOutputRedirected);
         bool verbose = parse.GetValue(GlobalOptions.Verbose);
         if (parse.GetValue(GlobalOptions.Threads) is { } threads)
         {

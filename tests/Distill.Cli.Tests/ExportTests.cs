@@ -77,9 +77,18 @@ public sealed class ExportTests(ExportedRunFixture fixture) : IClassFixture<Expo
         Assert.Equal([1L, 64L], tflite["input"]!["shape"]!.AsArray().Select(d => (long)d!).ToArray());
         Assert.Equal("Arm NN (CpuRef)", (string)tflite["verification"]!["runtime"]!);
 
+        // The log states the verdict apart from the ONNX checker's result (it read "ONNX checker not applicable: passed").
+        Assert.Matches(@"Export arm-cortex-a: .*; verification passed: top1_agreement \d+\.\d\d % against the fake-quant student " +
+            @"\(at least 99\.00 %\); ONNX checker not run \(not an ONNX file\)", fixture.Train.StdErr);
+        Assert.Matches(@"Export x86-vnni: .*; verification passed: .*; ONNX checker passed", fixture.Train.StdErr);
+
         // The end-of-train summary has one row per export.
         var table = CliProcess.Run("runs", "show", run.Id, "--store", fixture.Store.Path);
         Assert.True(table.ExitCode == 0, table.ToString());
+        // Fractions read as percentages, as in the summary; other figures as numbers.
+        Assert.Matches(@"(?m)^  export/x86-vnni/test_acc +\d+\.\d\d % *\r?$", table.StdOut);
+        Assert.Matches(@"(?m)^  export/arm-cortex-a/agreement +\d+\.\d\d % *\r?$", table.StdOut);
+        Assert.Matches(@"(?m)^  student/params +\d+ *\r?$", table.StdOut);
     }
 
     [Fact]

@@ -12,7 +12,7 @@ public static class ExperimentsCommand
     {
         var experiments = new Command("experiments", "List, create and rename experiments.");
 
-        var list = new Command("list", "List experiments with their run counts.");
+        var list = new Command("list", "List experiments with their numbers of runs, of child runs (phases) and of deleted runs.");
         list.SetAction(parse =>
         {
             using var store = RunStore.Open(GlobalOptions.StoreDirectory(parse));
@@ -20,16 +20,18 @@ public static class ExperimentsCommand
             if (parse.GetValue(GlobalOptions.Json))
             {
                 Console.Out.WriteLine(System.Text.Json.JsonSerializer.Serialize(
-                    found.Select(e => new { name = e.Name, created_time = e.CreatedTime.UtcDateTime, runs = e.Runs, deleted_runs = e.DeletedRuns }),
+                    found.Select(e => new { name = e.Name, created_time = e.CreatedTime.UtcDateTime, runs = e.Runs, child_runs = e.ChildRuns, deleted_runs = e.DeletedRuns }),
                     new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
                 return ExitCodes.Success;
             }
             var table = new Table().Border(TableBorder.Simple).AddColumn("experiment").AddColumn("created")
-                .AddColumn(new TableColumn("runs").RightAligned()).AddColumn(new TableColumn("deleted").RightAligned());
+                .AddColumn(new TableColumn("runs").RightAligned()).AddColumn(new TableColumn("child runs").RightAligned())
+                .AddColumn(new TableColumn("deleted").RightAligned());
             foreach (var e in found)
             {
                 table.AddRow(ConsoleText.Markup(e.Name), e.CreatedTime.ToLocalTime().ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture),
-                    e.Runs.ToString(CultureInfo.InvariantCulture), e.DeletedRuns.ToString(CultureInfo.InvariantCulture));
+                    e.Runs.ToString(CultureInfo.InvariantCulture), e.ChildRuns.ToString(CultureInfo.InvariantCulture),
+                    e.DeletedRuns.ToString(CultureInfo.InvariantCulture));
             }
             AnsiConsole.Console.Write(table);
             Console.Out.WriteLine($"{found.Count} experiment(s) in {store.Directory}");

@@ -167,9 +167,7 @@ public static class ExportCommand
             "{0}: {1} ({2}), test accuracy {3:P2} on {4:N0} samples in {5}, latency {6:F3} ms at batch 1{7}",
             r.Target, r.ModelPath, Output.SummaryTable.Bytes(r.SizeBytes), r.TestAccuracy, r.TestSamples, v.Runtime, r.LatencyBatch1.MedianMs,
             r.LatencyBatch64 is { } b64 ? string.Format(CultureInfo.InvariantCulture, ", {0:F3} ms at batch 64", b64.MedianMs) : ""));
-        Console.Out.WriteLine(string.Format(CultureInfo.InvariantCulture,
-            "verification against the {0}: {1} {2:G4} (limit {3:G4}), ONNX checker {4}: {5}",
-            v.Reference, v.Criterion, v.Value, v.Threshold, v.OnnxChecker, v.Passed ? "passed" : "FAILED"));
+        Console.Out.WriteLine($"verification {VerificationText.Describe(v)}");
         Console.Out.WriteLine($"model card: {r.CardPath}");
     }
 }

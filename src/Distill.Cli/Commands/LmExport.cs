@@ -66,10 +66,10 @@ internal static class LmExport
             "{0}: {1} ({2}), validation {3:F4} bits/byte on {4:N0} tokens in {5}, {6:F1} tokens/s (greedy, {7}-token window, {8} thread(s))",
             r.Target, r.ModelPath, Output.SummaryTable.Bytes(r.SizeBytes), r.Validation.BitsPerByte, r.Validation.Tokens, v.Runtime,
             r.Throughput.TokensPerSecond, r.Throughput.Window, r.Throughput.Threads));
+        Console.Out.WriteLine($"verification {VerificationText.Describe(v)}");
         Console.Out.WriteLine(string.Format(CultureInfo.InvariantCulture,
-            "verification against the {0}: {1} {2:G4} (limit {3:G4}), max |logit diff| {4:G4}, mean {5:G4}, next-token agreement {6:P2} on {7:N0} positions, ONNX checker {8}: {9}",
-            v.Reference, v.Criterion, v.Value, v.Threshold, v.MaxAbsLogitDiff, r.MeanAbsLogitDiff, v.Top1Agreement, v.Samples, v.OnnxChecker,
-            v.Passed ? "passed" : "FAILED"));
+            "  max |logit diff| {0:G4}, mean {1:G4}, next-token agreement {2} on {3:N0} positions",
+            v.MaxAbsLogitDiff, r.MeanAbsLogitDiff, MetricFormat.Percent(v.Top1Agreement), v.Samples));
         Console.Out.WriteLine($"model card: {r.CardPath}");
     }
 }

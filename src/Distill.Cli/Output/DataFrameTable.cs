@@ -7,16 +7,15 @@ namespace Distill.Cli.Output;
 /// <summary>Prints a DataFrame as a console table: numbers right-aligned (G6), nulls as '-'.</summary>
 public static class DataFrameTable
 {
-    /// <summary>Wide tables are not wrapped at 80 columns when stdout goes to a file or a pipe.</summary>
-    public static void Write(Table table)
-    {
-        var console = AnsiConsole.Console;
-        if (Console.IsOutputRedirected)
-            console.Profile.Width = Math.Max(console.Profile.Width, 240);
-        console.Write(table);
-    }
+    /// <summary>Writes to stdout (full width when redirected: see <see cref="RedirectedOutput"/>).</summary>
+    public static void Write(Table table) => AnsiConsole.Console.Write(table);
 
-    public static Table Build(DataFrame frame, Func<string, object?, string?>? format = null)
+    /// <param name="format">Text for a cell from its column's name and its value, or null for the default.</param>
+    public static Table Build(DataFrame frame, Func<string, object?, string?>? format = null) =>
+        Build(frame, (column, _, value) => format?.Invoke(column, value));
+
+    /// <param name="format">Text for a cell from its column's name, its row and its value, or null for the default.</param>
+    public static Table Build(DataFrame frame, Func<string, long, object?, string?> format)
     {
         var table = new Table().Border(TableBorder.Simple);
         foreach (var column in frame.Columns)
@@ -29,7 +28,7 @@ public static class DataFrameTable
         for (long row = 0; row < frame.Rows.Count; row++)
         {
             table.AddRow(frame.Columns.Select(c =>
-                ConsoleText.Markup(format?.Invoke(c.Name, c[row]) ?? Format(c[row]))).ToArray());
+                ConsoleText.Markup(format(c.Name, row, c[row]) ?? Format(c[row]))).ToArray());
         }
         return table;
     }

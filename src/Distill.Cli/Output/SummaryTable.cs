@@ -30,7 +30,7 @@ public static class SummaryTable
                 role,
                 Format(run, $"{role}/params", v => v.ToString("N0", CultureInfo.InvariantCulture)),
                 Format(run, $"{role}/size_bytes", Bytes),
-                Format(run, $"{role}/test_acc", v => v.ToString("P2", CultureInfo.InvariantCulture)),
+                Format(run, $"{role}/test_acc", MetricFormat.Percent),
                 Format(run, $"{role}/test_loss", v => v.ToString("F4", CultureInfo.InvariantCulture)),
                 Format(run, $"{role}/wall_seconds", v => $"{v:F1} s"));
         }
@@ -57,7 +57,7 @@ public static class SummaryTable
                 $"→ {target}",
                 "",
                 Format(run, prefix + "size_bytes", Bytes),
-                Format(run, prefix + "test_acc", v => v.ToString("P2", CultureInfo.InvariantCulture)),
+                Format(run, prefix + "test_acc", MetricFormat.Percent),
                 "",
                 Format(run, prefix + "latency_ms_b1", v => v.ToString("F3", CultureInfo.InvariantCulture) + " ms @b1"));
         }

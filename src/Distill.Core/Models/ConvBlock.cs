@@ -23,6 +23,7 @@ public sealed class ConvBlock : nn.Module<Tensor, Tensor>
     internal ConvBlock(string name, long inChannels, long outChannels, int kernelSize, bool depthwiseSeparable, bool batchNorm, bool pool)
         : base(name)
     {
+        Nnpack.Disable();
         InChannels = inChannels;
         OutChannels = outChannels;
         KernelSize = kernelSize;

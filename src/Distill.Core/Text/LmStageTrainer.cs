@@ -65,8 +65,8 @@ public sealed class LmStageTrainer(TextData data, int seed, ITracker tracker, IP
                 }
                 lossSum += loss * batches[s].Length;
                 windows += batches[s].Length;
-                tracker.LogMetric(setup.MetricPrefix + "train/step_loss", loss, globalStep);
-                tracker.LogMetric(setup.MetricPrefix + "train/lr", lr, globalStep);
+                tracker.LogMetric(setup.MetricPrefix + MetricSteps.StepLoss, loss, globalStep);
+                tracker.LogMetric(setup.MetricPrefix + MetricSteps.LearningRate, lr, globalStep);
                 progress?.Report(new TrainingProgress(setup.Name, epoch + 1, stage.Epochs, s + 1, batches.Count, loss,
                     windows / Math.Max(1e-9, clock.Elapsed.TotalSeconds), clock.Elapsed, EpochEnd: false));
             }

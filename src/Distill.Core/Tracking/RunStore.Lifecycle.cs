@@ -13,9 +13,14 @@ public sealed record RunSelection
     public bool Deleted { get; init; }
 }
 
-public sealed record ExperimentRecord(string Name, DateTimeOffset CreatedTime, int Runs, int DeletedRuns);
+/// <param name="Runs">Top-level runs that are not deleted (what `runs list` shows).</param>
+/// <param name="ChildRuns">Runs under them that are not deleted (the phases of recipe runs).</param>
+/// <param name="DeletedRuns">Deleted top-level runs (what `runs list --deleted` shows).</param>
+public sealed record ExperimentRecord(string Name, DateTimeOffset CreatedTime, int Runs, int ChildRuns, int DeletedRuns);
 
-public sealed record ArtifactRecord(string Path, long Size, DateTimeOffset LoggedTime);
+/// <param name="Size">The file's size on disk now, or the size recorded when it was registered if the file is missing.</param>
+/// <param name="Missing">The file is no longer in the run's artifact folder.</param>
+public sealed record ArtifactRecord(string Path, long Size, DateTimeOffset LoggedTime, bool Missing = false);
 
 /// <summary>Selection, soft deletion, experiments and artifact listings.</summary>
 public sealed partial class RunStore
@@ -124,7 +129,7 @@ public sealed partial class RunStore
         }
     }
 
-    /// <summary>Experiments by name, with their numbers of active and deleted runs.</summary>
+    /// <summary>Experiments by name, with their numbers of top-level runs, child runs and deleted top-level runs.</summary>
     public IReadOnlyList<ExperimentRecord> ListExperiments()
     {
         lock (_lock)
@@ -133,8 +138,9 @@ public sealed partial class RunStore
             using var command = Sql.Command(_connection,
                 """
                 SELECT e.name, e.created_time,
-                       (SELECT count(*) FROM runs r WHERE r.experiment_id = e.id AND r.deleted_time IS NULL),
-                       (SELECT count(*) FROM runs r WHERE r.experiment_id = e.id AND r.deleted_time IS NOT NULL)
+                       (SELECT count(*) FROM runs r WHERE r.experiment_id = e.id AND r.deleted_time IS NULL AND r.parent_run_id IS NULL),
+                       (SELECT count(*) FROM runs r WHERE r.experiment_id = e.id AND r.deleted_time IS NULL AND r.parent_run_id IS NOT NULL),
+                       (SELECT count(*) FROM runs r WHERE r.experiment_id = e.id AND r.deleted_time IS NOT NULL AND r.parent_run_id IS NULL)
                 FROM experiments e ORDER BY e.name;
                 """);
             using var reader = command.ExecuteReader();
@@ -142,7 +148,7 @@ public sealed partial class RunStore
             while (reader.Read())
             {
                 experiments.Add(new ExperimentRecord(reader.GetString(0), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(1)),
-                    reader.GetInt32(2), reader.GetInt32(3)));
+                    reader.GetInt32(2), reader.GetInt32(3), reader.GetInt32(4)));
             }
             return experiments;
         }
@@ -186,7 +192,12 @@ public sealed partial class RunStore
         }
     }
 
-    /// <summary>The registered artifacts of a run with their sizes, by path.</summary>
+    /// <summary>
+    /// The registered artifacts of a run with their sizes, by path. Sizes are read from the files: the size recorded
+    /// at registration goes stale for a file that grows afterwards (the run's log is registered when the run starts
+    /// and written until the process ends, also after the run ended and after a kill), so it is only the fallback
+    /// for a missing file.
+    /// </summary>
     public IReadOnlyList<ArtifactRecord> ListArtifacts(string runId)
     {
         lock (_lock)
@@ -198,7 +209,12 @@ public sealed partial class RunStore
             using var reader = command.ExecuteReader();
             var artifacts = new List<ArtifactRecord>();
             while (reader.Read())
-                artifacts.Add(new ArtifactRecord(reader.GetString(0), reader.GetInt64(1), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(2))));
+            {
+                string path = reader.GetString(0);
+                var file = new FileInfo(ArtifactFile(id, path));
+                var logged = DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(2));
+                artifacts.Add(file.Exists ? new ArtifactRecord(path, file.Length, logged) : new ArtifactRecord(path, reader.GetInt64(1), logged, Missing: true));
+            }
             return artifacts;
         }
     }

@@ -94,8 +94,8 @@ public sealed class StageTrainer(DataSplits data, int seed, ITracker tracker, IP
 
                 lossSum += loss * batches[s].Length;
                 samples += batches[s].Length;
-                tracker.LogMetric(setup.MetricPrefix + "train/step_loss", loss, globalStep);
-                tracker.LogMetric(setup.MetricPrefix + "train/lr", lr, globalStep);
+                tracker.LogMetric(setup.MetricPrefix + MetricSteps.StepLoss, loss, globalStep);
+                tracker.LogMetric(setup.MetricPrefix + MetricSteps.LearningRate, lr, globalStep);
                 progress?.Report(new TrainingProgress(setup.Name, epoch + 1, stage.Epochs, s + 1, batches.Count, loss,
                     samples / Math.Max(1e-9, clock.Elapsed.TotalSeconds), clock.Elapsed, EpochEnd: false));
             }

@@ -19,13 +19,13 @@ public static class RunsArtifactsCommands
             if (parse.GetValue(GlobalOptions.Json))
             {
                 Console.Out.WriteLine(System.Text.Json.JsonSerializer.Serialize(
-                    found.Select(a => new { path = a.Path, size = a.Size, logged_time = a.LoggedTime.UtcDateTime }),
+                    found.Select(a => new { path = a.Path, size = a.Size, missing = a.Missing, logged_time = a.LoggedTime.UtcDateTime }),
                     new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
                 return ExitCodes.Success;
             }
             var table = new Table().Border(TableBorder.Simple).AddColumn("path").AddColumn(new TableColumn("size").RightAligned());
             foreach (var artifact in found)
-                table.AddRow(ConsoleText.Markup(artifact.Path), SummaryTable.Bytes(artifact.Size));
+                table.AddRow(ConsoleText.Markup(artifact.Path), artifact.Missing ? "missing" : SummaryTable.Bytes(artifact.Size));
             AnsiConsole.Console.Write(table);
             Console.Out.WriteLine($"{found.Count} artifact(s) of run {run.Id} in {Path.Combine(store.Directory, "artifacts", run.Id)}");
             return ExitCodes.Success;

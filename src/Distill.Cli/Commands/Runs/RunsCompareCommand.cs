@@ -33,7 +33,9 @@ public static class RunsCompareCommand
                 console.WriteLine("params: all equal");
             else
                 DataFrameTable.Write(DataFrameTable.Build(comparison.Params));
-            DataFrameTable.Write(DataFrameTable.Build(comparison.Metrics));
+            var metrics = comparison.Metrics;
+            DataFrameTable.Write(DataFrameTable.Build(metrics, (_, row, value) =>
+                value is double number ? MetricFormat.Format((string)metrics.Columns["metric"][row], number) : null));
             return ExitCodes.Success;
         });
         return compare;

@@ -9,9 +9,13 @@ namespace Distill.Cli.Commands.Runs;
 
 public static class RunsListCommand
 {
-    /// <summary>Shown for every run besides the fields the filter and the sort use.</summary>
+    /// <summary>Shown besides the fields the filter and the sort use, each when a listed run has it: the test accuracy
+    /// of classifiers, the validation bits per byte and perplexity of language models.</summary>
     private static readonly RunField[] DefaultColumns =
-        [new(RunFieldKind.Metric, "teacher/test_acc"), new(RunFieldKind.Metric, "student/test_acc")];
+    [
+        .. new[] { "teacher/test_acc", "student/test_acc", "teacher/val_bpb", "student/val_bpb", "teacher/perplexity", "student/perplexity" }
+            .Select(key => new RunField(RunFieldKind.Metric, key)),
+    ];
 
     public static readonly Option<string?> Experiment = new("--experiment") { Description = "Only runs of this experiment" };
 
@@ -37,7 +41,7 @@ public static class RunsListCommand
                 Filter = parse.GetValue(Filter),
                 Sort = parse.GetValue(sort),
                 Limit = parse.GetValue(limit),
-                Columns = DefaultColumns,
+                OptionalColumns = DefaultColumns,
             });
             if (parse.GetValue(GlobalOptions.Json))
             {
@@ -73,6 +77,7 @@ public static class RunsListCommand
         ("id", string id) => id[..8],
         ("start_time", string time) => DateTimeOffset.Parse(time, System.Globalization.CultureInfo.InvariantCulture)
             .ToLocalTime().ToString("yyyy-MM-dd HH:mm", System.Globalization.CultureInfo.InvariantCulture),
+        (_, double fraction) when MetricFormat.IsFraction(column) => MetricFormat.Percent(fraction),
         _ => null,
     };
 }

@@ -45,7 +45,12 @@ public static class RunsParetoCommand
             }
             var frontier = result.Frontier.Clone();
             frontier.Columns.Remove("frontier");
-            DataFrameTable.Write(DataFrameTable.Build(frontier, (column, value) => column == "run_id" && value is string id ? id[..8] : null));
+            DataFrameTable.Write(DataFrameTable.Build(frontier, (column, row, value) => (column, value) switch
+            {
+                ("run_id", string id) => id[..8],
+                ("x" or "y", double number) => MetricFormat.Format((string)frontier.Columns[column + "_key"][row], number),
+                _ => null,
+            }));
             Console.Out.WriteLine($"{result.Frontier.Rows.Count} of {result.Points.Count} point(s) on the frontier; wrote {path}");
             return ExitCodes.Success;
         });

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Globalization;
 using Distill.Cli.Output;
 using Distill.Core.Tracking;
 using Spectre.Console;
@@ -26,7 +25,7 @@ public static class RunsShowCommand
                 + (run.DeletedTime is { } deleted ? $"  [red]deleted {deleted.ToLocalTime():u}[/]" : ""));
             console.WriteLine($"started {run.StartTime.ToLocalTime():u}" + (run.EndTime is { } end ? $", ended {end.ToLocalTime():u}" : ""));
             WriteTree(console, store, run);
-            console.Write(KeyValues("metric", run.Metrics.ToDictionary(kv => kv.Key, kv => kv.Value.ToString("G6", CultureInfo.InvariantCulture))));
+            console.Write(KeyValues("metric", run.Metrics.ToDictionary(kv => kv.Key, kv => MetricFormat.Format(kv.Key, kv.Value))));
             console.Write(KeyValues("tag", run.Tags));
             console.Write(KeyValues("param", run.Params));
             console.WriteLine("artifacts:");
@@ -67,7 +66,7 @@ public static class RunsShowCommand
         foreach (string key in new[] { "teacher/val/acc", "val/acc", "teacher/test_acc", "student/test_acc" })
         {
             if (run.Metrics.TryGetValue(key, out double value))
-                text += $"  {ConsoleText.Markup(key)} {value.ToString("G4", CultureInfo.InvariantCulture)}";
+                text += $"  {ConsoleText.Markup(key)} {MetricFormat.Format(key, value)}";
         }
         return run.Id == current ? $"[bold]{text}[/]" : text;
     }

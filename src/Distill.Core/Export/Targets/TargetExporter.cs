@@ -23,6 +23,9 @@ public static class TargetExporter
     public const int LatencyWarmup = 10;
     public const int LatencyRuns = 30;
 
+    /// <summary>The ONNX checker's result for a file that is not ONNX (TFLite).</summary>
+    public const string CheckerNotApplicable = "not applicable";
+
     public static ExportReport Export(ExportRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
@@ -153,7 +156,7 @@ public static class TargetExporter
 
         Tensor logits;
         var latencies = new List<ExportLatency>();
-        string checker = "not applicable";
+        string checker = CheckerNotApplicable;
         string runtime;
         if (profile.Format == ExportFormat.Onnx)
         {
@@ -182,7 +185,7 @@ public static class TargetExporter
         var predicted = logits.argmax(1);
         double agreement = predicted.eq(reference.argmax(1)).to_type(ScalarType.Float64).mean().item<double>();
         double accuracy = predicted.eq(labels).to_type(ScalarType.Float64).mean().item<double>();
-        bool checkerOk = checker is "passed" or "not applicable" || checker.StartsWith("unavailable", StringComparison.Ordinal);
+        bool checkerOk = checker is "passed" or CheckerNotApplicable || checker.StartsWith("unavailable", StringComparison.Ordinal);
         var verification = profile.Precision switch
         {
             ExportPrecision.Int8 => new ExportVerification(runtime, "fake-quant student", "top1_agreement", agreement, Int8Agreement,

@@ -5,10 +5,14 @@ namespace Distill.Core.Tracking.Analysis;
 /// <summary>One line of a curve plot: a label and its points (non-finite values are left out).</summary>
 public sealed record CurveSeries(string Label, IReadOnlyList<MetricPoint> Points);
 
-/// <summary>One panel of a curve plot: a title, the y-axis label and its lines.</summary>
-public sealed record CurvePanel(string Title, string YLabel, IReadOnlyList<CurveSeries> Series);
+/// <summary>Where a phase of a run (a child run: the teacher's training or a stage) starts on a curve's x axis:
+/// half a step before its first point, so that the line falls between two phases.</summary>
+public sealed record PhaseStart(string Name, double X);
 
-/// <summary>Metric curves as a PNG: one panel per metric, one line per run, value over step.</summary>
+/// <summary>One panel of a curve plot: a title, the axis labels, its lines and the phase starts marked on it.</summary>
+public sealed record CurvePanel(string Title, string XLabel, string YLabel, IReadOnlyList<CurveSeries> Series, IReadOnlyList<PhaseStart> Phases);
+
+/// <summary>Metric curves as a PNG: one panel per metric, one line per run, value over epoch or step.</summary>
 public static class CurvePlot
 {
     /// <summary>Lines with at most this many points also get a marker per point.</summary>
@@ -17,7 +21,7 @@ public static class CurvePlot
     /// <summary>Longer lines are drawn as signal plots (sorted x, decimated per pixel column).</summary>
     private const int SignalLimit = 5000;
 
-    public static void Save(IReadOnlyList<CurvePanel> panels, string xLabel, string path)
+    public static void Save(IReadOnlyList<CurvePanel> panels, string path)
     {
         ArgumentNullException.ThrowIfNull(panels);
         var plots = new List<Plot>();
@@ -25,8 +29,11 @@ public static class CurvePlot
         {
             foreach (var panel in panels)
             {
-                var plot = PlotImage.Panel(panel.Title, xLabel, panel.YLabel);
+                var plot = PlotImage.Panel(panel.Title, panel.XLabel, panel.YLabel);
                 plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { IntegerTicksOnly = true };
+                PlotImage.PercentTicks(plot.Axes.Left, panel.YLabel);
+                if (panel.Phases.Count > 0)
+                    plot.Axes.Top.MinimumSize = 28; // room for the phase names between the title and the curves
                 foreach (var series in panel.Series)
                 {
                     var points = series.Points.Where(p => double.IsFinite(p.Value)).ToList();
@@ -45,6 +52,14 @@ public static class CurvePlot
                     line.LineWidth = 1.5f;
                     line.MarkerSize = points.Count <= MarkerLimit ? 6 : 0;
                 }
+                KeepConstantReadable(plot, panel.Series);
+                foreach (var phase in panel.Phases)
+                {
+                    var start = plot.Add.VerticalLine(phase.X, width: 1, color: Colors.Gray, pattern: LinePattern.Dashed);
+                    start.LabelText = phase.Name;
+                    start.LabelOppositeAxis = true;
+                    start.LabelFontSize = 11;
+                }
                 plots.Add(plot);
             }
             PlotImage.SavePng(plots, path);
@@ -56,11 +71,28 @@ public static class CurvePlot
         }
     }
 
+    /// <summary>A constant curve (a fixed learning rate) would get the axis ScottPlot gives a zero span, -1 to 1 around
+    /// it, whose tick labels round its value away: give it ±10 % of its value instead.</summary>
+    private static void KeepConstantReadable(Plot plot, IReadOnlyList<CurveSeries> series)
+    {
+        var values = series.SelectMany(s => s.Points).Select(p => p.Value).Where(double.IsFinite).Distinct().ToList();
+        if (values.Count == 1 && values[0] != 0)
+        {
+            double span = Math.Abs(values[0]) * 0.1;
+            plot.Axes.SetLimitsY(values[0] - span, values[0] + span);
+        }
+    }
+
     /// <summary>
-    /// Plots each metric of each run (one panel per metric). Every run must have every metric:
-    /// an unknown metric is an InvalidInputException naming it and the run's metrics.
+    /// Plots each metric of each run (one panel per metric, over epochs or steps as the metric is logged), with the
+    /// start of each phase of the runs marked. Every run must have every metric: an unknown metric is an
+    /// InvalidInputException naming it and the run's metrics.
     /// </summary>
-    public static void SaveRunMetrics(RunStore store, IReadOnlyList<RunRecord> runs, IReadOnlyList<string> metrics, string path)
+    public static void SaveRunMetrics(RunStore store, IReadOnlyList<RunRecord> runs, IReadOnlyList<string> metrics, string path) =>
+        Save(RunPanels(store, runs, metrics), path);
+
+    /// <summary>The panels <see cref="SaveRunMetrics"/> draws.</summary>
+    public static IReadOnlyList<CurvePanel> RunPanels(RunStore store, IReadOnlyList<RunRecord> runs, IReadOnlyList<string> metrics)
     {
         ArgumentNullException.ThrowIfNull(store);
         if (runs.Count == 0)
@@ -77,9 +109,23 @@ public static class CurvePlot
                         (run.Metrics.Count == 0 ? "none" : string.Join(", ", run.Metrics.Keys.Order(StringComparer.Ordinal))));
             }
         }
-        var panels = metrics.Select(metric => new CurvePanel(metric, metric,
-            runs.Select(run => new CurveSeries(RunLabel(run), store.GetMetricHistory(run.Id, metric))).ToList())).ToList();
-        Save(panels, "step", path);
+        return metrics.Select(metric => new CurvePanel(metric, MetricSteps.Axis(metric), metric,
+            runs.Select(run => new CurveSeries(RunLabel(run), store.GetMetricHistory(run.Id, metric))).ToList(),
+            runs.SelectMany(run => PhaseStarts(store, run.Id, metric)).Distinct().ToList())).ToList();
+    }
+
+    /// <summary>Where each phase (child run) of the run that logged <paramref name="metric"/> starts, in phase order.</summary>
+    public static IReadOnlyList<PhaseStart> PhaseStarts(RunStore store, string runId, string metric)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        var starts = new List<PhaseStart>();
+        foreach (var phase in store.GetChildRuns(runId))
+        {
+            var history = store.GetMetricHistory(phase.Id, metric);
+            if (history.Count > 0)
+                starts.Add(new PhaseStart(phase.Name, history.Min(p => p.Step) - 0.5));
+        }
+        return starts;
     }
 
     public static string RunLabel(RunRecord run) => $"{run.Name} {run.Id[..8]}";

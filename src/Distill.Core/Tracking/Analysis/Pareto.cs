@@ -17,6 +17,9 @@ public sealed record ParetoPoint(string Label, string RunId, string XKey, string
 /// </summary>
 public sealed record ParetoResult(KeyPattern X, KeyPattern Y, ParetoGoal Goal, IReadOnlyList<ParetoPoint> Points, DataFrame Table, DataFrame Frontier);
 
+/// <summary>One label of the Pareto plot: the labels of every point at (X, Y), one per line.</summary>
+public sealed record ParetoPlotLabel(double X, double Y, string Text, bool OnFrontier);
+
 public static class Pareto
 {
     public static ParetoResult Analyze(IReadOnlyList<RunRecord> runs, string xPattern, string yPattern, ParetoGoal goal)
@@ -61,8 +64,9 @@ public static class Pareto
     }
 
     /// <summary>
-    /// The indices of the points that no other point dominates. A dominates B when A is at least as
-    /// good on both axes and better on one; equal points do not dominate each other.
+    /// The indices of the points on the frontier: those that no other point dominates. A dominates B when A is
+    /// at least as good on both axes and strictly better on one. Of points with exactly the same x and y only
+    /// the first is on the frontier: the others add nothing to it.
     /// </summary>
     public static HashSet<int> FrontierIndices(IReadOnlyList<(double X, double Y)> points, ParetoGoal goal)
     {
@@ -78,7 +82,7 @@ public static class Pareto
             {
                 var a = oriented[j];
                 var b = oriented[i];
-                dominated = j != i && a.X >= b.X && a.Y >= b.Y && (a.X > b.X || a.Y > b.Y);
+                dominated = j != i && a.X >= b.X && a.Y >= b.Y && (a.X > b.X || a.Y > b.Y || j < i);
             }
             if (!dominated)
                 frontier.Add(i);
@@ -86,7 +90,8 @@ public static class Pareto
         return frontier;
     }
 
-    /// <summary>The points as a scatter plot, the frontier highlighted, joined and labelled.</summary>
+    /// <summary>The points as a scatter plot, the frontier highlighted and joined. Every point is labelled (dominated ones
+    /// in grey); points at the same place get one label listing them all, so that labels do not print over each other.</summary>
     public static void SavePlot(ParetoResult result, string path)
     {
         ArgumentNullException.ThrowIfNull(result);
@@ -95,33 +100,63 @@ public static class Pareto
         using var plot = PlotImage.Panel($"Pareto frontier: {result.Y} against {result.X}",
             $"{result.X} ({xDirection})", $"{result.Y} ({yDirection})");
 
-        plot.ShowLegend(Edge.Right);
         plot.Axes.Margins(horizontal: 0.2, vertical: 0.15);
+        PlotImage.PercentTicks(plot.Axes.Bottom, result.X.ToString());
+        PlotImage.PercentTicks(plot.Axes.Left, result.Y.ToString());
 
         var others = result.Points.Where(p => !p.OnFrontier).ToList();
         if (others.Count > 0)
         {
             var dominated = plot.Add.ScatterPoints(others.Select(p => p.X).ToArray(), others.Select(p => p.Y).ToArray(), Colors.Gray);
             dominated.MarkerSize = 8;
-            dominated.LegendText = "dominated";
+            dominated.LegendText = "off the frontier";
         }
         var front = result.Points.Where(p => p.OnFrontier).OrderBy(p => p.X).ThenBy(p => p.Y).ToList();
         var line = plot.Add.Scatter(front.Select(p => p.X).ToArray(), front.Select(p => p.Y).ToArray(), Colors.OrangeRed);
         line.MarkerSize = 10;
         line.LineWidth = 2;
         line.LegendText = "frontier";
-        double middle = (result.Points.Min(p => p.X) + result.Points.Max(p => p.X)) / 2;
-        foreach (var point in front)
-        {
-            // Labels point inwards so that those near the right edge are not cut off.
-            bool right = point.X > middle;
-            var text = plot.Add.Text(point.Label, point.X, point.Y);
-            text.LabelFontSize = 12;
-            text.LabelOffsetX = right ? -6 : 6;
-            text.LabelOffsetY = -6;
-            text.LabelAlignment = right ? Alignment.LowerRight : Alignment.LowerLeft;
-        }
+        AddLabels(plot, result);
         PlotImage.SavePng([plot], path);
+    }
+
+    /// <summary>Labels beside their points, laid out in pixels so that they do not overlap: the axes are laid out
+    /// once to find where each point lands, then kept. Frontier labels are placed first.</summary>
+    private static void AddLabels(Plot plot, ParetoResult result)
+    {
+        plot.RenderInMemory(PlotImage.Width, PlotImage.PanelHeight);
+        plot.Axes.SetLimits(plot.Axes.GetLimits());
+        var area = plot.RenderManager.LastRender.DataRect;
+        var labels = PlotLabels(result).OrderByDescending(l => l.OnFrontier).ToList();
+        double middleX = (result.Points.Min(p => p.X) + result.Points.Max(p => p.X)) / 2;
+        double middleY = (result.Points.Min(p => p.Y) + result.Points.Max(p => p.Y)) / 2;
+        using var paint = Paint.NewDisposablePaint();
+        var requests = labels.Select(label =>
+        {
+            var pixel = plot.GetPixel(new Coordinates(label.X, label.Y));
+            var size = new LabelStyle { Text = label.Text, FontSize = FontSize(label) }.Measure(paint);
+            // Labels point inwards so that those near an edge are not cut off.
+            return new LabelRequest(pixel.X, pixel.Y, size.Width, size.Height, PreferLeft: label.X > middleX, PreferBelow: label.Y > middleY);
+        }).ToList();
+        var boxes = LabelLayout.Place(requests, new LabelBox(area.Left, area.Top, area.Width, area.Height), gap: 6);
+        for (int i = 0; i < labels.Count; i++)
+        {
+            var text = plot.Add.Text(labels[i].Text, plot.GetCoordinates(new Pixel(boxes[i].Left, boxes[i].Top)));
+            text.LabelFontSize = FontSize(labels[i]);
+            text.LabelFontColor = labels[i].OnFrontier ? Colors.Black : Colors.DimGray;
+            text.LabelAlignment = Alignment.UpperLeft;
+        }
+    }
+
+    private static float FontSize(ParetoPlotLabel label) => label.OnFrontier ? 12 : 11;
+
+    /// <summary>One label per place: every point is labelled, and points with the same x and y share one label.</summary>
+    public static IReadOnlyList<ParetoPlotLabel> PlotLabels(ParetoResult result)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        return result.Points.GroupBy(p => (p.X, p.Y))
+            .Select(place => new ParetoPlotLabel(place.Key.X, place.Key.Y, string.Join("\n", place.Select(p => p.Label)), place.Any(p => p.OnFrontier)))
+            .ToList();
     }
 
     private static DataFrame ToFrame(IReadOnlyList<ParetoPoint> points) => new(

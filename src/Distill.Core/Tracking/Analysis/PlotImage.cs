@@ -44,14 +44,22 @@ internal static class PlotImage
         }
     }
 
-    /// <summary>A panel with the title, axis labels and a legend in the upper right.</summary>
+    /// <summary>A panel with the title, axis labels and a legend below the axes, outside the data area, so that it
+    /// never covers a curve.</summary>
     public static Plot Panel(string title, string xLabel, string yLabel)
     {
         var plot = new Plot();
         plot.Title(title);
         plot.XLabel(xLabel);
         plot.YLabel(yLabel);
-        plot.ShowLegend(Alignment.UpperRight);
+        plot.ShowLegend(Edge.Bottom);
         return plot;
+    }
+
+    /// <summary>Tick labels as percentages (as the tables print fractions) when the axis shows a fraction metric.</summary>
+    public static void PercentTicks(IAxis axis, string metric)
+    {
+        if (MetricFormat.IsFraction(metric))
+            axis.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { LabelFormatter = MetricFormat.Percent };
     }
 }

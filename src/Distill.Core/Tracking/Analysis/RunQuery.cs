@@ -13,6 +13,9 @@ public sealed record RunQuery
     public int? Limit { get; init; }
     /// <summary>Fields to show as columns besides the base ones and those the filter and sort use.</summary>
     public IReadOnlyList<RunField> Columns { get; init; } = [];
+    /// <summary>Fields shown as columns only when at least one listed run has them (or the filter or sort uses them),
+    /// e.g. test accuracy for classifiers and bits per byte for language models.</summary>
+    public IReadOnlyList<RunField> OptionalColumns { get; init; } = [];
 }
 
 /// <summary>The runs that matched, in order, and the same runs as a DataFrame (see <see cref="RunFrame"/>).</summary>
@@ -30,14 +33,15 @@ public static class RunQueryExecutor
         var sort = query.Sort is { } sortText && !string.IsNullOrWhiteSpace(sortText) ? RunSort.Parse(sortText) : [];
         if (query.Limit is < 0)
             throw new InvalidInputException($"--limit {query.Limit}: must be 0 or more");
-        return Apply(store.FindRuns(query.Selection), filter, sort, query.Limit, query.Columns);
+        return Apply(store.FindRuns(query.Selection), filter, sort, query.Limit, query.Columns, query.OptionalColumns);
     }
 
     public static RunQueryResult Apply(IReadOnlyList<RunRecord> runs, FilterExpression? filter, IReadOnlyList<SortKey> sort,
-        int? limit, IReadOnlyList<RunField> columns)
+        int? limit, IReadOnlyList<RunField> columns, IReadOnlyList<RunField>? optionalColumns = null)
     {
-        var fields = columns.Concat(filter?.Fields() ?? []).Concat(sort.Select(s => s.Field)).Distinct().ToList();
-        var frame = RunFrame.Build(runs, fields);
+        var used = columns.Concat(filter?.Fields() ?? []).Concat(sort.Select(s => s.Field)).Distinct().ToList();
+        var optional = (optionalColumns ?? []).Except(used).ToList();
+        var frame = RunFrame.Build(runs, columns.Concat(optionalColumns ?? []).Concat(used).Distinct());
         var rows = Enumerable.Range(0, runs.Count).Select(i => (long)i);
         if (filter is not null)
         {
@@ -50,6 +54,11 @@ public static class RunQueryExecutor
         if (limit is { } n && order.Length > n)
             order = order[..n];
         var table = FrameRows.Take(filtered, order);
+        foreach (var field in optional)
+        {
+            if (table.Columns[RunFrame.ColumnOf(field)].NullCount == table.Rows.Count)
+                table.Columns.Remove(RunFrame.ColumnOf(field));
+        }
         return new RunQueryResult(order.Select(i => runs[(int)kept[i]]).ToList(), table);
     }
 }

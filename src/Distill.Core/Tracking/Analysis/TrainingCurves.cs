@@ -3,7 +3,8 @@ namespace Distill.Core.Tracking.Analysis;
 /// <summary>
 /// The loss and accuracy curves of a training run (train/loss and val/acc per epoch, teacher and
 /// student) as a PNG artifact. The points are read from the store: from the run and its child
-/// runs (one per phase, ended, so flushed), the last point of each epoch winning.
+/// runs (one per phase, ended, so flushed), the last point of each epoch winning. The start of each of the
+/// student's phases (stages) is marked with a line labelled with the stage's name.
 /// </summary>
 public static class TrainingCurves
 {
@@ -35,11 +36,11 @@ public static class TrainingCurves
                     series.Add(new CurveSeries(role, byEpoch.Values.ToList()));
             }
             if (series.Count > 0)
-                panels.Add(new CurvePanel($"{run.Name} {run.Id[..8]}: {title}", metric, series));
+                panels.Add(new CurvePanel($"{run.Name} {run.Id[..8]}: {title}", MetricSteps.Axis(metric), metric, series, CurvePlot.PhaseStarts(store, run.Id, metric)));
         }
         if (panels.Count == 0)
             return false;
-        CurvePlot.Save(panels, "epoch", path);
+        CurvePlot.Save(panels, path);
         return true;
     }
 }

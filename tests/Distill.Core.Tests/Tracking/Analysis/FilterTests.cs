@@ -68,6 +68,21 @@ public sealed class FilterTests
         Assert.Equal("c", limited.Table.Columns["name"][1]);
     }
 
+    [Fact]
+    public void Optional_columns_are_shown_only_when_a_listed_run_has_them()
+    {
+        RunField[] optional = [new(RunFieldKind.Metric, "student/test_acc"), new(RunFieldKind.Metric, "student/val_bpb")];
+        string[] Columns(string? filter, string? sort = null) => RunQueryExecutor.Apply(Runs, filter is null ? null : FilterParser.Parse(filter),
+            sort is null ? [] : RunSort.Parse(sort), null, [], optional).Table.Columns.Select(c => c.Name).ToArray();
+
+        // No run here is a language model: no bits-per-byte column; accuracy in its declared place.
+        Assert.Equal([.. RunFrame.BaseColumns, "metrics.student/test_acc"], Columns(null));
+        // d has no accuracy: listed alone, no accuracy column either.
+        Assert.Equal(RunFrame.BaseColumns, Columns("attributes.name = 'd'"));
+        // A column the sort names stays, even when empty.
+        Assert.Equal([.. RunFrame.BaseColumns, "metrics.student/test_acc", "metrics.student/val_bpb"], Columns(null, "metrics.student/val_bpb"));
+    }
+
     [Theory]
     [InlineData("metrics.student/test_acc > ", 28, "expected a value after '>'")]
     [InlineData("metrics.student/test_acc >  and x", 29, "expected a value after '>'")]

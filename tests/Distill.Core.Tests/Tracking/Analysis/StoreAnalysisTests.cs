@@ -71,13 +71,21 @@ public sealed class StoreAnalysisTests : IDisposable
     {
         using var store = RunStore.Open(_folder.Path);
         store.CreateExperiment("empty");
-        Log(store, "old", "r1", new Dictionary<string, string>(), new Dictionary<string, double>());
+        string r1 = Log(store, "old", "r1", new Dictionary<string, string>(), new Dictionary<string, double>());
         Log(store, "old", "r2", new Dictionary<string, string>(), new Dictionary<string, double>());
+        // r1 is a recipe run with two phases; r3 and its phase are deleted.
+        Log(store, "old", "teacher", new Dictionary<string, string>(), new Dictionary<string, double>(), r1);
+        Log(store, "old", "distil", new Dictionary<string, string>(), new Dictionary<string, double>(), r1);
+        string r3 = Log(store, "old", "r3", new Dictionary<string, string>(), new Dictionary<string, double>());
+        Log(store, "old", "distil", new Dictionary<string, string>(), new Dictionary<string, double>(), r3);
+        store.DeleteRun(r3);
         store.RenameExperiment("old", "new");
 
         var experiments = store.ListExperiments();
         Assert.Equal(["empty", "new"], experiments.Select(e => e.Name));
-        Assert.Equal([0, 2], experiments.Select(e => e.Runs));
+        Assert.Equal([0, 2], experiments.Select(e => e.Runs)); // the top-level runs, as `runs list` counts them
+        Assert.Equal([0, 2], experiments.Select(e => e.ChildRuns));
+        Assert.Equal([0, 1], experiments.Select(e => e.DeletedRuns));
         Assert.All(store.ListRuns(), r => Assert.Equal("new", r.Experiment));
         Assert.Contains("already exists", Assert.Throws<InvalidInputException>(() => store.CreateExperiment("new")).Message);
         Assert.Contains("already exists", Assert.Throws<InvalidInputException>(() => store.RenameExperiment("empty", "new")).Message);
@@ -155,5 +163,32 @@ public sealed class StoreAnalysisTests : IDisposable
         Assert.Contains("absolute", Assert.Throws<InvalidInputException>(() => ArtifactDownload.Download(store, id, "/etc/passwd", output)).Message);
         Assert.Contains("no artifact 'nope'", Assert.Throws<InvalidInputException>(() => ArtifactDownload.Download(store, id, "nope", output)).Message);
         Assert.Equal([(long)3, 3], store.ListArtifacts(id).Select(a => a.Size));
+    }
+
+    [Fact]
+    public void Artifact_sizes_are_the_files_sizes_now_not_when_they_were_registered()
+    {
+        using var store = RunStore.Open(_folder.Path);
+        string id, log;
+        using (var tracker = store.StartRun("e", "growing"))
+        {
+            // As the run's log: registered empty when the run starts, written afterwards.
+            log = Path.Combine(tracker.ArtifactDirectory, "logs", "run.jsonl");
+            Directory.CreateDirectory(Path.GetDirectoryName(log)!);
+            File.WriteAllText(log, "");
+            tracker.RegisterArtifact("logs/run.jsonl");
+            File.AppendAllText(log, "{\"@mt\":\"Run finished\"}\n");
+            tracker.End(RunStatus.Finished);
+            id = tracker.RunId;
+        }
+        var artifact = Assert.Single(store.ListArtifacts(id));
+        Assert.Equal(new FileInfo(log).Length, artifact.Size);
+        Assert.Equal(23, artifact.Size); // 22 characters and a newline
+        Assert.False(artifact.Missing);
+
+        File.Delete(log);
+        artifact = Assert.Single(store.ListArtifacts(id));
+        Assert.True(artifact.Missing);
+        Assert.Equal(0, artifact.Size); // the size recorded at registration
     }
 }
