@@ -99,6 +99,7 @@ public static partial class RecipeSchema
     private static readonly ScalarSchema FreeText = new() { Kind = ScalarKind.String, AllowEmpty = true };
     private static readonly ScalarSchema Name = new() { Kind = ScalarKind.String, Pattern = NamePattern() };
     private static readonly ScalarSchema FilePath = new() { Kind = ScalarKind.Path };
+    private static readonly ScalarSchema FolderPath = new() { Kind = ScalarKind.Folder };
     private static readonly ScalarSchema HttpUrl = new() { Kind = ScalarKind.String, Pattern = HttpUrlPattern() };
 
     private static ScalarSchema Enum(params string[] allowed) => new() { Kind = ScalarKind.Enum, Allowed = allowed };
@@ -144,7 +145,7 @@ public static partial class RecipeSchema
                     {
                         Fields =
                         [
-                            new() { Key = "target", Schema = Text, Required = true, Doc = "Target profile: a name in configs/targets (distill targets list) or a profile file" },
+                            new() { Key = "target", Schema = new ScalarSchema { Kind = ScalarKind.Target }, Required = true, Doc = "Target profile: a name in configs/targets (distill targets list) or a profile file" },
                         ],
                     },
                 },
@@ -598,7 +599,7 @@ public static partial class RecipeSchema
     {
         Fields =
         [
-            new() { Key = "store", Schema = Text, Doc = "Folder of the run store; absent = --store, DISTILL_STORE or ./distill-runs" },
+            new() { Key = "store", Schema = FolderPath, Doc = "Folder of the run store; absent = --store, DISTILL_STORE or ./distill-runs" },
             new() { Key = "experiment", Schema = Text, Default = "default", Doc = "Experiment the run is filed under" },
             new() { Key = "uri", Schema = HttpUrl, Doc = "MLflow tracking server that also gets the run; absent = --tracking-uri or MLFLOW_TRACKING_URI" },
         ],

@@ -87,7 +87,10 @@ public static class EvalCommand
         DataFor(parse, parse.GetValue(Data)!, descriptor.Normalization, descriptor.InputShape);
 
     /// <param name="path">A recipe, IDX images file or CSV file.</param>
-    internal static (DataOptions Options, string BaseDirectory, int Seed) DataFor(ParseResult parse, string path, Normalization? normalization, long[] inputShape)
+    /// <param name="recipeFolder">For a run's recorded recipe: the folder its relative paths are taken from
+    /// (<see cref="RecordedRecipe.Folder"/>); null: the recipe's own folder.</param>
+    internal static (DataOptions Options, string BaseDirectory, int Seed) DataFor(ParseResult parse, string path, Normalization? normalization, long[] inputShape,
+        string? recipeFolder = null)
     {
         var normalize = normalization is null
             ? new DataOptions { Normalize = NormalizationMode.None }
@@ -95,7 +98,7 @@ public static class EvalCommand
         var extension = Path.GetExtension(path).ToLowerInvariant();
         if (extension is ".yaml" or ".yml")
         {
-            var plan = RecipeLoader.Load(path);
+            var plan = recipeFolder is null ? RecipeLoader.Load(path) : RecipeLoader.LoadText(File.ReadAllText(path), path, recipeFolder);
             return (plan.Data with { Normalize = normalize.Normalize, Mean = normalize.Mean, Std = normalize.Std, Augment = null }, plan.BaseDirectory, plan.Seed);
         }
         if (path.Contains("idx3", StringComparison.Ordinal))
