@@ -24,8 +24,15 @@ public sealed class ShippedDigitsRunFixture : IDisposable
     public void Dispose() => Store.Dispose();
 }
 
+[CollectionDefinition(Name)]
+public sealed class ShippedDigitsRun : ICollectionFixture<ShippedDigitsRunFixture>
+{
+    public const string Name = "shipped digits run";
+}
+
 /// <summary>The recipe a run records, and what `recipes show` prints, run again from any working directory.</summary>
-public sealed class RecordedRecipeTests(ShippedDigitsRunFixture fixture) : IClassFixture<ShippedDigitsRunFixture>
+[Collection(ShippedDigitsRun.Name)]
+public sealed class RecordedRecipeTests(ShippedDigitsRunFixture fixture)
 {
     private static CliResult RunIn(string folder, params string[] args) => CliProcess.Run(args, TimeSpan.FromMinutes(5), folder);
 

@@ -121,13 +121,14 @@ public static class ExportCommand
         var (model, descriptor, quantized) = QuantState.LoadModel(checkpoint);
         using var _ = model;
         using var __ = quantized;
-        var (options, baseDirectory, seed) = EvalCommand.DataFor(parse, dataPath, descriptor.Normalization, descriptor.InputShape, recipeFolder);
+        var (options, baseDirectory, seed) = EvalCommand.DataFor(parse, dataPath, ModelInput.Of(checkpoint, descriptor), recipeFolder);
         using var data = DatasetLoader.Load(options, baseDirectory, seed);
         var report = TargetExporter.Export(new ExportRequest(model, quantized, profile, data.Train, data.Test, descriptor.Normalization, output, source)
         {
             CalibrationBatches = parse.GetValue(CalibrationBatches),
             Seed = seed,
             ExposeTaps = parse.GetValue(ExposeTaps),
+            Reading = descriptor.Reading,
         });
         if (tracker is not null)
             ExportRecorder.Record(tracker, report);

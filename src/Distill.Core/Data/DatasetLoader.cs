@@ -85,6 +85,7 @@ public static class DatasetLoader
                 NumClasses = numClasses,
                 InputShape = train.SampleShape,
                 Normalization = normalization,
+                Reading = DataReading.Of(options),
                 Fingerprint = Fingerprint(options, seed, files),
                 SourceFiles = files.Select(f => f.Path).ToArray(),
                 Augment = options.Augment,
@@ -170,7 +171,7 @@ public static class DatasetLoader
         {
             throw new InvalidInputException($"{imagesPath}: no images");
         }
-        var features = images.unsqueeze(1).to_type(ScalarType.Float32).div_(255.0);
+        var features = images.unsqueeze(1).to_type(ScalarType.Float32).div_(DataReading.IdxScale);
         return new TensorDataset(features.MoveToOuterDisposeScope(), labels.to_type(ScalarType.Int64).MoveToOuterDisposeScope());
     }
 
