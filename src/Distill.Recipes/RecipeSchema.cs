@@ -175,6 +175,7 @@ public static partial class RecipeSchema
                 new() { Key = "image_shape", Schema = new ListSchema { Item = Int(1), ExactCount = 3 }, When = csv, Doc = "Reshape each row's features to [channels, height, width], e.g. [1, 8, 8]" },
                 new() { Key = "scale", Schema = Number(0, minExclusive: true), Default = 1.0, When = csv, Doc = "Divide features by this before normalisation (16 for optical digits)" },
                 new() { Key = "test_fraction", Schema = Fraction(), Default = 0.2, When = csv, Doc = "Fraction of train_csv held out for testing when test_csv is absent" },
+                new() { Key = "num_classes", Schema = Int(2, Core.Data.CsvTable.MaxLabel + 1), When = image, Doc = "Number of classes: every label must be in 0..num_classes-1, and a class may have no sample; absent = the largest training label + 1, and every class below it needs a training sample" },
                 new() { Key = "validation_fraction", Schema = Fraction(), Default = 0.1, Doc = "Stratified fraction of the training data held out for validation (text: the tail of every block, at most 0.5)" },
                 new() { Key = "normalize", Schema = Enum("none", "standard", "fixed"), Default = "standard", When = image, Doc = "none: as read (IDX bytes scaled to 0..1); standard: per-channel mean/std of the training split; fixed: mean/std given below" },
                 new() { Key = "mean", Schema = new ListSchema { Item = Number(), MinCount = 1 }, Required = true, When = fixedNorm, Doc = "Per-channel mean" },

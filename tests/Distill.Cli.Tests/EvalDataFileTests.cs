@@ -75,6 +75,22 @@ public sealed class EvalDataFileTests(ShippedDigitsRunFixture fixture)
     }
 
     [Fact]
+    public void A_csv_label_that_is_not_a_class_of_the_model_is_refused_naming_its_line()
+    {
+        using var dir = new TempDir();
+        using (var gzip = new System.IO.Compression.GZipStream(File.OpenRead(DigitsCsv), System.IO.Compression.CompressionMode.Decompress))
+        using (var reader = new StreamReader(gzip))
+        {
+            string[] lines = reader.ReadToEnd().Split('\n');
+            lines[2] = lines[2][..lines[2].LastIndexOf(',')] + ",10";
+            File.WriteAllText(dir.File("digits.csv"), string.Join('\n', lines));
+        }
+        var refused = CliProcess.Run("eval", fixture.Artifact("models/student.ckpt"), "--data", dir.File("digits.csv"));
+        Assert.Equal(2, refused.ExitCode);
+        Assert.Contains($"error: {dir.File("digits.csv")}: label 10 at line 3 is outside the 10 declared classes 0..9", refused.StdErr);
+    }
+
+    [Fact]
     public void An_idx_file_is_refused_for_a_model_trained_on_csv_features_of_another_scale()
     {
         string images = Path.Combine(CliProcess.RepoRoot, "data", "fashion-mnist-subset", "t10k-images-idx3-ubyte.gz");

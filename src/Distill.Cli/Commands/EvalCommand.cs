@@ -98,12 +98,14 @@ public static class EvalCommand
             Normalize = model.Normalization is null ? NormalizationMode.None : NormalizationMode.Fixed,
             Mean = model.Normalization?.Mean,
             Std = model.Normalization?.Std,
+            // Labels must be classes of the model, whichever of them the data holds.
+            NumClasses = model.NumClasses,
         };
         var extension = Path.GetExtension(path).ToLowerInvariant();
         if (extension is ".yaml" or ".yml")
         {
             var plan = recipeFolder is null ? RecipeLoader.Load(path) : RecipeLoader.LoadText(File.ReadAllText(path), path, recipeFolder);
-            return (plan.Data with { Normalize = asTrained.Normalize, Mean = asTrained.Mean, Std = asTrained.Std, Augment = null },
+            return (plan.Data with { Normalize = asTrained.Normalize, Mean = asTrained.Mean, Std = asTrained.Std, NumClasses = asTrained.NumClasses, Augment = null },
                 plan.BaseDirectory, plan.Seed);
         }
         if (path.Contains("idx3", StringComparison.Ordinal))
