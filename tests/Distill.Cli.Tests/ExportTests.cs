@@ -189,7 +189,8 @@ public sealed class ExportTests(ExportedRunFixture fixture) : IClassFixture<Expo
         Assert.Contains("last.ckpt", notAModel.StdErr);
 
         string csv = Path.Combine(dir.Path, "small.csv");
-        File.WriteAllLines(csv, ["a,b,c,label", .. Enumerable.Range(0, 40).Select(i => $"{i % 7},{i % 5},{i % 3},{i % 10}")]);
+        // Read as the model's training CSV was (no header row, features / 16), but with 3 features instead of 64.
+        File.WriteAllLines(csv, Enumerable.Range(0, 40).Select(i => $"{i % 7},{i % 5},{i % 3},{i % 10}"));
         string checkpoint = Path.Combine(store, "artifacts", fixture.Run.Id, "models", "student.ckpt");
         var wrongShape = CliProcess.Run("export", checkpoint, "--target", "x86-vnni", "--data", csv, "--out", Path.Combine(dir.Path, "o2"));
         Assert.Equal(2, wrongShape.ExitCode);
