@@ -277,7 +277,7 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
         optim.Optimizer? optimizer, Dictionary<string, double> wall)
     {
         var student = pruning.Student;
-        var models = new Dictionary<string, ModelDescriptor> { ["student"] = ModelDescriptor.Of(student, data.Normalization) };
+        var models = new Dictionary<string, ModelDescriptor> { ["student"] = ModelDescriptor.Of(student, data.Normalization, data.Reading) };
         var sections = new Dictionary<string, byte[]>
         {
             [TrainingCheckpoint.ModelSection("student")] = ModelCheckpoint.ModelBytes(student),
@@ -291,7 +291,7 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
             sections[name] = bytes;
         if (teacher is not null)
         {
-            models["teacher"] = ModelDescriptor.Of(teacher, data.Normalization);
+            models["teacher"] = ModelDescriptor.Of(teacher, data.Normalization, data.Reading);
             sections[TrainingCheckpoint.ModelSection("teacher")] = ModelCheckpoint.ModelBytes(teacher);
         }
         TrainingCheckpoint.Write(path, new TrainingCheckpointHeader
@@ -394,7 +394,7 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
             log.Information("{Role}: float test accuracy {Accuracy:P2}; quantised: {Quantized:P2}", role, floatTest.Accuracy, test.Accuracy);
         }
         var path = Path.Combine(tracker.ArtifactDirectory, artifact);
-        ModelCheckpoint.Save(path, model, data.Normalization, role, tracker.RunId, extraSections);
+        ModelCheckpoint.Save(path, model, data.Normalization, role, tracker.RunId, extraSections, data.Reading);
         tracker.RegisterArtifact(artifact);
         tracker.LogMetric($"{role}/test_acc", test.Accuracy, 0);
         tracker.LogMetric($"{role}/test_loss", test.Loss, 0);

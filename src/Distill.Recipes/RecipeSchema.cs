@@ -97,6 +97,7 @@ public static partial class RecipeSchema
     private static readonly ScalarSchema FreeText = new() { Kind = ScalarKind.String, AllowEmpty = true };
     private static readonly ScalarSchema Name = new() { Kind = ScalarKind.String, Pattern = PlainName.Pattern(), PatternRule = PlainName.Rule };
     private static readonly ScalarSchema FilePath = new() { Kind = ScalarKind.Path };
+    private static readonly ScalarSchema FolderPath = new() { Kind = ScalarKind.Folder };
     private static readonly ScalarSchema HttpUrl = new() { Kind = ScalarKind.String, Pattern = HttpUrlPattern() };
 
     private static ScalarSchema Enum(params string[] allowed) => new() { Kind = ScalarKind.Enum, Allowed = allowed };
@@ -142,7 +143,7 @@ public static partial class RecipeSchema
                     {
                         Fields =
                         [
-                            new() { Key = "target", Schema = Text, Required = true, Doc = "Target profile: a name in configs/targets (distill targets list) or a profile file" },
+                            new() { Key = "target", Schema = new ScalarSchema { Kind = ScalarKind.Target }, Required = true, Doc = "Target profile: a name in configs/targets (distill targets list) or a profile file" },
                         ],
                     },
                 },
@@ -172,6 +173,7 @@ public static partial class RecipeSchema
                 new() { Key = "image_shape", Schema = new ListSchema { Item = Int(1), ExactCount = 3 }, When = csv, Doc = "Reshape each row's features to [channels, height, width], e.g. [1, 8, 8]" },
                 new() { Key = "scale", Schema = Number(0, minExclusive: true), Default = 1.0, When = csv, Doc = "Divide features by this before normalisation (16 for optical digits)" },
                 new() { Key = "test_fraction", Schema = Fraction(), Default = 0.2, When = csv, Doc = "Fraction of train_csv held out for testing when test_csv is absent" },
+                new() { Key = "num_classes", Schema = Int(2, Core.Data.CsvTable.MaxLabel + 1), When = image, Doc = "Number of classes: every label must be in 0..num_classes-1, and a class may have no sample; absent = the largest training label + 1, and every class below it needs a training sample" },
                 new() { Key = "validation_fraction", Schema = Fraction(), Default = 0.1, Doc = "Stratified fraction of the training data held out for validation (text: the tail of every block, at most 0.5)" },
                 new() { Key = "normalize", Schema = Enum("none", "standard", "fixed"), Default = "standard", When = image, Doc = "none: as read (IDX bytes scaled to 0..1); standard: per-channel mean/std of the training split; fixed: mean/std given below" },
                 new() { Key = "mean", Schema = new ListSchema { Item = Number(), MinCount = 1 }, Required = true, When = fixedNorm, Doc = "Per-channel mean" },
@@ -596,7 +598,7 @@ public static partial class RecipeSchema
     {
         Fields =
         [
-            new() { Key = "store", Schema = Text, Doc = "Folder of the run store; absent = --store, DISTILL_STORE or ./distill-runs" },
+            new() { Key = "store", Schema = FolderPath, Doc = "Folder of the run store; absent = --store, DISTILL_STORE or ./distill-runs" },
             new() { Key = "experiment", Schema = Text, Default = "default", Doc = "Experiment the run is filed under" },
             new() { Key = "uri", Schema = HttpUrl, Doc = "MLflow tracking server that also gets the run; absent = --tracking-uri or MLFLOW_TRACKING_URI" },
         ],

@@ -130,9 +130,7 @@ public sealed class LmOnnxTeacherTests(ExportedLmTeacherFixture fixture) : IClas
     public void An_image_classifiers_onnx_file_is_not_a_language_model_teacher()
     {
         using var dir = new TempDir();
-        string digits = dir.File("digits.yaml");
-        File.WriteAllText(digits, File.ReadAllText(Path.Combine(CliProcess.RepoRoot, "configs", "digits", "kd.yaml"))
-            .Replace("../../data/digits/digits.csv.gz", Path.Combine(CliProcess.RepoRoot, "data", "digits", "digits.csv.gz"), StringComparison.Ordinal));
+        string digits = Path.Combine(CliProcess.RepoRoot, "configs", "digits", "kd.yaml");
         var train = CliProcess.Run(["train", digits, "--json", "--store", dir.File("digits-store"), "--set", "teacher.train.epochs=1", "--set", "stages[0].epochs=1"],
             TimeSpan.FromMinutes(5));
         Assert.True(train.ExitCode == 0, train.ToString());

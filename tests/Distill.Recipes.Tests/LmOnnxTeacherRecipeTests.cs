@@ -62,7 +62,7 @@ public class LmOnnxTeacherRecipeTests
             + "\n      teacher_cache: { top_k: 8 }");
         Assert.Null(plan.Teacher);
         var onnx = plan.OnnxTeacher!;
-        Assert.Equal("pride-and-prejudice.txt", onnx.Path);
+        Assert.Equal(Path.Combine(TextDir, "pride-and-prejudice.txt"), onnx.Path);
         Assert.Null(onnx.LogitsOutput);
         Assert.Equal((2, 16), (onnx.Threads, onnx.BatchSize));
         Assert.Empty(onnx.Taps);

@@ -76,7 +76,7 @@ public class LmRecipeTests
                   attention: { student_block: block0, teacher_block: block1, weight: 0.1 }
             """);
         Assert.Equal(Core.Data.DataFormat.Text, plan.Data.Format);
-        Assert.Equal("pride-and-prejudice.txt", plan.Data.TextPath);
+        Assert.Equal(Path.Combine(TextDir, "pride-and-prejudice.txt"), plan.Data.TextPath);
         Assert.Equal(("byte", 128, 0.1, 10, 0), (plan.Data.Text!.Tokenizer, plan.Data.Text.Context, plan.Data.Text.ValidationFraction, plan.Data.Text.Blocks, plan.Data.Text.Stride));
         Assert.Equal(ModelArch.TransformerLm, plan.Student.Model.Arch);
         Assert.Equal((1, 32, 2, 0), (plan.Student.Model.Lm!.Layers, plan.Student.Model.Lm.DModel, plan.Student.Model.Lm.Heads, plan.Student.Model.Lm.DFF));

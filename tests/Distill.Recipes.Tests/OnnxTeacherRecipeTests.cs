@@ -26,7 +26,7 @@ public class OnnxTeacherRecipeTests
         var plan = Load(WithOnnxTeacher + "\n    loss: { kd: {}, hint: { student_tap: hidden0, teacher_tap: b1 } }");
         Assert.Null(plan.Teacher);
         var onnx = Assert.IsType<OnnxTeacherOptions>(plan.OnnxTeacher);
-        Assert.Equal(OnnxFile, onnx.Path);
+        Assert.Equal($"{DataDir}/{OnnxFile}", onnx.Path);
         Assert.Equal("scores", onnx.LogitsOutput);
         Assert.Equal(new Dictionary<string, string> { ["flat"] = "flat", ["b1"] = "block1" }, onnx.Taps);
         Assert.Equal((2, 64, "x", TeacherInputLayout.Nhwc), (onnx.Threads, onnx.BatchSize, onnx.InputName, onnx.Layout));

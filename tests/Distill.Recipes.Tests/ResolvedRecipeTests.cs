@@ -27,18 +27,18 @@ public class ResolvedRecipeTests
     public void ResolvedRecipeSpellsOutDefaults()
     {
         var plan = Load(Minimal);
-        string expected = """
+        string expected = $"""
             name: t
             seed: 42
             device: cpu
             data:
               format: idx
               train:
-                images: fashion-mnist/train-images-idx3-ubyte.gz
-                labels: fashion-mnist/train-labels-idx1-ubyte.gz
+                images: {DataDir}/fashion-mnist/train-images-idx3-ubyte.gz
+                labels: {DataDir}/fashion-mnist/train-labels-idx1-ubyte.gz
               test:
-                images: fashion-mnist/t10k-images-idx3-ubyte.gz
-                labels: fashion-mnist/t10k-labels-idx1-ubyte.gz
+                images: {DataDir}/fashion-mnist/t10k-images-idx3-ubyte.gz
+                labels: {DataDir}/fashion-mnist/t10k-labels-idx1-ubyte.gz
               validation_fraction: 0.1
               normalize: standard
             student:
@@ -91,7 +91,7 @@ public class ResolvedRecipeTests
         Assert.Equal("teacher", plan.Params["teacher.train.name"]);
         Assert.Equal("7", plan.Params["seed"]);
         Assert.Equal("false", plan.Params["stages.0.cache_teacher"]);
-        Assert.Equal("fashion-mnist/train-images-idx3-ubyte.gz", plan.Params["data.train.images"]);
+        Assert.Equal($"{DataDir}/fashion-mnist/train-images-idx3-ubyte.gz", plan.Params["data.train.images"]);
         Assert.Equal("val/loss", plan.Params["stages.0.early_stop.metric"]);
         Assert.False(plan.Params.ContainsKey("stages.1.early_stop.metric"));
         Assert.False(plan.Params.ContainsKey("data.train_csv"));

@@ -19,8 +19,9 @@ public class ValidRecipeTests
 
         var data = plan.Data;
         Assert.Equal(DataFormat.Idx, data.Format);
-        Assert.Equal(new IdxFiles("fashion-mnist/train-images-idx3-ubyte.gz", "fashion-mnist/train-labels-idx1-ubyte.gz"), data.TrainIdx);
-        Assert.Equal(new IdxFiles("fashion-mnist/t10k-images-idx3-ubyte.gz", "fashion-mnist/t10k-labels-idx1-ubyte.gz"), data.TestIdx);
+        string fashion = Path.Combine(Recipes.DataDir, "fashion-mnist");
+        Assert.Equal(new IdxFiles($"{fashion}/train-images-idx3-ubyte.gz", $"{fashion}/train-labels-idx1-ubyte.gz"), data.TrainIdx);
+        Assert.Equal(new IdxFiles($"{fashion}/t10k-images-idx3-ubyte.gz", $"{fashion}/t10k-labels-idx1-ubyte.gz"), data.TestIdx);
         Assert.Equal(0.15, data.ValidationFraction);
         Assert.Equal(NormalizationMode.Fixed, data.Normalize);
         Assert.Equal(new[] { 0.286 }, data.Mean);
@@ -75,7 +76,7 @@ public class ValidRecipeTests
         Assert.Equal(new EarlyStopOptions { Metric = "val/loss", Patience = 2, MinDelta = 0.001 }, distil.EarlyStop);
         Assert.False(distil.CacheTeacher);
 
-        Assert.Equal("./runs", plan.Tracking.Store);
+        Assert.Equal(Path.Combine(Recipes.DataDir, "runs"), plan.Tracking.Store);
         Assert.Equal("fmnist", plan.Tracking.Experiment);
     }
 
@@ -150,7 +151,7 @@ public class ValidRecipeTests
             var plan = RecipeLoader.LoadText(yaml, "digits.yaml", dir);
 
             Assert.Equal(DataFormat.Csv, plan.Data.Format);
-            Assert.Equal("digits.csv", plan.Data.TrainCsv);
+            Assert.Equal(Path.Combine(dir, "digits.csv"), plan.Data.TrainCsv);
             Assert.Null(plan.Data.TestCsv);
             Assert.Null(plan.Data.TrainIdx);
             Assert.Equal("label", plan.Data.LabelColumn);
@@ -159,7 +160,7 @@ public class ValidRecipeTests
             Assert.Equal(16.0, plan.Data.CsvScale);
             Assert.Equal(0.2, plan.Data.TestFraction);
             Assert.Equal(NormalizationMode.None, plan.Data.Normalize);
-            Assert.Equal("teacher.ckpt", plan.Teacher!.Checkpoint);
+            Assert.Equal(Path.Combine(dir, "teacher.ckpt"), plan.Teacher!.Checkpoint);
             Assert.Null(plan.Teacher.Train);
             Assert.Equal(0.001, plan.Stages[0].Optimizer.LearningRate);
             Assert.Equal(new Distill.Core.Distillation.KdOptions(), plan.Stages[0].Loss.Kd);
@@ -195,7 +196,7 @@ public class ValidRecipeTests
             var plan = RecipeLoader.Load(path);
 
             Assert.Equal(Path.Combine(dir, "configs"), plan.BaseDirectory);
-            Assert.Equal("../data/tr-img", plan.Data.TrainIdx!.Images);
+            Assert.Equal(Path.Combine(dir, "data", "tr-img"), plan.Data.TrainIdx!.Images);
         }
         finally
         {

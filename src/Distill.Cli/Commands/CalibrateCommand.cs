@@ -69,7 +69,7 @@ public static class CalibrateCommand
         var checkpoint = parse.GetValue(Checkpoint)!;
         var (model, descriptor) = ModelCheckpoint.Load(checkpoint);
         using var _ = model;
-        var (options, baseDirectory, seed) = EvalCommand.DataFor(parse, descriptor);
+        var (options, baseDirectory, seed) = EvalCommand.DataFor(parse, checkpoint, descriptor);
         using var data = DatasetLoader.Load(options, baseDirectory, seed);
         if (!data.InputShape.SequenceEqual(descriptor.InputShape))
             throw new InvalidInputException(

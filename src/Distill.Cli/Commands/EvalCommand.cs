@@ -49,7 +49,7 @@ public static class EvalCommand
         var (model, descriptor, quantized) = QuantState.LoadModel(checkpoint);
         using var _ = model;
         using var __ = quantized;
-        var (options, baseDirectory, seed) = DataFor(parse, descriptor);
+        var (options, baseDirectory, seed) = DataFor(parse, checkpoint, descriptor);
         using var data = DatasetLoader.Load(options, baseDirectory, seed);
         if (!data.InputShape.SequenceEqual(descriptor.InputShape))
             throw new InvalidInputException(
@@ -81,38 +81,68 @@ public static class EvalCommand
         return ExitCodes.Success;
     }
 
-    /// <summary>The test split to evaluate on, normalised as the model was trained. A recipe's own seed
+    /// <summary>The test split to evaluate on, read and normalised as the model was trained. A recipe's own seed
     /// picks the same held-out split as its run did.</summary>
-    internal static (DataOptions Options, string BaseDirectory, int Seed) DataFor(ParseResult parse, ModelDescriptor descriptor) =>
-        DataFor(parse, parse.GetValue(Data)!, descriptor.Normalization, descriptor.InputShape);
+    internal static (DataOptions Options, string BaseDirectory, int Seed) DataFor(ParseResult parse, string checkpoint, ModelDescriptor descriptor) =>
+        DataFor(parse, parse.GetValue(Data)!, ModelInput.Of(checkpoint, descriptor));
 
     /// <param name="path">A recipe, IDX images file or CSV file.</param>
-    internal static (DataOptions Options, string BaseDirectory, int Seed) DataFor(ParseResult parse, string path, Normalization? normalization, long[] inputShape)
+    /// <param name="model">What the model says about its input: a bare data file is read as its training data was.</param>
+    /// <param name="recipeFolder">For a run's recorded recipe: the folder its relative paths are taken from
+    /// (<see cref="RecordedRecipe.Folder"/>); null: the recipe's own folder.</param>
+    internal static (DataOptions Options, string BaseDirectory, int Seed) DataFor(ParseResult parse, string path, ModelInput model,
+        string? recipeFolder = null)
     {
-        var normalize = normalization is null
-            ? new DataOptions { Normalize = NormalizationMode.None }
-            : new DataOptions { Normalize = NormalizationMode.Fixed, Mean = normalization.Mean, Std = normalization.Std };
+        var asTrained = new DataOptions
+        {
+            Normalize = model.Normalization is null ? NormalizationMode.None : NormalizationMode.Fixed,
+            Mean = model.Normalization?.Mean,
+            Std = model.Normalization?.Std,
+            // Labels must be classes of the model, whichever of them the data holds.
+            NumClasses = model.NumClasses,
+        };
         var extension = Path.GetExtension(path).ToLowerInvariant();
         if (extension is ".yaml" or ".yml")
         {
-            var plan = RecipeLoader.Load(path);
-            return (plan.Data with { Normalize = normalize.Normalize, Mean = normalize.Mean, Std = normalize.Std, Augment = null }, plan.BaseDirectory, plan.Seed);
+            var plan = recipeFolder is null ? RecipeLoader.Load(path) : RecipeLoader.LoadText(File.ReadAllText(path), path, recipeFolder);
+            return (plan.Data with { Normalize = asTrained.Normalize, Mean = asTrained.Mean, Std = asTrained.Std, NumClasses = asTrained.NumClasses, Augment = null },
+                plan.BaseDirectory, plan.Seed);
         }
         if (path.Contains("idx3", StringComparison.Ordinal))
         {
+            if (model.Reading is { Format: DataFormat.Csv, Scale: not DataReading.IdxScale } csvTrained)
+                throw new InvalidInputException(
+                    $"{path}: IDX pixels are read as bytes / {DataReading.IdxScale:R}, but {model.Source} was trained on CSV features divided by {csvTrained.Scale:R}; give a recipe that reads this data (--data recipe.yaml)");
             var labels = parse.GetValue(Labels) ?? path.Replace("images-idx3", "labels-idx1", StringComparison.Ordinal);
             var files = new IdxFiles(Path.GetFullPath(path), Path.GetFullPath(labels));
-            return (normalize with { Format = DataFormat.Idx, TrainIdx = files, TestIdx = files, ValidationFraction = 0 }, Environment.CurrentDirectory, 0);
+            return (asTrained with { Format = DataFormat.Idx, TrainIdx = files, TestIdx = files, ValidationFraction = 0 }, Environment.CurrentDirectory, 0);
         }
+        if (model.Reading is not { Format: DataFormat.Csv } reading)
+            throw new InvalidInputException(
+                $"{path}: cannot read this CSV file as {model.Source}'s training data was read: {WhyNoCsvReading(model.Reading)}, so its data.scale and data.header are unknown; give a recipe that states them (--data recipe.yaml)");
         var csv = Path.GetFullPath(path);
-        return (normalize with
+        return (asTrained with
         {
             Format = DataFormat.Csv,
             TrainCsv = csv,
             TestCsv = csv,
-            LabelColumn = parse.GetValue(LabelColumn),
+            CsvHasHeader = reading.Header,
+            CsvScale = reading.Scale,
+            LabelColumn = parse.GetValue(LabelColumn) ?? reading.LabelColumn,
             ValidationFraction = 0,
-            ImageShape = inputShape.Length == 3 ? inputShape : null
+            ImageShape = model.Shape.Length == 3 ? model.Shape : null
         }, Environment.CurrentDirectory, 0);
     }
+
+    private static string WhyNoCsvReading(DataReading? reading) => reading is null
+        ? "it does not record how (written before Distill recorded it)"
+        : $"it was trained on {reading.Format.ToString().ToUpperInvariant()} files";
+}
+
+/// <summary>What a model says about the data it takes: from a checkpoint's header or an exported file's model card.</summary>
+/// <param name="Source">The model file, for messages.</param>
+internal sealed record ModelInput(string Source, long[] Shape, int NumClasses, Normalization? Normalization, DataReading? Reading)
+{
+    public static ModelInput Of(string checkpoint, ModelDescriptor descriptor) =>
+        new(checkpoint, descriptor.InputShape, descriptor.NumClasses, descriptor.Normalization, descriptor.Reading);
 }

@@ -88,12 +88,12 @@ public static class ExportCommand
             using var store = RunStore.Open(GlobalOptions.StoreDirectory(parse));
             var run = store.GetRun(source);
             string checkpoint = store.ResolveArtifact(run.Id, RunExecutor.StudentArtifact);
-            string data = parse.GetValue(Data) ?? store.ResolveArtifact(run.Id, RunExecutor.RecipeArtifact);
+            var recorded = parse.GetValue(Data) is null ? RecordedRecipe.Of(store, run) : null;
+            string data = recorded?.Path ?? parse.GetValue(Data)!;
+            string? recipeFolder = recorded?.Folder;
             if (LmCheckpoint.IsLanguageModel(checkpoint))
             {
                 var lmSource = new ExportSource(run.Id, RunExecutor.StudentArtifact);
-                // The run's recorded recipe names its corpus relative to the folder the recipe was trained from.
-                string? recipeFolder = parse.GetValue(Data) is null ? run.Params.GetValueOrDefault(TrainCommand.BaseDirectoryParam) : null;
                 if (outFolder is not null)
                     return LmExport.Execute(parse, profile, checkpoint, data, outFolder, lmSource, tracker: null, recipeFolder);
                 using var lmTracker = store.AttachToRun(run.Id);
@@ -102,13 +102,13 @@ public static class ExportCommand
             }
             if (outFolder is not null)
             {
-                report = Export(parse, profile, checkpoint, data, outFolder, new ExportSource(run.Id, RunExecutor.StudentArtifact), tracker: null);
+                report = Export(parse, profile, checkpoint, data, outFolder, new ExportSource(run.Id, RunExecutor.StudentArtifact), tracker: null, recipeFolder);
             }
             else
             {
                 using var tracker = store.AttachToRun(run.Id);
                 report = Export(parse, profile, checkpoint, data, Path.Combine(tracker.ArtifactDirectory, ExportRecorder.Folder(profile.Name)),
-                    new ExportSource(run.Id, RunExecutor.StudentArtifact), tracker);
+                    new ExportSource(run.Id, RunExecutor.StudentArtifact), tracker, recipeFolder);
             }
         }
         Print(parse, report);
@@ -116,18 +116,19 @@ public static class ExportCommand
     }
 
     private static ExportReport Export(ParseResult parse, TargetProfile profile, string checkpoint, string dataPath, string output,
-        ExportSource source, ITracker? tracker)
+        ExportSource source, ITracker? tracker, string? recipeFolder = null)
     {
         var (model, descriptor, quantized) = QuantState.LoadModel(checkpoint);
         using var _ = model;
         using var __ = quantized;
-        var (options, baseDirectory, seed) = EvalCommand.DataFor(parse, dataPath, descriptor.Normalization, descriptor.InputShape);
+        var (options, baseDirectory, seed) = EvalCommand.DataFor(parse, dataPath, ModelInput.Of(checkpoint, descriptor), recipeFolder);
         using var data = DatasetLoader.Load(options, baseDirectory, seed);
         var report = TargetExporter.Export(new ExportRequest(model, quantized, profile, data.Train, data.Test, descriptor.Normalization, output, source)
         {
             CalibrationBatches = parse.GetValue(CalibrationBatches),
             Seed = seed,
             ExposeTaps = parse.GetValue(ExposeTaps),
+            Reading = descriptor.Reading,
         });
         if (tracker is not null)
             ExportRecorder.Record(tracker, report);

@@ -34,7 +34,8 @@ internal static class ExportedModelEval
             ? new Normalization([.. mean.Select(v => v!.GetValue<double>())], [.. std.Select(v => v!.GetValue<double>())])
             : null;
 
-        var (options, baseDirectory, seed) = EvalCommand.DataFor(parse, parse.GetValue(EvalCommand.Data)!, normalization, inputShape);
+        var input = new ModelInput(path, inputShape, model["classes"]!.GetValue<int>(), normalization, Reading(pre));
+        var (options, baseDirectory, seed) = EvalCommand.DataFor(parse, parse.GetValue(EvalCommand.Data)!, input);
         using var data = DatasetLoader.Load(options, baseDirectory, seed);
         if (!data.InputShape.SequenceEqual(inputShape))
             throw new InvalidInputException(
@@ -86,6 +87,16 @@ internal static class ExportedModelEval
             string.Join(", ", latencies.Select(l => $"{l.MedianMs:F3} ms at batch {l.Batch}"))));
         return ExitCodes.Success;
     }
+
+    /// <summary>The card's record of how the training data was read; null in cards written before it was recorded.</summary>
+    private static DataReading? Reading(JsonObject preprocessing) =>
+        preprocessing["data_format"]?.GetValue<string>() switch
+        {
+            "idx" => new DataReading(DataFormat.Idx, DataReading.IdxScale, false, null),
+            "csv" => new DataReading(DataFormat.Csv, preprocessing["scale"]!.GetValue<double>(), preprocessing["csv_header"]!.GetValue<bool>(),
+                preprocessing["label_column"]?.GetValue<string>()),
+            _ => null,
+        };
 
     /// <summary>model_card.json next to the file, else (ONNX) the card in the file's metadata.</summary>
     private static JsonObject ReadCard(string path, bool onnx)

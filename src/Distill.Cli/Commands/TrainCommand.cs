@@ -8,7 +8,7 @@ namespace Distill.Cli.Commands;
 
 public static class TrainCommand
 {
-    /// <summary>Param that remembers the recipe's folder, so that a resumed run resolves its relative paths the same way.</summary>
+    /// <summary>Param that remembers the recipe's folder (recorded recipes of older runs name their files relative to it).</summary>
     public const string BaseDirectoryParam = "recipe.base_directory";
 
     private static readonly Argument<string?> Recipe = new("recipe")
@@ -60,11 +60,10 @@ public static class TrainCommand
                 throw new InvalidInputException("--set cannot change a run being resumed; start a new run instead");
             store = RunStore.Open(GlobalOptions.StoreDirectory(parse));
             var run = store.GetRun(resumeId);
-            var recipeArtifact = store.ResolveArtifact(run.Id, RunExecutor.RecipeArtifact);
-            if (!File.Exists(recipeArtifact))
+            var recipe = RecordedRecipe.Of(store, run);
+            if (!File.Exists(recipe.Path))
                 throw new InvalidInputException($"run {run.Id} has no {RunExecutor.RecipeArtifact} artifact to resume from");
-            var baseDirectory = run.Params.GetValueOrDefault(BaseDirectoryParam) ?? Environment.CurrentDirectory;
-            var plan = RecipeLoader.LoadText(File.ReadAllText(recipeArtifact), recipeArtifact, baseDirectory);
+            var plan = recipe.Load();
             logger.Information("Resuming run {RunId} ({Name}) from store {Store}", run.Id, run.Name, store.Directory);
             runId = TrackingServer.Executor(store, logger, progress, parse, plan).Resume(plan, run.Id, cancel.Token);
         }

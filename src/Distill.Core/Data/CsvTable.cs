@@ -10,13 +10,14 @@ public sealed class CsvTable
     /// model with millions of outputs.</summary>
     public const long MaxLabel = 65_535;
 
-    private CsvTable(string path, string[] featureNames, string labelName, float[] features, long[] labels)
+    private CsvTable(string path, string[] featureNames, string labelName, float[] features, long[] labels, int[] lines)
     {
         Path = path;
         FeatureNames = featureNames;
         LabelName = labelName;
         Features = features;
         Labels = labels;
+        Lines = lines;
     }
 
     public string Path { get; }
@@ -28,6 +29,8 @@ public sealed class CsvTable
     /// <summary>Row-major [RowCount, FeatureCount] feature values as read (not scaled).</summary>
     public float[] Features { get; }
     public long[] Labels { get; }
+    /// <summary>The file's line number (1-based) of each row, for messages.</summary>
+    public int[] Lines { get; }
 
     /// <summary>Reads <paramref name="path"/>. The label column is found by header name, or is the
     /// last column when <paramref name="labelColumn"/> is null.</summary>
@@ -55,6 +58,7 @@ public sealed class CsvTable
         int labelIndex = -1;
         var features = new List<float>();
         var labels = new List<long>();
+        var lines = new List<int>();
         int lineNumber = 0;
         string? line;
         while ((line = reader.ReadLine()) is not null)
@@ -101,6 +105,7 @@ public sealed class CsvTable
                             $"{path}: line {lineNumber}, column {c + 1} ({columnNames[c]}): label '{cell}' is not a whole number in 0..{MaxLabel}");
                     }
                     labels.Add((long)value);
+                    lines.Add(lineNumber);
                 }
                 else
                 {
@@ -113,7 +118,7 @@ public sealed class CsvTable
             throw new InvalidInputException($"{path}: no data rows");
         }
         string[] featureNames = columnNames.Where((_, i) => i != labelIndex).ToArray();
-        return new CsvTable(path, featureNames, columnNames[labelIndex], features.ToArray(), labels.ToArray());
+        return new CsvTable(path, featureNames, columnNames[labelIndex], features.ToArray(), labels.ToArray(), lines.ToArray());
     }
 
     private static int FindLabelColumn(string[] names, string? labelColumn, string path, int lineNumber)

@@ -46,6 +46,10 @@ public sealed record DataOptions
     public double CsvScale { get; init; } = 1.0;
     public double TestFraction { get; init; } = 0.2;
 
+    /// <summary>The number of classes: labels must be 0..NumClasses-1, and a class may have no sample. Null: the
+    /// largest training label + 1, and every class below it must have a training sample.</summary>
+    public int? NumClasses { get; init; }
+
     /// <summary>Stratified fraction of the training data held out for validation.</summary>
     public double ValidationFraction { get; init; } = 0.1;
     public NormalizationMode Normalize { get; init; } = NormalizationMode.Standard;

@@ -16,6 +16,8 @@ public sealed class DataSplits : IDisposable
     public required long[] InputShape { get; init; }
     /// <summary>The normalisation applied to all three splits, or null when none was.</summary>
     public Normalization? Normalization { get; init; }
+    /// <summary>How the samples were read from their files, recorded with the models trained on them.</summary>
+    public DataReading? Reading { get; init; }
     /// <summary>SHA-256 (hex) over the source files' bytes and the options that change the data.</summary>
     public required string Fingerprint { get; init; }
     /// <summary>Full paths of the files read.</summary>

@@ -36,26 +36,14 @@ public static class DatasetLoader
         TensorDataset? train = null, validation = null, test = null;
         try
         {
-            (train, test) = options.Format == DataFormat.Idx
+            int numClasses;
+            (train, test, numClasses) = options.Format == DataFormat.Idx
                 ? LoadIdx(options, Resolve)
                 : LoadCsv(options, seed, Resolve);
             string trainSource = files[0].Path;
-            string testSource = files[^1].Path;
 
             long[] trainLabels = train.LabelArray();
             long[] testLabels = test.LabelArray();
-            long maxTrainLabel = trainLabels.Max();
-            long maxTestLabel = testLabels.Length > 0 ? testLabels.Max() : 0;
-            if (maxTestLabel > maxTrainLabel)
-            {
-                throw new InvalidInputException(
-                    $"{testSource}: test label {maxTestLabel} is outside the training labels' range 0..{maxTrainLabel} ({trainSource})");
-            }
-            int numClasses = (int)maxTrainLabel + 1;
-            if (numClasses < 2)
-            {
-                throw new InvalidInputException($"{trainSource}: all training labels are 0; classification needs at least two classes");
-            }
 
             if (options.MaxTrain is int maxTrain && maxTrain < train.Count)
             {
@@ -85,6 +73,7 @@ public static class DatasetLoader
                 NumClasses = numClasses,
                 InputShape = train.SampleShape,
                 Normalization = normalization,
+                Reading = DataReading.Of(options),
                 Fingerprint = Fingerprint(options, seed, files),
                 SourceFiles = files.Select(f => f.Path).ToArray(),
                 Augment = options.Augment,
@@ -125,6 +114,10 @@ public static class DatasetLoader
         {
             throw new InvalidInputException($"data: image shape [{string.Join(", ", shape)}] must be three positive sizes [C, H, W]");
         }
+        if (o.NumClasses is < 2)
+        {
+            throw new InvalidInputException($"data: the class count {o.NumClasses} must be at least 2");
+        }
         if (o.MaxTrain <= 0 || o.MaxTest <= 0)
         {
             throw new InvalidInputException("data: max train / max test must be positive when given");
@@ -135,20 +128,32 @@ public static class DatasetLoader
         }
     }
 
-    private static (TensorDataset Train, TensorDataset Test) LoadIdx(DataOptions options, Func<string, string, string> resolve)
+    private static (TensorDataset Train, TensorDataset Test, int NumClasses) LoadIdx(DataOptions options, Func<string, string, string> resolve)
     {
-        var train = ReadIdxPair(resolve("train-images", options.TrainIdx!.Images), resolve("train-labels", options.TrainIdx.Labels));
+        // Resolved in this order: the fingerprint lists the files as they are resolved.
+        string trainImages = resolve("train-images", options.TrainIdx!.Images);
+        string trainLabels = resolve("train-labels", options.TrainIdx.Labels);
+        var train = ReadIdxPair(trainImages, trainLabels);
         try
         {
             string testImages = resolve("test-images", options.TestIdx!.Images);
-            var test = ReadIdxPair(testImages, resolve("test-labels", options.TestIdx.Labels));
-            if (!test.SampleShape.SequenceEqual(train.SampleShape))
+            string testLabels = resolve("test-labels", options.TestIdx.Labels);
+            var test = ReadIdxPair(testImages, testLabels);
+            try
             {
-                string message = $"{testImages}: image size [{string.Join(", ", test.SampleShape)}] differs from the training images' [{string.Join(", ", train.SampleShape)}]";
-                test.Dispose();
-                throw new InvalidInputException(message);
+                if (!test.SampleShape.SequenceEqual(train.SampleShape))
+                {
+                    throw new InvalidInputException(
+                        $"{testImages}: image size [{string.Join(", ", test.SampleShape)}] differs from the training images' [{string.Join(", ", train.SampleShape)}]");
+                }
+                int classes = ClassLabels.Count(IdxLabels(trainLabels, train), IdxLabels(testLabels, test), options.NumClasses);
+                return (train, test, classes);
             }
-            return (train, test);
+            catch
+            {
+                test.Dispose();
+                throw;
+            }
         }
         catch
         {
@@ -156,6 +161,12 @@ public static class DatasetLoader
             throw;
         }
     }
+
+    private static LabelFile IdxLabels(string path, TensorDataset data) =>
+        new(path, data.LabelArray(), i => $"index {i.ToString(CultureInfo.InvariantCulture)}");
+
+    private static LabelFile CsvLabels(CsvTable table) =>
+        new(table.Path, table.Labels, i => $"line {table.Lines[i].ToString(CultureInfo.InvariantCulture)}");
 
     private static TensorDataset ReadIdxPair(string imagesPath, string labelsPath)
     {
@@ -170,25 +181,26 @@ public static class DatasetLoader
         {
             throw new InvalidInputException($"{imagesPath}: no images");
         }
-        var features = images.unsqueeze(1).to_type(ScalarType.Float32).div_(255.0);
+        var features = images.unsqueeze(1).to_type(ScalarType.Float32).div_(DataReading.IdxScale);
         return new TensorDataset(features.MoveToOuterDisposeScope(), labels.to_type(ScalarType.Int64).MoveToOuterDisposeScope());
     }
 
-    private static (TensorDataset Train, TensorDataset Test) LoadCsv(DataOptions options, int seed, Func<string, string, string> resolve)
+    private static (TensorDataset Train, TensorDataset Test, int NumClasses) LoadCsv(DataOptions options, int seed, Func<string, string, string> resolve)
     {
         var trainTable = CsvTable.Read(resolve("train-csv", options.TrainCsv!), options.CsvHasHeader, options.LabelColumn);
+        var testTable = options.TestCsv is null ? null : CsvTable.Read(resolve("test-csv", options.TestCsv), options.CsvHasHeader, options.LabelColumn);
+        if (testTable is not null && testTable.FeatureCount != trainTable.FeatureCount)
+        {
+            throw new InvalidInputException(
+                $"{testTable.Path}: {testTable.FeatureCount} feature columns, but {trainTable.Path} has {trainTable.FeatureCount}");
+        }
+        int classes = ClassLabels.Count(CsvLabels(trainTable), testTable is null ? null : CsvLabels(testTable), options.NumClasses);
         var trainAll = ToDataset(trainTable, options);
         try
         {
-            if (options.TestCsv is not null)
+            if (testTable is not null)
             {
-                var testTable = CsvTable.Read(resolve("test-csv", options.TestCsv), options.CsvHasHeader, options.LabelColumn);
-                if (testTable.FeatureCount != trainTable.FeatureCount)
-                {
-                    throw new InvalidInputException(
-                        $"{testTable.Path}: {testTable.FeatureCount} feature columns, but {trainTable.Path} has {trainTable.FeatureCount}");
-                }
-                return (trainAll, ToDataset(testTable, options));
+                return (trainAll, ToDataset(testTable, options), classes);
             }
             long testCount = (long)Math.Round(trainAll.Count * options.TestFraction, MidpointRounding.AwayFromZero);
             var (testIndices, trainIndices) = StratifiedSplit.Pick(trainTable.Labels, testCount, StratifiedSplit.DeriveSeed(seed, TestHoldOutStream));
@@ -198,7 +210,7 @@ public static class DatasetLoader
                     $"{trainTable.Path}: {trainAll.Count} rows are too few to hold out a test fraction of {options.TestFraction}");
             }
             var test = trainAll.Subset(testIndices);
-            return (Replace(trainAll, trainIndices), test);
+            return (Replace(trainAll, trainIndices), test, classes);
         }
         catch
         {

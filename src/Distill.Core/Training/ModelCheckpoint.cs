@@ -6,7 +6,8 @@ using static TorchSharp.torch;
 namespace Distill.Core.Training;
 
 /// <summary>What a model checkpoint says about the model it holds: enough to rebuild it and feed it.</summary>
-public sealed record ModelDescriptor(ModelSpec Spec, long[] InputShape, int NumClasses, Normalization? Normalization)
+/// <param name="Reading">How its training data was read from files; null in checkpoints written before it was recorded.</param>
+public sealed record ModelDescriptor(ModelSpec Spec, long[] InputShape, int NumClasses, Normalization? Normalization, DataReading? Reading = null)
 {
     public string Describe() => Spec.Arch switch
     {
@@ -18,8 +19,8 @@ public sealed record ModelDescriptor(ModelSpec Spec, long[] InputShape, int NumC
         JsonSerializer.Serialize(Spec, CheckpointFile.Json) == JsonSerializer.Serialize(other.Spec, CheckpointFile.Json)
         && InputShape.SequenceEqual(other.InputShape) && NumClasses == other.NumClasses;
 
-    public static ModelDescriptor Of(ZooModel model, Normalization? normalization) =>
-        new(model.Spec, model.InputShape, model.NumClasses, normalization);
+    public static ModelDescriptor Of(ZooModel model, Normalization? normalization, DataReading? reading = null) =>
+        new(model.Spec, model.InputShape, model.NumClasses, normalization, reading);
 }
 
 /// <summary>One trained model in a checkpoint file: the final teacher or student of a run, a teacher to load.</summary>
@@ -31,9 +32,9 @@ public static class ModelCheckpoint
 
     /// <param name="extraSections">Further named sections (pruning masks, …) stored beside the weights.</param>
     public static void Save(string path, ZooModel model, Normalization? normalization, string role, string? runId,
-        IReadOnlyDictionary<string, byte[]>? extraSections = null)
+        IReadOnlyDictionary<string, byte[]>? extraSections = null, DataReading? reading = null)
     {
-        var header = new Header(Kind, runId, role, ModelDescriptor.Of(model, normalization));
+        var header = new Header(Kind, runId, role, ModelDescriptor.Of(model, normalization, reading));
         var sections = new Dictionary<string, byte[]> { ["model"] = ModelBytes(model) };
         foreach (var (name, bytes) in extraSections ?? new Dictionary<string, byte[]>())
             sections[name] = bytes;

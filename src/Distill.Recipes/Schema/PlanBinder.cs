@@ -53,6 +53,7 @@ internal static class PlanBinder
             ImageShape = data.Get("image_shape") is ListValue shape ? shape.Items.Select(i => (long)Scalar(i)).ToArray() : null,
             CsvScale = data.Raw("scale") as double? ?? 1.0,
             TestFraction = data.Raw("test_fraction") as double? ?? 0.2,
+            NumClasses = OptInt(data, "num_classes"),
             ValidationFraction = Num(data, "validation_fraction"),
             Normalize = data.Str("normalize") switch
             {

@@ -10,7 +10,10 @@ internal abstract class SchemaNode
     public abstract string Describe();
 }
 
-internal enum ScalarKind { Integer, Number, Boolean, String, Enum, Path }
+/// <summary>Path: an existing file; Folder: a folder that need not exist yet; Target: a target profile's name or file.
+/// A path relative to the recipe's folder is resolved to a full path, so that the resolved recipe means the same
+/// files wherever it is read from.</summary>
+internal enum ScalarKind { Integer, Number, Boolean, String, Enum, Path, Folder, Target }
 
 internal sealed class ScalarSchema : SchemaNode
 {
@@ -32,6 +35,8 @@ internal sealed class ScalarSchema : SchemaNode
         ScalarKind.Boolean => "true | false",
         ScalarKind.Enum => "one of " + string.Join(" | ", Allowed),
         ScalarKind.Path => "path to an existing file (relative to the recipe's folder)",
+        ScalarKind.Folder => "path to a folder (relative to the recipe's folder)",
+        ScalarKind.Target => "target profile name, or path to a profile file (relative to the recipe's folder)",
         _ => Pattern is null ? "string" : PatternRule is { } rule ? $"name: {rule}" : $"string matching {Pattern}",
     };
 

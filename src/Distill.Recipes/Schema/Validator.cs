@@ -188,7 +188,8 @@ internal sealed class Validator(NodeLocator locate, string baseDirectory, List<R
             ScalarKind.Integer => "an integer",
             ScalarKind.Number => "a number",
             ScalarKind.Boolean => "true or false",
-            ScalarKind.Path => "a file path",
+            ScalarKind.Path or ScalarKind.Folder => "a path",
+            ScalarKind.Target => "a target name or profile file",
             ScalarKind.Enum => "one of " + string.Join(" | ", schema.Allowed),
             _ => "a string",
         };
@@ -239,7 +240,12 @@ internal sealed class Validator(NodeLocator locate, string baseDirectory, List<R
                 Error(at, path, $"must be one of {string.Join(" | ", schema.Allowed)}, got '{text}'{Suggest.DidYouMean(text, schema.Allowed)}");
                 return null;
             case ScalarKind.Path:
-                return ExistingFile(text, path, at) ? text : null;
+                return FullPath(text, path, at) is { } file && ExistingFile(file, path, at) ? file : null;
+            case ScalarKind.Folder:
+                return FullPath(text, path, at);
+            case ScalarKind.Target:
+                // A profile file becomes its full path; a name stays a name (looked up in configs/targets when exporting).
+                return FullPath(text, path, at) is not { } profile ? null : File.Exists(profile) ? profile : text;
             default:
                 if (text.Length == 0 && !schema.AllowEmpty)
                 {
@@ -265,23 +271,27 @@ internal sealed class Validator(NodeLocator locate, string baseDirectory, List<R
         return true;
     }
 
-    private bool ExistingFile(string text, string path, Location at)
+    /// <summary><paramref name="text"/> resolved against the recipe's folder; null (reported) when empty or not a path.</summary>
+    private string? FullPath(string text, string path, Location at)
     {
         if (text.Length == 0)
         {
             Error(at, path, "must not be empty");
-            return false;
+            return null;
         }
-        string full;
         try
         {
-            full = System.IO.Path.GetFullPath(System.IO.Path.Combine(baseDirectory, text));
+            return System.IO.Path.GetFullPath(System.IO.Path.Combine(baseDirectory, text));
         }
         catch (ArgumentException)
         {
             Error(at, path, $"not a valid path: '{text}'");
-            return false;
+            return null;
         }
+    }
+
+    private bool ExistingFile(string full, string path, Location at)
+    {
         if (!File.Exists(full))
         {
             Error(at, path, Directory.Exists(full) ? $"{full} is a folder, not a file" : $"file not found: {full}");

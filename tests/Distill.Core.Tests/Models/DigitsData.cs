@@ -1,17 +1,16 @@
 using System.Globalization;
 using System.IO.Compression;
+using Distill.Core.Tests.Data;
 
 namespace Distill.Core.Tests.Models;
 
-/// <summary>The UCI optical digits (1,797 8x8 images, 0..16 per pixel) from Debian's python3-sklearn:
-/// gzip'd CSV without a header, 64 features then the label per row.</summary>
+/// <summary>The UCI optical digits (1,797 8x8 images, 0..16 per pixel) shipped in the repository's
+/// data/digits: gzip'd CSV without a header, 64 features then the label per row.</summary>
 internal static class DigitsData
 {
-    public const string Path = "/usr/lib/python3/dist-packages/sklearn/datasets/data/digits.csv.gz";
-
     public static (float[] Features, long[] Labels) Load()
     {
-        using var file = File.OpenRead(Path);
+        using var file = File.OpenRead(TestData.DigitsCsv);
         using var gzip = new GZipStream(file, CompressionMode.Decompress);
         using var reader = new StreamReader(gzip);
         var features = new List<float>();

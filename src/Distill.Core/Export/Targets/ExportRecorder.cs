@@ -25,6 +25,7 @@ public static class ExportRecorder
         {
             CalibrationBatches = calibrationBatches,
             Seed = seed,
+            Reading = data.Reading,
         });
         Record(tracker, report);
         return report;

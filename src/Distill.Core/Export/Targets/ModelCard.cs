@@ -25,7 +25,7 @@ public static class ModelCard
 
     /// <summary>The card's static part. <paramref name="quantized"/> is the frozen model the integer file comes from.</summary>
     public static JsonObject Static(ZooModel model, TargetProfile profile, QuantizedZooModel? quantized, Normalization? normalization,
-        ExportSource source, string calibration, long calibrationSamples)
+        DataReading? reading, ExportSource source, string calibration, long calibrationSamples)
     {
         var card = new JsonObject
         {
@@ -46,7 +46,7 @@ public static class ModelCard
                 ["input_shape"] = Shape(model.InputShape),
             },
             ["input"] = Input(model, profile, quantized),
-            ["preprocessing"] = Preprocessing(normalization),
+            ["preprocessing"] = Preprocessing(normalization, reading),
             ["labels"] = new JsonArray([.. Enumerable.Range(0, model.NumClasses).Select(i => (JsonNode)JsonValue.Create(i.ToString(System.Globalization.CultureInfo.InvariantCulture)))]),
             ["output"] = new JsonObject
             {
@@ -154,9 +154,13 @@ public static class ModelCard
         _ => "float32",
     };
 
-    private static JsonObject Preprocessing(Normalization? normalization) => new()
+    private static JsonObject Preprocessing(Normalization? normalization, DataReading? reading) => new()
     {
         ["steps"] = "pixels (IDX) as bytes / 255, CSV features / the recipe's scale; then per channel (x - mean) / std",
+        ["data_format"] = reading?.Format.ToString().ToLowerInvariant(),
+        ["scale"] = reading?.Scale,
+        ["csv_header"] = reading?.Format == DataFormat.Csv ? reading.Header : null,
+        ["label_column"] = reading?.LabelColumn,
         ["mean"] = normalization is null ? null : new JsonArray([.. normalization.Mean.Select(v => (JsonNode)JsonValue.Create(v))]),
         ["std"] = normalization is null ? null : new JsonArray([.. normalization.Std.Select(v => (JsonNode)JsonValue.Create(v))]),
     };

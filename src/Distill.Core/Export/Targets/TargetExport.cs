@@ -32,6 +32,8 @@ public sealed record ExportRequest(
     public int LatencyThreads { get; init; } = 1;
     /// <summary>ONNX float targets: add the model's taps as further outputs (<see cref="ExportOptions.ExposeTaps"/>).</summary>
     public bool ExposeTaps { get; init; }
+    /// <summary>How the training data was read from files, for the model card; null when not known.</summary>
+    public DataReading? Reading { get; init; }
 }
 
 /// <summary>How the exported file was checked against the student in its runtime.</summary>

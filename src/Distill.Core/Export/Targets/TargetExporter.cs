@@ -43,7 +43,7 @@ public static class TargetExporter
             CheckShape(model.InputShape, request.Test, "test");
             var (quantized, owned, method, samples) = QuantizedFor(request);
             using var _ = owned ? quantized : null;
-            var staticCard = ModelCard.Static(model, profile, quantized, request.Normalization, request.Source, method, samples);
+            var staticCard = ModelCard.Static(model, profile, quantized, request.Normalization, request.Reading, request.Source, method, samples);
             var metadata = new Dictionary<string, string> { [ModelCard.MetadataKey] = ModelCard.ToJson(staticCard, indented: false) };
             var options = profile.ExportOptions(metadata) with { ExposeTaps = request.ExposeTaps };
             IModelExporter exporter = profile.Format == ExportFormat.Onnx ? new OnnxExporter() : new TfliteExporter(batchSize: 1);

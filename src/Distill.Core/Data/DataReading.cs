@@ -1,0 +1,20 @@
+namespace Distill.Core.Data;
+
+/// <summary>How a model's training samples were read from their files, before normalisation. Checkpoints and
+/// model cards record it, so that a bare data file given later (eval, export, calibrate) is read the same way.</summary>
+/// <param name="Format">The training files' format.</param>
+/// <param name="Scale">Features were divided by this: 255 for IDX bytes, the recipe's scale for CSV.</param>
+/// <param name="Header">Whether the training CSV's first row was a header (false for IDX).</param>
+/// <param name="LabelColumn">The training CSV's label column by header name; null: the last column.</param>
+public sealed record DataReading(DataFormat Format, double Scale, bool Header, string? LabelColumn)
+{
+    public const double IdxScale = 255.0;
+
+    /// <summary>Null for text corpora (language models record their tokenizer instead).</summary>
+    public static DataReading? Of(DataOptions options) => options.Format switch
+    {
+        DataFormat.Idx => new DataReading(DataFormat.Idx, IdxScale, false, null),
+        DataFormat.Csv => new DataReading(DataFormat.Csv, options.CsvScale, options.CsvHasHeader, options.LabelColumn),
+        _ => null,
+    };
+}
