@@ -113,7 +113,7 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
         try
         {
             if (resumeRunId is null)
-                RecordRunStart(plan, data, tracker, teacher, student, onnxTeacher);
+                RecordRunStart(plan, data, tracker, teacher, pruning.Student, onnxTeacher);
             else
                 runLog.Information("Resuming run {RunId} from {Checkpoint} (phase {Phase}, {Epochs} epochs done)",
                     tracker.RunId, CheckpointArtifact, resumeHeader!.PhaseName, resumeHeader.Phase.EpochsCompleted);
@@ -230,14 +230,15 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
                 tracker.SetTag($"stage.{phase.Name}.epochs", state.EpochsCompleted.ToString(CultureInfo.InvariantCulture));
             }
             if (!phase.IsTeacher && phase.Stage.Prune is { } prune)
-                EndPruneStage(phase, prune, pruning, tracker, log);
+                EndPruneStage(phase, prune, pruning, tracker, log, state.EpochOffset + state.EpochsCompleted);
             offsets[phase.IsTeacher] = (state.StepOffset + state.EpochsCompleted * stepsPerEpoch, state.EpochOffset + state.EpochsCompleted);
         }
         return offsets[false].Epochs;
     }
 
-    /// <summary>Records the stage's per-layer sparsity table and, when asked, shrinks the student.</summary>
-    private static void EndPruneStage(Phase phase, PruneOptions prune, StudentPruning pruning, ITracker tracker, ILogger log)
+    /// <summary>Records the stage's per-layer sparsity table and, when asked, shrinks the student (its new
+    /// student/params at the stage's last epoch, <paramref name="epoch"/>).</summary>
+    private static void EndPruneStage(Phase phase, PruneOptions prune, StudentPruning pruning, ITracker tracker, ILogger log, int epoch)
     {
         var artifact = $"pruning/sparsity-{phase.Name}.csv";
         var path = Path.Combine(tracker.ArtifactDirectory, artifact);
@@ -247,6 +248,7 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
         if (prune.Shrink)
         {
             var (before, after) = pruning.Shrink();
+            tracker.LogMetric("student/params", after, epoch);
             log.Information("Stage {Stage}: shrunk the student from {Before:N0} to {After:N0} parameters (channels [{Channels}], hidden [{Hidden}])",
                 phase.Name, before, after, string.Join(", ", pruning.Student.Spec.Channels), string.Join(", ", pruning.Student.Spec.Hidden));
         }
@@ -398,7 +400,6 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
         tracker.RegisterArtifact(artifact);
         tracker.LogMetric($"{role}/test_acc", test.Accuracy, 0);
         tracker.LogMetric($"{role}/test_loss", test.Loss, 0);
-        tracker.LogMetric($"{role}/params", model.ParameterCount, 0);
         tracker.LogMetric($"{role}/size_bytes", new FileInfo(path).Length, 0);
         if (wall.TryGetValue(role, out var seconds))
             tracker.LogMetric($"{role}/wall_seconds", seconds, 0);

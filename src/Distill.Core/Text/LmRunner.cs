@@ -338,7 +338,6 @@ public sealed class LmRunner(RunStore store, ILogger logger, IProgress<TrainingP
         run.Tracker.LogMetric($"{role}/val_cross_entropy", validation.CrossEntropy, 0);
         run.Tracker.LogMetric($"{role}/val_bpb", validation.BitsPerByte, 0);
         run.Tracker.LogMetric($"{role}/perplexity", validation.Perplexity, 0);
-        run.Tracker.LogMetric($"{role}/params", model.ParameterCount, 0);
         run.Tracker.LogMetric($"{role}/size_bytes", new FileInfo(path).Length, 0);
         if (run.Wall.TryGetValue(role, out var seconds))
             run.Tracker.LogMetric($"{role}/wall_seconds", seconds, 0);
