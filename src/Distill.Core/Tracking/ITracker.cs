@@ -17,6 +17,10 @@ public interface ITracker : IDisposable
     /// <summary>Buffered in memory and written in batches; cheap enough for every training step.</summary>
     void LogMetric(string key, double value, long step);
 
+    /// <summary>Commits the buffered metrics now: once this returns they survive a kill -9. A checkpoint is
+    /// written only after this, so that it never runs ahead of the metrics.</summary>
+    void Flush();
+
     void SetTag(string key, string value);
 
     /// <summary>Copies the file (temp file + rename) to ArtifactDirectory/artifactPath (default: the file name) and registers it.</summary>
