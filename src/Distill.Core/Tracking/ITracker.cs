@@ -29,6 +29,8 @@ public interface ITracker : IDisposable
     /// <summary>Registers a file that the caller already wrote under <see cref="ArtifactDirectory"/>.</summary>
     void RegisterArtifact(string artifactPath);
 
-    /// <summary>Flushes metrics, sets the end time and status; a non-null error is stored as tag "error".</summary>
+    /// <summary>Flushes metrics, sets the end time and status; a non-null error is stored as tag "error". When the
+    /// store's disk is full, a FAILED or KILLED end is kept in the run's folder instead and the next command that
+    /// opens the store applies it.</summary>
     void End(RunStatus status, string? error = null);
 }
