@@ -59,6 +59,11 @@ public static class DistillCli
             Report("error", e, verbose);
             return ExitCodes.BadInput;
         }
+        catch (DiskFullException e)
+        {
+            Report("failed", e, verbose); // the message names the file or database and says the disk is full
+            return ExitCodes.RunFailed;
+        }
         catch (RunFailedException e)
         {
             Report("run failed", e, verbose);

@@ -113,10 +113,9 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
         try
         {
             if (resumeRunId is null)
-                RecordRunStart(plan, data, tracker, teacher, student, onnxTeacher);
+                RecordRunStart(plan, data, tracker, teacher, pruning.Student, onnxTeacher);
             else
-                runLog.Information("Resuming run {RunId} from {Checkpoint} (phase {Phase}, {Epochs} epochs done)",
-                    tracker.RunId, CheckpointArtifact, resumeHeader!.PhaseName, resumeHeader.Phase.EpochsCompleted);
+                LogResume(runLog, tracker.RunId, resumeHeader!, TrainingCheckpoint.PrepareResume(store, tracker, resumeHeader!));
 
             var wall = resumeHeader?.WallSeconds ?? [];
             int studentEpochs = RunPhases(plan, data, teacher, distillFrom, pruning, quantization, phases, tracker, runLog, resumeHeader, resumeSections, wall, cancel);
@@ -137,10 +136,26 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
         }
         catch (Exception e)
         {
-            runLog.Error(e, "Run {RunId} failed: {Message}", tracker.RunId, e.Message);
+            LogFailure(runLog, tracker.RunId, e);
             tracker.End(RunStatus.Failed, e.Message);
             throw;
         }
+    }
+
+    internal static void LogResume(ILogger log, string runId, TrainingCheckpointHeader checkpoint, long droppedPoints) =>
+        log.Information("Resuming run {RunId} from {Checkpoint} (phase {Phase}, {Epochs} epochs done; {Dropped} metric points logged after it dropped, its epochs run again)",
+            runId, CheckpointArtifact, checkpoint.PhaseName, checkpoint.Phase.EpochsCompleted, droppedPoints);
+
+    /// <summary>A full disk is an expected failure whose message names the file: no stack trace, and how to go on.</summary>
+    internal static void LogFailure(ILogger log, string runId, Exception e)
+    {
+        if (!DiskFull.Is(e))
+        {
+            log.Error(e, "Run {RunId} failed: {Message}", runId, e.Message);
+            return;
+        }
+        log.Error("Run {RunId} failed: {Message}", runId, e.Message);
+        log.Information("Free some space; then distill train --resume {RunId} continues the run from its last checkpoint, if it has one", runId);
     }
 
     private static List<Phase> Phases(RunPlan plan)
@@ -222,7 +237,7 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
                     afterEpoch: s =>
                     {
                         wall[WallKey(phase)] = wallBefore + clock.Elapsed.TotalSeconds;
-                        SaveCheckpoint(checkpointPath, tracker.RunId, p, phase, s, data, teacher, pruning, quantization, loss, optimizer, wall);
+                        SaveCheckpoint(checkpointPath, phaseRun, p, phase, s, data, teacher, pruning, quantization, loss, optimizer, wall);
                         tracker.RegisterArtifact(CheckpointArtifact);
                     },
                     cancel));
@@ -230,14 +245,15 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
                 tracker.SetTag($"stage.{phase.Name}.epochs", state.EpochsCompleted.ToString(CultureInfo.InvariantCulture));
             }
             if (!phase.IsTeacher && phase.Stage.Prune is { } prune)
-                EndPruneStage(phase, prune, pruning, tracker, log);
+                EndPruneStage(phase, prune, pruning, tracker, log, state.EpochOffset + state.EpochsCompleted);
             offsets[phase.IsTeacher] = (state.StepOffset + state.EpochsCompleted * stepsPerEpoch, state.EpochOffset + state.EpochsCompleted);
         }
         return offsets[false].Epochs;
     }
 
-    /// <summary>Records the stage's per-layer sparsity table and, when asked, shrinks the student.</summary>
-    private static void EndPruneStage(Phase phase, PruneOptions prune, StudentPruning pruning, ITracker tracker, ILogger log)
+    /// <summary>Records the stage's per-layer sparsity table and, when asked, shrinks the student (its new
+    /// student/params at the stage's last epoch, <paramref name="epoch"/>).</summary>
+    private static void EndPruneStage(Phase phase, PruneOptions prune, StudentPruning pruning, ITracker tracker, ILogger log, int epoch)
     {
         var artifact = $"pruning/sparsity-{phase.Name}.csv";
         var path = Path.Combine(tracker.ArtifactDirectory, artifact);
@@ -247,6 +263,7 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
         if (prune.Shrink)
         {
             var (before, after) = pruning.Shrink();
+            tracker.LogMetric("student/params", after, epoch);
             log.Information("Stage {Stage}: shrunk the student from {Before:N0} to {After:N0} parameters (channels [{Channels}], hidden [{Hidden}])",
                 phase.Name, before, after, string.Join(", ", pruning.Student.Spec.Channels), string.Join(", ", pruning.Student.Spec.Hidden));
         }
@@ -254,7 +271,7 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
 
     /// <summary>A quantize stage with no epochs: the student was calibrated when the stage started; this
     /// measures it on the validation split and checkpoints the finished stage.</summary>
-    private static PhaseState EndCalibrationStage(int p, Phase phase, PhaseState state, DataSplits data, ZooModel? teacher,
+    private PhaseState EndCalibrationStage(int p, Phase phase, PhaseState state, DataSplits data, ZooModel? teacher,
         StudentPruning pruning, StudentQuantization quantization, ITracker tracker, ILogger log, string checkpointPath,
         Dictionary<string, double> wall)
     {
@@ -264,7 +281,7 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
         tracker.LogMetric("quant/val_acc", validation.Accuracy, state.EpochOffset);
         log.Information("Stage {Stage}: calibrated; validation accuracy {Accuracy:P2}", phase.Name, validation.Accuracy);
         state = state with { Finished = true };
-        SaveCheckpoint(checkpointPath, tracker.RunId, p, phase, state, data, teacher, pruning, quantization, null, null, wall);
+        SaveCheckpoint(checkpointPath, tracker, p, phase, state, data, teacher, pruning, quantization, null, null, wall);
         tracker.RegisterArtifact(CheckpointArtifact);
         tracker.SetTag($"stage.{phase.Name}.status", "done");
         return state;
@@ -272,7 +289,8 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
 
     private static string WallKey(Phase phase) => phase.IsTeacher ? "teacher" : "student";
 
-    private static void SaveCheckpoint(string path, string runId, int phaseIndex, Phase phase, PhaseState state,
+    /// <param name="tracker">Reaches every run that has buffered metrics: the run and, during a phase, its child run.</param>
+    private void SaveCheckpoint(string path, ITracker tracker, int phaseIndex, Phase phase, PhaseState state,
         DataSplits data, ZooModel? teacher, StudentPruning pruning, StudentQuantization quantization, DistillationLoss? loss,
         optim.Optimizer? optimizer, Dictionary<string, double> wall)
     {
@@ -294,9 +312,9 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
             models["teacher"] = ModelDescriptor.Of(teacher, data.Normalization, data.Reading);
             sections[TrainingCheckpoint.ModelSection("teacher")] = ModelCheckpoint.ModelBytes(teacher);
         }
-        TrainingCheckpoint.Write(path, new TrainingCheckpointHeader
+        TrainingCheckpoint.Save(store, tracker, path, new TrainingCheckpointHeader
         {
-            RunId = runId,
+            RunId = tracker.RunId,
             PhaseIndex = phaseIndex,
             PhaseName = phase.Name,
             Phase = state,
@@ -398,7 +416,6 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
         tracker.RegisterArtifact(artifact);
         tracker.LogMetric($"{role}/test_acc", test.Accuracy, 0);
         tracker.LogMetric($"{role}/test_loss", test.Loss, 0);
-        tracker.LogMetric($"{role}/params", model.ParameterCount, 0);
         tracker.LogMetric($"{role}/size_bytes", new FileInfo(path).Length, 0);
         if (wall.TryGetValue(role, out var seconds))
             tracker.LogMetric($"{role}/wall_seconds", seconds, 0);

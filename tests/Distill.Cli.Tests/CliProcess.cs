@@ -34,16 +34,16 @@ public static class CliProcess
 
     public static CliResult Run(params string[] args) => Run(args, TimeSpan.FromMinutes(5));
 
-    /// <summary>Starts `distill train …` into <paramref name="store"/> and kills it (SIGKILL) once a stderr line
-    /// starts with <paramref name="marker"/>; returns the id of the run that checkpointed (the recipe run;
-    /// its phase runs have artifact folders too).</summary>
-    public static string KillAfter(string[] args, string store, string marker)
+    /// <summary>Starts `distill train …` into <paramref name="store"/> and kills it (SIGKILL, or
+    /// <paramref name="stop"/>) once a stderr line contains <paramref name="marker"/>; returns the id of the run
+    /// that checkpointed (the recipe run; its phase runs have artifact folders too).</summary>
+    public static string KillAfter(string[] args, string store, string marker, Action<Process>? stop = null)
     {
         using var process = Process.Start(StartInfo([.. args, "--store", store]))!;
         using var reached = new ManualResetEventSlim();
         process.ErrorDataReceived += (_, e) =>
         {
-            if (e.Data?.StartsWith(marker, StringComparison.Ordinal) == true)
+            if (e.Data?.Contains(marker, StringComparison.Ordinal) == true)
                 reached.Set();
         };
         process.OutputDataReceived += (_, _) => { };
@@ -51,7 +51,10 @@ public static class CliProcess
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         Assert.True(reached.Wait(TimeSpan.FromMinutes(5)), $"the run never printed '{marker}'");
-        process.Kill();
+        if (stop is null)
+            process.Kill();
+        else
+            stop(process);
         process.WaitForExit();
         var runs = Directory.GetDirectories(Path.Combine(store, "artifacts"))
             .Where(d => File.Exists(Path.Combine(d, "checkpoints", "last.ckpt")));

@@ -90,8 +90,7 @@ public sealed class LmRunner(RunStore store, ILogger logger, IProgress<TrainingP
             if (resumeRunId is null)
                 RecordRunStart(plan, data, fingerprint, tracker, teacher, student, onnxTeacher);
             else
-                runLog.Information("Resuming run {RunId} from {Checkpoint} (phase {Phase}, {Epochs} epochs done)",
-                    tracker.RunId, RunExecutor.CheckpointArtifact, resumeHeader!.PhaseName, resumeHeader.Phase.EpochsCompleted);
+                RunExecutor.LogResume(runLog, tracker.RunId, resumeHeader!, TrainingCheckpoint.PrepareResume(store, tracker, resumeHeader!));
             var wall = resumeHeader?.WallSeconds ?? [];
             var context = new RunContext(plan, data, fingerprint, teacher, onnxTeacher, student, tracker, runLog, wall);
             RunPhases(context, phases, resumeHeader, resumeSections, cancel);
@@ -113,7 +112,7 @@ public sealed class LmRunner(RunStore store, ILogger logger, IProgress<TrainingP
         }
         catch (Exception e)
         {
-            runLog.Error(e, "Run {RunId} failed: {Message}", tracker.RunId, e.Message);
+            RunExecutor.LogFailure(runLog, tracker.RunId, e);
             tracker.End(RunStatus.Failed, e.Message);
             throw;
         }
@@ -258,7 +257,7 @@ public sealed class LmRunner(RunStore store, ILogger logger, IProgress<TrainingP
                     afterEpoch: s =>
                     {
                         run.Wall[wallKey] = wallBefore + clock.Elapsed.TotalSeconds;
-                        SaveCheckpoint(checkpointPath, run, p, phase, s, loss, optimizer);
+                        SaveCheckpoint(checkpointPath, run, phaseRun, p, phase, s, loss, optimizer);
                         run.Tracker.RegisterArtifact(RunExecutor.CheckpointArtifact);
                     },
                     cancel));
@@ -269,7 +268,8 @@ public sealed class LmRunner(RunStore store, ILogger logger, IProgress<TrainingP
         }
     }
 
-    private static void SaveCheckpoint(string path, RunContext run, int phaseIndex, Phase phase, PhaseState state,
+    /// <param name="tracker">The phase's tracker: it reaches the run and the phase's child run, whose metrics are committed first.</param>
+    private void SaveCheckpoint(string path, RunContext run, ITracker tracker, int phaseIndex, Phase phase, PhaseState state,
         LmDistillationLoss loss, optim.Optimizer optimizer)
     {
         var sections = new Dictionary<string, byte[]>
@@ -280,7 +280,7 @@ public sealed class LmRunner(RunStore store, ILogger logger, IProgress<TrainingP
         };
         if (run.Teacher is not null)
             sections[TrainingCheckpoint.ModelSection("teacher")] = ModelCheckpoint.ModelBytes(run.Teacher);
-        TrainingCheckpoint.Write(path, new TrainingCheckpointHeader
+        TrainingCheckpoint.Save(store, tracker, path, new TrainingCheckpointHeader
         {
             RunId = run.Tracker.RunId,
             PhaseIndex = phaseIndex,
@@ -338,7 +338,6 @@ public sealed class LmRunner(RunStore store, ILogger logger, IProgress<TrainingP
         run.Tracker.LogMetric($"{role}/val_cross_entropy", validation.CrossEntropy, 0);
         run.Tracker.LogMetric($"{role}/val_bpb", validation.BitsPerByte, 0);
         run.Tracker.LogMetric($"{role}/perplexity", validation.Perplexity, 0);
-        run.Tracker.LogMetric($"{role}/params", model.ParameterCount, 0);
         run.Tracker.LogMetric($"{role}/size_bytes", new FileInfo(path).Length, 0);
         if (run.Wall.TryGetValue(role, out var seconds))
             run.Tracker.LogMetric($"{role}/wall_seconds", seconds, 0);

@@ -33,7 +33,7 @@ public sealed class LmStageTrainer(TextData data, int seed, ITracker tracker, IP
         var schedule = new LearningRateSchedule(stage.Schedule, stage.Optimizer.LearningRate, stepsPerEpoch, stage.Epochs);
         var parameters = setup.Model.parameters().Concat(setup.Loss.parameters()).ToList();
         using var cache = stage.Loss.TeacherCacheTopK is { } k && stage.Loss.Kd is { } kd && setup.Teacher is not null
-            ? BuildCache(setup, k, kd.Temperature, state.EpochOffset)
+            ? BuildCache(setup, k, kd.Temperature, state)
             : null;
         bool liveTeacher = setup.Loss.NeedsTeacher && cache is null;
 
@@ -123,8 +123,9 @@ public sealed class LmStageTrainer(TextData data, int seed, ITracker tracker, IP
     }
 
     /// <summary>Builds the phase's top-k cache over the training windows and records what it costs: its memory
-    /// against full float32 logits (tags and metrics) and its build time.</summary>
-    private TopKTeacherCache BuildCache(LmPhaseSetup setup, int k, double temperature, int step)
+    /// against full float32 logits (tags and metrics) and its build time. The metrics are logged when the phase
+    /// starts, not again when a resumed phase rebuilds its cache (the run has them already).</summary>
+    private TopKTeacherCache BuildCache(LmPhaseSetup setup, int k, double temperature, PhaseState state)
     {
         var clock = Stopwatch.StartNew();
         var cache = TopKTeacherCache.Build(setup.Teacher!, data.Train, k, temperature, setup.Stage.BatchSize);
@@ -134,9 +135,11 @@ public sealed class LmStageTrainer(TextData data, int seed, ITracker tracker, IP
         tracker.SetTag($"{setup.Name}.teacher_cache_bytes", Text(cache.Bytes));
         tracker.SetTag($"{setup.Name}.teacher_cache_full_logits_bytes", Text(cache.FullLogitsBytes));
         tracker.SetTag($"{setup.Name}.teacher_cache_build_seconds", clock.Elapsed.TotalSeconds.ToString("F3", CultureInfo.InvariantCulture));
-        tracker.LogMetric("teacher_cache/bytes", cache.Bytes, step);
-        tracker.LogMetric("teacher_cache/full_logits_bytes", cache.FullLogitsBytes, step);
-        tracker.LogMetric("teacher_cache/build_seconds", clock.Elapsed.TotalSeconds, step);
+        if (state.EpochsCompleted > 0)
+            return cache;
+        tracker.LogMetric("teacher_cache/bytes", cache.Bytes, state.EpochOffset);
+        tracker.LogMetric("teacher_cache/full_logits_bytes", cache.FullLogitsBytes, state.EpochOffset);
+        tracker.LogMetric("teacher_cache/build_seconds", clock.Elapsed.TotalSeconds, state.EpochOffset);
         return cache;
     }
 

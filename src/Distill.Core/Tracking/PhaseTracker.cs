@@ -26,6 +26,12 @@ internal sealed class PhaseTracker(ITracker run, ITracker phase) : ITracker
         phase.LogMetric(key, value, step);
     }
 
+    public void Flush()
+    {
+        run.Flush();
+        phase.Flush();
+    }
+
     public void SetTag(string key, string value)
     {
         run.SetTag(key, value);

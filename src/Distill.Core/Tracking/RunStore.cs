@@ -84,6 +84,7 @@ public sealed partial class RunStore : IDisposable
             string? parentId = parentRunId is null ? null : ResolveRunId(parentRunId);
             long now = Sql.NowMs();
             var owner = ProcessIdentity.Current;
+            string folder = ArtifactPaths.RunDirectory(Directory, runId);
             using var transaction = _connection.BeginTransaction();
             Sql.Execute(_connection, "INSERT INTO experiments (name, created_time) VALUES (@name, @now) ON CONFLICT (name) DO NOTHING;",
                 ("@name", experiment), ("@now", now));
@@ -94,7 +95,18 @@ public sealed partial class RunStore : IDisposable
                 """,
                 ("@id", runId), ("@experiment", experiment), ("@name", name), ("@now", now), ("@parent", parentId),
                 ("@pid", owner.Pid), ("@host", owner.Host), ("@pstart", owner.StartTimeMs));
-            transaction.Commit();
+            try
+            {
+                EndNote.Reserve(folder);
+                transaction.Commit();
+            }
+            catch (Exception e)
+            {
+                TryDeleteFolder(folder);
+                if (e is SqliteException && DiskFull.Is(e))
+                    throw DiskFull.InDatabase(_databasePath, e);
+                throw;
+            }
         }
         return CreateTracker(runId);
     }
@@ -102,7 +114,7 @@ public sealed partial class RunStore : IDisposable
     /// <summary>
     /// Continues a run under the same id (after a crash, or to add to it): status back to RUNNING,
     /// end time and "error" tag cleared, owner and heartbeat set to this process. Refused while
-    /// another live process owns the run.
+    /// another live process owns the run. Its metrics stay as they are (see <see cref="TruncateMetrics"/>).
     /// </summary>
     public ITracker ResumeRun(string runId)
     {
@@ -128,7 +140,15 @@ public sealed partial class RunStore : IDisposable
                 """,
                 ("@pid", owner.Pid), ("@host", owner.Host), ("@pstart", owner.StartTimeMs), ("@now", Sql.NowMs()), ("@id", id));
             Sql.Execute(_connection, "DELETE FROM tags WHERE run_id = @id AND key = 'error';", ("@id", id));
-            transaction.Commit();
+            EndNote.Reserve(ArtifactPaths.RunDirectory(Directory, id));
+            try
+            {
+                transaction.Commit();
+            }
+            catch (SqliteException e) when (DiskFull.Is(e))
+            {
+                throw DiskFull.InDatabase(_databasePath, e);
+            }
         }
         return CreateTracker(id);
     }
@@ -222,6 +242,11 @@ public sealed partial class RunStore : IDisposable
 
     private sealed record RunOwner(string Id, RunStatus Status, int Pid, string Host, long ProcessStartMs, long HeartbeatMs);
 
+    /// <summary>
+    /// Ends the RUNNING runs whose process is gone: as their <see cref="EndNote"/> says when the database could
+    /// not take their end (a full disk), FAILED otherwise. While the disk is still full they stay RUNNING, and
+    /// the store can be read meanwhile.
+    /// </summary>
     private void FailAbandonedRuns()
     {
         long now = Sql.NowMs();
@@ -229,18 +254,44 @@ public sealed partial class RunStore : IDisposable
         {
             if (!IsAbandoned(run, now))
                 continue;
-            using var transaction = _connection.BeginTransaction();
-            // Guarded by the heartbeat read above, so a run resumed meanwhile by another process is left alone.
-            int changed = Sql.Execute(_connection,
-                "UPDATE runs SET status = 'FAILED', end_time = heartbeat WHERE id = @id AND status = 'RUNNING' AND heartbeat = @heartbeat;",
-                ("@id", run.Id), ("@heartbeat", run.HeartbeatMs));
-            if (changed == 1)
+            string folder = ArtifactPaths.RunDirectory(Directory, run.Id);
+            var note = EndNote.Read(folder);
+            var status = note?.Status ?? RunStatus.Failed;
+            string error = note?.Error ?? $"process died without ending the run (no heartbeat since {FormatTime(run.HeartbeatMs)})";
+            int changed;
+            try
             {
-                Sql.Execute(_connection,
-                    "INSERT INTO tags (run_id, key, value) VALUES (@id, 'error', @error) ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value;",
-                    ("@id", run.Id), ("@error", $"process died without ending the run (no heartbeat since {FormatTime(run.HeartbeatMs)})"));
+                using var transaction = _connection.BeginTransaction();
+                // Guarded by the heartbeat read above, so a run resumed meanwhile by another process is left alone.
+                changed = Sql.Execute(_connection,
+                    "UPDATE runs SET status = @status, end_time = @end WHERE id = @id AND status = 'RUNNING' AND heartbeat = @heartbeat;",
+                    ("@status", RunStatusText.ToText(status)), ("@end", note?.EndMs ?? run.HeartbeatMs), ("@id", run.Id),
+                    ("@heartbeat", run.HeartbeatMs));
+                if (changed == 1)
+                {
+                    Sql.Execute(_connection,
+                        "INSERT INTO tags (run_id, key, value) VALUES (@id, 'error', @error) ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value;",
+                        ("@id", run.Id), ("@error", error));
+                }
+                transaction.Commit();
             }
-            transaction.Commit();
+            catch (SqliteException e) when (DiskFull.Is(e))
+            {
+                return;
+            }
+            if (changed == 1)
+                EndNote.Remove(folder);
+        }
+    }
+
+    private static void TryDeleteFolder(string folder)
+    {
+        try
+        {
+            System.IO.Directory.Delete(folder, recursive: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
         }
     }
 

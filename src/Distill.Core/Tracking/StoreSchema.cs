@@ -181,6 +181,8 @@ internal static class StoreSchema
         catch (SqliteException e)
         {
             connection.Dispose();
+            if (DiskFull.Is(e) || DiskFull.NoRoomFor(databasePath))
+                throw DiskFull.InDatabase(databasePath, e);
             throw new InvalidInputException($"{databasePath}: cannot open the run store database: {e.Message}", e);
         }
     }
@@ -210,6 +212,10 @@ internal static class StoreSchema
                 throw new InvalidInputException(
                     $"{databasePath}: the run store has schema version {userVersion}, written by a newer Distill; " +
                     $"this version reads up to {CurrentVersion}");
+        }
+        catch (SqliteException e) when (DiskFull.Is(e) || DiskFull.NoRoomFor(databasePath))
+        {
+            throw DiskFull.InDatabase(databasePath, e);
         }
         catch (SqliteException e) when (e.SqliteErrorCode is SqliteReadOnly or SqliteCantOpen)
         {

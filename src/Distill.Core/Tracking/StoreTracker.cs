@@ -1,3 +1,4 @@
+using System.Runtime.ExceptionServices;
 using Microsoft.Data.Sqlite;
 
 namespace Distill.Core.Tracking;
@@ -7,6 +8,8 @@ namespace Distill.Core.Tracking;
 /// the <see cref="RunStore"/> that started it. Metrics are buffered and written in one transaction
 /// per batch (every second, every <see cref="FlushThreshold"/> points, and on End/Dispose); a
 /// heartbeat is written every 15 s (checked on each timer tick) so that other processes can tell a live run from a dead one.
+/// When the database's disk is full, writes fail with a <see cref="DiskFullException"/> naming the database, and
+/// <see cref="End"/> keeps the run's end in its folder instead (<see cref="EndNote"/>).
 /// </summary>
 internal sealed class StoreTracker : ITracker
 {
@@ -17,6 +20,7 @@ internal sealed class StoreTracker : ITracker
     private readonly record struct PendingMetric(string Key, long Step, double Value, long TimestampMs);
 
     private readonly SqliteConnection _connection;
+    private readonly string _databasePath;
     private readonly Timer _timer;
     private readonly TimeSpan _heartbeatInterval;
 
@@ -35,6 +39,7 @@ internal sealed class StoreTracker : ITracker
         RunId = runId;
         ArtifactDirectory = artifactDirectory;
         _heartbeatInterval = heartbeatInterval;
+        _databasePath = databasePath;
         _connection = StoreSchema.Open(databasePath);
         _lastHeartbeatMs = Sql.NowMs();
         _timer = new Timer(OnTimer, null, FlushInterval, FlushInterval);
@@ -55,24 +60,7 @@ internal sealed class StoreTracker : ITracker
         lock (_writeLock)
         {
             ThrowIfInactive();
-            using var transaction = _connection.BeginTransaction();
-            using var select = Sql.Command(_connection, "SELECT value FROM params WHERE run_id = @run AND key = @key;", ("@run", RunId), ("@key", ""));
-            using var insert = Sql.Command(_connection, "INSERT INTO params (run_id, key, value) VALUES (@run, @key, @value);", ("@run", RunId), ("@key", ""), ("@value", ""));
-            foreach (var (key, value) in parameters)
-            {
-                select.Parameters["@key"].Value = key;
-                if (select.ExecuteScalar() is string existing)
-                {
-                    if (existing != value)
-                        throw new InvalidInputException(
-                            $"param '{key}' of run {RunId} was already logged as '{existing}'; it cannot change to '{value}'");
-                    continue;
-                }
-                insert.Parameters["@key"].Value = key;
-                insert.Parameters["@value"].Value = value;
-                insert.ExecuteNonQuery();
-            }
-            transaction.Commit();
+            InDatabase(() => WriteParams(parameters));
         }
     }
 
@@ -108,7 +96,7 @@ internal sealed class StoreTracker : ITracker
         lock (_writeLock)
         {
             ThrowIfInactive();
-            WriteTag(key, value);
+            InDatabase(() => WriteTag(key, value));
         }
     }
 
@@ -136,7 +124,7 @@ internal sealed class StoreTracker : ITracker
                 File.Delete(temporary);
                 throw;
             }
-            WriteArtifact(relative, new FileInfo(destination).Length);
+            InDatabase(() => WriteArtifact(relative, new FileInfo(destination).Length));
         }
     }
 
@@ -149,10 +137,22 @@ internal sealed class StoreTracker : ITracker
             string full = ArtifactPaths.Resolve(ArtifactDirectory, relative);
             if (!File.Exists(full))
                 throw new FileNotFoundException($"cannot register artifact '{relative}' of run {RunId}: {full} does not exist", full);
-            WriteArtifact(relative, new FileInfo(full).Length);
+            InDatabase(() => WriteArtifact(relative, new FileInfo(full).Length));
         }
     }
 
+    /// <summary>Commits the buffered metrics now: once this returns they survive a kill -9.</summary>
+    public void Flush()
+    {
+        lock (_writeLock)
+        {
+            ThrowIfInactive();
+            FlushLocked();
+        }
+    }
+
+    /// <remarks>When the database's disk is full, a run that fails or is killed keeps its end in its folder
+    /// (<see cref="EndNote"/>) and this returns normally: the caller's own error is the one to report.</remarks>
     public void End(RunStatus status, string? error = null)
     {
         if (status == RunStatus.Running)
@@ -164,22 +164,26 @@ internal sealed class StoreTracker : ITracker
                 ThrowIfInactiveLocked();
                 _ended = true; // no more metrics from other threads once the final flush starts
             }
+            Exception? failure = null;
             try
             {
                 FlushLocked();
-                using var transaction = _connection.BeginTransaction();
-                Sql.Execute(_connection, "UPDATE runs SET status = @status, end_time = @end WHERE id = @id;",
-                    ("@status", RunStatusText.ToText(status)), ("@end", Sql.NowMs()), ("@id", RunId));
-                if (error is not null)
-                    WriteTag("error", TruncateError(error));
-                transaction.Commit();
+                InDatabase(() => WriteEnd(status, error));
             }
-            catch
+            catch (Exception e)
             {
-                lock (_bufferLock)
-                    _ended = false; // let the caller retry, e.g. End(Failed) after End(Finished) threw
-                throw;
+                failure = e;
             }
+            if (failure is null)
+            {
+                EndNote.Remove(ArtifactDirectory);
+                return;
+            }
+            if (status != RunStatus.Finished && DiskFull.Is(failure) && TryKeepEndNote(status, error ?? failure.Message))
+                return;
+            lock (_bufferLock)
+                _ended = false; // let the caller retry, e.g. End(Failed) after End(Finished) threw
+            ExceptionDispatchInfo.Throw(failure);
         }
     }
 
@@ -208,6 +212,29 @@ internal sealed class StoreTracker : ITracker
             {
                 _connection.Dispose();
             }
+        }
+    }
+
+    private void WriteEnd(RunStatus status, string? error)
+    {
+        using var transaction = _connection.BeginTransaction();
+        Sql.Execute(_connection, "UPDATE runs SET status = @status, end_time = @end WHERE id = @id;",
+            ("@status", RunStatusText.ToText(status)), ("@end", Sql.NowMs()), ("@id", RunId));
+        if (error is not null)
+            WriteTag("error", TruncateError(error));
+        transaction.Commit();
+    }
+
+    private bool TryKeepEndNote(RunStatus status, string error)
+    {
+        try
+        {
+            EndNote.Keep(ArtifactDirectory, status, TruncateError(error), Sql.NowMs());
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
         }
     }
 
@@ -253,7 +280,7 @@ internal sealed class StoreTracker : ITracker
         }
         try
         {
-            WriteMetrics(batch);
+            InDatabase(() => WriteMetrics(batch));
         }
         catch
         {
@@ -264,6 +291,28 @@ internal sealed class StoreTracker : ITracker
             }
             throw;
         }
+    }
+
+    private void WriteParams(IReadOnlyDictionary<string, string> parameters)
+    {
+        using var transaction = _connection.BeginTransaction();
+        using var select = Sql.Command(_connection, "SELECT value FROM params WHERE run_id = @run AND key = @key;", ("@run", RunId), ("@key", ""));
+        using var insert = Sql.Command(_connection, "INSERT INTO params (run_id, key, value) VALUES (@run, @key, @value);", ("@run", RunId), ("@key", ""), ("@value", ""));
+        foreach (var (key, value) in parameters)
+        {
+            select.Parameters["@key"].Value = key;
+            if (select.ExecuteScalar() is string existing)
+            {
+                if (existing != value)
+                    throw new InvalidInputException(
+                        $"param '{key}' of run {RunId} was already logged as '{existing}'; it cannot change to '{value}'");
+                continue;
+            }
+            insert.Parameters["@key"].Value = key;
+            insert.Parameters["@value"].Value = value;
+            insert.ExecuteNonQuery();
+        }
+        transaction.Commit();
     }
 
     private void WriteMetrics(List<PendingMetric> batch)
@@ -313,6 +362,19 @@ internal sealed class StoreTracker : ITracker
             ON CONFLICT (run_id, path) DO UPDATE SET size = excluded.size, logged_time = excluded.logged_time;
             """,
             ("@run", RunId), ("@path", relativePath), ("@size", size), ("@time", Sql.NowMs()));
+
+    /// <summary>Runs a write; a full disk is reported with the database's path.</summary>
+    private void InDatabase(Action write)
+    {
+        try
+        {
+            write();
+        }
+        catch (SqliteException e) when (DiskFull.Is(e))
+        {
+            throw DiskFull.InDatabase(_databasePath, e);
+        }
+    }
 
     private static string TruncateError(string error) =>
         // The run must be able to end whatever the error says; keep the start of a long message.

@@ -42,7 +42,7 @@ public static class CheckpointFile
 
         var directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
         Directory.CreateDirectory(directory);
-        var temp = Path.Combine(directory, $".{Path.GetFileName(path)}.{Environment.ProcessId}.tmp");
+        var temp = Path.Combine(directory, $".{Path.GetFileName(path)}.{Environment.ProcessId}{TemporarySuffix}");
         try
         {
             using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
@@ -58,10 +58,33 @@ public static class CheckpointFile
             }
             File.Move(temp, path, overwrite: true);
         }
+        catch (IOException e) when (DiskFull.Is(e))
+        {
+            throw new DiskFullException($"{path}: cannot write the checkpoint: no space left on the device", e);
+        }
         finally
         {
-            if (File.Exists(temp))
-                File.Delete(temp);
+            File.Delete(temp); // no-op once renamed
+        }
+    }
+
+    private const string TemporarySuffix = ".tmp";
+
+    /// <summary>
+    /// Deletes, in <paramref name="folder"/> and below, the temporary files of writes that never finished
+    /// (".&lt;name&gt;.&lt;pid&gt;.tmp", left by a process killed while writing). Only for a folder no other
+    /// process writes checkpoints into, e.g. the folder of a run this process owns.
+    /// </summary>
+    public static void DeleteTemporaryFiles(string folder)
+    {
+        if (!Directory.Exists(folder))
+            return;
+        foreach (var file in Directory.EnumerateFiles(folder, ".*" + TemporarySuffix, SearchOption.AllDirectories))
+        {
+            string name = Path.GetFileName(file);
+            string pid = Path.GetExtension(name[..^TemporarySuffix.Length]).TrimStart('.');
+            if (pid.Length > 0 && pid.All(char.IsAsciiDigit))
+                File.Delete(file);
         }
     }
 

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Distill.Core.Tracking;
 
 namespace Distill.Core.Training;
 
@@ -15,6 +16,10 @@ public sealed record TrainingCheckpointHeader
     public required string DataFingerprint { get; init; }
     public required Dictionary<string, ModelDescriptor> Models { get; init; }
     public Dictionary<string, double> WallSeconds { get; init; } = [];
+
+    /// <summary>Metric points the run and each of its child runs had when the checkpoint was written, by run id
+    /// (<see cref="RunStore.MetricCounts"/>); null in checkpoints written before Distill recorded them.</summary>
+    public Dictionary<string, long>? MetricCounts { get; init; }
 }
 
 public static class TrainingCheckpoint
@@ -26,6 +31,31 @@ public static class TrainingCheckpoint
 
     public static void Write(string path, TrainingCheckpointHeader header, IReadOnlyDictionary<string, byte[]> sections) =>
         CheckpointFile.Write(path, JsonSerializer.Serialize(header, CheckpointFile.Json), sections);
+
+    /// <summary>
+    /// Writes the checkpoint of a tracked run. The metrics logged so far are committed first (through
+    /// <paramref name="tracker"/>, which must reach the run and the current phase's child run) and counted into
+    /// the header, so that the checkpoint never runs ahead of the metrics and a resume knows which points to drop.
+    /// </summary>
+    public static void Save(RunStore store, ITracker tracker, string path, TrainingCheckpointHeader header,
+        IReadOnlyDictionary<string, byte[]> sections)
+    {
+        tracker.Flush();
+        var counts = store.MetricCounts(tracker.RunId);
+        Write(path, header with { MetricCounts = new Dictionary<string, long>(counts) }, sections);
+    }
+
+    /// <summary>
+    /// Readies a run resumed from a checkpoint with <paramref name="header"/>, once this process owns it: deletes
+    /// the temporary checkpoint files that killed writes left in the run's folder, and drops the metric points
+    /// logged after the checkpoint (the redone epochs log them again), so that the history ends as an
+    /// uninterrupted run's. Returns the number of points dropped.
+    /// </summary>
+    public static long PrepareResume(RunStore store, ITracker run, TrainingCheckpointHeader header)
+    {
+        CheckpointFile.DeleteTemporaryFiles(run.ArtifactDirectory);
+        return header.MetricCounts is { } counts ? store.TruncateMetrics(run.RunId, counts) : 0;
+    }
 
     public static (TrainingCheckpointHeader Header, Dictionary<string, byte[]> Sections) Read(string path)
     {

@@ -1,7 +1,8 @@
 namespace Distill.Core.Export.Onnx;
 
 /// <summary>Writes a file through a temporary file in the same folder and a rename, so that readers see
-/// either the old file or the complete new one, never a half-written one.</summary>
+/// either the old file or the complete new one, never a half-written one. A failed write deletes the temporary
+/// file; a full disk is reported naming the file meant, not the temporary one.</summary>
 internal static class AtomicFile
 {
     public static void Write(string path, Action<Stream> write)
@@ -19,9 +20,11 @@ internal static class AtomicFile
             }
             File.Move(temporary, full, overwrite: true);
         }
-        catch
+        catch (Exception e)
         {
             File.Delete(temporary);
+            if (e is IOException && DiskFull.Is(e))
+                throw new DiskFullException($"{full}: cannot write: no space left on the device", e);
             throw;
         }
     }

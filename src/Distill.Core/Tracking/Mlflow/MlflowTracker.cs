@@ -62,6 +62,9 @@ public sealed class MlflowTracker : ITracker
 
     public void LogMetric(string key, double value, long step) => _inner.LogMetric(key, value, step);
 
+    /// <summary>Commits to the local store; the server gets the points on the worker's next pass.</summary>
+    public void Flush() => _inner.Flush();
+
     public void SetTag(string key, string value) => _inner.SetTag(key, value);
 
     public void LogArtifact(string localPath, string? artifactPath = null) => _inner.LogArtifact(localPath, artifactPath);
