@@ -95,7 +95,8 @@ public static class EvalCommand
         var extension = Path.GetExtension(path).ToLowerInvariant();
         if (extension is ".yaml" or ".yml")
         {
-            var plan = RecipeLoader.Load(path);
+            // Only the recipe's data is used, on the CPU: the device it trained on does not matter here.
+            var plan = RecipeLoader.Load(path, devices: DeviceSupport.Any);
             return (plan.Data with { Normalize = normalize.Normalize, Mean = normalize.Mean, Std = normalize.Std, Augment = null }, plan.BaseDirectory, plan.Seed);
         }
         if (path.Contains("idx3", StringComparison.Ordinal))

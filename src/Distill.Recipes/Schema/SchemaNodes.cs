@@ -23,6 +23,9 @@ internal sealed class ScalarSchema : SchemaNode
     public Regex? Pattern { get; init; }
     public bool AllowEmpty { get; init; }
 
+    /// <summary>Longest string or path; null = <see cref="RecipeLimits.ParamValue"/> (every value is a run param).</summary>
+    public Limit? MaxLength { get; init; }
+
     public override string Describe() => Kind switch
     {
         ScalarKind.Integer => "integer" + RangeText(),
@@ -30,7 +33,7 @@ internal sealed class ScalarSchema : SchemaNode
         ScalarKind.Boolean => "true | false",
         ScalarKind.Enum => "one of " + string.Join(" | ", Allowed),
         ScalarKind.Path => "path to an existing file (relative to the recipe's folder)",
-        _ => Pattern is null ? "string" : $"string matching {Pattern}",
+        _ => (Pattern is null ? "string" : $"string matching {Pattern}") + (MaxLength is { } max ? $", at most {max.Text} characters" : ""),
     };
 
     public string RangeText()
@@ -67,9 +70,14 @@ internal sealed class ListSchema : SchemaNode
     public int MinCount { get; init; }
     public int? ExactCount { get; init; }
 
+    /// <summary>Most items; null = <see cref="RecipeLimits.ListItems"/>.</summary>
+    public Limit? MaxCount { get; init; }
+
     public override string Describe()
     {
-        string count = ExactCount is { } n ? $", exactly {n}" : MinCount > 0 ? $", at least {MinCount}" : "";
+        string count = ExactCount is { } n ? $", exactly {n}"
+            : MaxCount is { } max ? (MinCount > 0 ? $", {MinCount} to {max.Text}" : $", at most {max.Text}")
+            : MinCount > 0 ? $", at least {MinCount}" : "";
         string item = Item is MapSchema ? "mappings" : $"({Item.Describe()})";
         return $"list of {item}{count}";
     }
