@@ -44,6 +44,15 @@ public static class ComputeDevice
         return first?.device ?? CPU;
     }
 
+    /// <summary><paramref name="tensor"/> on <paramref name="device"/>: itself when it is there already (so the CPU
+    /// path does no extra work), else a copy in the caller's dispose scope.</summary>
+    public static Tensor Move(Tensor tensor, Device device)
+    {
+        ArgumentNullException.ThrowIfNull(tensor);
+        ArgumentNullException.ThrowIfNull(device);
+        return tensor.device_type == device.type ? tensor : tensor.to(device);
+    }
+
     /// <summary>The CPU build cannot load LibTorch's CUDA backend; a CUDA build can, but then no GPU or driver is
     /// visible. The native library beside the program tells the two apart.</summary>
     private static string CudaMissing()

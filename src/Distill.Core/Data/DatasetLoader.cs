@@ -19,7 +19,8 @@ public static class DatasetLoader
     private const int MaxTestStream = 3;
     private const int ValidationStream = 4;
 
-    public static DataSplits Load(DataOptions options, string baseDirectory, int seed)
+    /// <param name="cancel">Checked while the files are read and between the steps after.</param>
+    public static DataSplits Load(DataOptions options, string baseDirectory, int seed, CancellationToken cancel = default)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(baseDirectory);
@@ -37,8 +38,9 @@ public static class DatasetLoader
         try
         {
             (train, test) = options.Format == DataFormat.Idx
-                ? LoadIdx(options, Resolve)
-                : LoadCsv(options, seed, Resolve);
+                ? LoadIdx(options, Resolve, cancel)
+                : LoadCsv(options, seed, Resolve, cancel);
+            cancel.ThrowIfCancellationRequested();
             string trainSource = files[0].Path;
             string testSource = files[^1].Path;
 
@@ -76,7 +78,9 @@ public static class DatasetLoader
             validation = train.Subset(validationIndices);
             train = Replace(train, trainIndices);
 
+            cancel.ThrowIfCancellationRequested();
             var normalization = Normalize(options, train, validation, test);
+            cancel.ThrowIfCancellationRequested();
             return new DataSplits
             {
                 Train = train,
@@ -135,13 +139,13 @@ public static class DatasetLoader
         }
     }
 
-    private static (TensorDataset Train, TensorDataset Test) LoadIdx(DataOptions options, Func<string, string, string> resolve)
+    private static (TensorDataset Train, TensorDataset Test) LoadIdx(DataOptions options, Func<string, string, string> resolve, CancellationToken cancel)
     {
-        var train = ReadIdxPair(resolve("train-images", options.TrainIdx!.Images), resolve("train-labels", options.TrainIdx.Labels));
+        var train = ReadIdxPair(resolve("train-images", options.TrainIdx!.Images), resolve("train-labels", options.TrainIdx.Labels), cancel);
         try
         {
             string testImages = resolve("test-images", options.TestIdx!.Images);
-            var test = ReadIdxPair(testImages, resolve("test-labels", options.TestIdx.Labels));
+            var test = ReadIdxPair(testImages, resolve("test-labels", options.TestIdx.Labels), cancel);
             if (!test.SampleShape.SequenceEqual(train.SampleShape))
             {
                 string message = $"{testImages}: image size [{string.Join(", ", test.SampleShape)}] differs from the training images' [{string.Join(", ", train.SampleShape)}]";
@@ -157,11 +161,11 @@ public static class DatasetLoader
         }
     }
 
-    private static TensorDataset ReadIdxPair(string imagesPath, string labelsPath)
+    private static TensorDataset ReadIdxPair(string imagesPath, string labelsPath, CancellationToken cancel)
     {
         using var scope = NewDisposeScope();
-        var images = IdxReader.Read(imagesPath, expectedDimensions: 3);
-        var labels = IdxReader.Read(labelsPath, expectedDimensions: 1);
+        var images = IdxReader.Read(imagesPath, expectedDimensions: 3, cancel);
+        var labels = IdxReader.Read(labelsPath, expectedDimensions: 1, cancel);
         if (images.shape[0] != labels.shape[0])
         {
             throw new InvalidInputException($"{imagesPath}: {images.shape[0]} images but {labelsPath} has {labels.shape[0]} labels");
@@ -174,15 +178,15 @@ public static class DatasetLoader
         return new TensorDataset(features.MoveToOuterDisposeScope(), labels.to_type(ScalarType.Int64).MoveToOuterDisposeScope());
     }
 
-    private static (TensorDataset Train, TensorDataset Test) LoadCsv(DataOptions options, int seed, Func<string, string, string> resolve)
+    private static (TensorDataset Train, TensorDataset Test) LoadCsv(DataOptions options, int seed, Func<string, string, string> resolve, CancellationToken cancel)
     {
-        var trainTable = CsvTable.Read(resolve("train-csv", options.TrainCsv!), options.CsvHasHeader, options.LabelColumn);
+        var trainTable = CsvTable.Read(resolve("train-csv", options.TrainCsv!), options.CsvHasHeader, options.LabelColumn, cancel);
         var trainAll = ToDataset(trainTable, options);
         try
         {
             if (options.TestCsv is not null)
             {
-                var testTable = CsvTable.Read(resolve("test-csv", options.TestCsv), options.CsvHasHeader, options.LabelColumn);
+                var testTable = CsvTable.Read(resolve("test-csv", options.TestCsv), options.CsvHasHeader, options.LabelColumn, cancel);
                 if (testTable.FeatureCount != trainTable.FeatureCount)
                 {
                     throw new InvalidInputException(

@@ -12,7 +12,7 @@ public static class ExportRecorder
     public static string Folder(string target) => $"exports/{target}";
 
     public static ExportReport ExportInto(ITracker tracker, ZooModel student, QuantizedZooModel? quantized, TargetProfile profile,
-        DataSplits data, string checkpointArtifact, int? calibrationBatches = null, int seed = 0)
+        DataSplits data, string checkpointArtifact, int? calibrationBatches = null, int seed = 0, CancellationToken cancel = default)
     {
         ArgumentNullException.ThrowIfNull(tracker);
         ArgumentNullException.ThrowIfNull(profile);
@@ -23,6 +23,7 @@ public static class ExportRecorder
         {
             CalibrationBatches = calibrationBatches,
             Seed = seed,
+            Cancel = cancel,
         });
         Record(tracker, report);
         return report;
