@@ -111,7 +111,7 @@ public static partial class RecipeSchema
             new() { Key = "name", Schema = RunName, Required = true, Doc = "Name of the run, used in the tracking store" },
             new() { Key = "description", Schema = Description, Doc = "Free text recorded with the run" },
             new() { Key = "seed", Schema = Int(0, int.MaxValue), Default = 42L, Doc = "Seed for data splits, shuffling and weight initialisation" },
-            new() { Key = "device", Schema = Enum("cpu", "cuda"), Default = "cpu", Doc = "Where tensors live; cuda needs the CUDA build of TorchSharp" },
+            new() { Key = "device", Schema = Enum("cpu", "cuda"), Default = "cpu", Doc = "Where training runs: cpu, or cuda (needs Distill built with TorchSharp-cuda-linux and an NVIDIA GPU; refused at this line otherwise); the data stays in CPU memory and exports run on the CPU" },
             new() { Key = "data", Schema = Data(), Required = true, Doc = "The data set and its preprocessing" },
             new() { Key = "teacher", Schema = Teacher(), Doc = "The model to distil from; without it the student is trained on hard labels" },
             new()
