@@ -11,6 +11,7 @@ using Distill.Core.Tracking.Analysis;
 using Distill.Core.Training;
 using Serilog;
 using Serilog.Formatting.Compact;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Distill.Core;
@@ -40,6 +41,8 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
 
     private string Execute(RunPlan plan, string? resumeRunId, CancellationToken cancel)
     {
+        // A device this machine does not have is bad input, found before anything is read or created.
+        var device = ComputeDevice.Resolve(plan.Device);
         string? checkpointPath = null;
         if (resumeRunId is not null)
         {
@@ -56,17 +59,17 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
         if (plan.Data.Format == DataFormat.Text)
             return new Text.LmRunner(store, logger, progress, TrackerDecorator).Execute(plan, resumeRunId, checkpointPath, cancel);
 
-        using var data = DatasetLoader.Load(plan.Data, plan.BaseDirectory, plan.Seed);
+        using var data = DatasetLoader.Load(plan.Data, plan.BaseDirectory, plan.Seed, cancel);
         manual_seed(plan.Seed);
-        using var teacher = plan.Teacher is null ? null : ModelZoo.Build(plan.Teacher.Model, data.InputShape, data.NumClasses);
+        using var teacher = plan.Teacher is null ? null : Build(plan.Teacher.Model, data, device, cancel);
         if (plan.Teacher?.Checkpoint is { } teacherCheckpoint)
             ModelCheckpoint.LoadInto(ResolvePath(plan, teacherCheckpoint), teacher!, "recipe's teacher");
         using var onnxTeacher = plan.OnnxTeacher is { } onnx
-            ? OnnxTeacher.Load(onnx, ResolvePath(plan, onnx.Path), data.InputShape, data.NumClasses, data.Normalization)
+            ? OnnxTeacher.Load(onnx, ResolvePath(plan, onnx.Path), data.InputShape, data.NumClasses, data.Normalization, device)
             : null;
         ITeacher? distillFrom = (ITeacher?)teacher ?? onnxTeacher;
         manual_seed(plan.Seed + 1);
-        using var student = ModelZoo.Build(plan.Student.Model, data.InputShape, data.NumClasses);
+        using var student = Build(plan.Student.Model, data, device, cancel);
         using var pruning = new StudentPruning(student);
         using var quantization = new StudentQuantization();
         if (plan.Student.Checkpoint is { } studentCheckpoint)
@@ -89,7 +92,7 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
             if (resumeHeader.PhaseIndex >= phases.Count)
                 throw new InvalidInputException($"{checkpointPath}: checkpoint is at phase {resumeHeader.PhaseIndex}, but the recipe has {phases.Count} phases");
             if (resumeHeader.Models.TryGetValue("student", out var saved) && !saved.SameArchitecture(ModelDescriptor.Of(student, null)))
-                pruning.Replace(ModelZoo.Build(saved.Spec, saved.InputShape, saved.NumClasses)); // shrunk by an earlier stage
+                pruning.Replace(ModelZoo.Build(saved.Spec, saved.InputShape, saved.NumClasses, cancel).to(device)); // shrunk by an earlier stage
             RestoreModel(checkpointPath, resumeSections, "student", pruning.Student);
             pruning.RestoreMasks(checkpointPath, resumeSections);
             quantization.Restore(checkpointPath, resumeSections, pruning.Student);
@@ -120,9 +123,9 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
             var wall = resumeHeader?.WallSeconds ?? [];
             int studentEpochs = RunPhases(plan, data, teacher, distillFrom, pruning, quantization, phases, tracker, runLog, resumeHeader, resumeSections, wall, cancel);
             if (onnxTeacher is not null)
-                RecordOnnxTeacher(data, onnxTeacher, tracker, runLog);
-            Finish(data, teacher, pruning, quantization, studentEpochs, tracker, runLog, wall);
-            RunExports(plan, data, pruning, quantization, tracker, runLog);
+                RecordOnnxTeacher(data, onnxTeacher, tracker, runLog, cancel);
+            Finish(data, teacher, pruning, quantization, studentEpochs, tracker, runLog, wall, cancel);
+            RunExports(plan, data, pruning, quantization, tracker, runLog, cancel);
             WriteCurves(tracker, runLog);
             tracker.End(RunStatus.Finished);
             runLog.Information("Run {RunId} finished", tracker.RunId);
@@ -193,7 +196,7 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
 
             if (!phase.IsTeacher && phase.Stage.Quantize is not null && quantization.Quantized is null)
             {
-                quantization.Start(phase.Stage, model, data.Train, StageTrainer.EpochSeed(plan.Seed, p, -1));
+                quantization.Start(phase.Stage, model, data.Train, StageTrainer.EpochSeed(plan.Seed, p, -1), cancel);
                 log.Information("Stage {Stage}: {What} ({Weights} weights, {Activations} activations)", phase.Name,
                     phase.Stage.Epochs == 0 ? "post-training quantisation" : "quantisation-aware training",
                     phase.Stage.Quantize.Config.Weights, phase.Stage.Quantize.Config.Activations);
@@ -201,14 +204,15 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
             var quantized = phase.IsTeacher ? null : quantization.Quantized;
             if (phase.Stage.Epochs == 0)
             {
-                state = EndCalibrationStage(p, phase, state, data, teacher, pruning, quantization, tracker, log, checkpointPath, wall);
+                state = EndCalibrationStage(p, phase, state, data, teacher, pruning, quantization, tracker, log, checkpointPath, wall, cancel);
                 offsets[phase.IsTeacher] = (state.StepOffset, state.EpochOffset);
                 continue;
             }
 
             manual_seed(StageTrainer.EpochSeed(plan.Seed, p, -1));
+            // The loss holds the hint adapter: it trains beside the model, on its device.
             using var loss = new DistillationLoss(phase.IsTeacher ? new LossOptions { LabelSmoothing = phase.Stage.Loss.LabelSmoothing } : phase.Stage.Loss,
-                model, phase.IsTeacher ? null : distillFrom);
+                model, phase.IsTeacher ? null : distillFrom).to(ComputeDevice.Of(model));
             var trained = quantized is null ? (nn.Module)model : quantized;
             using var optimizer = OptimizerFactory.Create(phase.Stage.Optimizer, trained.parameters().Concat(loss.parameters()));
             if (p == startPhase && sections is not null && !state.Finished)
@@ -273,11 +277,11 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
     /// measures it on the validation split and checkpoints the finished stage.</summary>
     private PhaseState EndCalibrationStage(int p, Phase phase, PhaseState state, DataSplits data, ZooModel? teacher,
         StudentPruning pruning, StudentQuantization quantization, ITracker tracker, ILogger log, string checkpointPath,
-        Dictionary<string, double> wall)
+        Dictionary<string, double> wall, CancellationToken cancel)
     {
         if (state.Finished)
             return state;
-        var validation = Evaluator.Evaluate(quantization.Quantized!, data.Validation);
+        var validation = Evaluator.Evaluate(quantization.Quantized!, data.Validation, cancel: cancel);
         tracker.LogMetric("quant/val_acc", validation.Accuracy, state.EpochOffset);
         log.Information("Stage {Stage}: calibrated; validation accuracy {Accuracy:P2}", phase.Name, validation.Accuracy);
         state = state with { Finished = true };
@@ -360,14 +364,14 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
     }
 
     private static void Finish(DataSplits data, ZooModel? teacher, StudentPruning pruning, StudentQuantization quantization,
-        int studentEpochs, ITracker tracker, ILogger log, Dictionary<string, double> wall)
+        int studentEpochs, ITracker tracker, ILogger log, Dictionary<string, double> wall, CancellationToken cancel)
     {
         if (teacher is not null)
-            RecordFinalModel(data, teacher, "teacher", TeacherArtifact, tracker, log, wall);
+            RecordFinalModel(data, teacher, "teacher", TeacherArtifact, tracker, log, wall, cancel);
         var sections = pruning.Sections();
         foreach (var (name, bytes) in quantization.Sections())
             sections[name] = bytes;
-        RecordFinalModel(data, pruning.Student, "student", StudentArtifact, tracker, log, wall, sections, quantization.Quantized);
+        RecordFinalModel(data, pruning.Student, "student", StudentArtifact, tracker, log, wall, cancel, sections, quantization.Quantized);
         if (!pruning.Masks.IsEmpty)
             RecordFinalSparsity(pruning, studentEpochs, tracker, log);
     }
@@ -388,9 +392,9 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
     }
 
     /// <summary>An ONNX teacher's test metrics, measured through ONNX Runtime; its file stays where it is (no copy in the run).</summary>
-    private static void RecordOnnxTeacher(DataSplits data, OnnxTeacher teacher, ITracker tracker, ILogger log)
+    private static void RecordOnnxTeacher(DataSplits data, OnnxTeacher teacher, ITracker tracker, ILogger log, CancellationToken cancel)
     {
-        var test = teacher.Evaluate(data.Test);
+        var test = teacher.Evaluate(data.Test, cancel);
         tracker.LogMetric("teacher/test_acc", test.Accuracy, 0);
         tracker.LogMetric("teacher/test_loss", test.Loss, 0);
         tracker.LogMetric("teacher/size_bytes", new FileInfo(teacher.Path).Length, 0);
@@ -401,13 +405,13 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
     /// <summary>Saves a final model and logs its test metrics. A quantised student's test_acc is that of its
     /// fake-quant view (what an integer runtime computes); float_test_acc is the same weights in float.</summary>
     private static void RecordFinalModel(DataSplits data, ZooModel model, string role, string artifact, ITracker tracker,
-        ILogger log, Dictionary<string, double> wall, IReadOnlyDictionary<string, byte[]>? extraSections = null,
+        ILogger log, Dictionary<string, double> wall, CancellationToken cancel, IReadOnlyDictionary<string, byte[]>? extraSections = null,
         QuantizedZooModel? quantized = null)
     {
-        var test = quantized is null ? Evaluator.Evaluate(model, data.Test) : Evaluator.Evaluate(quantized, data.Test);
+        var test = quantized is null ? Evaluator.Evaluate(model, data.Test, cancel: cancel) : Evaluator.Evaluate(quantized, data.Test, cancel: cancel);
         if (quantized is not null)
         {
-            var floatTest = Evaluator.Evaluate(model, data.Test);
+            var floatTest = Evaluator.Evaluate(model, data.Test, cancel: cancel);
             tracker.LogMetric($"{role}/float_test_acc", floatTest.Accuracy, 0);
             log.Information("{Role}: float test accuracy {Accuracy:P2}; quantised: {Quantized:P2}", role, floatTest.Accuracy, test.Accuracy);
         }
@@ -423,12 +427,19 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
             role, test.Accuracy, test.Loss, model.ParameterCount);
     }
 
-    /// <summary>Exports the final student to each target of the recipe, into the run.</summary>
-    private static void RunExports(RunPlan plan, DataSplits data, StudentPruning pruning, StudentQuantization quantization, ITracker tracker, ILogger log)
+    /// <summary>Exports the final student to each target of the recipe, into the run. Exports run on the CPU, where
+    /// the target runtimes run: the student is moved there first (its training is over).</summary>
+    private static void RunExports(RunPlan plan, DataSplits data, StudentPruning pruning, StudentQuantization quantization, ITracker tracker, ILogger log,
+        CancellationToken cancel)
     {
+        if (plan.Exports.Count == 0)
+            return;
+        pruning.Student.to(CPU);
+        quantization.Quantized?.to(CPU);
         foreach (var profile in plan.Exports)
         {
-            var report = ExportRecorder.ExportInto(tracker, pruning.Student, quantization.Quantized, profile, data, StudentArtifact, seed: plan.Seed);
+            log.Information("Export {Target}: calibrating, writing and verifying the file in its runtime", profile.Name);
+            var report = ExportRecorder.ExportInto(tracker, pruning.Student, quantization.Quantized, profile, data, StudentArtifact, seed: plan.Seed, cancel: cancel);
             log.Information("Export {Target}: {Size:N0} bytes, test accuracy {Accuracy:P2} in {Runtime}, {Latency:F3} ms at batch 1; verification {Verification}",
                 profile.Name, report.SizeBytes, report.TestAccuracy, report.Verification.Runtime, report.LatencyBatch1.MedianMs,
                 VerificationText.Describe(report.Verification));
@@ -450,6 +461,11 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
             log.Warning(e, "Could not draw the training curves: {Message}", e.Message);
         }
     }
+
+    /// <summary>A zoo model built from its spec (under the caller's seed, in CPU memory, so that every device starts from
+    /// the same weights) and moved to <paramref name="device"/>.</summary>
+    private static ZooModel Build(ModelSpec spec, DataSplits data, Device device, CancellationToken cancel) =>
+        ModelZoo.Build(spec, data.InputShape, data.NumClasses, cancel).to(device);
 
     private static string ResolvePath(RunPlan plan, string path) =>
         Path.IsPathRooted(path) ? path : Path.GetFullPath(Path.Combine(plan.BaseDirectory, path));

@@ -10,16 +10,17 @@ public static class RecipeLoader
 {
     /// <param name="path">The recipe file; relative data paths in it are relative to its folder.</param>
     /// <param name="overrides">"--set" arguments such as "stages[1].epochs=3" or "student.model.channels=[8,16]".</param>
+    /// <param name="devices">Which devices the machine that runs the recipe offers; null = this one.</param>
     /// <exception cref="RecipeException">The recipe or an override is wrong; lists every problem.</exception>
-    /// <exception cref="InvalidInputException">The file is missing or unreadable.</exception>
-    public static RunPlan Load(string path, IReadOnlyList<string>? overrides = null)
+    /// <exception cref="InvalidInputException">The file is missing, unreadable or too large.</exception>
+    public static RunPlan Load(string path, IReadOnlyList<string>? overrides = null, DeviceSupport? devices = null)
     {
         if (Directory.Exists(path))
             throw new InvalidInputException($"{path}: is a folder; give the recipe file (.yaml) to use");
         string text;
         try
         {
-            text = File.ReadAllText(path);
+            text = ReadBounded(path);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
         {
@@ -27,15 +28,19 @@ public static class RecipeLoader
             throw new InvalidInputException($"{path}: {reason}", e);
         }
         string folder = Path.GetDirectoryName(Path.GetFullPath(path)) ?? Directory.GetCurrentDirectory();
-        return LoadText(text, path, folder, overrides);
+        return LoadText(text, path, folder, overrides, devices);
     }
 
     /// <param name="yaml">The recipe's text.</param>
     /// <param name="displayPath">Name used in error locations.</param>
     /// <param name="baseDirectory">Folder that relative paths in the recipe are resolved against.</param>
     /// <param name="overrides">"--set" arguments, applied before validation.</param>
-    public static RunPlan LoadText(string yaml, string displayPath, string baseDirectory, IReadOnlyList<string>? overrides = null)
+    /// <param name="devices">Which devices the machine that runs the recipe offers; null = this one.</param>
+    public static RunPlan LoadText(string yaml, string displayPath, string baseDirectory, IReadOnlyList<string>? overrides = null,
+        DeviceSupport? devices = null)
     {
+        if (yaml.Length > RecipeLimits.FileBytes.Value)
+            throw new InvalidInputException($"{displayPath}: {TooLarge(yaml.Length.ToString("N0", System.Globalization.CultureInfo.InvariantCulture), "characters")}");
         string folder = Path.GetFullPath(baseDirectory);
         var errors = new List<RecipeError>();
         var locate = new NodeLocator(displayPath);
@@ -50,13 +55,50 @@ public static class RecipeLoader
             {
                 CrossChecks.Run(root, errors);
                 ExportChecks.Run(root, folder, errors);
+                DeviceChecks.Run(root, devices ?? DeviceSupport.ThisMachine, errors);
+                if (errors.Count == 0)
+                {
+                    SizeChecks.Run(root, errors);
+                }
             }
         }
         if (errors.Count > 0 || root is null)
         {
-            throw new RecipeException(InReadingOrder(errors, displayPath));
+            throw new RecipeException(FirstInReadingOrder(errors, displayPath));
         }
         return PlanBinder.Bind(root, folder);
+    }
+
+    /// <summary>The file's text, refused unread when it is larger than any recipe (or never ends, like /dev/zero).</summary>
+    private static string ReadBounded(string path)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        var buffer = new byte[RecipeLimits.FileBytes.Value + 1];
+        int read = stream.ReadAtLeast(buffer, buffer.Length, throwOnEndOfStream: false);
+        if (read > RecipeLimits.FileBytes.Value)
+        {
+            // A device or pipe has no length: say only that it is too long.
+            string size = stream.CanSeek && stream.Length >= read
+                ? stream.Length.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)
+                : "more than " + RecipeLimits.FileBytes.Text;
+            throw new InvalidInputException($"{path}: {TooLarge(size, "bytes")}");
+        }
+        using var reader = new StreamReader(new MemoryStream(buffer, 0, read), detectEncodingFromByteOrderMarks: true);
+        return reader.ReadToEnd();
+    }
+
+    private static string TooLarge(string size, string unit) =>
+        $"the recipe is {size} {unit}; a recipe file may have at most {RecipeLimits.FileBytes.Text} bytes ({RecipeLimits.FileBytes.Why})";
+
+    /// <summary>The first <see cref="RecipeLimits.Errors"/> problems in reading order, then how many more there are.</summary>
+    private static List<RecipeError> FirstInReadingOrder(List<RecipeError> errors, string displayPath)
+    {
+        var ordered = InReadingOrder(errors, displayPath);
+        int most = RecipeLimits.Errors.Int;
+        if (ordered.Count <= most)
+            return ordered;
+        var last = ordered[most - 1];
+        return [.. ordered.Take(most), last with { Message = $"… and {ordered.Count - most} more problems" }];
     }
 
     /// <summary>The document's root node; an empty document is an empty mapping. Null after a syntax error.</summary>

@@ -94,8 +94,9 @@ public static partial class RecipeSchema
 
     private static readonly ScalarSchema Bool = new() { Kind = ScalarKind.Boolean };
     private static readonly ScalarSchema Text = new() { Kind = ScalarKind.String };
-    private static readonly ScalarSchema FreeText = new() { Kind = ScalarKind.String, AllowEmpty = true };
-    private static readonly ScalarSchema Name = new() { Kind = ScalarKind.String, Pattern = PlainName.Pattern(), PatternRule = PlainName.Rule };
+    private static readonly ScalarSchema Description = new() { Kind = ScalarKind.String, AllowEmpty = true, MaxLength = RecipeLimits.Description };
+    private static readonly ScalarSchema RunName = new() { Kind = ScalarKind.String, Pattern = PlainName.Pattern(), PatternRule = PlainName.Rule, MaxLength = RecipeLimits.RunName };
+    private static readonly ScalarSchema StageName = new() { Kind = ScalarKind.String, Pattern = PlainName.Pattern(), PatternRule = PlainName.Rule, MaxLength = RecipeLimits.StageName };
     private static readonly ScalarSchema FilePath = new() { Kind = ScalarKind.Path };
     private static readonly ScalarSchema FolderPath = new() { Kind = ScalarKind.Folder };
     private static readonly ScalarSchema HttpUrl = new() { Kind = ScalarKind.String, Pattern = HttpUrlPattern() };
@@ -106,10 +107,10 @@ public static partial class RecipeSchema
     {
         Fields =
         [
-            new() { Key = "name", Schema = Name, Required = true, Doc = "Name of the run, used in the tracking store" },
-            new() { Key = "description", Schema = FreeText, Doc = "Free text recorded with the run" },
+            new() { Key = "name", Schema = RunName, Required = true, Doc = "Name of the run, used in the tracking store" },
+            new() { Key = "description", Schema = Description, Doc = "Free text recorded with the run" },
             new() { Key = "seed", Schema = Int(0, int.MaxValue), Default = 42L, Doc = "Seed for data splits, shuffling and weight initialisation" },
-            new() { Key = "device", Schema = Enum("cpu", "cuda"), Default = "cpu", Doc = "Where tensors live; cuda needs the CUDA build of TorchSharp" },
+            new() { Key = "device", Schema = Enum("cpu", "cuda"), Default = "cpu", Doc = "Where training runs: cpu, or cuda (needs Distill built with TorchSharp-cuda-linux and an NVIDIA GPU; refused at this line otherwise); the data stays in CPU memory and exports run on the CPU" },
             new() { Key = "data", Schema = Data(), Required = true, Doc = "The data set and its preprocessing" },
             new() { Key = "teacher", Schema = Teacher(), Doc = "The model to distil from; without it the student is trained on hard labels" },
             new()
@@ -129,7 +130,7 @@ public static partial class RecipeSchema
             new()
             {
                 Key = "stages",
-                Schema = new ListSchema { Item = Stage(teacherStage: false), MinCount = 1 },
+                Schema = new ListSchema { Item = Stage(teacherStage: false), MinCount = 1, MaxCount = RecipeLimits.Stages },
                 Required = true,
                 Doc = "Training stages of the student, run in order; each continues from the previous one",
             },
@@ -170,7 +171,7 @@ public static partial class RecipeSchema
                 new() { Key = "test_csv", Schema = FilePath, When = csv, Doc = "Test CSV; without it test_fraction of train_csv is held out (stratified)" },
                 new() { Key = "label_column", Schema = Text, When = csv, Doc = "Header name of the label column; absent = the last column" },
                 new() { Key = "header", Schema = Bool, Default = true, When = csv, Doc = "Whether the first row is a header" },
-                new() { Key = "image_shape", Schema = new ListSchema { Item = Int(1), ExactCount = 3 }, When = csv, Doc = "Reshape each row's features to [channels, height, width], e.g. [1, 8, 8]" },
+                new() { Key = "image_shape", Schema = new ListSchema { Item = Int(1, RecipeLimits.ImageSide.Value), ExactCount = 3 }, When = csv, Doc = "Reshape each row's features to [channels, height, width], e.g. [1, 8, 8]" },
                 new() { Key = "scale", Schema = Number(0, minExclusive: true), Default = 1.0, When = csv, Doc = "Divide features by this before normalisation (16 for optical digits)" },
                 new() { Key = "test_fraction", Schema = Fraction(), Default = 0.2, When = csv, Doc = "Fraction of train_csv held out for testing when test_csv is absent" },
                 new() { Key = "num_classes", Schema = Int(2, Core.Data.CsvTable.MaxLabel + 1), When = image, Doc = "Number of classes: every label must be in 0..num_classes-1, and a class may have no sample; absent = the largest training label + 1, and every class below it needs a training sample" },
@@ -187,7 +188,7 @@ public static partial class RecipeSchema
                     {
                         Fields =
                         [
-                            new() { Key = "max_shift", Schema = Int(0, 64), Default = 0L, Doc = "Random shift of up to this many pixels (zero padded)" },
+                            new() { Key = "max_shift", Schema = Int(0, RecipeLimits.MaxShift.Value), Default = 0L, Doc = "Random shift of up to this many pixels (zero padded)" },
                             new() { Key = "horizontal_flip", Schema = Bool, Default = false, Doc = "Random horizontal flip" },
                         ],
                     },
@@ -196,8 +197,8 @@ public static partial class RecipeSchema
                 },
                 new() { Key = "path", Schema = FilePath, Required = true, When = text, Doc = "The corpus: a UTF-8 plain-text file (not empty, no binary data)" },
                 new() { Key = "tokenizer", Schema = Enum("byte", "char"), Default = "byte", When = text, Doc = "byte: one token per UTF-8 byte (256 tokens, no vocabulary file); char: one token per character of the corpus (the vocabulary is saved with the models)" },
-                new() { Key = "context", Schema = Int(1, 8192), Default = 128L, When = text, Doc = "Tokens per training window: the models' context length" },
-                new() { Key = "blocks", Schema = Int(1, 100000), Default = 10L, When = text, Doc = "The token stream is cut into this many contiguous blocks; the tail (validation_fraction) of each is validation text" },
+                new() { Key = "context", Schema = Int(1, RecipeLimits.Context.Value), Default = 128L, When = text, Doc = "Tokens per training window: the models' context length" },
+                new() { Key = "blocks", Schema = Int(1, RecipeLimits.Blocks.Value), Default = 10L, When = text, Doc = "The token stream is cut into this many contiguous blocks; the tail (validation_fraction) of each is validation text" },
                 new() { Key = "stride", Schema = Int(0, int.MaxValue), Default = 0L, When = text, Doc = "Tokens between window starts; 0 = context (windows do not overlap)" },
                 new() { Key = "max_train_windows", Schema = Int(1, int.MaxValue), When = text, Doc = "Use at most this many training windows, spread evenly over the corpus" },
                 new() { Key = "max_validation_windows", Schema = Int(1, int.MaxValue), When = text, Doc = "Use at most this many validation windows, spread evenly over the corpus" },
@@ -235,8 +236,8 @@ public static partial class RecipeSchema
                 },
                 Doc = "onnx: which outputs of the file the teacher's logits and taps are",
             },
-            new() { Key = "threads", Schema = Int(0, 1024), DefaultText = "1", Doc = "onnx: ONNX Runtime intra-op threads; 0 = one per core" },
-            new() { Key = "batch_size", Schema = Int(1, 1 << 20), DefaultText = "256", Doc = "onnx: samples (text: windows) per ONNX Runtime run (a file with a fixed batch dimension runs at that size)" },
+            new() { Key = "threads", Schema = Int(0, RecipeLimits.Threads.Value), DefaultText = "1", Doc = "onnx: ONNX Runtime intra-op threads; 0 = one per core" },
+            new() { Key = "batch_size", Schema = Int(1, RecipeLimits.BatchSize.Value), DefaultText = "256", Doc = "onnx: samples (text: windows) per ONNX Runtime run (a file with a fixed batch dimension runs at that size)" },
             new()
             {
                 Key = "input",
@@ -281,12 +282,12 @@ public static partial class RecipeSchema
                 Fields =
                 [
                     new() { Key = "arch", Schema = Enum("mlp", "cnn", "transformer-lm"), Required = true, Doc = "mlp: fully connected layers; cnn: conv blocks and a fully connected head; transformer-lm: decoder-only transformer language model (data.format text)" },
-                    new() { Key = "channels", Schema = new ListSchema { Item = Int(1, 65536), MinCount = 1 }, Required = true, When = cnn, Doc = "Output channels of each conv block" },
-                    new() { Key = "hidden", Schema = new ListSchema { Item = Int(1, 1 << 20) }, Default = Array.Empty<object>(), When = classifier, Doc = "Widths of the hidden fully connected layers (cnn: of the head)" },
+                    new() { Key = "channels", Schema = new ListSchema { Item = Int(1, RecipeLimits.Width.Value), MinCount = 1, MaxCount = RecipeLimits.ConvBlocks }, Required = true, When = cnn, Doc = "Output channels of each conv block" },
+                    new() { Key = "hidden", Schema = new ListSchema { Item = Int(1, RecipeLimits.Width.Value), MaxCount = RecipeLimits.HiddenLayers }, Default = Array.Empty<object>(), When = classifier, Doc = "Widths of the hidden fully connected layers (cnn: of the head)" },
                     new()
                     {
                         Key = "depthwise",
-                        Schema = new ListSchema { Item = Bool },
+                        Schema = new ListSchema { Item = Bool, MaxCount = RecipeLimits.ConvBlocks },
                         When = cnn,
                         DefaultFrom = m => RepeatPerBlock(m, false),
                         DefaultText = "false for every block",
@@ -295,18 +296,18 @@ public static partial class RecipeSchema
                     new()
                     {
                         Key = "pool",
-                        Schema = new ListSchema { Item = Bool },
+                        Schema = new ListSchema { Item = Bool, MaxCount = RecipeLimits.ConvBlocks },
                         When = cnn,
                         DefaultFrom = m => RepeatPerBlock(m, true),
                         DefaultText = "true for every block",
                         Doc = "Per block: 2x2 max-pool after it; same length as channels",
                     },
-                    new() { Key = "kernel_size", Schema = Int(1, 15), Default = 3L, When = cnn, Doc = "Conv kernel size" },
+                    new() { Key = "kernel_size", Schema = Int(1, RecipeLimits.KernelSize.Value), Default = 3L, When = cnn, Doc = "Conv kernel size" },
                     new() { Key = "batch_norm", Schema = Bool, Default = true, When = classifier, Doc = "Batch normalisation after each conv / hidden layer" },
-                    new() { Key = "layers", Schema = Int(1, 256), Default = 4L, When = lm, Doc = "Transformer blocks (pre-norm: causal self-attention and a GELU MLP)" },
-                    new() { Key = "d_model", Schema = Int(1, 65536), Default = 128L, When = lm, Doc = "Width of the token embeddings and hidden states" },
-                    new() { Key = "heads", Schema = Int(1, 1024), Default = 4L, When = lm, Doc = "Attention heads; must divide d_model" },
-                    new() { Key = "d_ff", Schema = Int(0, 1 << 20), Default = 0L, When = lm, Doc = "Hidden width of each block's MLP; 0 = 4 * d_model" },
+                    new() { Key = "layers", Schema = Int(1, RecipeLimits.TransformerLayers.Value), Default = 4L, When = lm, Doc = "Transformer blocks (pre-norm: causal self-attention and a GELU MLP)" },
+                    new() { Key = "d_model", Schema = Int(1, RecipeLimits.Width.Value), Default = 128L, When = lm, Doc = "Width of the token embeddings and hidden states" },
+                    new() { Key = "heads", Schema = Int(1, RecipeLimits.Heads.Value), Default = 4L, When = lm, Doc = "Attention heads; must divide d_model" },
+                    new() { Key = "d_ff", Schema = Int(0, RecipeLimits.FeedForward.Value), Default = 0L, When = lm, Doc = "Hidden width of each block's MLP; 0 = 4 * d_model" },
                     new() { Key = "dropout", Schema = Fraction(), Default = 0.0, Doc = "Dropout probability before each fully connected layer (transformer-lm: on embeddings, attention and residual branches)" },
                 ],
             },
@@ -322,15 +323,15 @@ public static partial class RecipeSchema
     private static MapSchema Stage(bool teacherStage)
     {
         var stageName = teacherStage
-            ? new Field { Key = "name", Schema = Name, Default = "teacher", Doc = "Stage name (unique; used in metric names)" }
-            : new Field { Key = "name", Schema = Name, Required = true, Doc = "Stage name (unique; used in metric names)" };
+            ? new Field { Key = "name", Schema = StageName, Default = "teacher", Doc = "Stage name (unique; used in metric names)" }
+            : new Field { Key = "name", Schema = StageName, Required = true, Doc = "Stage name (unique; used in metric names)" };
         return new MapSchema
         {
             Fields =
             [
                 stageName,
-                new() { Key = "epochs", Schema = Int(teacherStage ? 1 : 0, 100000), Default = 1L, Doc = teacherStage ? "Passes over the training data" : "Passes over the training data; 0 only with quantize (post-training calibration, no training)" },
-                new() { Key = "batch_size", Schema = Int(1, 1 << 20), Default = 128L, Doc = "Samples per optimiser step" },
+                new() { Key = "epochs", Schema = Int(teacherStage ? 1 : 0, RecipeLimits.Epochs.Value), Default = 1L, Doc = teacherStage ? "Passes over the training data" : "Passes over the training data; 0 only with quantize (post-training calibration, no training)" },
+                new() { Key = "batch_size", Schema = Int(1, RecipeLimits.BatchSize.Value), Default = 128L, Doc = "Samples per optimiser step" },
                 new() { Key = "optimizer", Schema = Optimizer(), DefaultEmpty = true, Doc = "Optimiser" },
                 new() { Key = "schedule", Schema = Schedule(), DefaultEmpty = true, Doc = "Learning-rate schedule, evaluated per optimiser step" },
                 new() { Key = "loss", Schema = Loss(teacherStage), DefaultEmpty = true, Doc = teacherStage ? "Loss (the teacher uses plain cross-entropy)" : "What the stage minimises; neither kd nor hint = cross-entropy on hard labels" },
@@ -434,14 +435,14 @@ public static partial class RecipeSchema
             new() { Key = "activation_observer", Schema = Enum(ObserverNames), Default = "min_max", Doc = "How activation ranges are found: min_max, moving_average (EMA of batch min/max), percentile (histogram tails clipped), entropy (KL threshold, as TensorRT), mse (clipping with the least squared error)" },
             new() { Key = "percentile", Schema = Number(50, minExclusive: true, max: 100), Default = 99.99, Doc = "percentile observer: the percentile kept" },
             new() { Key = "momentum", Schema = Number(0, minExclusive: true, max: 1), Default = 0.01, Doc = "moving_average observer: weight of the newest batch" },
-            new() { Key = "bins", Schema = Int(16, 1 << 16), Default = 2048L, Doc = "Histogram bins of the percentile, entropy and mse observers" },
+            new() { Key = "bins", Schema = Int(16, RecipeLimits.HistogramBins.Value), Default = 2048L, Doc = "Histogram bins of the percentile, entropy and mse observers" },
             new() { Key = "observer_steps", Schema = Int(1, int.MaxValue), Default = 100L, Doc = "QAT: training steps during which observers run before the qparams freeze (at the latest at the end of the stage's first epoch)" },
             new() { Key = "learned_step_size", Schema = Bool, Default = false, Doc = "QAT: learn the scales (LSQ) once the observers freeze" },
             new() { Key = "fold_batch_norm", Schema = Bool, Default = true, Doc = "Fold each batch norm into the conv before it, so the folded weight is what gets quantised" },
             new() { Key = "freeze_bn_epoch", Schema = Int(0, 100000), Doc = "QAT: from this epoch of the stage (0-based) on, batch norms use and keep their running statistics; absent = never" },
             new() { Key = "quantize_input", Schema = Bool, Default = true, Doc = "Quantise the model input too" },
             new() { Key = "first_layer", Schema = Enum("integer", "float"), Default = "integer", Doc = "float: a first conv keeps float weights and computes in float on the float input; only its output is quantised (as int8 ONNX targets with first_layer: float want it, e.g. x86-vnni; TFLite int8 needs integer). An MLP's first layer stays integer" },
-            new() { Key = "calibration_batches", Schema = Int(1, 100000), Default = 16L, Doc = "epochs: 0: batches of the training split (of batch_size samples) to calibrate on" },
+            new() { Key = "calibration_batches", Schema = Int(1, RecipeLimits.CalibrationBatches.Value), Default = 16L, Doc = "epochs: 0: batches of the training split (of batch_size samples) to calibrate on" },
             new()
             {
                 Key = "layers",
@@ -574,7 +575,7 @@ public static partial class RecipeSchema
                     {
                         Fields =
                         [
-                            new() { Key = "top_k", Schema = Int(1, 1 << 20), Default = 32L, Doc = "Teacher logits kept per position; the rest of the vocabulary is one tail bucket; at most the vocabulary" },
+                            new() { Key = "top_k", Schema = Int(1, RecipeLimits.TopK.Value), Default = 32L, Doc = "Teacher logits kept per position; the rest of the vocabulary is one tail bucket; at most the vocabulary" },
                         ],
                     },
                     Doc = "transformer-lm with kd: run the teacher once over the training windows and keep its top-k logits per position; absent = run the teacher every step. The KL is then computed on the top-k plus one tail bucket",

@@ -99,7 +99,7 @@ public class OverrideTests
         var errors = Errors(Minimal + "\n    epochs: x", "stages[0].batch_size=0", "devise=cpu");
         Assert.Equal(3, errors.Count);
         AssertAt(errors[0], 9, 13, "stages[0].epochs: expected an integer, got 'x'");
-        AssertAt(errors[1], 1, 22, "stages[0].batch_size: must be in [1, 1048576], got 0", "<command line>:--set 1");
+        AssertAt(errors[1], 1, 22, "stages[0].batch_size: must be in [1, 65536], got 0", "<command line>:--set 1");
         AssertAt(errors[2], 1, 1, "unknown key 'devise' (did you mean 'device'?)", "<command line>:--set 2");
     }
 

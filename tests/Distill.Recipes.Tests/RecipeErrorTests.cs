@@ -286,7 +286,7 @@ public class RecipeErrorTests
     public void NamesAreAtMostOneHundredCharacters()
     {
         Assert.Equal(new string('s', 100), Load(Minimal.Replace("  - name: s", "  - name: " + new string('s', 100))).Stages[0].Name);
-        AssertAt(Single(Minimal.Replace("  - name: s", "  - name: " + new string('s', 101))), 8, 11, "stages[0].name: must be");
+        AssertAt(Single(Minimal.Replace("  - name: s", "  - name: " + new string('s', 101))), 8, 11, "stages[0].name: is 101 characters long");
     }
 
     [Fact]
@@ -319,7 +319,7 @@ public class RecipeErrorTests
             (11, 34, "stages[0].optimizer.lr: expected a number, got 'abc'"),
             (12, 13, "stages[0].loss.kd: needs a teacher"),
             (13, 11, "stages[1].name: duplicate stage name 'a'"),
-            (14, 17, "stages[1].batch_size: must be in [1, 1048576], got 0"),
+            (14, 17, "stages[1].batch_size: must be in [1, 65536], got 0"),
         ];
         Assert.Equal(expected.Length, errors.Count);
         for (int i = 0; i < expected.Length; i++)

@@ -43,6 +43,15 @@ public class SchemaDocsTests
     }
 
     [Fact]
+    public void DocsContainTheLimitsTableVerbatim()
+    {
+        string docs = ReadDocs();
+        string table = RecipeLimits.Describe().ReplaceLineEndings("\n");
+        Assert.True(docs.Contains(table, StringComparison.Ordinal),
+            "docs/recipes.md is out of date: paste the output of RecipeLimits.Describe() into its Limits section");
+    }
+
+    [Fact]
     public void DocsMentionEveryKey()
     {
         string docs = ReadDocs();

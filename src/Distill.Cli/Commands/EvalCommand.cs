@@ -104,7 +104,10 @@ public static class EvalCommand
         var extension = Path.GetExtension(path).ToLowerInvariant();
         if (extension is ".yaml" or ".yml")
         {
-            var plan = recipeFolder is null ? RecipeLoader.Load(path) : RecipeLoader.LoadText(File.ReadAllText(path), path, recipeFolder);
+            // Only the recipe's data is used, on the CPU: the device it trained on does not matter here.
+            var plan = recipeFolder is null
+                ? RecipeLoader.Load(path, devices: DeviceSupport.Any)
+                : RecipeLoader.LoadText(File.ReadAllText(path), path, recipeFolder, devices: DeviceSupport.Any);
             return (plan.Data with { Normalize = asTrained.Normalize, Mean = asTrained.Mean, Std = asTrained.Std, NumClasses = asTrained.NumClasses, Augment = null },
                 plan.BaseDirectory, plan.Seed);
         }

@@ -73,7 +73,10 @@ internal static class LmEval
         var extension = Path.GetExtension(dataPath).ToLowerInvariant();
         if (extension is ".yaml" or ".yml")
         {
-            var plan = baseDirectory is null ? RecipeLoader.Load(dataPath) : RecipeLoader.LoadText(File.ReadAllText(dataPath), dataPath, baseDirectory);
+            // Only the recipe's data is used, on the CPU: the device it trained on does not matter here.
+            var plan = baseDirectory is null
+                ? RecipeLoader.Load(dataPath, devices: DeviceSupport.Any)
+                : RecipeLoader.LoadText(File.ReadAllText(dataPath), dataPath, baseDirectory, devices: DeviceSupport.Any);
             if (plan.Data.Format != DataFormat.Text)
                 throw new InvalidInputException($"{dataPath}: not a text recipe (data.format: text), but the checkpoint is a language model");
             var options = plan.Data.Text!;

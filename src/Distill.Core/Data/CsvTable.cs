@@ -34,7 +34,8 @@ public sealed class CsvTable
 
     /// <summary>Reads <paramref name="path"/>. The label column is found by header name, or is the
     /// last column when <paramref name="labelColumn"/> is null.</summary>
-    public static CsvTable Read(string path, bool hasHeader, string? labelColumn)
+    /// <param name="cancel">Checked every few thousand rows.</param>
+    public static CsvTable Read(string path, bool hasHeader, string? labelColumn, CancellationToken cancel = default)
     {
         if (labelColumn is not null && !hasHeader)
         {
@@ -44,7 +45,7 @@ public sealed class CsvTable
         try
         {
             using var reader = new StreamReader(DataFile.OpenMaybeGzip(path));
-            return Parse(reader, path, hasHeader, labelColumn);
+            return Parse(reader, path, hasHeader, labelColumn, cancel);
         }
         catch (Exception e) when (e is IOException or System.IO.InvalidDataException or UnauthorizedAccessException)
         {
@@ -52,7 +53,7 @@ public sealed class CsvTable
         }
     }
 
-    private static CsvTable Parse(TextReader reader, string path, bool hasHeader, string? labelColumn)
+    private static CsvTable Parse(TextReader reader, string path, bool hasHeader, string? labelColumn, CancellationToken cancel)
     {
         string[]? columnNames = null;
         int labelIndex = -1;
@@ -64,6 +65,10 @@ public sealed class CsvTable
         while ((line = reader.ReadLine()) is not null)
         {
             lineNumber++;
+            if (lineNumber % 4096 == 0)
+            {
+                cancel.ThrowIfCancellationRequested();
+            }
             if (string.IsNullOrWhiteSpace(line))
             {
                 continue;

@@ -19,7 +19,8 @@ public static class DatasetLoader
     private const int MaxTestStream = 3;
     private const int ValidationStream = 4;
 
-    public static DataSplits Load(DataOptions options, string baseDirectory, int seed)
+    /// <param name="cancel">Checked while the files are read and between the steps after.</param>
+    public static DataSplits Load(DataOptions options, string baseDirectory, int seed, CancellationToken cancel = default)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(baseDirectory);
@@ -38,8 +39,9 @@ public static class DatasetLoader
         {
             int numClasses;
             (train, test, numClasses) = options.Format == DataFormat.Idx
-                ? LoadIdx(options, Resolve)
-                : LoadCsv(options, seed, Resolve);
+                ? LoadIdx(options, Resolve, cancel)
+                : LoadCsv(options, seed, Resolve, cancel);
+            cancel.ThrowIfCancellationRequested();
             string trainSource = files[0].Path;
 
             long[] trainLabels = train.LabelArray();
@@ -64,7 +66,9 @@ public static class DatasetLoader
             validation = train.Subset(validationIndices);
             train = Replace(train, trainIndices);
 
+            cancel.ThrowIfCancellationRequested();
             var normalization = Normalize(options, train, validation, test);
+            cancel.ThrowIfCancellationRequested();
             return new DataSplits
             {
                 Train = train,
@@ -128,17 +132,17 @@ public static class DatasetLoader
         }
     }
 
-    private static (TensorDataset Train, TensorDataset Test, int NumClasses) LoadIdx(DataOptions options, Func<string, string, string> resolve)
+    private static (TensorDataset Train, TensorDataset Test, int NumClasses) LoadIdx(DataOptions options, Func<string, string, string> resolve, CancellationToken cancel)
     {
         // Resolved in this order: the fingerprint lists the files as they are resolved.
         string trainImages = resolve("train-images", options.TrainIdx!.Images);
         string trainLabels = resolve("train-labels", options.TrainIdx.Labels);
-        var train = ReadIdxPair(trainImages, trainLabels);
+        var train = ReadIdxPair(trainImages, trainLabels, cancel);
         try
         {
             string testImages = resolve("test-images", options.TestIdx!.Images);
             string testLabels = resolve("test-labels", options.TestIdx.Labels);
-            var test = ReadIdxPair(testImages, testLabels);
+            var test = ReadIdxPair(testImages, testLabels, cancel);
             try
             {
                 if (!test.SampleShape.SequenceEqual(train.SampleShape))
@@ -168,11 +172,11 @@ public static class DatasetLoader
     private static LabelFile CsvLabels(CsvTable table) =>
         new(table.Path, table.Labels, i => $"line {table.Lines[i].ToString(CultureInfo.InvariantCulture)}");
 
-    private static TensorDataset ReadIdxPair(string imagesPath, string labelsPath)
+    private static TensorDataset ReadIdxPair(string imagesPath, string labelsPath, CancellationToken cancel)
     {
         using var scope = NewDisposeScope();
-        var images = IdxReader.Read(imagesPath, expectedDimensions: 3);
-        var labels = IdxReader.Read(labelsPath, expectedDimensions: 1);
+        var images = IdxReader.Read(imagesPath, expectedDimensions: 3, cancel);
+        var labels = IdxReader.Read(labelsPath, expectedDimensions: 1, cancel);
         if (images.shape[0] != labels.shape[0])
         {
             throw new InvalidInputException($"{imagesPath}: {images.shape[0]} images but {labelsPath} has {labels.shape[0]} labels");
@@ -185,10 +189,10 @@ public static class DatasetLoader
         return new TensorDataset(features.MoveToOuterDisposeScope(), labels.to_type(ScalarType.Int64).MoveToOuterDisposeScope());
     }
 
-    private static (TensorDataset Train, TensorDataset Test, int NumClasses) LoadCsv(DataOptions options, int seed, Func<string, string, string> resolve)
+    private static (TensorDataset Train, TensorDataset Test, int NumClasses) LoadCsv(DataOptions options, int seed, Func<string, string, string> resolve, CancellationToken cancel)
     {
-        var trainTable = CsvTable.Read(resolve("train-csv", options.TrainCsv!), options.CsvHasHeader, options.LabelColumn);
-        var testTable = options.TestCsv is null ? null : CsvTable.Read(resolve("test-csv", options.TestCsv), options.CsvHasHeader, options.LabelColumn);
+        var trainTable = CsvTable.Read(resolve("train-csv", options.TrainCsv!), options.CsvHasHeader, options.LabelColumn, cancel);
+        var testTable = options.TestCsv is null ? null : CsvTable.Read(resolve("test-csv", options.TestCsv), options.CsvHasHeader, options.LabelColumn, cancel);
         if (testTable is not null && testTable.FeatureCount != trainTable.FeatureCount)
         {
             throw new InvalidInputException(

@@ -16,18 +16,19 @@ public static class IdxReader
 
     /// <summary>As <see cref="Read(string)"/>, and checks the magic number says
     /// <paramref name="expectedDimensions"/> dimensions (3 for images, 1 for labels).</summary>
-    public static Tensor Read(string path, int? expectedDimensions)
+    /// <param name="cancel">Checked between the chunks read.</param>
+    public static Tensor Read(string path, int? expectedDimensions, CancellationToken cancel = default)
     {
-        var (dims, data) = ReadBytes(path, expectedDimensions);
+        var (dims, data) = ReadBytes(path, expectedDimensions, cancel);
         return tensor(data, dims, ScalarType.Byte);
     }
 
-    internal static (long[] Dims, byte[] Data) ReadBytes(string path, int? expectedDimensions)
+    internal static (long[] Dims, byte[] Data) ReadBytes(string path, int? expectedDimensions, CancellationToken cancel = default)
     {
         try
         {
             using var stream = DataFile.OpenMaybeGzip(path);
-            return Parse(stream, path, expectedDimensions);
+            return Parse(stream, path, expectedDimensions, cancel);
         }
         catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException)
         {
@@ -35,7 +36,7 @@ public static class IdxReader
         }
     }
 
-    private static (long[] Dims, byte[] Data) Parse(Stream stream, string path, int? expectedDimensions)
+    private static (long[] Dims, byte[] Data) Parse(Stream stream, string path, int? expectedDimensions, CancellationToken cancel)
     {
         var magic = new byte[4];
         if (stream.ReadAtLeast(magic, 4, throwOnEndOfStream: false) < 4)
@@ -76,7 +77,7 @@ public static class IdxReader
             throw new InvalidInputException($"{path}: IDX dimensions [{string.Join(", ", dims)}] are too large to load");
         }
 
-        byte[] data = ReadExactlyOrLess(stream, (int)size, out int read);
+        byte[] data = ReadExactlyOrLess(stream, (int)size, out int read, cancel);
         if (read < size)
         {
             throw new InvalidInputException(
@@ -92,17 +93,19 @@ public static class IdxReader
 
     /// <summary>Grows the buffer as data arrives, so a header that lies about its size cannot make
     /// us allocate far more than the file really holds.</summary>
-    private static byte[] ReadExactlyOrLess(Stream stream, int size, out int read)
+    private static byte[] ReadExactlyOrLess(Stream stream, int size, out int read, CancellationToken cancel)
     {
         var buffer = new byte[Math.Min(size, 1 << 20)];
         read = 0;
         while (read < size)
         {
+            cancel.ThrowIfCancellationRequested();
             if (read == buffer.Length)
             {
                 Array.Resize(ref buffer, (int)Math.Min(size, 2L * buffer.Length));
             }
-            int n = stream.Read(buffer, read, buffer.Length - read);
+            // At most 1 MiB per read, so that cancellation is seen between chunks of a large gzip file.
+            int n = stream.Read(buffer, read, Math.Min(buffer.Length - read, 1 << 20));
             if (n == 0)
             {
                 break;

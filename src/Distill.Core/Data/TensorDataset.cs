@@ -44,12 +44,14 @@ public sealed class TensorDataset : IDisposable
         return new TensorDataset(x.MoveToOuterDisposeScope(), y.MoveToOuterDisposeScope());
     }
 
-    /// <summary>The rows at <paramref name="indices"/>. The results belong to the caller's dispose scope.</summary>
-    public (Tensor X, Tensor Y) Batch(long[] indices)
+    /// <summary>The rows at <paramref name="indices"/>, on <paramref name="device"/> when given (the data itself stays
+    /// where it was loaded, in CPU memory). The results belong to the caller's dispose scope.</summary>
+    public (Tensor X, Tensor Y) Batch(long[] indices, Device? device = null)
     {
         ArgumentNullException.ThrowIfNull(indices);
         using var index = tensor(indices, ScalarType.Int64);
-        return (Features.index_select(0, index), Labels.index_select(0, index));
+        var (x, y) = (Features.index_select(0, index), Labels.index_select(0, index));
+        return device is null ? (x, y) : (ComputeDevice.Move(x, device), ComputeDevice.Move(y, device));
     }
 
     /// <summary>All labels copied to managed memory.</summary>

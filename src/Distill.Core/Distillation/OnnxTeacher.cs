@@ -9,7 +9,8 @@ using TensorElementType = Microsoft.ML.OnnxRuntime.Tensors.TensorElementType;
 
 namespace Distill.Core.Distillation;
 
-/// <summary>An ONNX file as the teacher, run in ONNX Runtime (CPU) for forward passes only, in batches.
+/// <summary>An ONNX file as the teacher, run in ONNX Runtime for forward passes only, in batches (on the CPU, or with
+/// the CUDA execution provider when the run's device is cuda).
 /// Everything about the file is checked when it is loaded: the input fits the data, the named outputs exist,
 /// the logits have the student's number of classes; a probe run of one batch gives the taps' shapes.</summary>
 public sealed class OnnxTeacher : ITeacher, IDisposable
@@ -56,14 +57,16 @@ public sealed class OnnxTeacher : ITeacher, IDisposable
     /// <summary>Loads and checks the teacher for data whose samples have <paramref name="sampleShape"/> (as the
     /// student takes them, normalised with <paramref name="dataNormalization"/>) and <paramref name="numClasses"/>
     /// classes. Problems with the file throw <see cref="InvalidInputException"/> naming it.</summary>
-    public static OnnxTeacher Load(OnnxTeacherOptions options, string path, long[] sampleShape, int numClasses, Normalization? dataNormalization)
+    /// <param name="device">The run's device: cuda runs the file with ONNX Runtime's CUDA execution provider.</param>
+    public static OnnxTeacher Load(OnnxTeacherOptions options, string path, long[] sampleShape, int numClasses, Normalization? dataNormalization,
+        Device? device = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(sampleShape);
         ArgumentOutOfRangeException.ThrowIfNegative(options.Threads);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(options.BatchSize);
         path = System.IO.Path.GetFullPath(path);
-        var session = OnnxRuntimeRunner.OpenSession(path, options.Threads);
+        var session = OnnxRuntimeRunner.OpenSession(path, options.Threads, cuda: device?.type == DeviceType.CUDA);
         OnnxTeacher? teacher = null;
         (Tensor Scale, Tensor Shift)? affine = null;
         try
@@ -141,7 +144,8 @@ public sealed class OnnxTeacher : ITeacher, IDisposable
                 shapes[o] = results[o].SampleShape;
             }
         }
-        Tensor Assemble(int o, long[] sampleShape) => tensor(collected[o].ToArray(), [n, .. sampleShape]);
+        // ONNX Runtime's outputs come back in managed memory; they go where the student's input is.
+        Tensor Assemble(int o, long[] sampleShape) => tensor(collected[o].ToArray(), [n, .. sampleShape], device: x.device);
         var logits = Assemble(0, n == 0 ? [Classes] : shapes[0]);
         var tapTensors = new Dictionary<string, Tensor>();
         int index = 1;
@@ -154,17 +158,25 @@ public sealed class OnnxTeacher : ITeacher, IDisposable
     }
 
     /// <summary>Top-1 accuracy and mean cross-entropy of the teacher's logits over <paramref name="data"/>.</summary>
-    public Evaluation Evaluate(TensorDataset data)
+    /// <param name="cancel">Checked before every batch of <see cref="Evaluator.BatchSize"/> samples.</param>
+    public Evaluation Evaluate(TensorDataset data, CancellationToken cancel = default)
     {
         ArgumentNullException.ThrowIfNull(data);
         if (data.Count == 0)
         {
             return new Evaluation(0, 0, 0);
         }
-        using var scope = NewDisposeScope();
-        var (logits, _) = ForwardWithTaps(data.Features, []);
-        double loss = nn.functional.cross_entropy(logits, data.Labels, reduction: nn.Reduction.Sum).item<float>();
-        long correct = logits.argmax(1).eq(data.Labels).sum().item<long>();
+        double loss = 0;
+        long correct = 0;
+        foreach (var indices in BatchSampler.Batches(data.Count, Evaluator.BatchSize, shuffle: false, seed: 0))
+        {
+            cancel.ThrowIfCancellationRequested();
+            using var scope = NewDisposeScope();
+            var (x, y) = data.Batch(indices);
+            var (logits, _) = ForwardWithTaps(x, []);
+            loss += nn.functional.cross_entropy(logits, y, reduction: nn.Reduction.Sum).item<float>();
+            correct += logits.argmax(1).eq(y).sum().item<long>();
+        }
         return new Evaluation((double)correct / data.Count, loss / data.Count, data.Count);
     }
 

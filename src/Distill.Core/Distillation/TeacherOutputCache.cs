@@ -26,7 +26,11 @@ public sealed class TeacherOutputCache : IDisposable
 
     /// <summary>Runs the teacher once in eval mode under no_grad over <paramref name="features"/> in batches,
     /// keeping logits and the named taps in dataset order. The teacher's train/eval mode is restored afterwards.</summary>
-    public static TeacherOutputCache Build(ITeacher teacher, Tensor features, IReadOnlyCollection<string> taps, int batchSize)
+    /// <param name="device">Where the batches are fed and the cache is kept (the teacher's and student's device);
+    /// null: where <paramref name="features"/> are.</param>
+    /// <param name="cancel">Checked before every batch: over a large training set this takes minutes.</param>
+    public static TeacherOutputCache Build(ITeacher teacher, Tensor features, IReadOnlyCollection<string> taps, int batchSize,
+        Device? device = null, CancellationToken cancel = default)
     {
         ArgumentNullException.ThrowIfNull(teacher);
         ArgumentNullException.ThrowIfNull(features);
@@ -53,10 +57,12 @@ public sealed class TeacherOutputCache : IDisposable
             var tapBatches = taps.ToDictionary(t => t, _ => new List<Tensor>());
             for (long start = 0; start < count; start += batchSize)
             {
+                cancel.ThrowIfCancellationRequested();
                 // A scope per batch frees the teacher's intermediate activations as soon as the batch is done.
                 using var batchScope = NewDisposeScope();
                 long length = Math.Min(batchSize, count - start);
-                var (logits, batchTaps) = teacher.ForwardWithTaps(features.narrow(0, start, length), taps);
+                var batch = features.narrow(0, start, length);
+                var (logits, batchTaps) = teacher.ForwardWithTaps(device is null ? batch : ComputeDevice.Move(batch, device), taps);
                 logitBatches.Add(logits.MoveToOuterDisposeScope());
                 foreach (var tap in taps)
                 {

@@ -62,5 +62,6 @@ public interface IExportedModelRunner : IDisposable
     /// <summary>Runs float inputs laid out as the zoo model takes them ([N, ...ZooModel.InputShape], NCHW)
     /// and returns float logits [N, classes]. Layout changes and the quantisation of integer inputs and
     /// outputs happen inside.</summary>
-    Tensor Run(Tensor input);
+    /// <param name="cancel">Checked between batches (or ends the runtime's process).</param>
+    Tensor Run(Tensor input, CancellationToken cancel = default);
 }

@@ -18,7 +18,8 @@ public sealed class ClassifierHead : nn.Module<Tensor, Tensor>
     private readonly Linear @out;
 #pragma warning restore IDE1006
 
-    internal ClassifierHead(string name, long inFeatures, IReadOnlyList<int> hidden, int numClasses, double inputDropout, double hiddenDropout)
+    internal ClassifierHead(string name, long inFeatures, IReadOnlyList<int> hidden, int numClasses, double inputDropout, double hiddenDropout,
+        CancellationToken cancel = default)
         : base(name)
     {
         InFeatures = inFeatures;
@@ -30,6 +31,11 @@ public sealed class ClassifierHead : nn.Module<Tensor, Tensor>
         long width = inFeatures;
         for (int i = 0; i < hidden.Count; i++)
         {
+            if (cancel.IsCancellationRequested)
+            {
+                Dispose();
+                cancel.ThrowIfCancellationRequested();
+            }
             var fc = nn.Linear(width, hidden[i]);
             register_module($"fc{i}", fc);
             _hidden.Add(fc);

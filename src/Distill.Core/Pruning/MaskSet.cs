@@ -37,15 +37,23 @@ public sealed class MaskSet : IDisposable
 
     public void AddTarget(string layerName) => _targets.Add(layerName);
 
-    /// <summary>Pairs every mask with the model's parameter of the same name.</summary>
+    /// <summary>Pairs every mask with the model's parameter of the same name, moving a mask to its parameter's
+    /// device when it is elsewhere (masks read from a checkpoint start in CPU memory).</summary>
     public IReadOnlyList<(Parameter Parameter, Tensor Mask)> Bind(nn.Module model)
     {
         var parameters = model.named_parameters().ToDictionary(p => p.name, p => p.parameter);
         var bound = new List<(Parameter, Tensor)>();
-        foreach (var (name, mask) in _masks)
+        foreach (var name in _masks.Keys.ToList())
         {
+            var mask = _masks[name];
             if (!parameters.TryGetValue(name, out var parameter) || !parameter.shape.SequenceEqual(mask.shape))
                 throw new InvalidOperationException($"mask {name} [{string.Join(",", mask.shape)}] fits no parameter of the model");
+            if (mask.device_type != parameter.device_type)
+            {
+                var moved = mask.to(parameter.device).DetachFromDisposeScope();
+                mask.Dispose();
+                _masks[name] = mask = moved;
+            }
             bound.Add((parameter, mask));
         }
         return bound;
@@ -84,7 +92,7 @@ public sealed class MaskSet : IDisposable
                 writer.Write(mask.shape.Length);
                 foreach (var dim in mask.shape)
                     writer.Write(dim);
-                using var bytes = mask.to_type(ScalarType.Byte);
+                using var bytes = mask.to_type(ScalarType.Byte).cpu();
                 writer.Write(bytes.data<byte>().ToArray());
             }
         }

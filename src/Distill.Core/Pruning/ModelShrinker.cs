@@ -1,5 +1,6 @@
 using System.Text.RegularExpressions;
 using Distill.Core.Models;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Distill.Core.Pruning;
@@ -23,7 +24,7 @@ public static partial class ModelShrinker
             Hidden = keptHidden.Select(k => k.Length).ToArray(),
         };
         var slicer = new Slicer(model, keptChannels, keptHidden);
-        var shrunk = ModelZoo.Build(spec, model.InputShape, model.NumClasses);
+        var shrunk = ModelZoo.Build(spec, model.InputShape, model.NumClasses).to(ComputeDevice.Of(model));
         var shrunkMasks = new MaskSet();
         try
         {
@@ -57,12 +58,12 @@ public static partial class ModelShrinker
     {
         using var scope = NewDisposeScope();
         // A unit survives if any member of its group still has a live entry for it.
-        var alive = zeros(units, dtype: ScalarType.Bool);
+        var alive = zeros(units, dtype: ScalarType.Bool, device: ComputeDevice.Of(model));
         foreach (var member in ChannelGroups.Members(model, layer))
         {
             if (masks.Get(member) is not { } mask)
                 return Enumerable.Range(0, (int)units).Select(i => (long)i).ToArray();
-            alive = alive.logical_or(mask.reshape(units, -1).sum(1).gt(0));
+            alive = alive.logical_or(ComputeDevice.Move(mask.reshape(units, -1).sum(1).gt(0), alive.device));
         }
         var kept = Enumerable.Range(0, (int)units).Where(i => alive[i].item<bool>()).Select(i => (long)i).ToArray();
         return kept.Length > 0 ? kept : [0];
@@ -83,7 +84,7 @@ public static partial class ModelShrinker
         {
             var result = value;
             foreach (var (dim, index) in Slices(name))
-                result = result.index_select(dim, tensor(index));
+                result = result.index_select(dim, tensor(index, device: value.device));
             return result;
         }
 

@@ -56,7 +56,7 @@ public sealed class Pruner
                     {
                         foreach (var member in ChannelGroups.Members(model, names[i]))
                         {
-                            var mask = PruningCriteria.ChannelMask(keep[i], weights[member].shape);
+                            var mask = PruningCriteria.ChannelMask(keep[i], weights[member].shape, weights[member].device);
                             masks.Set(member, masks.Get(member) is { } old ? mask.mul(old) : mask);
                         }
                     }

@@ -16,7 +16,7 @@ public static class PruningCriteria
         var all = cat(scores, 0);
         long total = all.shape[0];
         long k = Math.Clamp((long)Math.Round(sparsity * total), 0, total);
-        var keep = ones(total, dtype: ScalarType.Float32);
+        var keep = ones(total, dtype: ScalarType.Float32, device: all.device);
         if (k > 0)
             keep.index_fill_(0, all.topk((int)k, largest: false).indexes, 0.0);
         var masks = new Tensor[weights.Count];
@@ -62,7 +62,7 @@ public static class PruningCriteria
         var values = norm == ChannelNorm.L1 ? rows.abs().sum(1) : rows.square().sum(1).sqrt();
         if (oldMask is not null)
             values = where(oldMask.flatten(1).sum(1).eq(0), full_like(values, -1.0), values);
-        return values.to_type(ScalarType.Float64).data<double>().ToArray();
+        return values.to_type(ScalarType.Float64).cpu().data<double>().ToArray();
     }
 
     /// <summary>Which channels to keep when round(sparsity · channels) of all the given layers' channels
@@ -91,13 +91,14 @@ public static class PruningCriteria
         return keep;
     }
 
-    /// <summary>A mask for a parameter whose dimension 0 indexes channels: whole slices kept or zeroed.</summary>
-    public static Tensor ChannelMask(bool[] keep, long[] shape)
+    /// <summary>A mask for a parameter whose dimension 0 indexes channels: whole slices kept or zeroed; on
+    /// <paramref name="device"/> (the parameter's) when given.</summary>
+    public static Tensor ChannelMask(bool[] keep, long[] shape, Device? device = null)
     {
         var view = new long[shape.Length];
         Array.Fill(view, 1L);
         view[0] = keep.Length;
-        var column = tensor(keep.Select(k => k ? 1f : 0f).ToArray(), view);
+        var column = tensor(keep.Select(k => k ? 1f : 0f).ToArray(), view, device: device);
         return column.expand(shape).contiguous();
     }
 

@@ -52,7 +52,7 @@ public static class FakeQuant
         using var scope = NewDisposeScope();
         var shape = BroadcastShape(x, zeroPoint.Length, scheme);
         var s = scale.clamp_min(QParams.MinScale).reshape(shape);
-        var zero = tensor(zeroPoint.Select(z => (float)z).ToArray()).reshape(shape);
+        var zero = tensor(zeroPoint.Select(z => (float)z).ToArray(), device: x.device).reshape(shape);
         var (fq, inRange) = Forward(x.detach(), s.detach(), zero, scheme);
 
         var v = x.detach() * s.detach().reciprocal();
@@ -92,12 +92,12 @@ public static class FakeQuant
         return (fq, inRange);
     }
 
-    /// <summary>Scale and zero point as float32 tensors shaped to broadcast against <paramref name="x"/>.</summary>
+    /// <summary>Scale and zero point as float32 tensors on <paramref name="x"/>'s device, shaped to broadcast against it.</summary>
     private static (Tensor Scale, Tensor Zero) Broadcastable(QParams qparams, Tensor x)
     {
         var shape = BroadcastShape(x, qparams.Count, qparams.Scheme);
-        var scale = tensor(qparams.Scale).reshape(shape);
-        var zero = tensor(qparams.ZeroPoint.Select(z => (float)z).ToArray()).reshape(shape);
+        var scale = tensor(qparams.Scale, device: x.device).reshape(shape);
+        var zero = tensor(qparams.ZeroPoint.Select(z => (float)z).ToArray(), device: x.device).reshape(shape);
         return (scale, zero);
     }
 

@@ -62,7 +62,7 @@ internal sealed class Histogram
             }
         }
         var index = ((flat - Lo) * (Bins / (Hi - Lo))).floor_().clamp_(0, Bins - 1).to_type(ScalarType.Int64);
-        var counts = index.bincount(null, Bins).data<long>().ToArray();
+        var counts = index.bincount(null, Bins).cpu().data<long>().ToArray();
         for (int b = 0; b < Bins; b++)
         {
             Counts[b] += counts[b];

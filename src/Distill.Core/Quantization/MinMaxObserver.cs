@@ -99,7 +99,7 @@ internal static class BatchRange
             }
             values = values.transpose(0, a).flatten(1);
             var (min, max) = values.aminmax(1, false);
-            return (min.data<float>().ToArray(), max.data<float>().ToArray());
+            return (min.cpu().data<float>().ToArray(), max.cpu().data<float>().ToArray());
         }
         var (lo, hi) = values.aminmax(null, false);
         return ([lo.item<float>()], [hi.item<float>()]);

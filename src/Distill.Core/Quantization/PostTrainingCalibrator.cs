@@ -26,9 +26,11 @@ public sealed record CalibrationResult(
 public static class PostTrainingCalibrator
 {
     /// <summary>Calibrates a new quantised view of <paramref name="model"/> on the first
-    /// <paramref name="batches"/> batches of a seeded shuffle of <paramref name="calibration"/> and
-    /// returns it frozen, in <see cref="QuantMode.Quantize"/>.</summary>
-    public static QuantizedZooModel Calibrate(ZooModel model, TensorDataset calibration, int batches, int batchSize, QuantConfig config, int seed = 0)
+    /// <paramref name="batches"/> batches of a seeded shuffle of <paramref name="calibration"/> (fed on the model's
+    /// device) and returns it frozen, in <see cref="QuantMode.Quantize"/>.</summary>
+    /// <param name="cancel">Checked before every batch.</param>
+    public static QuantizedZooModel Calibrate(ZooModel model, TensorDataset calibration, int batches, int batchSize, QuantConfig config, int seed = 0,
+        CancellationToken cancel = default)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(calibration);
@@ -47,6 +49,7 @@ public static class PostTrainingCalibrator
             throw new InvalidInputException("the calibration data is empty.");
         }
         var quantized = new QuantizedZooModel(model, config, QuantMode.Calibrate);
+        var device = ComputeDevice.Of(model);
         bool wasTraining = model.training;
         quantized.eval();
         try
@@ -54,16 +57,20 @@ public static class PostTrainingCalibrator
             using var noGrad = no_grad();
             foreach (var indices in BatchSampler.Batches(calibration.Count, batchSize, shuffle: true, seed).Take(batches))
             {
+                cancel.ThrowIfCancellationRequested();
                 using var scope = NewDisposeScope();
-                var (x, _) = calibration.Batch(indices);
+                var (x, _) = calibration.Batch(indices, device);
                 quantized.call(x);
             }
             quantized.Freeze();
         }
-        finally
+        catch
         {
             quantized.train(wasTraining);
+            quantized.Dispose();
+            throw;
         }
+        quantized.train(wasTraining);
         return quantized;
     }
 

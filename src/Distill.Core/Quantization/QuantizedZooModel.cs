@@ -105,6 +105,8 @@ public sealed class QuantizedZooModel : nn.Module<Tensor, Tensor>
         }
         _mode = mode;
         train(model.training);
+        // Its own learned scales join the model's layers on their device (and Module.to then knows where it is).
+        this.to(ComputeDevice.Of(model));
     }
 
     public ZooModel Model { get; }

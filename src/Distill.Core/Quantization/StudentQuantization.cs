@@ -38,13 +38,13 @@ public sealed class StudentQuantization : IDisposable
 
     /// <summary>Turns quantisation on for a stage: a QAT view of the student, or (no epochs) a view calibrated
     /// on the first batches of a seeded shuffle of the training split.</summary>
-    public void Start(StageOptions stage, ZooModel student, TensorDataset train, int seed)
+    public void Start(StageOptions stage, ZooModel student, TensorDataset train, int seed, CancellationToken cancel = default)
     {
         var options = stage.Quantize ?? throw new ArgumentException($"stage '{stage.Name}' has no quantize section");
         if (Quantized is not null)
             throw new InvalidInputException($"{At(options.Where)}the student is already quantised.");
         Quantized = stage.Epochs == 0
-            ? PostTrainingCalibrator.Calibrate(student, train, options.CalibrationBatches, stage.BatchSize, options.Config, seed)
+            ? PostTrainingCalibrator.Calibrate(student, train, options.CalibrationBatches, stage.BatchSize, options.Config, seed, cancel)
             : new QuantizedZooModel(student, options.Config, QuantMode.Qat);
     }
 

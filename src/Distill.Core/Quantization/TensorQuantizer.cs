@@ -77,7 +77,13 @@ internal sealed class TensorQuantizer
     }
 
     /// <summary>The learned log step sizes as they are (null without LSQ).</summary>
-    public float[]? LearnedLogScale() => LsqLogScale?.data<float>().ToArray();
+    public float[]? LearnedLogScale()
+    {
+        if (LsqLogScale is null)
+            return null;
+        using var values = LsqLogScale.detach().cpu();
+        return values.data<float>().ToArray();
+    }
 
     private void SetLogScale(float[] values)
     {
@@ -113,6 +119,6 @@ internal sealed class TensorQuantizer
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
         var scale = LsqLogScale.exp().clamp_min(QParams.MinScale);
-        return Frozen with { Scale = scale.data<float>().ToArray() };
+        return Frozen with { Scale = scale.cpu().data<float>().ToArray() };
     }
 }

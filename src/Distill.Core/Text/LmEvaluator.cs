@@ -13,8 +13,11 @@ public sealed record LmEvaluation(double CrossEntropy, double BitsPerByte, doubl
 public static class LmEvaluator
 {
     /// <summary>Runs <paramref name="model"/> forward only (<see cref="ILmLogitSource.Logits"/>: eval mode, no_grad)
-    /// over every window, in batches of <paramref name="batchSize"/>.</summary>
-    public static LmEvaluation Evaluate(ILmLogitSource model, TokenWindows windows, ITokenizer tokenizer, int batchSize)
+    /// over every window, in batches of <paramref name="batchSize"/>, on the model's device (a TorchSharp model's; an
+    /// ONNX file's are fed from CPU memory).</summary>
+    /// <param name="cancel">Checked before every batch.</param>
+    public static LmEvaluation Evaluate(ILmLogitSource model, TokenWindows windows, ITokenizer tokenizer, int batchSize,
+        CancellationToken cancel = default)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(windows);
@@ -31,14 +34,18 @@ public static class LmEvaluator
         }
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        var byteLengths = tensor(Enumerable.Range(0, tokenizer.VocabSize).Select(t => (long)tokenizer.ByteLength(t)).ToArray());
+        var device = model is nn.Module module ? ComputeDevice.Of(module) : CPU;
+        var byteLengths = tensor(Enumerable.Range(0, tokenizer.VocabSize).Select(t => (long)tokenizer.ByteLength(t)).ToArray(), device: device);
         double nats = 0;
         long tokens = 0, bytes = 0;
         for (long start = 0; start < windows.Count; start += batchSize)
         {
+            cancel.ThrowIfCancellationRequested();
             using var batchScope = NewDisposeScope();
             long length = Math.Min(batchSize, windows.Count - start);
             var (input, target) = windows.Slice(start, length);
+            input = ComputeDevice.Move(input, device);
+            target = ComputeDevice.Move(target, device);
             var logits = model.Logits(input);
             var flatTarget = target.reshape(-1);
             nats += nn.functional.cross_entropy(logits.reshape(-1, logits.shape[^1]), flatTarget, reduction: nn.Reduction.Sum)

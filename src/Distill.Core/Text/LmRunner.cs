@@ -9,6 +9,7 @@ using Distill.Core.Tracking.Analysis;
 using Distill.Core.Training;
 using Serilog;
 using Serilog.Formatting.Compact;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Distill.Core.Text;
@@ -28,13 +29,14 @@ public sealed class LmRunner(RunStore store, ILogger logger, IProgress<TrainingP
     public string Execute(RunPlan plan, string? resumeRunId, string? checkpointPath, CancellationToken cancel)
     {
         ArgumentNullException.ThrowIfNull(plan);
+        var device = ComputeDevice.Resolve(plan.Device);
         var textOptions = plan.Data.Text ?? throw new InvalidInputException("data: a language-model recipe needs data.format: text");
         if (plan.Student.Model.Lm is null || (plan.Teacher is not null && plan.Teacher.Model.Lm is null))
             throw new InvalidInputException("data.format text trains language models: teacher.model.arch and student.model.arch must be transformer-lm");
 
         var teacherCheckpoint = plan.Teacher?.Checkpoint is { } t ? ResolvePath(plan, t) : null;
         var studentCheckpoint = plan.Student.Checkpoint is { } s ? ResolvePath(plan, s) : null;
-        using var onnxTeacher = plan.OnnxTeacher is { } onnx ? OnnxLmTeacher.Load(onnx, ResolvePath(plan, onnx.Path)) : null;
+        using var onnxTeacher = plan.OnnxTeacher is { } onnx ? OnnxLmTeacher.Load(onnx, ResolvePath(plan, onnx.Path), device) : null;
         var tokenizer = SharedTokenizer(textOptions,
             onnxTeacher is null ? FromCheckpoint("teacher", teacherCheckpoint) : new TokenizerSource("ONNX teacher", onnxTeacher.Path, onnxTeacher.Tokenizer, onnxTeacher.Context),
             FromCheckpoint("student", studentCheckpoint));
@@ -43,6 +45,7 @@ public sealed class LmRunner(RunStore store, ILogger logger, IProgress<TrainingP
         using (var full = TextData.Load(corpusPath, textOptions, tokenizer))
             data = full.Limit(plan.Data.MaxTrainWindows, plan.Data.MaxValidationWindows);
         using var _ = data;
+        cancel.ThrowIfCancellationRequested();
         if (data.Validation.Count == 0)
             throw new InvalidInputException($"{corpusPath}: no validation windows; set data.validation_fraction > 0");
         string fingerprint = Fingerprint(plan, data);
@@ -52,12 +55,13 @@ public sealed class LmRunner(RunStore store, ILogger logger, IProgress<TrainingP
         var phases = Phases(plan);
         ValidateLosses(plan, phases, studentOptions, teacherOptions, onnxTeacher, data.Tokenizer.VocabSize);
 
+        // Built under the seed in CPU memory, so that every device starts from the same weights, then moved.
         manual_seed(plan.Seed);
-        using var teacher = teacherOptions is null ? null : new TransformerLm(teacherOptions);
+        using var teacher = teacherOptions is null ? null : new TransformerLm(teacherOptions, cancel).to(device);
         if (teacherCheckpoint is not null)
             LmCheckpoint.LoadInto(teacherCheckpoint, teacher!, "recipe's teacher");
         manual_seed(plan.Seed + 1);
-        using var student = new TransformerLm(studentOptions);
+        using var student = new TransformerLm(studentOptions, cancel).to(device);
         if (studentCheckpoint is not null)
             LmCheckpoint.LoadInto(studentCheckpoint, student, "recipe's student");
 
@@ -95,10 +99,10 @@ public sealed class LmRunner(RunStore store, ILogger logger, IProgress<TrainingP
             var context = new RunContext(plan, data, fingerprint, teacher, onnxTeacher, student, tracker, runLog, wall);
             RunPhases(context, phases, resumeHeader, resumeSections, cancel);
             if (teacher is not null)
-                RecordFinalModel(context, teacher, "teacher", RunExecutor.TeacherArtifact);
+                RecordFinalModel(context, teacher, "teacher", RunExecutor.TeacherArtifact, cancel);
             if (onnxTeacher is not null)
-                RecordOnnxTeacher(context, onnxTeacher);
-            RecordFinalModel(context, student, "student", RunExecutor.StudentArtifact);
+                RecordOnnxTeacher(context, onnxTeacher, cancel);
+            RecordFinalModel(context, student, "student", RunExecutor.StudentArtifact, cancel);
             WriteCurves(tracker, runLog);
             tracker.End(RunStatus.Finished);
             runLog.Information("Run {RunId} finished", tracker.RunId);
@@ -228,8 +232,9 @@ public sealed class LmRunner(RunStore store, ILogger logger, IProgress<TrainingP
                 : new PhaseState { StepOffset = stepOffset, EpochOffset = epochOffset };
 
             manual_seed(StageTrainer.EpochSeed(run.Plan.Seed, p, -1));
+            // The loss holds the hint adapters: they train beside the model, on its device.
             using var loss = NewLoss(LossOptions(phase.Stage, phase.IsTeacher), model.Options,
-                phase.IsTeacher ? null : run.Teacher?.Options, phase.IsTeacher ? null : run.OnnxTeacher);
+                phase.IsTeacher ? null : run.Teacher?.Options, phase.IsTeacher ? null : run.OnnxTeacher).to(ComputeDevice.Of(model));
             using var optimizer = OptimizerFactory.Create(phase.Stage.Optimizer, model.parameters().Concat(loss.parameters()));
             if (p == startPhase && sections is not null && !state.Finished)
             {
@@ -328,10 +333,10 @@ public sealed class LmRunner(RunStore store, ILogger logger, IProgress<TrainingP
     }
 
     /// <summary>Saves a final model with its tokenizer and logs its validation figures.</summary>
-    private static void RecordFinalModel(RunContext run, TransformerLm model, string role, string artifact)
+    private static void RecordFinalModel(RunContext run, TransformerLm model, string role, string artifact, CancellationToken cancel)
     {
         var batch = run.Plan.Stages[^1].BatchSize;
-        var validation = LmEvaluator.Evaluate(model, run.Data.Validation, run.Data.Tokenizer, batch);
+        var validation = LmEvaluator.Evaluate(model, run.Data.Validation, run.Data.Tokenizer, batch, cancel);
         var path = Path.Combine(run.Tracker.ArtifactDirectory, artifact);
         LmCheckpoint.Save(path, model, run.Data.Tokenizer, role, run.Tracker.RunId);
         run.Tracker.RegisterArtifact(artifact);
@@ -346,9 +351,9 @@ public sealed class LmRunner(RunStore store, ILogger logger, IProgress<TrainingP
     }
 
     /// <summary>An ONNX teacher's validation figures, measured through ONNX Runtime; its file stays where it is (no copy in the run).</summary>
-    private static void RecordOnnxTeacher(RunContext run, OnnxLmTeacher teacher)
+    private static void RecordOnnxTeacher(RunContext run, OnnxLmTeacher teacher, CancellationToken cancel)
     {
-        var validation = LmEvaluator.Evaluate(teacher, run.Data.Validation, run.Data.Tokenizer, run.Plan.Stages[^1].BatchSize);
+        var validation = LmEvaluator.Evaluate(teacher, run.Data.Validation, run.Data.Tokenizer, run.Plan.Stages[^1].BatchSize, cancel);
         run.Tracker.LogMetric("teacher/val_cross_entropy", validation.CrossEntropy, 0);
         run.Tracker.LogMetric("teacher/val_bpb", validation.BitsPerByte, 0);
         run.Tracker.LogMetric("teacher/perplexity", validation.Perplexity, 0);

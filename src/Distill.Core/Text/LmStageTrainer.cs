@@ -32,8 +32,10 @@ public sealed class LmStageTrainer(TextData data, int seed, ITracker tracker, IP
         long stepsPerEpoch = StageTrainer.StepsPerEpoch(data.Train.Count, stage.BatchSize);
         var schedule = new LearningRateSchedule(stage.Schedule, stage.Optimizer.LearningRate, stepsPerEpoch, stage.Epochs);
         var parameters = setup.Model.parameters().Concat(setup.Loss.parameters()).ToList();
+        // Windows, teacher outputs and the cache go where the model is; the token windows stay in CPU memory.
+        var device = ComputeDevice.Of(setup.Model);
         using var cache = stage.Loss.TeacherCacheTopK is { } k && stage.Loss.Kd is { } kd && setup.Teacher is not null
-            ? BuildCache(setup, k, kd.Temperature, state)
+            ? BuildCache(setup, k, kd.Temperature, state, device, cancel)
             : null;
         bool liveTeacher = setup.Loss.NeedsTeacher && cache is null;
 
@@ -56,7 +58,7 @@ public sealed class LmStageTrainer(TextData data, int seed, ITracker tracker, IP
                 long globalStep = state.StepOffset + localStep;
                 double lr = schedule.At(localStep);
                 OptimizerFactory.SetLearningRate(optimizer, lr);
-                double loss = Step(setup, optimizer, parameters, cache, liveTeacher, batches[s]);
+                double loss = Step(setup, optimizer, parameters, cache, liveTeacher, batches[s], device);
                 if (!double.IsFinite(loss))
                 {
                     throw new RunFailedException(
@@ -72,7 +74,7 @@ public sealed class LmStageTrainer(TextData data, int seed, ITracker tracker, IP
             }
             double seconds = Math.Max(1e-9, clock.Elapsed.TotalSeconds);
 
-            var validation = LmEvaluator.Evaluate(setup.Model, data.Validation, data.Tokenizer, stage.BatchSize);
+            var validation = LmEvaluator.Evaluate(setup.Model, data.Validation, data.Tokenizer, stage.BatchSize, cancel);
             int metricEpoch = state.EpochOffset + epoch + 1;
             double trainLoss = lossSum / Math.Max(1, windows);
             tracker.LogMetric(setup.MetricPrefix + "train/loss", trainLoss, metricEpoch);
@@ -97,10 +99,12 @@ public sealed class LmStageTrainer(TextData data, int seed, ITracker tracker, IP
     }
 
     private double Step(LmPhaseSetup setup, optim.Optimizer optimizer, List<TorchSharp.Modules.Parameter> parameters,
-        TopKTeacherCache? cache, bool liveTeacher, long[] indices)
+        TopKTeacherCache? cache, bool liveTeacher, long[] indices, Device device)
     {
         using var scope = NewDisposeScope();
         var (input, target) = data.Train.Batch(indices);
+        input = ComputeDevice.Move(input, device);
+        target = ComputeDevice.Move(target, device);
         LmOutput? teacherOutput = null;
         if (liveTeacher)
         {
@@ -125,10 +129,10 @@ public sealed class LmStageTrainer(TextData data, int seed, ITracker tracker, IP
     /// <summary>Builds the phase's top-k cache over the training windows and records what it costs: its memory
     /// against full float32 logits (tags and metrics) and its build time. The metrics are logged when the phase
     /// starts, not again when a resumed phase rebuilds its cache (the run has them already).</summary>
-    private TopKTeacherCache BuildCache(LmPhaseSetup setup, int k, double temperature, PhaseState state)
+    private TopKTeacherCache BuildCache(LmPhaseSetup setup, int k, double temperature, PhaseState state, Device device, CancellationToken cancel)
     {
         var clock = Stopwatch.StartNew();
-        var cache = TopKTeacherCache.Build(setup.Teacher!, data.Train, k, temperature, setup.Stage.BatchSize);
+        var cache = TopKTeacherCache.Build(setup.Teacher!, data.Train, k, temperature, setup.Stage.BatchSize, device, cancel);
         clock.Stop();
         string Text(double value) => value.ToString(CultureInfo.InvariantCulture);
         tracker.SetTag($"{setup.Name}.teacher_cache_top_k", Text(k));

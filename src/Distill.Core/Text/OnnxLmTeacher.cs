@@ -22,7 +22,8 @@ public sealed class OnnxLmTeacher : ILmLogitSource, IDisposable
     /// <summary>Opens <paramref name="path"/> (the resolved <see cref="OnnxTeacherOptions.Path"/>); throws
     /// <see cref="InvalidInputException"/> naming the file when it is not a language-model ONNX file, lacks the
     /// logits output, or the options ask for what a language model does not take (an input layout, taps).</summary>
-    public static OnnxLmTeacher Load(OnnxTeacherOptions options, string path)
+    /// <param name="device">The run's device: cuda runs the file with ONNX Runtime's CUDA execution provider.</param>
+    public static OnnxLmTeacher Load(OnnxTeacherOptions options, string path, Device? device = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
@@ -36,7 +37,8 @@ public sealed class OnnxLmTeacher : ILmLogitSource, IDisposable
             throw new InvalidInputException(
                 $"{path}: a language-model teacher takes token ids and gives logits only; teacher.input and teacher.outputs.taps do not apply");
         }
-        var runner = new OnnxLmRunner(path, options.Threads, logitsOutput: options.LogitsOutput ?? LmOnnxExporter.OutputName);
+        var runner = new OnnxLmRunner(path, options.Threads, logitsOutput: options.LogitsOutput ?? LmOnnxExporter.OutputName,
+            cuda: device?.type == TorchSharp.DeviceType.CUDA);
         return new OnnxLmTeacher(runner, options.BatchSize);
     }
 
@@ -59,7 +61,7 @@ public sealed class OnnxLmTeacher : ILmLogitSource, IDisposable
         }
         int batch = (int)tokens.shape[0];
         int sequence = (int)tokens.shape[1];
-        var ids = tokens.to_type(ScalarType.Int64).contiguous().data<long>().ToArray();
+        var ids = tokens.to_type(ScalarType.Int64).cpu().contiguous().data<long>().ToArray();
         var logits = new float[(long)batch * sequence * VocabSize];
         int rowValues = sequence * VocabSize;
         for (int start = 0; start < batch; start += _batchSize)
@@ -68,7 +70,8 @@ public sealed class OnnxLmTeacher : ILmLogitSource, IDisposable
             var part = _runner.Logits(ids[(start * sequence)..((start + rows) * sequence)], rows, sequence);
             part.CopyTo(logits, (long)start * rowValues);
         }
-        return tensor(logits, [batch, sequence, VocabSize]);
+        // Back where the tokens came from: the student's device.
+        return tensor(logits, [batch, sequence, VocabSize], device: tokens.device);
     }
 
     public void Dispose() => _runner.Dispose();

@@ -47,7 +47,10 @@ public sealed class TopKTeacherCache : IDisposable
 
     /// <summary>Runs <paramref name="teacher"/> once (forward only, batches of <paramref name="batchSize"/> windows)
     /// over all of <paramref name="windows"/>' inputs, in window order.</summary>
-    public static TopKTeacherCache Build(ILmLogitSource teacher, TokenWindows windows, int k, double temperature, int batchSize)
+    /// <param name="device">Where the windows are fed and the cache is kept; null: where the windows are.</param>
+    /// <param name="cancel">Checked before every batch.</param>
+    public static TopKTeacherCache Build(ILmLogitSource teacher, TokenWindows windows, int k, double temperature, int batchSize,
+        Device? device = null, CancellationToken cancel = default)
     {
         ArgumentNullException.ThrowIfNull(teacher);
         ArgumentNullException.ThrowIfNull(windows);
@@ -63,9 +66,11 @@ public sealed class TopKTeacherCache : IDisposable
         var parts = new List<TopKTargets>();
         for (long start = 0; start < windows.Count; start += batchSize)
         {
+            cancel.ThrowIfCancellationRequested();
             using var batchScope = NewDisposeScope();
             long length = Math.Min(batchSize, windows.Count - start);
-            var logits = teacher.Logits(windows.Inputs.narrow(0, start, length));
+            var input = windows.Inputs.narrow(0, start, length);
+            var logits = teacher.Logits(device is null ? input : ComputeDevice.Move(input, device));
             var part = FromLogits(logits, k, temperature);
             parts.Add(new TopKTargets(part.Indices.MoveToOuterDisposeScope(), part.Values.MoveToOuterDisposeScope(),
                 part.TailLogMass.MoveToOuterDisposeScope()));
@@ -101,7 +106,7 @@ public sealed class TopKTeacherCache : IDisposable
     public TopKTargets Batch(long[] windowIndices)
     {
         ArgumentNullException.ThrowIfNull(windowIndices);
-        using var index = tensor(windowIndices);
+        using var index = tensor(windowIndices, device: _indices.device);
         return new TopKTargets(_indices.index_select(0, index), _values.index_select(0, index), _tailLogMass.index_select(0, index));
     }
 

@@ -26,7 +26,8 @@ public sealed class TransformerLm : nn.Module<Tensor, Tensor>, ILmLogitSource
 #pragma warning restore IDE1006
     private readonly List<string> _hiddenNames;
 
-    public TransformerLm(TransformerLmOptions options)
+    /// <param name="cancel">Checked between blocks: a large model takes seconds to initialise.</param>
+    public TransformerLm(TransformerLmOptions options, CancellationToken cancel = default)
         : base("transformer_lm")
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -35,8 +36,13 @@ public sealed class TransformerLm : nn.Module<Tensor, Tensor>, ILmLogitSource
         tok_emb = nn.Embedding(options.VocabSize, options.DModel);
         pos_emb = nn.Embedding(options.Context, options.DModel);
         drop = nn.Dropout(options.Dropout);
-        blocks = new ModuleList<TransformerBlock>(
-            Enumerable.Range(0, options.Layers).Select(i => new TransformerBlock(BlockName(i), options)).ToArray());
+        var built = new TransformerBlock[options.Layers];
+        for (int i = 0; i < built.Length; i++)
+        {
+            cancel.ThrowIfCancellationRequested();
+            built[i] = new TransformerBlock(BlockName(i), options);
+        }
+        blocks = new ModuleList<TransformerBlock>(built);
         ln_f = nn.LayerNorm(options.DModel);
         register_module("tok_emb", tok_emb);
         register_module("pos_emb", pos_emb);

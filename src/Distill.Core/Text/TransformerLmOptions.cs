@@ -20,12 +20,22 @@ public sealed record TransformerLmOptions
 
     /// <summary>Trainable parameters of a model with these sizes: token and position embeddings (the output
     /// head shares the token embedding), per block two LayerNorms (4d), QKV and output projections
-    /// (4d² + 4d) and the MLP (2·d·ff + ff + d), and the final LayerNorm (2d).</summary>
+    /// (4d² + 4d) and the MLP (2·d·ff + ff + d), and the final LayerNorm (2d). Saturates at <see cref="long.MaxValue"/>.</summary>
     public long ParameterCount()
     {
-        long d = DModel, ff = FeedForward;
-        long perBlock = 4 * d + (4 * d * d + 4 * d) + (2 * d * ff + ff + d);
-        return (long)VocabSize * d + (long)Context * d + Layers * perBlock + 2 * d;
+        try
+        {
+            checked
+            {
+                long d = DModel, ff = FeedForward;
+                long perBlock = 4 * d + (4 * d * d + 4 * d) + (2 * d * ff + ff + d);
+                return (long)VocabSize * d + (long)Context * d + Layers * perBlock + 2 * d;
+            }
+        }
+        catch (OverflowException)
+        {
+            return long.MaxValue;
+        }
     }
 
     /// <summary>Throws <see cref="InvalidInputException"/> for sizes no model can have.</summary>
@@ -44,5 +54,7 @@ public sealed record TransformerLmOptions
         {
             throw new InvalidInputException($"transformer-lm dropout must be in [0, 1), got {Dropout}.");
         }
+        Models.ModelLimits.Check(ParameterCount(),
+            $"a transformer-lm with layers {Layers}, d_model {DModel}, d_ff {FeedForward}, context {Context} and {VocabSize} tokens");
     }
 }

@@ -5,10 +5,10 @@ namespace Distill.Core.Tracking;
 /// <summary>Validation of keys, values, names and artifact paths before they reach the store.</summary>
 internal static partial class TrackingNames
 {
-    public const int MaxKeyLength = 250;
-    public const int MaxNameLength = 250;
-    public const int MaxParamValueLength = 6000;
-    public const int MaxTagValueLength = 8000;
+    public const int MaxKeyLength = TrackingLimits.KeyLength;
+    public const int MaxNameLength = TrackingLimits.NameLength;
+    public const int MaxParamValueLength = TrackingLimits.ParamValueLength;
+    public const int MaxTagValueLength = TrackingLimits.TagValueLength;
     public const int MaxArtifactPathLength = 1000;
 
     // Characters that Windows forbids in file names, besides control characters and separators.

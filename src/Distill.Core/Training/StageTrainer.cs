@@ -58,8 +58,10 @@ public sealed class StageTrainer(DataSplits data, int seed, ITracker tracker, IP
         var parameters = setup.Trained.parameters().Concat(setup.Loss.parameters()).ToList();
         var hooks = setup.Hooks ?? [];
         long totalSteps = stepsPerEpoch * stage.Epochs;
+        // Batches, teacher outputs and the cache go where the model is; the data stays in CPU memory.
+        var device = ComputeDevice.Of(setup.Model);
 
-        using var cache = UseTeacherCache(setup) ? BuildCache(setup) : null;
+        using var cache = UseTeacherCache(setup) ? BuildCache(setup, device, cancel) : null;
 
         for (int epoch = state.EpochsCompleted; epoch < stage.Epochs && !state.Finished; epoch++)
         {
@@ -86,7 +88,7 @@ public sealed class StageTrainer(DataSplits data, int seed, ITracker tracker, IP
                 var context = new StepContext(epoch, localStep, globalStep, stepsPerEpoch, totalSteps);
                 foreach (var hook in hooks)
                     hook.BeforeStep(context);
-                double loss = Step(setup, optimizer, parameters, cache, batches[s], augmentGenerator, hooks, context);
+                double loss = Step(setup, optimizer, parameters, cache, batches[s], augmentGenerator, hooks, context, device);
                 if (!double.IsFinite(loss))
                     throw new RunFailedException(
                         $"loss is {loss} in stage '{setup.Name}', epoch {epoch + 1}, step {s + 1}: training diverged " +
@@ -100,7 +102,7 @@ public sealed class StageTrainer(DataSplits data, int seed, ITracker tracker, IP
                     samples / Math.Max(1e-9, clock.Elapsed.TotalSeconds), clock.Elapsed, EpochEnd: false));
             }
 
-            var validation = Evaluator.Evaluate(setup.Trained, data.Validation);
+            var validation = Evaluator.Evaluate(setup.Trained, data.Validation, cancel: cancel);
             int metricEpoch = state.EpochOffset + epoch + 1;
             double trainLoss = lossSum / Math.Max(1, samples);
             tracker.LogMetric(setup.MetricPrefix + "train/loss", trainLoss, metricEpoch);
@@ -122,12 +124,15 @@ public sealed class StageTrainer(DataSplits data, int seed, ITracker tracker, IP
     }
 
     private double Step(PhaseSetup setup, optim.Optimizer optimizer, List<TorchSharp.Modules.Parameter> parameters,
-        TeacherOutputCache? cache, long[] indices, Generator? augmentGenerator, IReadOnlyList<IStepHook> hooks, StepContext context)
+        TeacherOutputCache? cache, long[] indices, Generator? augmentGenerator, IReadOnlyList<IStepHook> hooks, StepContext context, Device device)
     {
         using var scope = NewDisposeScope();
         var (x, y) = data.Train.Batch(indices);
+        // Augmented in CPU memory with the epoch's CPU generator, so the same seed gives the same images on every device.
         if (data.Augment is not null)
             x = Augmenter.Apply(x, data.Augment, augmentGenerator!);
+        x = ComputeDevice.Move(x, device);
+        y = ComputeDevice.Move(y, device);
 
         Tensor? teacherLogits = null;
         IReadOnlyDictionary<string, Tensor>? teacherTaps = null;
@@ -163,9 +168,9 @@ public sealed class StageTrainer(DataSplits data, int seed, ITracker tracker, IP
     private bool UseTeacherCache(PhaseSetup setup) =>
         setup.Stage.CacheTeacher && setup.Loss.NeedsTeacher && data.Augment is null && setup.Teacher is not null;
 
-    private TeacherOutputCache BuildCache(PhaseSetup setup)
+    private TeacherOutputCache BuildCache(PhaseSetup setup, Device device, CancellationToken cancel)
     {
-        var cache = TeacherOutputCache.Build(setup.Teacher!, data.Train.Features, setup.Loss.TeacherTaps, Evaluator.BatchSize);
+        var cache = TeacherOutputCache.Build(setup.Teacher!, data.Train.Features, setup.Loss.TeacherTaps, Evaluator.BatchSize, device, cancel);
         tracker.SetTag($"{setup.Name}.teacher_cache_bytes", cache.Bytes.ToString(System.Globalization.CultureInfo.InvariantCulture));
         return cache;
     }

@@ -93,7 +93,7 @@ internal static class PlanBinder
         Checkpoint = teacher.Str("checkpoint"),
     };
 
-    private static ModelSpec BindModel(MapValue model) => new()
+    internal static ModelSpec BindModel(MapValue model) => new()
     {
         Arch = Str(model, "arch") switch
         {

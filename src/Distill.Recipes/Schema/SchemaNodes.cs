@@ -28,6 +28,9 @@ internal sealed class ScalarSchema : SchemaNode
     public string? PatternRule { get; init; }
     public bool AllowEmpty { get; init; }
 
+    /// <summary>Longest string or path; null = <see cref="RecipeLimits.ParamValue"/> (every value is a run param).</summary>
+    public Limit? MaxLength { get; init; }
+
     public override string Describe() => Kind switch
     {
         ScalarKind.Integer => "integer" + RangeText(),
@@ -37,8 +40,11 @@ internal sealed class ScalarSchema : SchemaNode
         ScalarKind.Path => "path to an existing file (relative to the recipe's folder)",
         ScalarKind.Folder => "path to a folder (relative to the recipe's folder)",
         ScalarKind.Target => "target profile name, or path to a profile file (relative to the recipe's folder)",
-        _ => Pattern is null ? "string" : PatternRule is { } rule ? $"name: {rule}" : $"string matching {Pattern}",
+        // A name's rule states its length already.
+        _ => Pattern is null ? "string" + MaxLengthText() : PatternRule is { } rule ? $"name: {rule}" : $"string matching {Pattern}" + MaxLengthText(),
     };
+
+    private string MaxLengthText() => MaxLength is { } max ? $", at most {max.Text} characters" : "";
 
     public string RangeText()
     {
@@ -74,9 +80,14 @@ internal sealed class ListSchema : SchemaNode
     public int MinCount { get; init; }
     public int? ExactCount { get; init; }
 
+    /// <summary>Most items; null = <see cref="RecipeLimits.ListItems"/>.</summary>
+    public Limit? MaxCount { get; init; }
+
     public override string Describe()
     {
-        string count = ExactCount is { } n ? $", exactly {n}" : MinCount > 0 ? $", at least {MinCount}" : "";
+        string count = ExactCount is { } n ? $", exactly {n}"
+            : MaxCount is { } max ? (MinCount > 0 ? $", {MinCount} to {max.Text}" : $", at most {max.Text}")
+            : MinCount > 0 ? $", at least {MinCount}" : "";
         string item = Item is MapSchema ? "mappings" : $"({Item.Describe()})";
         return $"list of {item}{count}";
     }

@@ -27,9 +27,17 @@ internal sealed class Validator(NodeLocator locate, string baseDirectory, List<R
         YamlMappingNode => "a mapping",
         YamlSequenceNode => "a list",
         _ when IsNull(node) => "nothing",
-        YamlScalarNode s => $"'{s.Value}'",
+        YamlScalarNode s => Quote(s.Value ?? ""),
         _ => "an alias",
     };
+
+    /// <summary>A value as an error message shows it: quoted, and cut short when long.</summary>
+    public static string Quote(string text) =>
+        text.Length <= 80 ? $"'{text}'" : $"'{text[..60]}…' ({N(text.Length)} characters)";
+
+    private static string N(long value) => value.ToString("N0", CultureInfo.InvariantCulture);
+
+    private static string Over(Limit limit) => limit.Why.Length == 0 ? $"at most {limit.Text}" : $"at most {limit.Text} ({limit.Why})";
 
     private MapValue? ValidateMap(YamlNode node, MapSchema schema, string path)
     {
@@ -50,6 +58,16 @@ internal sealed class Validator(NodeLocator locate, string baseDirectory, List<R
             }
             if (schema.Find(key) is null && schema.AnyKey is { } anyKey)
             {
+                if (key.Length > RecipeLimits.ChosenKey.Value)
+                {
+                    Error(locate.Of(keyNode), path, $"key {Quote(key)} is {N(key.Length)} characters long; {Over(RecipeLimits.ChosenKey)}");
+                    continue;
+                }
+                if (chosenEntries.Count == RecipeLimits.ListItems.Value)
+                {
+                    Error(locate.Of(keyNode), path, $"has more than {RecipeLimits.ListItems.Text} entries; {Over(RecipeLimits.ListItems)}");
+                    break;
+                }
                 if (Validate(valueNode, anyKey, Paths.Join(path, key)) is { } chosen)
                 {
                     chosenEntries.Add(new Entry(key, locate.Of(keyNode), chosen));
@@ -60,7 +78,7 @@ internal sealed class Validator(NodeLocator locate, string baseDirectory, List<R
             {
                 string message = schema.Forbidden.TryGetValue(key, out var why)
                     ? $"'{key}' is not allowed here: {why}"
-                    : $"unknown key '{key}'{Suggest.DidYouMean(key, schema.Keys)}; allowed keys: {string.Join(", ", schema.Keys)}";
+                    : $"unknown key {Quote(key)}{Suggest.DidYouMean(key, schema.Keys)}; allowed keys: {string.Join(", ", schema.Keys)}";
                 Error(locate.Of(keyNode), path, message);
                 continue;
             }
@@ -155,6 +173,13 @@ internal sealed class Validator(NodeLocator locate, string baseDirectory, List<R
         }
         var at = locate.Of(sequence);
         int count = sequence.Children.Count;
+        var most = schema.MaxCount ?? RecipeLimits.ListItems;
+        if (count > most.Value)
+        {
+            // Its items are not looked at: a list this long is refused whole, quickly.
+            Error(at, path, $"has {N(count)} items; {Over(most)}");
+            return null;
+        }
         if (schema.ExactCount is { } exact && count != exact)
         {
             Error(at, path, $"needs exactly {exact} items, got {count}");
@@ -177,7 +202,17 @@ internal sealed class Validator(NodeLocator locate, string baseDirectory, List<R
             }
         }
         // A list of scalars with a bad item is dropped whole; a list of mappings keeps its good items for cross-checks.
-        return allValid || schema.Item is MapSchema ? new ListValue(at, items) : null;
+        if (!allValid && schema.Item is not MapSchema)
+        {
+            return null;
+        }
+        var list = new ListValue(at, items);
+        if (schema.Item is ScalarSchema && ValueText.Format(list).Length is var written && written > RecipeLimits.ParamValue.Value)
+        {
+            Error(at, path, $"is {N(written)} characters long written out as one value ([a, b, …]); {Over(RecipeLimits.ParamValue)}");
+            return null;
+        }
+        return list;
     }
 
     private ScalarValue? ValidateScalar(YamlNode node, ScalarSchema schema, string path)
@@ -210,14 +245,14 @@ internal sealed class Validator(NodeLocator locate, string baseDirectory, List<R
             case ScalarKind.Integer:
                 if (!long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long integer))
                 {
-                    Error(at, path, $"expected {expected}, got '{text}'");
+                    Error(at, path, $"expected {expected}, got {Quote(text)}");
                     return null;
                 }
                 return InRange(integer, schema, path, at) ? integer : null;
             case ScalarKind.Number:
                 if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double number) || !double.IsFinite(number))
                 {
-                    Error(at, path, $"expected {expected}, got '{text}'");
+                    Error(at, path, $"expected {expected}, got {Quote(text)}");
                     return null;
                 }
                 return InRange(number, schema, path, at) ? number : null;
@@ -230,23 +265,29 @@ internal sealed class Validator(NodeLocator locate, string baseDirectory, List<R
                 {
                     return false;
                 }
-                Error(at, path, $"expected {expected}, got '{text}'");
+                Error(at, path, $"expected {expected}, got {Quote(text)}");
                 return null;
             case ScalarKind.Enum:
                 if (schema.Allowed.Contains(text))
                 {
                     return text;
                 }
-                Error(at, path, $"must be one of {string.Join(" | ", schema.Allowed)}, got '{text}'{Suggest.DidYouMean(text, schema.Allowed)}");
+                Error(at, path, $"must be one of {string.Join(" | ", schema.Allowed)}, got {Quote(text)}{Suggest.DidYouMean(text, schema.Allowed)}");
                 return null;
             case ScalarKind.Path:
-                return FullPath(text, path, at) is { } file && ExistingFile(file, path, at) ? file : null;
+                return FullPath(text, path, at) is { } file && ShortEnough(file, schema, path, at) && ExistingFile(file, path, at) ? file : null;
             case ScalarKind.Folder:
-                return FullPath(text, path, at);
+                return FullPath(text, path, at) is { } folder && ShortEnough(folder, schema, path, at) ? folder : null;
             case ScalarKind.Target:
                 // A profile file becomes its full path; a name stays a name (looked up in configs/targets when exporting).
+                if (!ShortEnough(text, schema, path, at))
+                    return null;
                 return FullPath(text, path, at) is not { } profile ? null : File.Exists(profile) ? profile : text;
             default:
+                if (!ShortEnough(text, schema, path, at))
+                {
+                    return null;
+                }
                 if (text.Length == 0 && !schema.AllowEmpty)
                 {
                     Error(at, path, "must not be empty");
@@ -254,11 +295,22 @@ internal sealed class Validator(NodeLocator locate, string baseDirectory, List<R
                 }
                 if (schema.Pattern is { } pattern && !pattern.IsMatch(text))
                 {
-                    Error(at, path, schema.PatternRule is { } rule ? $"must be {rule}, got '{text}'" : $"must match {pattern}, got '{text}'");
+                    Error(at, path, schema.PatternRule is { } rule ? $"must be {rule}, got {Quote(text)}" : $"must match {pattern}, got {Quote(text)}");
                     return null;
                 }
                 return text;
         }
+    }
+
+    private bool ShortEnough(string text, ScalarSchema schema, string path, Location at)
+    {
+        var most = schema.MaxLength ?? RecipeLimits.ParamValue;
+        if (text.Length <= most.Value)
+        {
+            return true;
+        }
+        Error(at, path, $"is {N(text.Length)} characters long; {Over(most)}");
+        return false;
     }
 
     private bool InRange(double value, ScalarSchema schema, string path, Location at)

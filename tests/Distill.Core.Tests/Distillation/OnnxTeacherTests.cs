@@ -97,6 +97,35 @@ public class OnnxTeacherTests
     }
 
     [Fact]
+    public void DeviceCudaAsksForOnnxRuntimesCudaProviderAndThisBuildHasNone()
+    {
+        using var folder = new ExportFolder();
+        string path = folder.File("hand.onnx");
+        WriteHandModel(path, [1, 2, 2]);
+        // Microsoft.ML.OnnxRuntime is the CPU package: a teacher of a cuda run cannot silently run on the CPU.
+        Assert.DoesNotContain("CUDAExecutionProvider", Microsoft.ML.OnnxRuntime.OrtEnv.Instance().GetAvailableProviders());
+        var e = Assert.Throws<InvalidInputException>(() => OnnxTeacher.Load(Options(path), path, [1, 2, 2], 3, null, new Device(TorchSharp.DeviceType.CUDA)));
+        Assert.StartsWith($"ONNX model '{path}': device: cuda runs ONNX teachers with ONNX Runtime's CUDA execution provider", e.Message);
+        Assert.Contains("Microsoft.ML.OnnxRuntime.Gpu", e.Message);
+        using var onCpu = OnnxTeacher.Load(Options(path), path, [1, 2, 2], 3, null, CPU);
+        Assert.Equal(3L, onCpu.Classes);
+    }
+
+    [Fact]
+    public void EvaluationStopsWhenCancelled()
+    {
+        using var folder = new ExportFolder();
+        string path = folder.File("hand.onnx");
+        WriteHandModel(path, [4]);
+        using var teacher = OnnxTeacher.Load(Options(path) with { Mean = null, Std = null }, path, [4], 3, null);
+        using var data = new TensorDataset(rand(600, 4), zeros(600, dtype: ScalarType.Int64));
+        Assert.Equal(600, teacher.Evaluate(data).Samples);
+        using var cancelled = new CancellationTokenSource();
+        cancelled.Cancel();
+        Assert.Throws<OperationCanceledException>(() => teacher.Evaluate(data, cancelled.Token));
+    }
+
+    [Fact]
     public void TheTeacherUndoesTheDataNormalisationBeforeItsOwn()
     {
         using var folder = new ExportFolder();

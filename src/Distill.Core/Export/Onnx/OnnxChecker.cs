@@ -16,7 +16,8 @@ public static class OnnxChecker
 
     /// <summary>Throws <see cref="InvalidInputException"/> with the checker's message when the file is
     /// invalid, and <see cref="InvalidOperationException"/> when no python3 with the onnx package exists.</summary>
-    public static void Check(string path)
+    /// <param name="cancel">Kills the checker and throws <see cref="OperationCanceledException"/> when it fires.</param>
+    public static void Check(string path, CancellationToken cancel = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
         if (!File.Exists(path))
@@ -25,7 +26,7 @@ public static class OnnxChecker
         }
         string python = Python.Value ?? throw new InvalidOperationException(
             "the ONNX checker needs python3 with the onnx package (Debian: apt-get install python3-onnx; elsewhere: pip install onnx).");
-        var (exitCode, output) = RunPython(python, "-c", CheckScript, Path.GetFullPath(path));
+        var (exitCode, output) = RunPython(python, cancel, "-c", CheckScript, Path.GetFullPath(path));
         if (exitCode != 0)
         {
             throw new InvalidInputException($"ONNX checker rejects '{path}': {LastError(output)}");
@@ -38,7 +39,7 @@ public static class OnnxChecker
         {
             try
             {
-                if (RunPython(interpreter, "-c", "import onnx").ExitCode == 0)
+                if (RunPython(interpreter, CancellationToken.None, "-c", "import onnx").ExitCode == 0)
                 {
                     return interpreter;
                 }
@@ -51,7 +52,7 @@ public static class OnnxChecker
         return null;
     }
 
-    private static (int ExitCode, string Output) RunPython(string python, params string[] arguments)
+    private static (int ExitCode, string Output) RunPython(string python, CancellationToken cancel, params string[] arguments)
     {
         var start = new ProcessStartInfo(python)
         {
@@ -64,10 +65,10 @@ public static class OnnxChecker
             start.ArgumentList.Add(argument);
         }
         using var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {python}");
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        string stderr = process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        return (process.ExitCode, (stderr + stdout.Result).Trim());
+        var stdout = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
+        var stderr = process.StandardError.ReadToEndAsync(CancellationToken.None);
+        ChildProcess.WaitForExit(process, cancel);
+        return (process.ExitCode, (stderr.Result + stdout.Result).Trim());
     }
 
     /// <summary>The exception line of a Python traceback (the checker's message), or everything.</summary>

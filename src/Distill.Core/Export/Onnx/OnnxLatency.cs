@@ -10,7 +10,8 @@ public sealed record OnnxLatencyResult(double MedianMs, double MinMs, double Max
 /// <summary>Measures the latency of an ONNX file in ONNX Runtime on random inputs of its input shape.</summary>
 public static class OnnxLatency
 {
-    public static OnnxLatencyResult Measure(string path, int batch, int warmup, int runs, int threads)
+    /// <param name="cancel">Checked before every run.</param>
+    public static OnnxLatencyResult Measure(string path, int batch, int warmup, int runs, int threads, CancellationToken cancel = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batch);
@@ -39,11 +40,13 @@ public static class OnnxLatency
 
         for (int i = 0; i < warmup; i++)
         {
+            cancel.ThrowIfCancellationRequested();
             using var _ = session.Run(runOptions, [inputName], [input], [outputName]);
         }
         var times = new double[runs];
         for (int i = 0; i < runs; i++)
         {
+            cancel.ThrowIfCancellationRequested();
             long start = Stopwatch.GetTimestamp();
             using (session.Run(runOptions, [inputName], [input], [outputName]))
             {

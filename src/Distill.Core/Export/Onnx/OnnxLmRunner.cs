@@ -19,14 +19,16 @@ public sealed class OnnxLmRunner : INextTokenModel, IDisposable
     /// <param name="threads">Intra-op threads; 0 lets ONNX Runtime choose.</param>
     /// <param name="optimizedModelPath">When set, ONNX Runtime saves the graph it optimised there.</param>
     /// <param name="logitsOutput">The output holding the logits [batch, sequence, vocab].</param>
-    public OnnxLmRunner(string path, int threads = 1, string? optimizedModelPath = null, string logitsOutput = LmOnnxExporter.OutputName)
+    /// <param name="cuda">Run with ONNX Runtime's CUDA execution provider (a teacher of a device: cuda run).</param>
+    public OnnxLmRunner(string path, int threads = 1, string? optimizedModelPath = null, string logitsOutput = LmOnnxExporter.OutputName,
+        bool cuda = false)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
         ArgumentException.ThrowIfNullOrWhiteSpace(logitsOutput);
         ArgumentOutOfRangeException.ThrowIfNegative(threads);
         Path = path;
         _logitsOutput = logitsOutput;
-        _session = OnnxRuntimeRunner.OpenSession(path, threads, optimizedModelPath);
+        _session = OnnxRuntimeRunner.OpenSession(path, threads, optimizedModelPath, cuda);
         try
         {
             Card = ReadCard(path, _session);

@@ -71,7 +71,7 @@ public sealed class OnnxRuntimeRunner : IExportedModelRunner
     /// <summary>Shape of one input sample (without the batch dimension).</summary>
     public IReadOnlyList<long> SampleShape => _sampleShape;
 
-    public Tensor Run(Tensor input)
+    public Tensor Run(Tensor input, CancellationToken cancel = default)
     {
         ArgumentNullException.ThrowIfNull(input);
         if (!input.shape.Skip(1).SequenceEqual(_sampleShape))
@@ -89,6 +89,7 @@ public sealed class OnnxRuntimeRunner : IExportedModelRunner
         long classes = 0;
         for (long start = 0; start < n; start += _batchSize)
         {
+            cancel.ThrowIfCancellationRequested();
             long count = Math.Min(_batchSize, n - start);
             var batch = values.AsSpan((int)(start * sampleSize), (int)(count * sampleSize));
             var (output, width) = RunBatch(batch, count);
@@ -135,11 +136,28 @@ public sealed class OnnxRuntimeRunner : IExportedModelRunner
         var other => throw new InvalidInputException($"ONNX model '{path}': tensor '{name}' is {other}; only float32 and float16 inputs and outputs are supported."),
     };
 
-    internal static InferenceSession OpenSession(string path, int threads, string? optimizedModelPath = null)
+    /// <summary>ONNX Runtime's name for its CUDA execution provider.</summary>
+    public const string CudaProvider = "CUDAExecutionProvider";
+
+    /// <summary>Null when this ONNX Runtime can run models on a CUDA GPU, else why not and how to get it.</summary>
+    public static string? CudaUnavailable() =>
+        OrtEnv.Instance().GetAvailableProviders().Contains(CudaProvider)
+            ? null
+            : "device: cuda runs ONNX teachers with ONNX Runtime's CUDA execution provider, which this build's ONNX Runtime "
+              + "(NuGet package Microsoft.ML.OnnxRuntime, CPU only) does not have; build Distill with Microsoft.ML.OnnxRuntime.Gpu "
+              + "instead (not served by this project's package feed), or set device: cpu";
+
+    /// <param name="cuda">Run on the GPU with the CUDA execution provider (a teacher of a device: cuda run); refused
+    /// with <see cref="InvalidInputException"/> when this ONNX Runtime has no such provider.</param>
+    internal static InferenceSession OpenSession(string path, int threads, string? optimizedModelPath = null, bool cuda = false)
     {
         if (!File.Exists(path))
         {
             throw new InvalidInputException($"ONNX model '{path}' does not exist.");
+        }
+        if (cuda && CudaUnavailable() is { } why)
+        {
+            throw new InvalidInputException($"ONNX model '{path}': {why}");
         }
         using var options = new SessionOptions
         {
@@ -148,6 +166,11 @@ public sealed class OnnxRuntimeRunner : IExportedModelRunner
             ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
             GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
         };
+        if (cuda)
+        {
+            // Nodes the CUDA provider cannot run fall back to the CPU provider, as ONNX Runtime places them.
+            options.AppendExecutionProvider_CUDA(0);
+        }
         if (optimizedModelPath is not null)
         {
             options.OptimizedModelFilePath = optimizedModelPath;

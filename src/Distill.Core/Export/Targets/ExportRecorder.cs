@@ -14,7 +14,7 @@ public static class ExportRecorder
         PlainName.IsValid(target) ? $"exports/{target}" : throw new ArgumentException($"not a plain target name: '{PrintableText.Escape(target)}'", nameof(target));
 
     public static ExportReport ExportInto(ITracker tracker, ZooModel student, QuantizedZooModel? quantized, TargetProfile profile,
-        DataSplits data, string checkpointArtifact, int? calibrationBatches = null, int seed = 0)
+        DataSplits data, string checkpointArtifact, int? calibrationBatches = null, int seed = 0, CancellationToken cancel = default)
     {
         ArgumentNullException.ThrowIfNull(tracker);
         ArgumentNullException.ThrowIfNull(profile);
@@ -26,6 +26,7 @@ public static class ExportRecorder
             CalibrationBatches = calibrationBatches,
             Seed = seed,
             Reading = data.Reading,
+            Cancel = cancel,
         });
         Record(tracker, report);
         return report;

@@ -34,6 +34,8 @@ public sealed record ExportRequest(
     public bool ExposeTaps { get; init; }
     /// <summary>How the training data was read from files, for the model card; null when not known.</summary>
     public DataReading? Reading { get; init; }
+    /// <summary>Checked between calibration batches, verification batches and latency runs; ends a runtime's process.</summary>
+    public CancellationToken Cancel { get; init; }
 }
 
 /// <summary>How the exported file was checked against the student in its runtime.</summary>

@@ -50,6 +50,7 @@ public static class TargetExporter
             string modelPath = Path.Combine(temp, profile.ModelFileName);
             var info = exporter.Export(model, quantized, options, modelPath);
 
+            request.Cancel.ThrowIfCancellationRequested();
             var (verification, accuracy, latencies) = VerifyAndMeasure(request, quantized, modelPath);
             string cardPath = Path.Combine(temp, ModelCard.FileName);
             var card = ModelCard.Full(staticCard, info with { Path = Path.Combine(output, profile.ModelFileName) }, accuracy, request.Test.Count, latencies, verification);
@@ -126,7 +127,8 @@ public static class TargetExporter
         if (request.Quantized is { IsFrozen: true } given && profile.Matches(given.Config))
             return (given, false, "from the checkpoint (quantised during training: QAT or a calibration stage)", 0);
         int batches = request.CalibrationBatches ?? profile.CalibrationBatches;
-        var quantized = PostTrainingCalibrator.Calibrate(request.Model, request.Calibration, batches, profile.CalibrationBatchSize, profile.QuantConfig(), request.Seed);
+        var quantized = PostTrainingCalibrator.Calibrate(request.Model, request.Calibration, batches, profile.CalibrationBatchSize, profile.QuantConfig(), request.Seed,
+            request.Cancel);
         long samples = Math.Min(request.Calibration.Count, (long)batches * profile.CalibrationBatchSize);
         string method = string.Create(CultureInfo.InvariantCulture,
             $"post-training: {ModelCard.ObserverName(profile.Calibration)} observer on {batches} batches of {profile.CalibrationBatchSize} from the training split");
@@ -137,6 +139,7 @@ public static class TargetExporter
         ExportRequest request, QuantizedZooModel? quantized, string modelPath)
     {
         var profile = request.Profile;
+        var cancel = request.Cancel;
         using var scope = NewDisposeScope();
         var x = request.Test.Features;
         var labels = request.Test.Labels;
@@ -147,7 +150,11 @@ public static class TargetExporter
         try
         {
             using var noGrad = no_grad();
-            reference = cat(Batches(x).Select(b => student.call(b)).ToList(), 0);
+            reference = cat(Batches(x).Select(b =>
+            {
+                cancel.ThrowIfCancellationRequested();
+                return student.call(b);
+            }).ToList(), 0);
         }
         finally
         {
@@ -161,12 +168,12 @@ public static class TargetExporter
         if (profile.Format == ExportFormat.Onnx)
         {
             runtime = "ONNX Runtime (CPU)";
-            checker = RunChecker(modelPath);
+            checker = RunChecker(modelPath, cancel);
             using (var runner = new OnnxRuntimeRunner(modelPath))
-                logits = runner.Run(x);
+                logits = runner.Run(x, cancel);
             foreach (int batch in new[] { 1, 64 })
             {
-                var l = OnnxLatency.Measure(modelPath, batch, LatencyWarmup, LatencyRuns, request.LatencyThreads);
+                var l = OnnxLatency.Measure(modelPath, batch, LatencyWarmup, LatencyRuns, request.LatencyThreads, cancel);
                 latencies.Add(new ExportLatency(runtime, batch, l.MedianMs, l.Runs, l.Threads,
                     $"median of {l.Runs} runs after {LatencyWarmup} warm-up runs, {l.Threads} intra-op thread(s)"));
             }
@@ -174,8 +181,8 @@ public static class TargetExporter
         else
         {
             runtime = "Arm NN (CpuRef)";
-            using var runner = new ArmNnRunner(modelPath);
-            logits = runner.Run(x);
+            using var runner = new ArmNnRunner(modelPath, cancel: cancel);
+            logits = runner.Run(x, cancel);
             double perSample = runner.LastInferenceTime.TotalMilliseconds / x.shape[0];
             latencies.Add(new ExportLatency(runtime, 1, perSample, (int)x.shape[0], 1,
                 "mean time per sample over the test split, batch 1, Arm NN's portable reference backend (not NEON)"));
@@ -205,11 +212,11 @@ public static class TargetExporter
     }
 
     /// <summary>"passed", "unavailable: …" when python3-onnx is missing, or "failed: …" with the checker's message.</summary>
-    internal static string RunChecker(string path)
+    internal static string RunChecker(string path, CancellationToken cancel = default)
     {
         try
         {
-            OnnxChecker.Check(path);
+            OnnxChecker.Check(path, cancel);
             return "passed";
         }
         catch (InvalidOperationException e)

@@ -28,7 +28,8 @@ public sealed class ArmNnRunner : IExportedModelRunner
     /// import), else python3 on PATH.</param>
     /// <exception cref="InvalidInputException">The model file does not exist.</exception>
     /// <exception cref="RunFailedException">Python or Arm NN is missing, or Arm NN cannot load the model.</exception>
-    public ArmNnRunner(string modelPath, ArmNnBackend backend = ArmNnBackend.CpuRef, string? python = null)
+    /// <param name="cancel">Kills the Arm NN process that loads the model when it fires.</param>
+    public ArmNnRunner(string modelPath, ArmNnBackend backend = ArmNnBackend.CpuRef, string? python = null, CancellationToken cancel = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(modelPath);
         ModelPath = Path.GetFullPath(modelPath);
@@ -50,7 +51,7 @@ public sealed class ArmNnRunner : IExportedModelRunner
         try
         {
             // Loading the network once here reports a missing runtime or an unparsable model early.
-            using var info = RunScript([]);
+            using var info = RunScript([], cancel);
             var root = info.RootElement;
             InputShape = root.GetProperty("input").GetProperty("shape").EnumerateArray().Select(d => d.GetInt64()).ToArray();
             InputIsInteger = root.GetProperty("input").GetProperty("int8").GetBoolean();
@@ -78,7 +79,8 @@ public sealed class ArmNnRunner : IExportedModelRunner
     /// and network loading).</summary>
     public TimeSpan LastInferenceTime { get; private set; }
 
-    public Tensor Run(Tensor input)
+    /// <param name="cancel">Kills the Arm NN process and throws <see cref="OperationCanceledException"/> when it fires.</param>
+    public Tensor Run(Tensor input, CancellationToken cancel = default)
     {
         ArgumentNullException.ThrowIfNull(input);
         if (input.dim() < 2 || input.shape[0] == 0)
@@ -97,7 +99,7 @@ public sealed class ArmNnRunner : IExportedModelRunner
             }
             File.WriteAllBytes(inputPath, MemoryMarshal.AsBytes(values.AsSpan()).ToArray());
             string shape = string.Join(",", input.shape.Select(d => d.ToString(CultureInfo.InvariantCulture)));
-            using var info = RunScript([inputPath, shape, outputPath]);
+            using var info = RunScript([inputPath, shape, outputPath], cancel);
             LastInferenceTime = TimeSpan.FromSeconds(info.RootElement.GetProperty("inference_seconds").GetDouble());
 
             var logits = MemoryMarshal.Cast<byte, float>(File.ReadAllBytes(outputPath)).ToArray();
@@ -119,7 +121,7 @@ public sealed class ArmNnRunner : IExportedModelRunner
         }
     }
 
-    private JsonDocument RunScript(string[] arguments)
+    private JsonDocument RunScript(string[] arguments, CancellationToken cancel)
     {
         var start = new ProcessStartInfo(Python)
         {
@@ -147,9 +149,9 @@ public sealed class ArmNnRunner : IExportedModelRunner
         }
         using (process)
         {
-            var stdout = process.StandardOutput.ReadToEndAsync();
-            var stderr = process.StandardError.ReadToEndAsync();
-            process.WaitForExit();
+            var stdout = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
+            var stderr = process.StandardError.ReadToEndAsync(CancellationToken.None);
+            ChildProcess.WaitForExit(process, cancel);
             string output = stdout.GetAwaiter().GetResult();
             string errors = stderr.GetAwaiter().GetResult().Trim();
             if (process.ExitCode == ImportFailedExitCode)
