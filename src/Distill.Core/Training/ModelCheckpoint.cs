@@ -26,6 +26,8 @@ public sealed record ModelDescriptor(ModelSpec Spec, long[] InputShape, int NumC
 public static class ModelCheckpoint
 {
     private const string Kind = "model";
+    /// <summary>The section of the weights.</summary>
+    public const string ModelSection = "model";
 
     private sealed record Header(string Kind, string? RunId, string Role, ModelDescriptor Model);
 
@@ -34,7 +36,7 @@ public static class ModelCheckpoint
         IReadOnlyDictionary<string, byte[]>? extraSections = null)
     {
         var header = new Header(Kind, runId, role, ModelDescriptor.Of(model, normalization));
-        var sections = new Dictionary<string, byte[]> { ["model"] = ModelBytes(model) };
+        var sections = new Dictionary<string, byte[]> { [ModelSection] = ModelBytes(model) };
         foreach (var (name, bytes) in extraSections ?? new Dictionary<string, byte[]>())
             sections[name] = bytes;
         CheckpointFile.Write(path, JsonSerializer.Serialize(header, CheckpointFile.Json), sections);
@@ -81,7 +83,7 @@ public static class ModelCheckpoint
             throw new InvalidInputException($"{path}: checkpoint header names no model");
         if (header.Kind != Kind)
             throw new InvalidInputException($"{path}: this is a '{header.Kind}' checkpoint, not a model checkpoint (use the run's models/*.ckpt)");
-        if (!sections.TryGetValue("model", out var weights))
+        if (!sections.TryGetValue(ModelSection, out var weights))
             throw new InvalidInputException($"{path}: checkpoint has no model weights");
         return (header.Model, weights);
     }

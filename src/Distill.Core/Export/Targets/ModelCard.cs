@@ -222,12 +222,5 @@ public static class ModelCard
         _ => "fp32",
     };
 
-    public static string ObserverName(ObserverKind kind) => kind switch
-    {
-        ObserverKind.MovingAverageMinMax => "moving_average",
-        ObserverKind.Percentile => "percentile",
-        ObserverKind.Entropy => "entropy",
-        ObserverKind.Mse => "mse",
-        _ => "min_max",
-    };
+    public static string ObserverName(ObserverKind kind) => ObserverNames.Of(kind);
 }
