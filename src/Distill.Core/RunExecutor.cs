@@ -428,7 +428,7 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
     {
         foreach (var profile in plan.Exports)
         {
-            var report = ExportRecorder.ExportInto(tracker, pruning.Student, quantization.Quantized, profile, data, StudentArtifact, seed: plan.Seed);
+            var report = ExportRecorder.ExportInto(tracker, pruning.Student, quantization.Quantized, profile, data, StudentArtifact, seed: plan.Seed, log: log);
             log.Information("Export {Target}: {Size:N0} bytes, test accuracy {Accuracy:P2} in {Runtime}, {Latency:F3} ms at batch 1; verification {Criterion} {Value:G4}: {Verdict}",
                 profile.Name, report.SizeBytes, report.TestAccuracy, report.Verification.Runtime, report.LatencyBatch1.MedianMs,
                 report.Verification.Criterion, report.Verification.Value, report.Verification.Passed ? "passed" : "FAILED");

@@ -128,6 +128,7 @@ public static class ExportCommand
             CalibrationBatches = parse.GetValue(CalibrationBatches),
             Seed = seed,
             ExposeTaps = parse.GetValue(ExposeTaps),
+            Log = Output.CliLogging.Create(parse.GetValue(GlobalOptions.Verbose)),
         });
         if (tracker is not null)
             ExportRecorder.Record(tracker, report);

@@ -12,7 +12,7 @@ public static class ExportRecorder
     public static string Folder(string target) => $"exports/{target}";
 
     public static ExportReport ExportInto(ITracker tracker, ZooModel student, QuantizedZooModel? quantized, TargetProfile profile,
-        DataSplits data, string checkpointArtifact, int? calibrationBatches = null, int seed = 0)
+        DataSplits data, string checkpointArtifact, int? calibrationBatches = null, int seed = 0, Serilog.ILogger? log = null)
     {
         ArgumentNullException.ThrowIfNull(tracker);
         ArgumentNullException.ThrowIfNull(profile);
@@ -23,6 +23,7 @@ public static class ExportRecorder
         {
             CalibrationBatches = calibrationBatches,
             Seed = seed,
+            Log = log,
         });
         Record(tracker, report);
         return report;

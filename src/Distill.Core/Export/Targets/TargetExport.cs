@@ -32,6 +32,8 @@ public sealed record ExportRequest(
     public int LatencyThreads { get; init; } = 1;
     /// <summary>ONNX float targets: add the model's taps as further outputs (<see cref="ExportOptions.ExposeTaps"/>).</summary>
     public bool ExposeTaps { get; init; }
+    /// <summary>Where the export says what it does that the user may not expect (calibrating a quantised checkpoint again).</summary>
+    public Serilog.ILogger? Log { get; init; }
 }
 
 /// <summary>How the exported file was checked against the student in its runtime.</summary>

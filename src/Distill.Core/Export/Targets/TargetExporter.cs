@@ -112,6 +112,14 @@ public static class TargetExporter
         if (request.Quantized is { IsFrozen: true } given && profile.Matches(given.Config))
             return (given, false, "from the checkpoint (quantised during training: QAT or a calibration stage)", 0);
         int batches = request.CalibrationBatches ?? profile.CalibrationBatches;
+        if (request.Quantized is { } unfit)
+        {
+            var why = unfit.IsFrozen ? profile.Differences(unfit.Config) : ["its qparams never froze"];
+            request.Log?.Warning(
+                "{Target}: the checkpoint's quantisation (from QAT or calibration) does not fit this target: {Differences}. Calibrating again: " +
+                "{Observer} observer on {Batches} batches of {BatchSize} from the training split; the trained qparams are not used",
+                profile.Name, string.Join("; ", why), ModelCard.ObserverName(profile.Calibration), batches, profile.CalibrationBatchSize);
+        }
         var quantized = PostTrainingCalibrator.Calibrate(request.Model, request.Calibration, batches, profile.CalibrationBatchSize, profile.QuantConfig(), request.Seed);
         long samples = Math.Min(request.Calibration.Count, (long)batches * profile.CalibrationBatchSize);
         string method = string.Create(CultureInfo.InvariantCulture,
