@@ -145,6 +145,13 @@ public static partial class RecipeSchema
                         Fields =
                         [
                             new() { Key = "target", Schema = Text, Required = true, Doc = "Target profile: a name in configs/targets (distill targets list) or a profile file" },
+                            new()
+                            {
+                                Key = "verify_samples",
+                                Schema = new ScalarSchema { Kind = ScalarKind.String, Pattern = new Regex("^(all|[1-9][0-9]{0,17})$") },
+                                DefaultText = "all in ONNX Runtime, 1000 in Arm NN",
+                                Doc = "Test samples the export is verified and measured on in its runtime: a number (a random sample stratified by label, seeded by the recipe) or all",
+                            },
                         ],
                     },
                 },

@@ -6,7 +6,8 @@ using Distill.Core.Tracking;
 namespace Distill.Core.Export.Targets;
 
 /// <summary>Exports a run's student into the run itself: files under exports/&lt;target&gt;/ and metrics
-/// export/&lt;target&gt;/size_bytes, test_acc, latency_ms_b1, latency_ms_b64 (ONNX), agreement and verified.</summary>
+/// export/&lt;target&gt;/size_bytes, test_acc (with test_acc_low and test_acc_high, its 95 % interval, and test_samples),
+/// latency_ms_b1, latency_ms_b64 (ONNX), agreement and verified.</summary>
 public static class ExportRecorder
 {
     public static string Folder(string target) => $"exports/{target}";
@@ -37,6 +38,9 @@ public static class ExportRecorder
         string prefix = $"export/{report.Target}/";
         tracker.LogMetric(prefix + "size_bytes", report.SizeBytes, 0);
         tracker.LogMetric(prefix + "test_acc", report.TestAccuracy, 0);
+        tracker.LogMetric(prefix + "test_acc_low", report.Test.Low, 0);
+        tracker.LogMetric(prefix + "test_acc_high", report.Test.High, 0);
+        tracker.LogMetric(prefix + "test_samples", report.Test.Samples, 0);
         tracker.LogMetric(prefix + "latency_ms_b1", report.LatencyBatch1.MedianMs, 0);
         if (report.LatencyBatch64 is { } b64)
             tracker.LogMetric(prefix + "latency_ms_b64", b64.MedianMs, 0);

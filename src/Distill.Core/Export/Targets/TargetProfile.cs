@@ -28,6 +28,9 @@ public sealed record TargetProfile
     /// <summary>ONNX fp16: keep float32 input and output.</summary>
     public bool Float32Io { get; init; } = true;
     public int Opset { get; init; } = 17;
+    /// <summary>Test samples an export to this target is verified on (a recipe's export entry sets it with
+    /// verify_samples); null: the runtime's default, <see cref="VerificationSample.DefaultFor"/>.</summary>
+    public long? VerifySamples { get; init; }
     /// <summary>The file the profile was read from.</summary>
     public string? Source { get; init; }
 

@@ -19,6 +19,7 @@ public sealed class ArmNnRunner : IExportedModelRunner
 {
     private const string ScriptResource = "Distill.Core.Export.Tflite.armnn_run.py";
     private const int ImportFailedExitCode = 3;
+    private const string ProgressPrefix = "progress ";
 
     private readonly string _workDir;
     private readonly string _script;
@@ -78,7 +79,11 @@ public sealed class ArmNnRunner : IExportedModelRunner
     /// and network loading).</summary>
     public TimeSpan LastInferenceTime { get; private set; }
 
-    public Tensor Run(Tensor input)
+    public Tensor Run(Tensor input) => Run(input, progress: null);
+
+    /// <param name="progress">Told how many samples have run, every half second or so (Arm NN's reference backend takes
+    /// tens of milliseconds per sample).</param>
+    public Tensor Run(Tensor input, IProgress<long>? progress)
     {
         ArgumentNullException.ThrowIfNull(input);
         if (input.dim() < 2 || input.shape[0] == 0)
@@ -97,7 +102,7 @@ public sealed class ArmNnRunner : IExportedModelRunner
             }
             File.WriteAllBytes(inputPath, MemoryMarshal.AsBytes(values.AsSpan()).ToArray());
             string shape = string.Join(",", input.shape.Select(d => d.ToString(CultureInfo.InvariantCulture)));
-            using var info = RunScript([inputPath, shape, outputPath]);
+            using var info = RunScript([inputPath, shape, outputPath], progress);
             LastInferenceTime = TimeSpan.FromSeconds(info.RootElement.GetProperty("inference_seconds").GetDouble());
 
             var logits = MemoryMarshal.Cast<byte, float>(File.ReadAllBytes(outputPath)).ToArray();
@@ -119,7 +124,7 @@ public sealed class ArmNnRunner : IExportedModelRunner
         }
     }
 
-    private JsonDocument RunScript(string[] arguments)
+    private JsonDocument RunScript(string[] arguments, IProgress<long>? progress = null)
     {
         var start = new ProcessStartInfo(Python)
         {
@@ -147,11 +152,26 @@ public sealed class ArmNnRunner : IExportedModelRunner
         }
         using (process)
         {
+            // The script reports "progress <done> <total>" lines on stderr; everything else there is an error message.
+            var errorText = new System.Text.StringBuilder();
+            process.ErrorDataReceived += (_, e) =>
+            {
+                if (e.Data is null)
+                    return;
+                if (e.Data.StartsWith(ProgressPrefix, StringComparison.Ordinal)
+                    && long.TryParse(e.Data[ProgressPrefix.Length..].Split(' ')[0], NumberStyles.None, CultureInfo.InvariantCulture, out long done))
+                    progress?.Report(done);
+                else
+                    lock (errorText)
+                        errorText.AppendLine(e.Data);
+            };
+            process.BeginErrorReadLine();
             var stdout = process.StandardOutput.ReadToEndAsync();
-            var stderr = process.StandardError.ReadToEndAsync();
             process.WaitForExit();
             string output = stdout.GetAwaiter().GetResult();
-            string errors = stderr.GetAwaiter().GetResult().Trim();
+            string errors;
+            lock (errorText)
+                errors = errorText.ToString().Trim();
             if (process.ExitCode == ImportFailedExitCode)
             {
                 throw new RunFailedException(
