@@ -18,8 +18,11 @@ public sealed class SummaryTableTests
         // which 1,584 are non-zero at 80 % sparsity: 50,826 / 5,386 = 9.44, 50,826 / 1,584 = 32.09.
         var run = Run(new()
         {
-            ["teacher/params"] = 50826, ["teacher/params_nonzero"] = 50826,
-            ["student/params"] = 5386, ["student/params_nonzero"] = 1584, ["student/sparsity"] = 0.80012,
+            ["teacher/params"] = 50826,
+            ["teacher/params_nonzero"] = 50826,
+            ["student/params"] = 5386,
+            ["student/params_nonzero"] = 1584,
+            ["student/sparsity"] = 0.80012,
         });
         Assert.Equal("student vs teacher: 9.4× fewer parameters (5,386 vs 50,826), 32.1× fewer non-zero (1,584 vs 50,826)",
             SummaryTable.RatioLine(run));
@@ -31,8 +34,10 @@ public sealed class SummaryTableTests
     {
         var run = Run(new()
         {
-            ["teacher/params"] = 421738, ["teacher/params_nonzero"] = 421738,
-            ["student/params"] = 12554, ["student/params_nonzero"] = 12554,
+            ["teacher/params"] = 421738,
+            ["teacher/params_nonzero"] = 421738,
+            ["student/params"] = 12554,
+            ["student/params_nonzero"] = 12554,
         });
         Assert.Equal("student vs teacher: 33.6× fewer parameters (12,554 vs 421,738)", SummaryTable.RatioLine(run));
         Assert.Null(SummaryTable.PruningLine(run));
@@ -43,7 +48,9 @@ public sealed class SummaryTableTests
     {
         var run = Run(new()
         {
-            ["student/params"] = 6186, ["student/params_nonzero"] = 6186, ["student/sparsity"] = 0,
+            ["student/params"] = 6186,
+            ["student/params_nonzero"] = 6186,
+            ["student/sparsity"] = 0,
             ["student/params_before_shrink"] = 12554,
         });
         Assert.Equal("student shrunk: 6,186 of 12,554 parameters (pruned channels removed)", SummaryTable.PruningLine(run));
