@@ -429,8 +429,10 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
         foreach (var profile in plan.Exports)
         {
             var report = ExportRecorder.ExportInto(tracker, pruning.Student, quantization.Quantized, profile, data, StudentArtifact, seed: plan.Seed, log: log);
-            log.Information("Export {Target}: {Size:N0} bytes, test accuracy {Accuracy:P2} in {Runtime}, {Latency:F3} ms at batch 1; verification {Criterion} {Value:G4}: {Verdict}",
-                profile.Name, report.SizeBytes, report.TestAccuracy, report.Verification.Runtime, report.LatencyBatch1.MedianMs,
+            log.Information("Export {Target}: {Size:N0} bytes, test accuracy {Accuracy:P2} (95 % interval {Low:P1} to {High:P1}, {Samples:N0} of {Available:N0} test samples) " +
+                "in {Runtime}, {Latency:F3} ms at batch 1; verification {Criterion} {Value:G4}: {Verdict}",
+                profile.Name, report.SizeBytes, report.TestAccuracy, report.Test.Low, report.Test.High, report.Test.Samples, report.Test.Available,
+                report.Verification.Runtime, report.LatencyBatch1.MedianMs,
                 report.Verification.Criterion, report.Verification.Value, report.Verification.Passed ? "passed" : "FAILED");
         }
     }

@@ -175,7 +175,7 @@ public sealed class ExportTests(ExportedRunFixture fixture) : IClassFixture<Expo
         Assert.Equal(100L, (long)card["verification"]!["samples"]!);
         Assert.Equal(100L, (long)card["measured"]!["test_samples"]!);
         Assert.Equal(available, (long)card["measured"]!["test_samples_available"]!);
-        Assert.Equal("random sample stratified by label (seed 7)", (string)card["measured"]!["test_sample_selection"]!);
+        Assert.Equal("random sample stratified by label, seed 7", (string)card["measured"]!["test_sample_selection"]!);
         Assert.Contains("over the 100 verification samples", (string)card["measured"]!["latency"]![0]!["note"]!);
         // Stderr is not a terminal here: progress comes as log lines, the last one when every sample has run.
         Assert.Contains("arm-cortex-a: 100 of 100 verification samples run in Arm NN (CpuRef)", result.StdErr);

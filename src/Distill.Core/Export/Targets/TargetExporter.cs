@@ -188,7 +188,7 @@ public static class TargetExporter
         long correct = predicted.eq(labels).sum().item<long>();
         var (low, high) = VerificationSample.Wilson(correct, n);
         var test = new TestMeasurement((double)correct / n, n, request.Test.Count, low, high,
-            all ? "all" : string.Create(CultureInfo.InvariantCulture, $"random sample stratified by label (seed {request.Seed})"));
+            all ? "all" : string.Create(CultureInfo.InvariantCulture, $"random sample stratified by label, seed {request.Seed}"));
         bool checkerOk = checker is "passed" or "not applicable" || checker.StartsWith("unavailable", StringComparison.Ordinal);
         var verification = profile.Precision switch
         {
