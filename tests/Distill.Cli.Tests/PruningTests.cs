@@ -70,6 +70,15 @@ public sealed class PruningTests
         Assert.Contains(string.Format(CultureInfo.InvariantCulture, "Student sparsity {0:P2} of its pruned layers: {1:N0} of 5,386 parameters non-zero",
             run.Metric("student/sparsity"), nonZero), result.StdErr);
 
+        // runs pareto can plot either count: here the non-zero one, one point per model.
+        var pareto = CliProcess.Run("runs", "pareto", "--x", "*/params_nonzero", "--y", "*/test_acc", "--runs", runId,
+            "--store", store.Path, "--out", store.File("pareto.png"), "--json");
+        Assert.True(pareto.ExitCode == 0, pareto.ToString());
+        var points = System.Text.Json.JsonDocument.Parse(pareto.StdOut).RootElement.GetProperty("points").EnumerateArray()
+            .ToDictionary(p => p.GetProperty("x_key").GetString()!, p => p.GetProperty("x").GetDouble());
+        Assert.Equal(nonZero, points["student/params_nonzero"]);
+        Assert.Equal(teacherParams, points["teacher/params_nonzero"]);
+
         // A pruned student's file is smaller than the dense one's: 5,386 float parameters are 21,544 bytes, and the
         // zeros of the pruned layers cost a bit each (weights and mask), not 4 bytes and a mask byte.
         Assert.True(run.Metric("student/size_bytes") < 5386 * 4 * 0.6, $"student checkpoint {run.Metric("student/size_bytes")} bytes");
