@@ -8,7 +8,6 @@ namespace Distill.Cli.Output;
 /// export logs a line every ten seconds instead.</summary>
 public sealed class VerificationProgressPrinter(TextWriter error) : IProgress<VerificationProgress>
 {
-    private const int BarWidth = 24;
     private DateTime _lastDraw = DateTime.MinValue;
 
     public void Report(VerificationProgress p)
@@ -21,10 +20,8 @@ public sealed class VerificationProgressPrinter(TextWriter error) : IProgress<Ve
         if ((DateTime.UtcNow - _lastDraw).TotalMilliseconds < 100)
             return;
         _lastDraw = DateTime.UtcNow;
-        int filled = (int)Math.Round((double)p.Done / p.Total * BarWidth);
-        var eta = p.Done > 0 ? TimeSpan.FromSeconds(p.Elapsed.TotalSeconds / p.Done * (p.Total - p.Done)) : TimeSpan.Zero;
         error.Write(string.Format(CultureInfo.InvariantCulture,
-            "\r\u001b[2K[verify {0}] {1}{2} {3:N0}/{4:N0} samples in {5}  ETA {6:mm\\:ss}",
-            p.Target, new string('█', filled), new string('░', BarWidth - filled), p.Done, p.Total, p.Runtime, eta));
+            "\r\u001b[2K[verify {0}] {1} {2:N0}/{3:N0} samples in {4}  ETA {5:mm\\:ss}",
+            p.Target, ProgressBar.Bar(p.Done, p.Total), p.Done, p.Total, p.Runtime, ProgressBar.Eta(p.Done, p.Total, p.Elapsed)));
     }
 }
