@@ -371,12 +371,14 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
         var sections = pruning.Sections();
         foreach (var (name, bytes) in quantization.Sections())
             sections[name] = bytes;
-        RecordFinalModel(data, pruning.Student, "student", StudentArtifact, tracker, log, wall, cancel, sections, quantization.Quantized);
-        if (!pruning.Masks.IsEmpty)
+        RecordFinalModel(data, pruning.Student, "student", StudentArtifact, tracker, log, wall, cancel, sections, quantization.Quantized,
+            pruned: pruning.IsPruned);
+        if (pruning.IsPruned)
             RecordFinalSparsity(pruning, studentEpochs, tracker, log);
     }
 
-    /// <summary>Final sparsity metrics, logged at the student's last epoch so that they are its latest values.</summary>
+    /// <summary>Final sparsity metrics, logged at the student's last epoch so that they are the latest values of the
+    /// per-epoch curves; after a shrink also the dense count the student had before it.</summary>
     private static void RecordFinalSparsity(StudentPruning pruning, int studentEpochs, ITracker tracker, ILogger log)
     {
         var path = Path.Combine(tracker.ArtifactDirectory, StudentPruning.TableArtifact);
@@ -384,11 +386,21 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
         File.WriteAllText(path, pruning.Table());
         tracker.RegisterArtifact(StudentPruning.TableArtifact);
         var metrics = SparsityReport.Metrics(pruning.Student, pruning.Masks);
+        metrics.TryAdd(SparsityReport.NonZeroMetric, SparsityReport.NonZeroParameters(pruning.Student));
         foreach (var (key, value) in metrics)
             tracker.LogMetric(key, value, studentEpochs);
-        if (metrics.TryGetValue(SparsityReport.SparsityMetric, out var sparsity))
-            log.Information("Student sparsity {Sparsity:P2} of its pruned layers, {NonZero:N0} non-zero parameters",
-                sparsity, metrics[SparsityReport.NonZeroMetric]);
+        if (pruning.ShrunkFrom is { } before)
+        {
+            tracker.LogMetric(SparsityReport.BeforeShrinkMetric, before, studentEpochs);
+            log.Information("Student shrunk: {After:N0} of {Before:N0} parameters kept (its pruned channels removed); {Zeros}",
+                pruning.Student.ParameterCount, before,
+                metrics.TryGetValue(SparsityReport.SparsityMetric, out var left) && left > 0
+                    ? string.Format(CultureInfo.InvariantCulture, "{0:P2} of its pruned layers' remaining weights are zero", left)
+                    : "no zeros left in its pruned layers");
+        }
+        else if (metrics.TryGetValue(SparsityReport.SparsityMetric, out var sparsity))
+            log.Information("Student sparsity {Sparsity:P2} of its pruned layers: {NonZero:N0} of {Params:N0} parameters non-zero",
+                sparsity, metrics[SparsityReport.NonZeroMetric], pruning.Student.ParameterCount);
     }
 
     /// <summary>An ONNX teacher's test metrics, measured through ONNX Runtime; its file stays where it is (no copy in the run).</summary>
@@ -406,7 +418,7 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
     /// fake-quant view (what an integer runtime computes); float_test_acc is the same weights in float.</summary>
     private static void RecordFinalModel(DataSplits data, ZooModel model, string role, string artifact, ITracker tracker,
         ILogger log, Dictionary<string, double> wall, CancellationToken cancel, IReadOnlyDictionary<string, byte[]>? extraSections = null,
-        QuantizedZooModel? quantized = null)
+        QuantizedZooModel? quantized = null, bool pruned = false)
     {
         var test = quantized is null ? Evaluator.Evaluate(model, data.Test, cancel: cancel) : Evaluator.Evaluate(quantized, data.Test, cancel: cancel);
         if (quantized is not null)
@@ -420,11 +432,16 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
         tracker.RegisterArtifact(artifact);
         tracker.LogMetric($"{role}/test_acc", test.Accuracy, 0);
         tracker.LogMetric($"{role}/test_loss", test.Loss, 0);
+        // {role}/params was logged when the run started. A pruned student's non-zero count is logged per epoch and
+        // at its last epoch by RecordFinalSparsity (a point at step 0 would sit before the curve it ends).
+        long nonZero = SparsityReport.NonZeroParameters(model);
+        if (!pruned)
+            tracker.LogMetric(SparsityReport.NonZeroKey(role), nonZero, 0);
         tracker.LogMetric($"{role}/size_bytes", new FileInfo(path).Length, 0);
         if (wall.TryGetValue(role, out var seconds))
             tracker.LogMetric($"{role}/wall_seconds", seconds, 0);
-        log.Information("{Role}: test accuracy {Accuracy:P2}, test loss {Loss:F4}, {Params:N0} parameters",
-            role, test.Accuracy, test.Loss, model.ParameterCount);
+        log.Information("{Role}: test accuracy {Accuracy:P2}, test loss {Loss:F4}, {Params:N0} parameters ({NonZero:N0} non-zero)",
+            role, test.Accuracy, test.Loss, model.ParameterCount, nonZero);
     }
 
     /// <summary>Exports the final student to each target of the recipe, into the run. Exports run on the CPU, where
@@ -439,10 +456,12 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
         foreach (var profile in plan.Exports)
         {
             log.Information("Export {Target}: calibrating, writing and verifying the file in its runtime", profile.Name);
-            var report = ExportRecorder.ExportInto(tracker, pruning.Student, quantization.Quantized, profile, data, StudentArtifact, seed: plan.Seed, cancel: cancel);
-            log.Information("Export {Target}: {Size:N0} bytes, test accuracy {Accuracy:P2} in {Runtime}, {Latency:F3} ms at batch 1; verification {Verification}",
-                profile.Name, report.SizeBytes, report.TestAccuracy, report.Verification.Runtime, report.LatencyBatch1.MedianMs,
-                VerificationText.Describe(report.Verification));
+            var report = ExportRecorder.ExportInto(tracker, pruning.Student, quantization.Quantized, profile, data, StudentArtifact, seed: plan.Seed,
+                cancel: cancel, log: log);
+            log.Information("Export {Target}: {Size:N0} bytes, test accuracy {Accuracy:P2} (95 % interval {Low:P1} to {High:P1}, {Samples:N0} of {Available:N0} test samples) " +
+                "in {Runtime}, {Latency:F3} ms at batch 1; verification {Verification}",
+                profile.Name, report.SizeBytes, report.TestAccuracy, report.Test.Low, report.Test.High, report.Test.Samples, report.Test.Available,
+                report.Verification.Runtime, report.LatencyBatch1.MedianMs, VerificationText.Describe(report.Verification));
         }
     }
 

@@ -1,4 +1,6 @@
+using System.Globalization;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using System.Text.Json.Nodes;
 using Microsoft.ML.OnnxRuntime;
 
@@ -78,6 +80,23 @@ public sealed class ExportTests(ExportedRunFixture fixture) : IClassFixture<Expo
         Assert.Matches(@"Export arm-cortex-a: .*; verification passed: top1_agreement \d+\.\d\d % against the fake-quant student " +
             @"\(at least 99\.00 %\); ONNX checker not run \(not an ONNX file\)", fixture.Train.StdErr);
         Assert.Matches(@"Export x86-vnni: .*; verification passed: .*; ONNX checker passed", fixture.Train.StdErr);
+        // The digits test split is under Arm NN's default sample of 1,000: every sample runs, and the accuracy comes
+        // with its 95 % interval, in the card and in the metrics.
+        long testCount = long.Parse(run.Tag("data.sizes")!.Split(' ').Single(p => p.StartsWith("test=", StringComparison.Ordinal))[5..], CultureInfo.InvariantCulture);
+        foreach (var (target, node) in new[] { ("x86-vnni", card), ("arm-cortex-a", tflite) })
+        {
+            var measured = node["measured"]!;
+            Assert.Equal(testCount, run.Metric($"export/{target}/test_samples"));
+            Assert.Equal(testCount, (long)measured["test_samples"]!);
+            Assert.Equal(testCount, (long)measured["test_samples_available"]!);
+            Assert.Equal("all", (string)measured["test_sample_selection"]!);
+            Assert.Equal(testCount, (long)node["verification"]!["samples"]!);
+            var (low, high) = Wilson(Math.Round(run.Metric($"export/{target}/test_acc") * testCount), testCount);
+            Assert.Equal(low, run.Metric($"export/{target}/test_acc_low"), 12);
+            Assert.Equal(high, run.Metric($"export/{target}/test_acc_high"), 12);
+            Assert.Equal(low, (double)measured["test_accuracy_interval"]!["low"]!, 12);
+            Assert.Equal(high, (double)measured["test_accuracy_interval"]!["high"]!, 12);
+        }
 
         // The end-of-train summary has one row per export.
         var table = CliProcess.Run("runs", "show", run.Id, "--store", fixture.Store.Path);
@@ -128,6 +147,55 @@ public sealed class ExportTests(ExportedRunFixture fixture) : IClassFixture<Expo
         Assert.Contains($"exports/{target}/model.onnx", run.Artifacts);
         Assert.Equal(report.GetProperty("test_acc").GetDouble(), run.Metric($"export/{target}/test_acc"));
         Assert.Equal(report.GetProperty("size_bytes").GetDouble(), run.Metric($"export/{target}/size_bytes"));
+    }
+
+    /// <summary>The Wilson score interval, written out again here: p ± the half width around the shifted centre.</summary>
+    private static (double Low, double High) Wilson(double k, double n)
+    {
+        const double z = 1.959963984540054;
+        double p = k / n, d = 1 + z * z / n, c = (p + z * z / (2 * n)) / d, h = z / d * Math.Sqrt(p * (1 - p) / n + z * z / (4 * n * n));
+        return (Math.Max(0, c - h), Math.Min(1, c + h));
+    }
+
+    [Fact]
+    public void Arm_nn_verification_on_a_sample_checks_agreement_on_each_sample_and_gives_the_interval()
+    {
+        using var dir = new TempDir();
+        string output = Path.Combine(dir.Path, "tflite");
+        var result = CliProcess.Run("export", fixture.Run.Id, "--target", "arm-cortex-a", "--store", fixture.Store.Path,
+            "--verify-samples", "100", "--out", output, "--json");
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var report = JsonDocument.Parse(result.StdOut).RootElement;
+        Assert.Equal(100, report.GetProperty("test_samples").GetInt64());
+        long available = report.GetProperty("test_samples_available").GetInt64();
+        Assert.True(available > 100, $"{available} test samples");
+        double accuracy = report.GetProperty("test_acc").GetDouble();
+        var (low, high) = Wilson(Math.Round(accuracy * 100), 100);
+        var interval = report.GetProperty("test_acc_interval").EnumerateArray().Select(v => v.GetDouble()).ToArray();
+        Assert.Equal(low, interval[0], 12);
+        Assert.Equal(high, interval[1], 12);
+        Assert.True(report.GetProperty("verification").GetProperty("passed").GetBoolean());
+
+        var card = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "model_card.json")))!;
+        Assert.Equal(100L, (long)card["verification"]!["samples"]!);
+        Assert.Equal(100L, (long)card["measured"]!["test_samples"]!);
+        Assert.Equal(available, (long)card["measured"]!["test_samples_available"]!);
+        Assert.Equal("random sample stratified by label, seed 7", (string)card["measured"]!["test_sample_selection"]!);
+        Assert.Contains("over the 100 verification samples", (string)card["measured"]!["latency"]![0]!["note"]!);
+        // Stderr is not a terminal here: progress comes as log lines, the last one when every sample has run.
+        Assert.Contains("arm-cortex-a: 100 of 100 verification samples run in Arm NN (CpuRef)", result.StdErr);
+
+        // The same command without --json says how many of how many samples ran, and how to run all.
+        var text = CliProcess.Run("export", fixture.Run.Id, "--target", "arm-cortex-a", "--store", fixture.Store.Path,
+            "--verify-samples", "100", "--out", output);
+        Assert.True(text.ExitCode == 0, text.ToString());
+        Assert.Contains(string.Format(CultureInfo.InvariantCulture, "test accuracy {0:P2} (95 % interval {1:P1} to {2:P1}) on 100 of {3:N0} test samples", accuracy, low, high, available),
+            Regex.Replace(text.StdOut, @"\s+", " "));
+
+        var zero = CliProcess.Run("export", fixture.Run.Id, "--target", "arm-cortex-a", "--store", fixture.Store.Path, "--verify-samples", "0", "--out", Path.Combine(dir.Path, "o"));
+        Assert.Equal(2, zero.ExitCode);
+        Assert.Contains("--verify-samples: expected a number of samples (at least 1) or 'all', got '0'", zero.StdErr);
+        Assert.False(Directory.Exists(Path.Combine(dir.Path, "o")));
     }
 
     [Fact]

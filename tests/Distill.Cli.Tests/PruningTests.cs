@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.RegularExpressions;
 using Distill.Core.Pruning;
 using Distill.Core.Training;
 
@@ -11,7 +12,7 @@ public sealed class PruningTests
 {
     private static readonly string[] Prune =
     [
-        "train", "configs/digits/prune.yaml", "--json",
+        "train", "configs/digits/prune.yaml",
         "--set", "teacher.train.epochs=3", "--set", "stages[0].epochs=4",
         "--set", "stages[1].epochs=4", "--set", "stages[1].prune.end_epoch=3", "--set", "stages[2].epochs=2",
     ];
@@ -45,13 +46,44 @@ public sealed class PruningTests
         using var store = new TempDir();
         var result = CliProcess.Run([.. Prune, "--store", store.Path], TimeSpan.FromMinutes(10));
         Assert.True(result.ExitCode == 0, result.ToString());
-        var run = new RunJsonView(result.StdOut);
+        var runId = Regex.Match(result.StdOut, "run ([0-9a-f]{32})").Groups[1].Value;
+        var show = CliProcess.Run("runs", "show", runId, "--store", store.Path, "--json");
+        Assert.True(show.ExitCode == 0, show.ToString());
+        var run = new RunJsonView(show.StdOut);
         // LibTorch is never asked about NNPACK (on CPUs NNPACK does not support, it logged a line each time).
         Assert.DoesNotContain("NNPACK", result.StdErr);
 
         Assert.True(run.Metric("student/sparsity") >= 0.79, $"sparsity {run.Metric("student/sparsity")}");
         Assert.True(run.Metric("student/params_nonzero") < run.Metric("student/params") * 0.4,
             $"{run.Metric("student/params_nonzero")} of {run.Metric("student/params")} parameters are non-zero");
+        // The teacher is not pruned: trained float weights and biases are never exactly zero.
+        Assert.Equal(run.Metric("teacher/params"), run.Metric("teacher/params_nonzero"));
+
+        // The summary shows both counts, and says which one a ratio uses. (Spaces and line breaks normalised: a
+        // piped console may wrap long lines.)
+        var summary = Regex.Replace(result.StdOut, @"\s+", " ");
+        Assert.Contains("non-zero", summary);
+        double teacherParams = run.Metric("teacher/params"), studentParams = run.Metric("student/params"), nonZero = run.Metric("student/params_nonzero");
+        Assert.Contains(string.Format(CultureInfo.InvariantCulture,
+            "student vs teacher: {0:F1}× fewer parameters ({1:N0} vs {2:N0}), {3:F1}× fewer non-zero ({4:N0} vs {2:N0})",
+            teacherParams / studentParams, studentParams, teacherParams, teacherParams / nonZero, nonZero), summary);
+        Assert.Contains(string.Format(CultureInfo.InvariantCulture, "student pruned: {0:P2} of its pruned layers zero, {1:N0} of 5,386 parameters non-zero",
+            run.Metric("student/sparsity"), nonZero), summary);
+        Assert.Contains(string.Format(CultureInfo.InvariantCulture, "Student sparsity {0:P2} of its pruned layers: {1:N0} of 5,386 parameters non-zero",
+            run.Metric("student/sparsity"), nonZero), result.StdErr);
+
+        // runs pareto can plot either count: here the non-zero one, one point per model.
+        var pareto = CliProcess.Run("runs", "pareto", "--x", "*/params_nonzero", "--y", "*/test_acc", "--runs", runId,
+            "--store", store.Path, "--out", store.File("pareto.png"), "--json");
+        Assert.True(pareto.ExitCode == 0, pareto.ToString());
+        var points = System.Text.Json.JsonDocument.Parse(pareto.StdOut).RootElement.GetProperty("points").EnumerateArray()
+            .ToDictionary(p => p.GetProperty("x_key").GetString()!, p => p.GetProperty("x").GetDouble());
+        Assert.Equal(nonZero, points["student/params_nonzero"]);
+        Assert.Equal(teacherParams, points["teacher/params_nonzero"]);
+
+        // A pruned student's file is smaller than the dense one's: 5,386 float parameters are 21,544 bytes, and the
+        // zeros of the pruned layers cost a bit each (weights and mask), not 4 bytes and a mask byte.
+        Assert.True(run.Metric("student/size_bytes") < 5386 * 4 * 0.6, $"student checkpoint {run.Metric("student/size_bytes")} bytes");
         Assert.True(run.Metric("student/test_acc") > 0.85, $"student accuracy {run.Metric("student/test_acc")}");
         Assert.Contains("pruning/sparsity-prune.csv", run.Artifacts);
         Assert.Contains("pruning/sparsity.csv", run.Artifacts);
@@ -100,6 +132,10 @@ public sealed class PruningTests
         // block0 1·8·9 + 16 = 88; block1 depthwise 8·9 + 16, pointwise 8·16 + 32 = 248;
         // head.fc0 (16·2·2)·16 + 16 = 1,040; head.out 16·10 + 10 = 170.
         Assert.Equal(88 + 248 + 1040 + 170, run.Metric("student/params"));
+        Assert.Equal(1546, run.Metric("student/params_nonzero"));
+        Assert.Equal(5386, run.Metric("student/params_before_shrink"));
+        Assert.Contains("Student shrunk: 1,546 of 5,386 parameters kept (its pruned channels removed); no zeros left in its pruned layers", result.StdErr);
+        Assert.DoesNotContain("sparsity 0.00 %", result.StdErr);
         Assert.True(run.Metric("student/test_acc") > 0.8, $"student accuracy {run.Metric("student/test_acc")}");
         Assert.Contains("shrunk the student from 5,386 to 1,546 parameters", result.StdErr);
 

@@ -153,6 +153,20 @@ public class TargetProfileTests
     }
 
     [Fact]
+    public void Recipe_export_entry_sets_how_many_test_samples_verify_it()
+    {
+        var plan = Load(Minimal + "\nexport:\n  - { target: arm-cortex-a, verify_samples: 2500 }\n  - { target: x86-vnni, verify_samples: all }\n  - { target: onnx-fp32 }");
+        Assert.Equal([2500L, VerificationSample.All, null], plan.Exports.Select(p => p.VerifySamples).ToArray());
+
+        var errors = Errors(Minimal + "\nexport:\n  - { target: arm-cortex-a, verify_samples: 0 }\n  - { target: x86-vnni, verify_samples: some }");
+        Assert.Equal(2, errors.Count);
+        // "  - { target: arm-cortex-a, verify_samples: " is 44 characters.
+        Assert.Equal((10, 45), (errors[0].Line, errors[0].Column));
+        Assert.StartsWith("export[0].verify_samples: must match ^(all|[1-9][0-9]{0,17})$, got '0'", errors[0].Message);
+        Assert.StartsWith("export[1].verify_samples: must match", errors[1].Message);
+    }
+
+    [Fact]
     public void Recipe_with_an_unknown_or_repeated_target_fails_at_its_line()
     {
         var errors = Errors(Minimal + "\nexport:\n  - target: x86-vnni\n  - target: nope\n  - target: x86-vnni");

@@ -3,13 +3,16 @@ using System.Globalization;
 using System.Text.Json;
 using Distill.Core;
 using Distill.Core.Data;
+using Distill.Core.Export.Targets;
 using Distill.Core.Quantization;
 using Distill.Core.Training;
+using Distill.Recipes.Targets;
 using Spectre.Console;
 
 namespace Distill.Cli.Commands;
 
-/// <summary>`distill calibrate`: post-training quantisation of a saved model, one row per observer.</summary>
+/// <summary>`distill calibrate`: post-training quantisation of a saved model, one row per observer; with --save, the
+/// calibrated model as a checkpoint that `distill export` and `distill eval` take.</summary>
 public static class CalibrateCommand
 {
     private static readonly Argument<string> Checkpoint = new("checkpoint")
@@ -19,8 +22,18 @@ public static class CalibrateCommand
 
     private static readonly Option<string[]> Observers = new("--observer")
     {
-        Description = "Activation observer(s): minmax, moving-average, percentile, entropy, mse (repeatable; default: all)",
+        Description = $"Activation observer(s): {string.Join(", ", ObserverNames.All)} (repeatable; minmax and moving-average still accepted; default: all, or the --target's calibration method)",
         Arity = ArgumentArity.ZeroOrMore,
+    };
+
+    private static readonly Option<string?> Target = new("--target")
+    {
+        Description = "Calibrate with the integer schemes of this target profile (a name from distill targets list, or a profile YAML), so that `distill export --target` uses the saved qparams",
+    };
+
+    private static readonly Option<string?> Save = new("--save")
+    {
+        Description = "Write the calibrated model (one observer) to this checkpoint file, with its quantization section, for `distill export <file> --target …` or `distill eval`",
     };
 
     private static readonly Option<int> Batches = new("--batches")
@@ -33,21 +46,12 @@ public static class CalibrateCommand
     private static readonly Option<int> WeightBits = new("--weight-bits") { DefaultValueFactory = _ => 8 };
     private static readonly Option<int> ActivationBits = new("--activation-bits") { DefaultValueFactory = _ => 8 };
 
-    private static readonly Dictionary<string, ObserverKind> ObserverNames = new(StringComparer.OrdinalIgnoreCase)
-    {
-        ["minmax"] = ObserverKind.MinMax,
-        ["moving-average"] = ObserverKind.MovingAverageMinMax,
-        ["percentile"] = ObserverKind.Percentile,
-        ["entropy"] = ObserverKind.Entropy,
-        ["mse"] = ObserverKind.Mse,
-    };
-
     public static Command Create()
     {
         var command = new Command("calibrate",
             "Post-training quantisation: calibrate a saved model with each observer and compare float and quantised test accuracy.")
         {
-            Checkpoint, EvalCommand.Data, EvalCommand.Labels, EvalCommand.LabelColumn, Observers, Batches, BatchSize, WeightBits, ActivationBits,
+            Checkpoint, EvalCommand.Data, EvalCommand.Labels, EvalCommand.LabelColumn, Observers, Target, Batches, BatchSize, WeightBits, ActivationBits, Save,
         };
         command.SetAction(Execute);
         return command;
@@ -55,16 +59,26 @@ public static class CalibrateCommand
 
     private static int Execute(ParseResult parse)
     {
-        var observers = ParseObservers(parse.GetValue(Observers) ?? []);
+        var profile = parse.GetValue(Target) is { } target ? TargetCatalog.Resolve(target) : null;
+        if (profile is not null && !profile.IsInteger)
+            throw new InvalidInputException($"--target {profile.Name}: is a {ModelCard.Precision(profile.Precision)} target; calibration is for int8 targets");
+        if (profile is not null && (parse.GetResult(WeightBits) is { Implicit: false } || parse.GetResult(ActivationBits) is { Implicit: false }))
+            throw new InvalidInputException($"--weight-bits and --activation-bits cannot be combined with --target: the profile {profile.Name} sets the schemes");
+        var observers = ParseObservers(parse.GetValue(Observers) ?? [], profile);
         int batches = parse.GetValue(Batches), batchSize = parse.GetValue(BatchSize);
         if (batches < 1 || batchSize < 1)
             throw new InvalidInputException("--batches and --batch-size must be at least 1");
-        var config = new QuantConfig
+        var config = profile?.QuantConfig() ?? new QuantConfig
         {
             Weights = QuantScheme.WeightInt8PerChannel with { Bits = parse.GetValue(WeightBits) },
             Activations = QuantScheme.ActivationInt8 with { Bits = parse.GetValue(ActivationBits) },
         };
         config.Validate();
+        string? save = parse.GetValue(Save) is { } s ? Path.GetFullPath(s) : null;
+        if (save is not null && observers.Count != 1)
+            throw new InvalidInputException($"--save writes one calibrated model: choose its observer with --observer ({string.Join(", ", ObserverNames.All)})");
+        if (save is not null && Directory.Exists(save))
+            throw new InvalidInputException($"--save {save}: is a folder; give the checkpoint file to write");
 
         var checkpoint = parse.GetValue(Checkpoint)!;
         var (model, descriptor) = ModelCheckpoint.Load(checkpoint);
@@ -75,6 +89,12 @@ public static class CalibrateCommand
             throw new InvalidInputException(
                 $"{parse.GetValue(EvalCommand.Data)}: calibration samples have shape [{string.Join(",", data.InputShape)}], but {checkpoint} takes [{string.Join(",", descriptor.InputShape)}]");
         var results = PostTrainingCalibrator.Compare(model, data.Train, data.Test, batches, batchSize, config, observers, seed);
+        if (save is not null)
+        {
+            // The same seeded batches as the comparison: the saved qparams are those of its row.
+            using var quantized = PostTrainingCalibrator.Calibrate(model, data.Train, batches, batchSize, config with { ActivationObserver = observers[0] }, seed);
+            QuantState.SaveModel(save, model, descriptor.Normalization, quantized, CheckpointFile.Read(checkpoint).Sections);
+        }
 
         if (parse.GetValue(GlobalOptions.Json))
         {
@@ -104,20 +124,27 @@ public static class CalibrateCommand
         }
         AnsiConsole.Console.Write(table);
         Console.Out.WriteLine($"{checkpoint}: {descriptor.Describe()}; test split of {parse.GetValue(EvalCommand.Data)}");
+        if (save is not null)
+        {
+            Console.Out.WriteLine($"saved the {Name(observers[0])}-calibrated model to {save}; export it with: distill export {save} --target {profile?.Name ?? "<target>"} --data {parse.GetValue(EvalCommand.Data)} --out <folder>");
+            if (profile is null)
+                Console.Out.WriteLine("(calibrated with the default int8 schemes; a target whose schemes differ calibrates again on export: pass --target to calibrate for it)");
+        }
         return ExitCodes.Success;
     }
 
-    private static List<ObserverKind> ParseObservers(string[] names)
+    /// <summary>The observers named (recipe spellings, or the earlier minmax/moving-average); none named: the target's
+    /// calibration method, or all.</summary>
+    private static List<ObserverKind> ParseObservers(string[] names, TargetProfile? profile)
     {
         if (names.Length == 0)
-            return [.. ObserverNames.Values];
+            return profile is null ? [.. Enum.GetValues<ObserverKind>()] : [profile.Calibration];
         return names.SelectMany(n => n.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-            .Select(n => ObserverNames.TryGetValue(n, out var kind)
-                ? kind
-                : throw new InvalidInputException($"--observer: unknown observer '{n}'; choose from {string.Join(", ", ObserverNames.Keys)}"))
+            .Select(n => ObserverNames.Find(n, aliases: true)
+                ?? throw new InvalidInputException($"--observer: unknown observer '{n}'; choose from {string.Join(", ", ObserverNames.All)}"))
             .Distinct()
             .ToList();
     }
 
-    private static string Name(ObserverKind kind) => ObserverNames.First(kv => kv.Value == kind).Key;
+    private static string Name(ObserverKind kind) => ObserverNames.Of(kind);
 }

@@ -41,6 +41,11 @@ public static class ExportCommand
         Description = "Output folder (replaced); required for a checkpoint; for a run the default is the run's exports/<target>/, recorded in the run",
     };
 
+    private static readonly Option<string?> VerifySamples = new("--verify-samples")
+    {
+        Description = $"Image classifiers: test samples the export is verified and measured on in its runtime: N (a random sample stratified by label, seeded) or all; default: all in ONNX Runtime, {VerificationSample.ArmNnDefault:N0} in Arm NN (about 38 ms each)",
+    };
+
     private static readonly Option<bool> ExposeTaps = new("--expose-taps")
     {
         Description = "Float ONNX targets: add the model's taps (block0.., features, hidden0..) as further outputs, so the file can be a teacher for hint losses",
@@ -51,7 +56,7 @@ public static class ExportCommand
         var command = new Command("export",
             "Export a student to a hardware target (ONNX or TFLite), verify it in the real runtime and write its model card.")
         {
-            Source, Target, Data, EvalCommand.Labels, EvalCommand.LabelColumn, CalibrationBatches, ExposeTaps, Out,
+            Source, Target, Data, EvalCommand.Labels, EvalCommand.LabelColumn, CalibrationBatches, VerifySamples, ExposeTaps, Out,
         };
         command.SetAction(Execute);
         return command;
@@ -62,6 +67,8 @@ public static class ExportCommand
         var profile = TargetCatalog.Resolve(parse.GetValue(Target)!);
         if (parse.GetValue(CalibrationBatches) is < 1)
             throw new InvalidInputException("--calibration-batches must be at least 1");
+        if (ParseVerifySamples(parse.GetValue(VerifySamples)) is { } verifySamples)
+            profile = profile with { VerifySamples = verifySamples };
         string? outFolder = parse.GetValue(Out) is { } o ? Path.GetFullPath(o) : null;
         if (outFolder is not null && File.Exists(outFolder))
             throw new InvalidInputException($"--out {outFolder}: is a file; the export output must be a folder");
@@ -129,11 +136,26 @@ public static class ExportCommand
             Seed = seed,
             ExposeTaps = parse.GetValue(ExposeTaps),
             Reading = descriptor.Reading,
+            Log = Output.CliLogging.Create(parse.GetValue(GlobalOptions.Verbose)),
+            Progress = Console.IsErrorRedirected ? null : new Output.VerificationProgressPrinter(Console.Error),
         });
         if (tracker is not null)
             ExportRecorder.Record(tracker, report);
         return report;
     }
+
+    private static string SampleText(TestMeasurement test) => test.Samples == test.Available
+        ? string.Format(CultureInfo.InvariantCulture, "all {0:N0} test samples", test.Samples)
+        : string.Format(CultureInfo.InvariantCulture, "{0:N0} of {1:N0} test samples ({2}; --verify-samples all runs every one)", test.Samples, test.Available, test.Selection);
+
+    /// <summary>--verify-samples: a positive count or "all"; null when not given.</summary>
+    internal static long? ParseVerifySamples(string? text) => text switch
+    {
+        null => null,
+        "all" => VerificationSample.All,
+        _ when long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out long n) && n >= 1 => n,
+        _ => throw new InvalidInputException($"--verify-samples: expected a number of samples (at least 1) or 'all', got '{text}'"),
+    };
 
     private static void Print(ParseResult parse, ExportReport r)
     {
@@ -146,7 +168,9 @@ public static class ExportCommand
                 model_card = r.CardPath,
                 size_bytes = r.SizeBytes,
                 test_acc = r.TestAccuracy,
+                test_acc_interval = new[] { r.Test.Low, r.Test.High },
                 test_samples = r.TestSamples,
+                test_samples_available = r.Test.Available,
                 latency_ms_b1 = r.LatencyBatch1.MedianMs,
                 latency_ms_b64 = r.LatencyBatch64?.MedianMs,
                 calibrated = r.CalibratedFresh,
@@ -165,9 +189,9 @@ public static class ExportCommand
         }
         var v = r.Verification;
         Console.Out.WriteLine(string.Format(CultureInfo.InvariantCulture,
-            "{0}: {1} ({2}), test accuracy {3:P2} on {4:N0} samples in {5}, latency {6:F3} ms at batch 1{7}",
-            r.Target, r.ModelPath, Output.SummaryTable.Bytes(r.SizeBytes), r.TestAccuracy, r.TestSamples, v.Runtime, r.LatencyBatch1.MedianMs,
-            r.LatencyBatch64 is { } b64 ? string.Format(CultureInfo.InvariantCulture, ", {0:F3} ms at batch 64", b64.MedianMs) : ""));
+            "{0}: {1} ({2}), test accuracy {3:P2} (95 % interval {4:P1} to {5:P1}) on {6} in {7}, latency {8:F3} ms at batch 1{9}",
+            r.Target, r.ModelPath, Output.SummaryTable.Bytes(r.SizeBytes), r.TestAccuracy, r.Test.Low, r.Test.High, SampleText(r.Test), v.Runtime,
+            r.LatencyBatch1.MedianMs, r.LatencyBatch64 is { } b64 ? string.Format(CultureInfo.InvariantCulture, ", {0:F3} ms at batch 64", b64.MedianMs) : ""));
         Console.Out.WriteLine($"verification {VerificationText.Describe(v)}");
         Console.Out.WriteLine($"model card: {r.CardPath}");
     }

@@ -9,7 +9,6 @@ namespace Distill.Cli.Output;
 /// </summary>
 public sealed class ProgressPrinter(TextWriter error, bool interactive) : IProgress<TrainingProgress>
 {
-    private const int BarWidth = 24;
     private DateTime _lastDraw = DateTime.MinValue;
 
     public static ProgressPrinter ForConsole() => new(Console.Error, !Console.IsErrorRedirected);
@@ -32,11 +31,9 @@ public sealed class ProgressPrinter(TextWriter error, bool interactive) : IProgr
         if (!interactive || (DateTime.UtcNow - _lastDraw).TotalMilliseconds < 100)
             return;
         _lastDraw = DateTime.UtcNow;
-        int filled = (int)Math.Round((double)p.Step / p.StepsPerEpoch * BarWidth);
-        var eta = p.Step > 0 ? TimeSpan.FromSeconds(p.Elapsed.TotalSeconds / p.Step * (p.StepsPerEpoch - p.Step)) : TimeSpan.Zero;
         error.Write(string.Format(CultureInfo.InvariantCulture,
-            "\r\u001b[2K[{0}] epoch {1}/{2} {3}{4} {5}/{6}  loss {7:F4}  {8:N0} samples/s  ETA {9:mm\\:ss}",
-            p.Phase, p.Epoch, p.Epochs, new string('█', filled), new string('░', BarWidth - filled),
-            p.Step, p.StepsPerEpoch, p.Loss, p.SamplesPerSecond, eta));
+            "\r\u001b[2K[{0}] epoch {1}/{2} {3} {4}/{5}  loss {6:F4}  {7:N0} samples/s  ETA {8:mm\\:ss}",
+            p.Phase, p.Epoch, p.Epochs, ProgressBar.Bar(p.Step, p.StepsPerEpoch),
+            p.Step, p.StepsPerEpoch, p.Loss, p.SamplesPerSecond, ProgressBar.Eta(p.Step, p.StepsPerEpoch, p.Elapsed)));
     }
 }

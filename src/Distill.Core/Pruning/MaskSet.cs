@@ -59,12 +59,13 @@ public sealed class MaskSet : IDisposable
         return bound;
     }
 
-    /// <summary>Zeroes the masked weights.</summary>
+    /// <summary>Zeroes the masked weights. Adding +0 turns the −0.0 that a negative weight times 0 gives into +0.0
+    /// (and changes nothing else), so that pruned weights are all-zero bits, which checkpoints store compactly.</summary>
     public static void ApplyToWeights(IReadOnlyList<(Parameter Parameter, Tensor Mask)> bound)
     {
         using var noGrad = no_grad();
         foreach (var (parameter, mask) in bound)
-            parameter.mul_(mask);
+            parameter.mul_(mask).add_(0.0f);
     }
 
     /// <summary>Zeroes the gradients of masked weights, so that the optimiser's moments see no signal for them.</summary>
@@ -77,11 +78,19 @@ public sealed class MaskSet : IDisposable
 
     public void ApplyTo(nn.Module model) => ApplyToWeights(Bind(model));
 
+    /// <summary>Marks the current section layout; the first layout (one byte per mask element) began with the
+    /// count of targets, never negative.</summary>
+    private const int BitmapLayout = -2;
+
+    /// <summary>The masks as a checkpoint section, one bit per element:
+    /// -2:i32 | targets:i32 target:string* | masks:i32 (name:string rank:i32 dims:i64* bitmap)*
+    /// where a mask's bitmap holds its elements in order, least significant bit first (set = kept).</summary>
     public byte[] ToBytes()
     {
         using var stream = new MemoryStream();
         using (var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true))
         {
+            writer.Write(BitmapLayout);
             writer.Write(_targets.Count);
             foreach (var target in _targets)
                 writer.Write(target);
@@ -93,13 +102,18 @@ public sealed class MaskSet : IDisposable
                 foreach (var dim in mask.shape)
                     writer.Write(dim);
                 using var bytes = mask.to_type(ScalarType.Byte).cpu();
-                writer.Write(bytes.data<byte>().ToArray());
+                var kept = bytes.data<byte>().ToArray();
+                var bitmap = new byte[(kept.Length + 7) / 8];
+                for (int i = 0; i < kept.Length; i++)
+                    bitmap[i >> 3] |= (byte)(kept[i] << (i & 7));
+                writer.Write(bitmap);
             }
         }
         return stream.ToArray();
     }
 
-    /// <summary>Reads masks written by <see cref="ToBytes"/> and checks that each fits a parameter of <paramref name="model"/>.</summary>
+    /// <summary>Reads masks written by <see cref="ToBytes"/> (or by the first layout, a byte per element) and checks
+    /// that each fits a parameter of <paramref name="model"/>.</summary>
     public static MaskSet FromBytes(string path, byte[] bytes, ZooModel model)
     {
         var parameters = model.named_parameters().ToDictionary(p => p.name, p => p.parameter.shape);
@@ -107,7 +121,11 @@ public sealed class MaskSet : IDisposable
         try
         {
             using var reader = new BinaryReader(new MemoryStream(bytes), Encoding.UTF8);
-            int targets = reader.ReadInt32();
+            int first = reader.ReadInt32();
+            bool bitmaps = first == BitmapLayout;
+            int targets = bitmaps ? reader.ReadInt32() : first;
+            if (targets < 0)
+                throw new InvalidInputException($"{path}: pruning masks are damaged (layout {targets} unknown)");
             for (int i = 0; i < targets; i++)
                 set.AddTarget(reader.ReadString());
             int count = reader.ReadInt32();
@@ -119,9 +137,9 @@ public sealed class MaskSet : IDisposable
                     shape[d] = reader.ReadInt64();
                 if (!parameters.TryGetValue(name, out var expected) || !expected.SequenceEqual(shape))
                     throw new InvalidInputException($"{path}: pruning mask {name} [{string.Join(",", shape)}] fits no parameter of the model");
-                long length = shape.Aggregate(1L, (a, b) => a * b);
-                var data = reader.ReadBytes(checked((int)length));
-                if (data.Length != length || data.Any(b => b > 1))
+                int length = checked((int)shape.Aggregate(1L, (a, b) => a * b));
+                var data = bitmaps ? ReadBitmap(reader, length) : reader.ReadBytes(length);
+                if (data is null || data.Length != length || data.Any(b => b > 1))
                     throw new InvalidInputException($"{path}: pruning mask {name} is damaged");
                 using var mask = tensor(data, shape, ScalarType.Byte);
                 set.Set(name, mask);
@@ -140,6 +158,18 @@ public sealed class MaskSet : IDisposable
             throw;
         }
         return set;
+    }
+
+    /// <summary>0/1 per element, or null when the bitmap is cut short or marks elements past the end.</summary>
+    private static byte[]? ReadBitmap(BinaryReader reader, int length)
+    {
+        var bitmap = reader.ReadBytes((length + 7) / 8);
+        if (bitmap.Length != (length + 7) / 8 || (length % 8 != 0 && bitmap[^1] >> (length % 8) != 0))
+            return null;
+        var data = new byte[length];
+        for (int i = 0; i < length; i++)
+            data[i] = (byte)((bitmap[i >> 3] >> (i & 7)) & 1);
+        return data;
     }
 
     /// <summary>Replaces this set's contents with <paramref name="other"/>'s (which is left empty).</summary>

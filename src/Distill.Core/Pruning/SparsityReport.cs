@@ -17,6 +17,12 @@ public static class SparsityReport
 {
     public const string SparsityMetric = "student/sparsity";
     public const string NonZeroMetric = "student/params_nonzero";
+    /// <summary>The dense parameter count of a student before a shrink removed its pruned channels.</summary>
+    public const string BeforeShrinkMetric = "student/params_before_shrink";
+
+    /// <summary>Non-zero parameters of a final model (teacher/params_nonzero, student/params_nonzero), beside its
+    /// dense count {role}/params.</summary>
+    public static string NonZeroKey(string role) => $"{role}/params_nonzero";
 
     public static IReadOnlyList<LayerSparsityRow> Rows(ZooModel model, MaskSet masks)
     {

@@ -13,9 +13,16 @@ public sealed class StudentPruning(ZooModel student) : IDisposable
     public const string TableArtifact = "pruning/sparsity.csv";
 
     private ZooModel? _owned;
+    private readonly long _originalParameters = student.ParameterCount;
 
     /// <summary>The current student: the original one, or its shrunk replacement.</summary>
     public ZooModel Student { get; private set; } = student;
+
+    /// <summary>The dense parameter count of the student the run started with, once a shrink has replaced it; else null.</summary>
+    public long? ShrunkFrom => _owned is null ? null : _originalParameters;
+
+    /// <summary>Whether pruning has touched the student: it has masks, or it was shrunk.</summary>
+    public bool IsPruned => !Masks.IsEmpty || ShrunkFrom is not null;
     public MaskSet Masks { get; } = new();
 
     /// <summary>Resolves every prune section against the student, so that a pattern matching nothing or

@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using Distill.Core.Data;
 using Distill.Core.Models;
 using Distill.Core.Training;
 
@@ -62,6 +63,18 @@ public sealed record QuantState(QuantConfig Config, IReadOnlyList<QuantTensorPar
             quantized.Dispose();
             throw;
         }
+    }
+
+    /// <summary>Saves <paramref name="model"/> as a model checkpoint with <paramref name="quantized"/>'s qparams in its
+    /// quantization section, as a calibration stage leaves a run's student; the other sections of the checkpoint it
+    /// was loaded from (<paramref name="sourceSections"/>: pruning masks) go along.</summary>
+    public static void SaveModel(string path, ZooModel model, Normalization? normalization, QuantizedZooModel quantized,
+        IReadOnlyDictionary<string, byte[]> sourceSections)
+    {
+        ArgumentNullException.ThrowIfNull(sourceSections);
+        var sections = sourceSections.Where(s => s.Key is not (ModelCheckpoint.ModelSection or Section)).ToDictionary();
+        sections[Section] = Of(quantized).ToBytes();
+        ModelCheckpoint.Save(path, model, normalization, "student", runId: null, sections);
     }
 
     /// <summary>Loads a model checkpoint and, when it holds a quantisation section, the quantised view of it.</summary>

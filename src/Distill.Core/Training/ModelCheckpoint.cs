@@ -27,6 +27,8 @@ public sealed record ModelDescriptor(ModelSpec Spec, long[] InputShape, int NumC
 public static class ModelCheckpoint
 {
     private const string Kind = "model";
+    /// <summary>The section of the weights.</summary>
+    public const string ModelSection = "model";
 
     private sealed record Header(string Kind, string? RunId, string Role, ModelDescriptor Model);
 
@@ -35,7 +37,7 @@ public static class ModelCheckpoint
         IReadOnlyDictionary<string, byte[]>? extraSections = null, DataReading? reading = null)
     {
         var header = new Header(Kind, runId, role, ModelDescriptor.Of(model, normalization, reading));
-        var sections = new Dictionary<string, byte[]> { ["model"] = ModelBytes(model) };
+        var sections = new Dictionary<string, byte[]> { [ModelSection] = ModelBytes(model) };
         foreach (var (name, bytes) in extraSections ?? new Dictionary<string, byte[]>())
             sections[name] = bytes;
         CheckpointFile.Write(path, JsonSerializer.Serialize(header, CheckpointFile.Json), sections);
@@ -61,26 +63,10 @@ public static class ModelCheckpoint
         LoadWeights(path, model, weights);
     }
 
-    internal static byte[] ModelBytes(nn.Module model)
-    {
-        using var stream = new MemoryStream();
-        using (var writer = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true))
-            model.save(writer);
-        return stream.ToArray();
-    }
+    /// <summary>The module's weights as a checkpoint section (<see cref="WeightCodec"/>: zeros cost next to nothing).</summary>
+    internal static byte[] ModelBytes(nn.Module model) => WeightCodec.Encode(model);
 
-    internal static void LoadWeights(string path, nn.Module model, byte[] weights)
-    {
-        try
-        {
-            using var reader = new BinaryReader(new MemoryStream(weights));
-            model.load(reader, strict: true);
-        }
-        catch (Exception e) when (e is not InvalidInputException)
-        {
-            throw new InvalidInputException($"{path}: weights do not fit the model: {e.Message}", e);
-        }
-    }
+    internal static void LoadWeights(string path, nn.Module model, byte[] weights) => WeightCodec.Load(path, model, weights);
 
     private static (ModelDescriptor Descriptor, byte[] Weights) ReadModel(string path)
     {
@@ -98,7 +84,7 @@ public static class ModelCheckpoint
             throw new InvalidInputException($"{path}: checkpoint header names no model");
         if (header.Kind != Kind)
             throw new InvalidInputException($"{path}: this is a '{header.Kind}' checkpoint, not a model checkpoint (use the run's models/*.ckpt)");
-        if (!sections.TryGetValue("model", out var weights))
+        if (!sections.TryGetValue(ModelSection, out var weights))
             throw new InvalidInputException($"{path}: checkpoint has no model weights");
         return (header.Model, weights);
     }

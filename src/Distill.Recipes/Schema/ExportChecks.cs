@@ -31,5 +31,11 @@ internal static class ExportChecks
 
     /// <summary>The profiles of a recipe that passed <see cref="Run"/>.</summary>
     public static IReadOnlyList<TargetProfile> Bind(MapValue root, string folder) =>
-        root.List("export").Cast<MapValue>().Select(item => TargetCatalog.Resolve((string)((ScalarValue)item.Get("target")!).Raw, folder)).ToList();
+        root.List("export").Cast<MapValue>().Select(item =>
+        {
+            var profile = TargetCatalog.Resolve((string)((ScalarValue)item.Get("target")!).Raw, folder);
+            return item.Get("verify_samples") is ScalarValue { Raw: string samples }
+                ? profile with { VerifySamples = samples == "all" ? VerificationSample.All : long.Parse(samples, System.Globalization.CultureInfo.InvariantCulture) }
+                : profile;
+        }).ToList();
 }

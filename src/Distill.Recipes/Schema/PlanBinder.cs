@@ -232,14 +232,7 @@ internal static class PlanBinder
         PerChannel = scheme.Raw("per_channel") as bool? ?? false,
     };
 
-    private static ObserverKind Observer(string name) => name switch
-    {
-        "moving_average" => ObserverKind.MovingAverageMinMax,
-        "percentile" => ObserverKind.Percentile,
-        "entropy" => ObserverKind.Entropy,
-        "mse" => ObserverKind.Mse,
-        _ => ObserverKind.MinMax,
-    };
+    private static ObserverKind Observer(string name) => ObserverNames.Find(name) ?? ObserverKind.MinMax;
 
     private static PruneOptions BindPrune(MapValue prune, Location at) => new()
     {

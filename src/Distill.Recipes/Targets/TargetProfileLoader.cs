@@ -17,14 +17,8 @@ public static class TargetProfileLoader
     private static readonly string[] ActivationKeys = ["bits", "signed", "symmetric"];
     private static readonly string[] CalibrationKeys = ["method", "batches", "batch_size", "percentile"];
 
-    private static readonly Dictionary<string, ObserverKind> Methods = new()
-    {
-        ["min_max"] = ObserverKind.MinMax,
-        ["moving_average"] = ObserverKind.MovingAverageMinMax,
-        ["percentile"] = ObserverKind.Percentile,
-        ["entropy"] = ObserverKind.Entropy,
-        ["mse"] = ObserverKind.Mse,
-    };
+    private static readonly Dictionary<string, ObserverKind> Methods =
+        Enum.GetValues<ObserverKind>().ToDictionary(ObserverNames.Of, kind => kind);
 
     /// <exception cref="InvalidInputException">The file is missing, not YAML, or has a bad field.</exception>
     public static TargetProfile Load(string path)

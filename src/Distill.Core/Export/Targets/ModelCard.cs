@@ -73,7 +73,7 @@ public static class ModelCard
     }
 
     /// <summary>The full card: the static part plus the export's measurements and verification.</summary>
-    public static JsonObject Full(JsonObject staticPart, ExportedModelInfo info, double accuracy, long samples,
+    public static JsonObject Full(JsonObject staticPart, ExportedModelInfo info, TestMeasurement test,
         IEnumerable<ExportLatency> latencies, ExportVerification verification)
     {
         var card = (JsonObject)staticPart.DeepClone();
@@ -90,8 +90,17 @@ public static class ModelCard
         output["quantization"] = QParamsNode(info.OutputQuant);
         card["measured"] = new JsonObject
         {
-            ["test_accuracy"] = accuracy,
-            ["test_samples"] = samples,
+            ["test_accuracy"] = test.Accuracy,
+            ["test_accuracy_interval"] = new JsonObject
+            {
+                ["low"] = test.Low,
+                ["high"] = test.High,
+                ["confidence"] = 0.95,
+                ["method"] = "Wilson score interval of test_accuracy over test_samples",
+            },
+            ["test_samples"] = test.Samples,
+            ["test_samples_available"] = test.Available,
+            ["test_sample_selection"] = test.Selection,
             ["size_bytes"] = info.SizeBytes,
             ["latency"] = new JsonArray([.. latencies.Select(l => (JsonNode)new JsonObject
             {
@@ -226,12 +235,5 @@ public static class ModelCard
         _ => "fp32",
     };
 
-    public static string ObserverName(ObserverKind kind) => kind switch
-    {
-        ObserverKind.MovingAverageMinMax => "moving_average",
-        ObserverKind.Percentile => "percentile",
-        ObserverKind.Entropy => "entropy",
-        ObserverKind.Mse => "mse",
-        _ => "min_max",
-    };
+    public static string ObserverName(ObserverKind kind) => ObserverNames.Of(kind);
 }

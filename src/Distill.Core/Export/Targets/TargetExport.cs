@@ -36,7 +36,23 @@ public sealed record ExportRequest(
     public DataReading? Reading { get; init; }
     /// <summary>Checked between calibration batches, verification batches and latency runs; ends a runtime's process.</summary>
     public CancellationToken Cancel { get; init; }
+    /// <summary>Where the export says what it does that the user may not expect (calibrating a quantised checkpoint again),
+    /// and how far a slow verification has got when there is no <see cref="Progress"/>.</summary>
+    public Serilog.ILogger? Log { get; init; }
+    /// <summary>Test samples to verify and measure on: a stratified random sample of this many, or
+    /// <see cref="VerificationSample.All"/>; null: the profile's <see cref="TargetProfile.VerifySamples"/>, else the
+    /// runtime's default (<see cref="VerificationSample.DefaultFor"/>).</summary>
+    public long? VerifySamples { get; init; }
+    /// <summary>Told how many verification samples have run (Arm NN only: ONNX Runtime takes a second for all).</summary>
+    public IProgress<VerificationProgress>? Progress { get; init; }
 }
+
+/// <summary>The test samples an export ran in its runtime and the accuracy it measured on them.</summary>
+/// <param name="Samples">Samples run.</param>
+/// <param name="Available">Samples in the test split.</param>
+/// <param name="Low">Lower end of the 95 % Wilson score interval of the accuracy.</param>
+/// <param name="Selection">"all", or how the sample was drawn.</param>
+public sealed record TestMeasurement(double Accuracy, long Samples, long Available, double Low, double High, string Selection);
 
 /// <summary>How the exported file was checked against the student in its runtime.</summary>
 /// <param name="Reference">"float student" or "fake-quant student".</param>
@@ -70,4 +86,8 @@ public sealed record ExportReport(
     ExportLatency? LatencyBatch64,
     ExportVerification Verification,
     bool CalibratedFresh,
-    long CalibrationSamples);
+    long CalibrationSamples)
+{
+    /// <summary>The samples run and the interval of the accuracy.</summary>
+    public required TestMeasurement Test { get; init; }
+}

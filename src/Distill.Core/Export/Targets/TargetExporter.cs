@@ -51,15 +51,18 @@ public static class TargetExporter
             var info = exporter.Export(model, quantized, options, modelPath);
 
             request.Cancel.ThrowIfCancellationRequested();
-            var (verification, accuracy, latencies) = VerifyAndMeasure(request, quantized, modelPath);
+            var (verification, test, latencies) = VerifyAndMeasure(request, quantized, modelPath);
             string cardPath = Path.Combine(temp, ModelCard.FileName);
-            var card = ModelCard.Full(staticCard, info with { Path = Path.Combine(output, profile.ModelFileName) }, accuracy, request.Test.Count, latencies, verification);
+            var card = ModelCard.Full(staticCard, info with { Path = Path.Combine(output, profile.ModelFileName) }, test, latencies, verification);
             File.WriteAllText(cardPath, ModelCard.ToJson(card, indented: true) + "\n");
 
             MoveIntoPlace(temp, output);
             return new ExportReport(profile.Name, Path.Combine(output, profile.ModelFileName), Path.Combine(output, ModelCard.FileName),
-                info.SizeBytes, accuracy, request.Test.Count, latencies[0], latencies.Count > 1 ? latencies[1] : null, verification,
-                owned, samples);
+                info.SizeBytes, test.Accuracy, test.Samples, latencies[0], latencies.Count > 1 ? latencies[1] : null, verification,
+                owned, samples)
+            {
+                Test = test,
+            };
         }
         finally
         {
@@ -127,6 +130,14 @@ public static class TargetExporter
         if (request.Quantized is { IsFrozen: true } given && profile.Matches(given.Config))
             return (given, false, "from the checkpoint (quantised during training: QAT or a calibration stage)", 0);
         int batches = request.CalibrationBatches ?? profile.CalibrationBatches;
+        if (request.Quantized is { } unfit)
+        {
+            var why = unfit.IsFrozen ? profile.Differences(unfit.Config) : ["its qparams never froze"];
+            request.Log?.Warning(
+                "{Target}: the checkpoint's quantisation (from QAT or calibration) does not fit this target: {Differences}. Calibrating again: " +
+                "{Observer} observer on {Batches} batches of {BatchSize} from the training split; the trained qparams are not used",
+                profile.Name, string.Join("; ", why), ModelCard.ObserverName(profile.Calibration), batches, profile.CalibrationBatchSize);
+        }
         var quantized = PostTrainingCalibrator.Calibrate(request.Model, request.Calibration, batches, profile.CalibrationBatchSize, profile.QuantConfig(), request.Seed,
             request.Cancel);
         long samples = Math.Min(request.Calibration.Count, (long)batches * profile.CalibrationBatchSize);
@@ -135,14 +146,18 @@ public static class TargetExporter
         return (quantized, true, method, samples);
     }
 
-    private static (ExportVerification Verification, double Accuracy, List<ExportLatency> Latencies) VerifyAndMeasure(
+    private static (ExportVerification Verification, TestMeasurement Test, List<ExportLatency> Latencies) VerifyAndMeasure(
         ExportRequest request, QuantizedZooModel? quantized, string modelPath)
     {
         var profile = request.Profile;
         var cancel = request.Cancel;
         using var scope = NewDisposeScope();
-        var x = request.Test.Features;
-        var labels = request.Test.Labels;
+        long wanted = request.VerifySamples ?? profile.VerifySamples ?? VerificationSample.DefaultFor(profile.Format);
+        var picked = VerificationSample.Pick(request.Test.LabelArray(), wanted, request.Seed);
+        bool all = picked.LongLength == request.Test.Count;
+        var x = all ? request.Test.Features : request.Test.Features.index_select(0, tensor(picked));
+        var labels = all ? request.Test.Labels : request.Test.Labels.index_select(0, tensor(picked));
+        long n = x.shape[0];
         Tensor reference;
         nn.Module<Tensor, Tensor> student = quantized is null ? request.Model : quantized;
         bool wasTraining = student.training;
@@ -182,27 +197,59 @@ public static class TargetExporter
         {
             runtime = "Arm NN (CpuRef)";
             using var runner = new ArmNnRunner(modelPath, cancel: cancel);
-            logits = runner.Run(x, cancel);
-            double perSample = runner.LastInferenceTime.TotalMilliseconds / x.shape[0];
-            latencies.Add(new ExportLatency(runtime, 1, perSample, (int)x.shape[0], 1,
-                "mean time per sample over the test split, batch 1, Arm NN's portable reference backend (not NEON)"));
+            logits = runner.Run(x, ProgressOf(request, runtime, n), cancel);
+            double perSample = runner.LastInferenceTime.TotalMilliseconds / n;
+            latencies.Add(new ExportLatency(runtime, 1, perSample, (int)n, 1,
+                string.Create(CultureInfo.InvariantCulture, $"mean time per sample over the {n:N0} verification samples, batch 1, Arm NN's portable reference backend (not NEON)")));
         }
 
         double maxDiff = (logits - reference).abs().max().item<float>();
         var predicted = logits.argmax(1);
         double agreement = predicted.eq(reference.argmax(1)).to_type(ScalarType.Float64).mean().item<double>();
-        double accuracy = predicted.eq(labels).to_type(ScalarType.Float64).mean().item<double>();
+        long correct = predicted.eq(labels).sum().item<long>();
+        var (low, high) = VerificationSample.Wilson(correct, n);
+        var test = new TestMeasurement((double)correct / n, n, request.Test.Count, low, high,
+            all ? "all" : string.Create(CultureInfo.InvariantCulture, $"random sample stratified by label, seed {request.Seed}"));
         bool checkerOk = checker is "passed" or CheckerNotApplicable || checker.StartsWith("unavailable", StringComparison.Ordinal);
         var verification = profile.Precision switch
         {
             ExportPrecision.Int8 => new ExportVerification(runtime, "fake-quant student", "top1_agreement", agreement, Int8Agreement,
-                maxDiff, agreement, x.shape[0], checker, checkerOk && agreement >= Int8Agreement),
+                maxDiff, agreement, n, checker, checkerOk && agreement >= Int8Agreement),
             _ => Float(profile.Precision == ExportPrecision.Float16 ? Float16Tolerance : Float32Tolerance),
         };
-        return (verification, accuracy, latencies);
+        return (verification, test, latencies);
 
         ExportVerification Float(double tolerance) => new(runtime, "float student", "max_abs_logit_diff", maxDiff, tolerance,
-            maxDiff, agreement, x.shape[0], checker, checkerOk && maxDiff <= tolerance);
+            maxDiff, agreement, n, checker, checkerOk && maxDiff <= tolerance);
+    }
+
+    /// <summary>Samples done in the runtime, as the request's progress, or else as a log line every ten seconds.</summary>
+    private static IProgress<long>? ProgressOf(ExportRequest request, string runtime, long total)
+    {
+        if (request.Progress is null && request.Log is null)
+            return null;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var lastLog = TimeSpan.Zero;
+        return new SynchronousProgress(done =>
+        {
+            var elapsed = clock.Elapsed;
+            if (request.Progress is { } progress)
+            {
+                progress.Report(new VerificationProgress(request.Profile.Name, runtime, done, total, elapsed));
+                return;
+            }
+            if (elapsed - lastLog < TimeSpan.FromSeconds(10) && done < total)
+                return;
+            lastLog = elapsed;
+            request.Log!.Information("{Target}: {Done:N0} of {Total:N0} verification samples run in {Runtime} ({Seconds:F0} s)",
+                request.Profile.Name, done, total, runtime, elapsed.TotalSeconds);
+        });
+    }
+
+    /// <summary>Calls back on the reporting thread (Progress&lt;T&gt; would post to the thread pool, out of order).</summary>
+    private sealed class SynchronousProgress(Action<long> report) : IProgress<long>
+    {
+        public void Report(long value) => report(value);
     }
 
     private static IEnumerable<Tensor> Batches(Tensor x)

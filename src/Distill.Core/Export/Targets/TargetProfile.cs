@@ -28,6 +28,9 @@ public sealed record TargetProfile
     /// <summary>ONNX fp16: keep float32 input and output.</summary>
     public bool Float32Io { get; init; } = true;
     public int Opset { get; init; } = 17;
+    /// <summary>Test samples an export to this target is verified on (a recipe's export entry sets it with
+    /// verify_samples); null: the runtime's default, <see cref="VerificationSample.DefaultFor"/>.</summary>
+    public long? VerifySamples { get; init; }
     /// <summary>The file the profile was read from.</summary>
     public string? Source { get; init; }
 
@@ -56,17 +59,32 @@ public sealed record TargetProfile
 
     /// <summary>Whether a quantised model was made with the schemes this target needs (its observer does not matter:
     /// the qparams are frozen).</summary>
-    public bool Matches(QuantConfig config)
+    public bool Matches(QuantConfig config) => Differences(config).Count == 0;
+
+    /// <summary>What in <paramref name="config"/> differs from what this target needs, one phrase per difference
+    /// ("activations int8 asymmetric per-tensor [-128, 127], the target wants int8 symmetric …"); empty when it fits.</summary>
+    public IReadOnlyList<string> Differences(QuantConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);
         var wanted = QuantConfig();
-        return config.Weights == wanted.Weights
-            && config.Activations == wanted.Activations
-            && config.FoldBatchNorm
-            && config.QuantizeInput
-            && config.FirstLayerFloat == wanted.FirstLayerFloat
-            && config.Overrides.Select(o => o with { Where = null }).SequenceEqual(wanted.Overrides);
+        var differences = new List<string>();
+        if (config.Weights != wanted.Weights)
+            differences.Add($"weights {config.Weights}, the target wants {wanted.Weights}");
+        if (config.Activations != wanted.Activations)
+            differences.Add($"activations {config.Activations}, the target wants {wanted.Activations}");
+        if (!config.FoldBatchNorm)
+            differences.Add("batch norm not folded, the target folds it into the conv");
+        if (!config.QuantizeInput)
+            differences.Add("input not quantised, the target quantises it");
+        if (config.FirstLayerFloat != wanted.FirstLayerFloat)
+            differences.Add(wanted.FirstLayerFloat ? "first layer integer, the target keeps it float" : "first layer float, the target runs it in integer");
+        if (!config.Overrides.Select(o => o with { Where = null }).SequenceEqual(wanted.Overrides))
+            differences.Add($"per-layer overrides [{string.Join("; ", config.Overrides.Select(Describe))}], the target wants [{string.Join("; ", wanted.Overrides.Select(Describe))}]");
+        return differences;
     }
+
+    private static string Describe(LayerOverride o) =>
+        o.Float ? $"{o.Pattern}: float" : $"{o.Pattern}: weights {o.Weights?.ToString() ?? (o.WeightBits is { } w ? $"{w} bits" : "default")}";
 
     public ExportOptions ExportOptions(IReadOnlyDictionary<string, string> metadata) => new()
     {

@@ -19,6 +19,7 @@ public sealed class ArmNnRunner : IExportedModelRunner
 {
     private const string ScriptResource = "Distill.Core.Export.Tflite.armnn_run.py";
     private const int ImportFailedExitCode = 3;
+    private const string ProgressPrefix = "progress ";
 
     private readonly string _workDir;
     private readonly string _script;
@@ -80,7 +81,12 @@ public sealed class ArmNnRunner : IExportedModelRunner
     public TimeSpan LastInferenceTime { get; private set; }
 
     /// <param name="cancel">Kills the Arm NN process and throws <see cref="OperationCanceledException"/> when it fires.</param>
-    public Tensor Run(Tensor input, CancellationToken cancel = default)
+    public Tensor Run(Tensor input, CancellationToken cancel = default) => Run(input, progress: null, cancel);
+
+    /// <param name="progress">Told how many samples have run, every half second or so (Arm NN's reference backend takes
+    /// tens of milliseconds per sample).</param>
+    /// <param name="cancel">Kills the Arm NN process and throws <see cref="OperationCanceledException"/> when it fires.</param>
+    public Tensor Run(Tensor input, IProgress<long>? progress, CancellationToken cancel = default)
     {
         ArgumentNullException.ThrowIfNull(input);
         if (input.dim() < 2 || input.shape[0] == 0)
@@ -99,7 +105,7 @@ public sealed class ArmNnRunner : IExportedModelRunner
             }
             File.WriteAllBytes(inputPath, MemoryMarshal.AsBytes(values.AsSpan()).ToArray());
             string shape = string.Join(",", input.shape.Select(d => d.ToString(CultureInfo.InvariantCulture)));
-            using var info = RunScript([inputPath, shape, outputPath], cancel);
+            using var info = RunScript([inputPath, shape, outputPath], cancel, progress);
             LastInferenceTime = TimeSpan.FromSeconds(info.RootElement.GetProperty("inference_seconds").GetDouble());
 
             var logits = MemoryMarshal.Cast<byte, float>(File.ReadAllBytes(outputPath)).ToArray();
@@ -121,7 +127,7 @@ public sealed class ArmNnRunner : IExportedModelRunner
         }
     }
 
-    private JsonDocument RunScript(string[] arguments, CancellationToken cancel)
+    private JsonDocument RunScript(string[] arguments, CancellationToken cancel, IProgress<long>? progress = null)
     {
         var start = new ProcessStartInfo(Python)
         {
@@ -149,11 +155,26 @@ public sealed class ArmNnRunner : IExportedModelRunner
         }
         using (process)
         {
+            // The script reports "progress <done> <total>" lines on stderr; everything else there is an error message.
+            var errorText = new System.Text.StringBuilder();
+            process.ErrorDataReceived += (_, e) =>
+            {
+                if (e.Data is null)
+                    return;
+                if (e.Data.StartsWith(ProgressPrefix, StringComparison.Ordinal)
+                    && long.TryParse(e.Data[ProgressPrefix.Length..].Split(' ')[0], NumberStyles.None, CultureInfo.InvariantCulture, out long done))
+                    progress?.Report(done);
+                else
+                    lock (errorText)
+                        errorText.AppendLine(e.Data);
+            };
+            process.BeginErrorReadLine();
             var stdout = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
-            var stderr = process.StandardError.ReadToEndAsync(CancellationToken.None);
             ChildProcess.WaitForExit(process, cancel);
             string output = stdout.GetAwaiter().GetResult();
-            string errors = stderr.GetAwaiter().GetResult().Trim();
+            string errors;
+            lock (errorText)
+                errors = errorText.ToString().Trim();
             if (process.ExitCode == ImportFailedExitCode)
             {
                 throw new RunFailedException(

@@ -8,7 +8,8 @@ Without INPUT, SHAPE and OUTPUT it only loads the model and prints its input and
 
 NCHW inputs are transposed to the model's NHWC, flat inputs reshaped to [N, features]; int8 inputs
 are quantised with the input tensor's scale and zero point, int8 outputs dequantised. The samples are
-run in batches of the model's fixed batch size (the last one padded). Prints one JSON line to stdout.
+run in batches of the model's fixed batch size (the last one padded). Prints one JSON line to stdout, and
+"progress DONE TOTAL" lines to stderr about every half second while the samples run.
 Exit codes: 0 ok, 3 Arm NN or numpy missing, 1 anything else.
 """
 import json
@@ -78,6 +79,7 @@ def main(argv):
     classes = output_shape[-1]
     logits = np.empty((n, classes), dtype=np.float32)
     started = time.perf_counter()
+    reported = started
     for start in range(0, n, batch):
         chunk = x[start:start + batch]
         count = chunk.shape[0]
@@ -91,6 +93,10 @@ def main(argv):
             scale, zero = output_info.GetQuantizationScale(), output_info.GetQuantizationOffset()
             out = (out.astype(np.float32) - zero) * np.float32(scale)
         logits[start:start + count] = out
+        now = time.perf_counter()
+        if now - reported >= 0.5 or start + count == n:
+            print(f"progress {start + count} {n}", file=sys.stderr, flush=True)
+            reported = now
     info["inference_seconds"] = time.perf_counter() - started
     info["samples"] = n
     logits.astype("<f4").tofile(output_path)
