@@ -16,7 +16,7 @@ public sealed class ReadableOutputTests
     public void Piped_tables_keep_their_full_width()
     {
         using var folder = new TempDir();
-        string key = "stages[2].quantize.activation_observer";
+        string key = "stages.2.quantize.activation_observer";
         string value = string.Join('/', Enumerable.Range(0, 30).Select(i => $"segment{i}"));
         string id;
         using (var store = RunStore.Open(folder.Path))

@@ -221,13 +221,14 @@ public sealed class MlflowTrackingTests
         using var server = new FakeMlflowServer();
         using var store = new TempDir();
         var info = CliProcess.StartInfo(["train", DigitsRecipe, "--store", store.Path, "--tracking-uri", server.Uri,
-            "--set", "teacher.train.epochs=3", "--set", "stages[0].epochs=20"]);
+            "--set", "teacher.train.epochs=3", "--set", "stages[0].epochs=150"]);
         using (var process = Process.Start(info)!)
         {
             process.StandardInput.Close();
             process.BeginOutputReadLine();
             process.BeginErrorReadLine();
-            // Kill it once the distil phase is live on the server with a few epochs.
+            // Kill it once the distil phase is live on the server with a few epochs. The phase is long (150 epochs): the
+            // tracker sends every 2 s, and a short run on an idle machine finished before a second pass reached the server.
             var deadline = DateTime.UtcNow.AddMinutes(3);
             while (!process.HasExited && DateTime.UtcNow < deadline
                 && !server.Runs.Any(r => r.Name == "distil" && r.Metrics.Count(m => m.Key == "val/acc") >= 2))
