@@ -221,14 +221,15 @@ public sealed class MlflowTrackingTests
         using var server = new FakeMlflowServer();
         using var store = new TempDir();
         var info = CliProcess.StartInfo(["train", DigitsRecipe, "--store", store.Path, "--tracking-uri", server.Uri,
-            "--set", "teacher.train.epochs=3", "--set", "stages[0].epochs=150"]);
+            "--set", "teacher.train.epochs=3", "--set", "stages[0].epochs=20", "--set", "stages[0].batch_size=8"]);
         using (var process = Process.Start(info)!)
         {
             process.StandardInput.Close();
             process.BeginOutputReadLine();
             process.BeginErrorReadLine();
-            // Kill it once the distil phase is live on the server with a few epochs. The phase is long (150 epochs): the
-            // tracker sends every 2 s, and a short run on an idle machine finished before a second pass reached the server.
+            // Kill it once the distil phase is live on the server with a few epochs. Its epochs are slowed down by small
+            // batches (8): the tracker sends every 2 s, and with batches of 64 the 20 epochs on an idle machine finished
+            // before a second pass reached the server.
             var deadline = DateTime.UtcNow.AddMinutes(3);
             while (!process.HasExited && DateTime.UtcNow < deadline
                 && !server.Runs.Any(r => r.Name == "distil" && r.Metrics.Count(m => m.Key == "val/acc") >= 2))
