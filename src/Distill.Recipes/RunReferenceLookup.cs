@@ -13,8 +13,8 @@ public sealed class RunReferenceLookup
     /// passes the one store resolution every command uses (--store, tracking.store, $DISTILL_STORE, ./distill-runs).</summary>
     public required Func<string?, string> StoreDirectory { get; init; }
 
-    /// <summary>recipes validate: a referenced run that is not in the store (yet) is a note, not an error, and no store
-    /// is created to look.</summary>
+    /// <summary>recipes validate: a referenced run that is not in the store (yet) is a note, not an error. Either way no
+    /// store is created to look.</summary>
     public bool MissingRunIsNote { get; init; }
 
     /// <summary>References whose run is not in the store, when <see cref="MissingRunIsNote"/>.</summary>

@@ -24,7 +24,8 @@ internal static partial class ReferenceChecks
             return;
 
         string directory = lookup.StoreDirectory(root.Map("tracking")?.Str("store"));
-        using var store = lookup.MissingRunIsNote ? RunStore.OpenExisting(directory) : RunStore.Open(directory);
+        // Not created when absent: a store with no runs has none to refer to either.
+        using var store = RunStore.OpenExisting(directory);
         foreach (var (owner, key, reference, at) in found.OrderBy(f => f.At.Line).ThenBy(f => f.At.Column))
         {
             try
