@@ -7,7 +7,7 @@ public static class GlobalOptions
 {
     public static readonly Option<string?> Store = new("--store")
     {
-        Description = "Folder of the run store (default: the recipe's tracking.store, else $DISTILL_STORE, else ./distill-runs)",
+        Description = "Folder of the run store (beats the recipe's tracking.store; default: the recipe's tracking.store, else $DISTILL_STORE, else ./distill-runs)",
         Recursive = true,
     };
 
@@ -35,15 +35,42 @@ public static class GlobalOptions
         Recursive = true,
     };
 
-    /// <summary>--store, then the recipe's tracking.store, then DISTILL_STORE, then ./distill-runs.</summary>
+    /// <summary>The one store resolution of every command: --store, then the recipe's tracking.store, then the
+    /// <see cref="DefaultStoreDirectory"/>.</summary>
     public static string StoreDirectory(ParseResult parse, string? recipeStore = null)
     {
         if (parse.GetValue(Store) is { Length: > 0 } flag)
             return Path.GetFullPath(flag);
         if (recipeStore is { Length: > 0 })
             return Path.GetFullPath(recipeStore);
-        if (Environment.GetEnvironmentVariable("DISTILL_STORE") is { Length: > 0 } env)
-            return Path.GetFullPath(env);
-        return Path.Combine(Environment.CurrentDirectory, "distill-runs");
+        return DefaultStoreDirectory();
     }
+
+    /// <summary>The store a command given neither --store nor a recipe uses: $DISTILL_STORE, else ./distill-runs.</summary>
+    public static string DefaultStoreDirectory() =>
+        Environment.GetEnvironmentVariable("DISTILL_STORE") is { Length: > 0 } env
+            ? Path.GetFullPath(env)
+            : Path.Combine(Environment.CurrentDirectory, "distill-runs");
+
+    /// <summary>" --store &lt;folder&gt;" when a later command run from here needs it to find <paramref name="storeDirectory"/>
+    /// (it is not the <see cref="DefaultStoreDirectory"/>), else "".</summary>
+    public static string StoreArgument(string storeDirectory) =>
+        SameFolder(storeDirectory, DefaultStoreDirectory()) ? "" : " --store " + ShellWord(storeDirectory);
+
+    /// <summary>How runs:/ references in a recipe are looked up: in the store this command uses for the recipe.</summary>
+    public static Recipes.RunReferenceLookup References(ParseResult parse, bool missingRunIsNote = false) => new()
+    {
+        StoreDirectory = recipeStore => StoreDirectory(parse, recipeStore),
+        MissingRunIsNote = missingRunIsNote,
+    };
+
+    private static bool SameFolder(string a, string b) =>
+        string.Equals(Path.TrimEndingDirectorySeparator(Path.GetFullPath(a)), Path.TrimEndingDirectorySeparator(Path.GetFullPath(b)),
+            OperatingSystem.IsWindows() ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal);
+
+    /// <summary>A path as a POSIX shell reads it back: as it is when it has only safe characters, else in single quotes.</summary>
+    internal static string ShellWord(string text) =>
+        text.Length > 0 && text.All(c => char.IsAsciiLetterOrDigit(c) || "/._-+=:,@%".Contains(c))
+            ? text
+            : "'" + text.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
 }

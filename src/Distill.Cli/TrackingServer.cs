@@ -31,12 +31,15 @@ public static class TrackingServer
     public static RunExecutor Executor(RunStore store, ILogger logger, IProgress<TrainingProgress> progress, ParseResult parse, RunPlan plan)
     {
         var endpoint = Resolve(parse, plan, logger);
+        string storeArgument = GlobalOptions.StoreArgument(store.Directory);
+        Func<string, string> resumeCommand = runId => RunExecutor.DefaultResumeCommand(runId) + storeArgument;
         if (endpoint is null)
-            return new RunExecutor(store, logger, progress);
+            return new RunExecutor(store, logger, progress) { ResumeCommand = resumeCommand };
         logger.Information("MLflow tracking server {Server}: the run is sent there in the background", endpoint);
         return new RunExecutor(store, logger, progress)
         {
             TrackerDecorator = tracker => MlflowTracker.Wrap(tracker, store.Directory, endpoint, logger),
+            ResumeCommand = resumeCommand,
         };
     }
 }

@@ -35,6 +35,12 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
     /// <summary>Wraps the store's tracker of each run, e.g. to send the run to an MLflow server as well.</summary>
     public Func<ITracker, ITracker>? TrackerDecorator { get; init; }
 
+    /// <summary>The command that resumes a run, shown when it is interrupted or the disk fills up; the CLI adds the
+    /// --store a later command needs to find the run.</summary>
+    public Func<string, string> ResumeCommand { get; init; } = DefaultResumeCommand;
+
+    public static string DefaultResumeCommand(string runId) => $"distill train --resume {runId}";
+
     public string Train(RunPlan plan, CancellationToken cancel) => Execute(plan, resumeRunId: null, cancel);
 
     public string Resume(RunPlan plan, string runId, CancellationToken cancel) => Execute(plan, runId, cancel);
@@ -57,7 +63,7 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
             resumeRunId = run.Id;
         }
         if (plan.Data.Format == DataFormat.Text)
-            return new Text.LmRunner(store, logger, progress, TrackerDecorator).Execute(plan, resumeRunId, checkpointPath, cancel);
+            return new Text.LmRunner(store, logger, progress, TrackerDecorator, ResumeCommand).Execute(plan, resumeRunId, checkpointPath, cancel);
 
         using var data = DatasetLoader.Load(plan.Data, plan.BaseDirectory, plan.Seed, cancel);
         manual_seed(plan.Seed);
@@ -133,13 +139,13 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
         }
         catch (OperationCanceledException)
         {
-            runLog.Warning("Run {RunId} interrupted; resume it with: distill train --resume {RunId}", tracker.RunId, tracker.RunId);
+            runLog.Warning("Run {RunId} interrupted; resume it with: {ResumeCommand}", tracker.RunId, ResumeCommand(tracker.RunId));
             tracker.End(RunStatus.Killed, "interrupted by the user (Ctrl-C or SIGTERM)");
             throw;
         }
         catch (Exception e)
         {
-            LogFailure(runLog, tracker.RunId, e);
+            LogFailure(runLog, tracker.RunId, e, ResumeCommand);
             tracker.End(RunStatus.Failed, e.Message);
             throw;
         }
@@ -150,7 +156,7 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
             runId, CheckpointArtifact, checkpoint.PhaseName, checkpoint.Phase.EpochsCompleted, droppedPoints);
 
     /// <summary>A full disk is an expected failure whose message names the file: no stack trace, and how to go on.</summary>
-    internal static void LogFailure(ILogger log, string runId, Exception e)
+    internal static void LogFailure(ILogger log, string runId, Exception e, Func<string, string> resumeCommand)
     {
         if (!DiskFull.Is(e))
         {
@@ -158,7 +164,7 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
             return;
         }
         log.Error("Run {RunId} failed: {Message}", runId, e.Message);
-        log.Information("Free some space; then distill train --resume {RunId} continues the run from its last checkpoint, if it has one", runId);
+        log.Information("Free some space; then {ResumeCommand} continues the run from its last checkpoint, if it has one", resumeCommand(runId));
     }
 
     private static List<Phase> Phases(RunPlan plan)

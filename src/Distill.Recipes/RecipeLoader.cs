@@ -11,9 +11,11 @@ public static class RecipeLoader
     /// <param name="path">The recipe file; relative data paths in it are relative to its folder.</param>
     /// <param name="overrides">"--set" arguments such as "stages[1].epochs=3" or "student.model.channels=[8,16]".</param>
     /// <param name="devices">Which devices the machine that runs the recipe offers; null = this one.</param>
+    /// <param name="references">Where runs:/ references are looked up; null = they stay as written.</param>
     /// <exception cref="RecipeException">The recipe or an override is wrong; lists every problem.</exception>
     /// <exception cref="InvalidInputException">The file is missing, unreadable or too large.</exception>
-    public static RunPlan Load(string path, IReadOnlyList<string>? overrides = null, DeviceSupport? devices = null)
+    public static RunPlan Load(string path, IReadOnlyList<string>? overrides = null, DeviceSupport? devices = null,
+        RunReferenceLookup? references = null)
     {
         if (Directory.Exists(path))
             throw new InvalidInputException($"{path}: is a folder; give the recipe file (.yaml) to use");
@@ -28,7 +30,7 @@ public static class RecipeLoader
             throw new InvalidInputException($"{path}: {reason}", e);
         }
         string folder = Path.GetDirectoryName(Path.GetFullPath(path)) ?? Directory.GetCurrentDirectory();
-        return LoadText(text, path, folder, overrides, devices);
+        return LoadText(text, path, folder, overrides, devices, references);
     }
 
     /// <param name="yaml">The recipe's text.</param>
@@ -36,8 +38,9 @@ public static class RecipeLoader
     /// <param name="baseDirectory">Folder that relative paths in the recipe are resolved against.</param>
     /// <param name="overrides">"--set" arguments, applied before validation.</param>
     /// <param name="devices">Which devices the machine that runs the recipe offers; null = this one.</param>
+    /// <param name="references">Where runs:/ references are looked up; null = they stay as written.</param>
     public static RunPlan LoadText(string yaml, string displayPath, string baseDirectory, IReadOnlyList<string>? overrides = null,
-        DeviceSupport? devices = null)
+        DeviceSupport? devices = null, RunReferenceLookup? references = null)
     {
         if (yaml.Length > RecipeLimits.FileBytes.Value)
             throw new InvalidInputException($"{displayPath}: {TooLarge(yaml.Length.ToString("N0", System.Globalization.CultureInfo.InvariantCulture), "characters")}");
@@ -59,6 +62,10 @@ public static class RecipeLoader
                 if (errors.Count == 0)
                 {
                     SizeChecks.Run(root, errors);
+                }
+                if (errors.Count == 0)
+                {
+                    ReferenceChecks.Run(root, references, folder, errors);
                 }
             }
         }

@@ -98,6 +98,7 @@ public static partial class RecipeSchema
     private static readonly ScalarSchema RunName = new() { Kind = ScalarKind.String, Pattern = PlainName.Pattern(), PatternRule = PlainName.Rule, MaxLength = RecipeLimits.RunName };
     private static readonly ScalarSchema StageName = new() { Kind = ScalarKind.String, Pattern = PlainName.Pattern(), PatternRule = PlainName.Rule, MaxLength = RecipeLimits.StageName };
     private static readonly ScalarSchema FilePath = new() { Kind = ScalarKind.Path };
+    private static readonly ScalarSchema CheckpointPath = new() { Kind = ScalarKind.Checkpoint };
     private static readonly ScalarSchema FolderPath = new() { Kind = ScalarKind.Folder };
     private static readonly ScalarSchema HttpUrl = new() { Kind = ScalarKind.String, Pattern = HttpUrlPattern() };
 
@@ -121,7 +122,7 @@ public static partial class RecipeSchema
                     Fields =
                     [
                         ModelField("The small model that is trained"),
-                        new() { Key = "checkpoint", Schema = FilePath, Doc = "Start from the weights (and pruning masks) of this model checkpoint, e.g. <store>/artifacts/<run>/models/student.ckpt; same architecture as model" },
+                        new() { Key = "checkpoint", Schema = CheckpointPath, Doc = "Start from the weights (and pruning masks) of this model checkpoint, e.g. runs:/fashion-mnist-kd/models/student.ckpt (the newest FINISHED run of that recipe name in the run store; or a run id or unique id prefix) or a file path; same architecture as model" },
                     ],
                 },
                 Required = true,
@@ -228,7 +229,7 @@ public static partial class RecipeSchema
         [
             ModelField("The teacher's architecture; required unless onnx", required: false),
             new() { Key = "train", Schema = Stage(teacherStage: true), Doc = "Train the teacher in this run (a stage with plain cross-entropy); exclusive with checkpoint" },
-            new() { Key = "checkpoint", Schema = FilePath, Doc = "Load the teacher's weights from this checkpoint; exclusive with train" },
+            new() { Key = "checkpoint", Schema = CheckpointPath, Doc = "Load the teacher's weights from this checkpoint (a file path, or runs:/<run name, id or id prefix>/models/teacher.ckpt as for student.checkpoint); exclusive with train" },
             new() { Key = "onnx", Schema = FilePath, Doc = "An ONNX file as the teacher, run in ONNX Runtime (forward passes only): an image or tabular classifier, or for data.format text a language model (int64 tokens in, logits out, a language-model card; e.g. from distill export --target onnx-fp32), which serves KD only; exclusive with model, train and checkpoint" },
             new()
             {
@@ -604,9 +605,9 @@ public static partial class RecipeSchema
     {
         Fields =
         [
-            new() { Key = "store", Schema = FolderPath, Doc = "Folder of the run store; absent = --store, DISTILL_STORE or ./distill-runs" },
+            new() { Key = "store", Schema = FolderPath, Doc = "Folder of the run store (relative to the recipe's folder), where runs:/ references are looked up too; --store beats it; absent = $DISTILL_STORE, else ./distill-runs" },
             new() { Key = "experiment", Schema = Text, Default = "default", Doc = "Experiment the run is filed under" },
-            new() { Key = "uri", Schema = HttpUrl, Doc = "MLflow tracking server that also gets the run; absent = --tracking-uri or MLFLOW_TRACKING_URI" },
+            new() { Key = "uri", Schema = HttpUrl, Doc = "MLflow tracking server that also gets the run; --tracking-uri beats it; absent = $MLFLOW_TRACKING_URI" },
         ],
     };
 }

@@ -74,6 +74,9 @@ public sealed partial class InterruptTests(ITestOutputHelper output)
         var runs = Runs(dir.File("store"));
         Assert.Equal(2, runs.Count); // the run and its phase run "distil"
         Assert.All(runs, run => Assert.Equal("KILLED", run.Status));
+        // The store is not the default one (./distill-runs): the hint names it, so that it works as printed.
+        string recipeRun = Assert.Single(runs, r => r.ParentId is null).Id;
+        Assert.Contains($"resume it with: distill train --resume {recipeRun} --store {dir.File("store")}", stopped.StdErr);
     }
 
     [Fact]

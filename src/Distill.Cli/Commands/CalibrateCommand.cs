@@ -17,7 +17,7 @@ public static class CalibrateCommand
 {
     private static readonly Argument<string> Checkpoint = new("checkpoint")
     {
-        Description = "Model checkpoint (a run's models/student.ckpt)",
+        Description = "Model checkpoint: a file, or runs:/<run name, id or id prefix>/models/student.ckpt in the run store",
     };
 
     private static readonly Option<string[]> Observers = new("--observer")
@@ -80,7 +80,7 @@ public static class CalibrateCommand
         if (save is not null && Directory.Exists(save))
             throw new InvalidInputException($"--save {save}: is a folder; give the checkpoint file to write");
 
-        var checkpoint = parse.GetValue(Checkpoint)!;
+        var checkpoint = RunFiles.Resolve(parse, parse.GetValue(Checkpoint)!, "checkpoint");
         var (model, descriptor) = ModelCheckpoint.Load(checkpoint);
         using var _ = model;
         var (options, baseDirectory, seed) = EvalCommand.DataFor(parse, checkpoint, descriptor);

@@ -15,7 +15,7 @@ public static class EvalCommand
 {
     private static readonly Argument<string> Checkpoint = new("checkpoint")
     {
-        Description = "Model checkpoint (a run's models/student.ckpt or models/teacher.ckpt), or an exported model.onnx / model.tflite",
+        Description = "Model checkpoint (a run's models/student.ckpt or models/teacher.ckpt), or an exported model.onnx / model.tflite; a file, or runs:/<run name, id or id prefix>/<artifact path> in the run store",
     };
 
     internal static readonly Option<string> Data = new("--data")
@@ -39,7 +39,7 @@ public static class EvalCommand
 
     private static int Execute(ParseResult parse)
     {
-        var checkpoint = parse.GetValue(Checkpoint)!;
+        var checkpoint = RunFiles.Resolve(parse, parse.GetValue(Checkpoint)!, "checkpoint");
         if (LmOnnx.IsLanguageModelFile(checkpoint))
             return LmEval.ExecuteOnnx(checkpoint, parse.GetValue(Data)!, parse.GetValue(GlobalOptions.Json), parse.GetValue(GlobalOptions.Threads) ?? 1);
         if (ExportedModelEval.Handles(checkpoint))

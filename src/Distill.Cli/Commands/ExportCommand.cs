@@ -17,7 +17,7 @@ public static class ExportCommand
 {
     private static readonly Argument<string> Source = new("source")
     {
-        Description = "A run id (or unique prefix) whose models/student.ckpt is exported into the run, or a model checkpoint file (image or language model)",
+        Description = "A run id (or unique prefix) whose models/student.ckpt is exported into the run, or a model checkpoint file (image or language model): a path, or runs:/<run name, id or id prefix>/<artifact path> in the run store",
     };
 
     private static readonly Option<string> Target = new("--target")
@@ -73,7 +73,7 @@ public static class ExportCommand
         if (outFolder is not null && File.Exists(outFolder))
             throw new InvalidInputException($"--out {outFolder}: is a file; the export output must be a folder");
 
-        string source = parse.GetValue(Source)!;
+        string source = RunFiles.Resolve(parse, parse.GetValue(Source)!, "source");
         ExportReport report;
         if (File.Exists(source) || Directory.Exists(source) || source.EndsWith(".ckpt", StringComparison.OrdinalIgnoreCase))
         {

@@ -12,7 +12,7 @@ public static class GenerateCommand
 {
     private static readonly Argument<string> Checkpoint = new("checkpoint")
     {
-        Description = "Language-model checkpoint (a transformer-lm run's models/student.ckpt or models/teacher.ckpt), or its model.onnx from distill export (run in ONNX Runtime)",
+        Description = "Language-model checkpoint (a transformer-lm run's models/student.ckpt or models/teacher.ckpt), or its model.onnx from distill export (run in ONNX Runtime); a file, or runs:/<run name, id or id prefix>/<artifact path> in the run store",
     };
 
     private static readonly Option<string> Prompt = new("--prompt") { Description = "Text to continue", Required = true };
@@ -37,7 +37,7 @@ public static class GenerateCommand
 
     private static int Execute(ParseResult parse)
     {
-        var path = parse.GetValue(Checkpoint)!;
+        var path = RunFiles.Resolve(parse, parse.GetValue(Checkpoint)!, "checkpoint");
         var (model, tokenizer, describe, owner) = Load(path, parse.GetValue(GlobalOptions.Threads) ?? 1);
         using var __ = owner;
         var options = new GenerationOptions

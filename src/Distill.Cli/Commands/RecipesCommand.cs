@@ -17,7 +17,13 @@ public static class RecipesCommand
         validate.SetAction(parse =>
         {
             var path = parse.GetValue(validateFile)!;
-            var plan = RecipeLoader.Load(path, parse.GetValue(TrainCommand.Set) ?? []);
+            // An earlier run a reference names may not be trained yet (a fresh clone): that is a note, not an error.
+            var references = GlobalOptions.References(parse, missingRunIsNote: true);
+            var plan = RecipeLoader.Load(path, parse.GetValue(TrainCommand.Set) ?? [], references: references);
+            foreach (var (key, reference, resolved) in references.Resolved)
+                Console.Out.WriteLine($"{key}: {reference} is run {resolved.Run.Id} ({resolved.Run.Name}): {resolved.Path}");
+            foreach (var note in references.Notes)
+                Console.Out.WriteLine($"note: {note} (train resolves it when the run exists)");
             Console.Out.WriteLine($"{path}: valid ({plan.Stages.Count} stage(s), teacher: {(plan.OnnxTeacher is { } onnx ? $"ONNX file {onnx.Path}" : plan.Teacher is null ? "none" : plan.Teacher.Train is not null ? "trained by the recipe" : "loaded from checkpoint")})");
             return ExitCodes.Success;
         });

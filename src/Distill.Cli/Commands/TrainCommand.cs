@@ -69,10 +69,14 @@ public static class TrainCommand
         }
         else
         {
-            var plan = RecipeLoader.Load(recipePath!, overrides);
+            var references = GlobalOptions.References(parse);
+            var plan = RecipeLoader.Load(recipePath!, overrides, references: references);
             var recipeStore = plan.Tracking.Store is { } s ? Path.Combine(plan.BaseDirectory, s) : null;
             store = RunStore.Open(GlobalOptions.StoreDirectory(parse, recipeStore));
             logger.Information("Recipe {Recipe} → store {Store}", recipePath, store.Directory);
+            foreach (var (key, reference, resolved) in references.Resolved)
+                logger.Information("{Key} {Reference} → run {RunId} ({Name}, {Experiment}): {Path}", key, reference, resolved.Run.Id,
+                    resolved.Run.Name, resolved.Run.Experiment, resolved.Path);
             var executor = TrackingServer.Executor(store, logger, progress, parse, plan);
             runId = executor.Train(plan with { Params = WithBaseDirectory(plan) }, cancel.Token);
         }
@@ -83,7 +87,12 @@ public static class TrainCommand
             if (json)
                 Console.Out.WriteLine(RunJson.Serialize(finished));
             else
+            {
                 SummaryTable.Print(finished, store.Directory);
+                // A later `runs list` from this folder looks in the default store: say how to find this one.
+                if (GlobalOptions.StoreArgument(store.Directory) is { Length: > 0 } storeArgument)
+                    Console.Out.WriteLine($"runs are in {store.Directory}: distill runs list{storeArgument}");
+            }
         }
         return ExitCodes.Success;
     }

@@ -21,7 +21,8 @@ namespace Distill.Core.Text;
 /// <c>--resume</c> continue; final models carry their sizes and tokenizer (<see cref="LmCheckpoint"/>); the run
 /// ends FINISHED, FAILED or KILLED.
 /// </summary>
-public sealed class LmRunner(RunStore store, ILogger logger, IProgress<TrainingProgress>? progress, Func<ITracker, ITracker>? trackerDecorator)
+public sealed class LmRunner(RunStore store, ILogger logger, IProgress<TrainingProgress>? progress, Func<ITracker, ITracker>? trackerDecorator,
+    Func<string, string> resumeCommand)
 {
     private sealed record Phase(string Name, StageOptions Stage, bool IsTeacher);
 
@@ -110,13 +111,13 @@ public sealed class LmRunner(RunStore store, ILogger logger, IProgress<TrainingP
         }
         catch (OperationCanceledException)
         {
-            runLog.Warning("Run {RunId} interrupted; resume it with: distill train --resume {RunId}", tracker.RunId, tracker.RunId);
+            runLog.Warning("Run {RunId} interrupted; resume it with: {ResumeCommand}", tracker.RunId, resumeCommand(tracker.RunId));
             tracker.End(RunStatus.Killed, "interrupted by the user (Ctrl-C or SIGTERM)");
             throw;
         }
         catch (Exception e)
         {
-            RunExecutor.LogFailure(runLog, tracker.RunId, e);
+            RunExecutor.LogFailure(runLog, tracker.RunId, e, resumeCommand);
             tracker.End(RunStatus.Failed, e.Message);
             throw;
         }

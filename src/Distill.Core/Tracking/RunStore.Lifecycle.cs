@@ -154,6 +154,18 @@ public sealed partial class RunStore
         }
     }
 
+    /// <summary>Refuses an experiment name the store does not have, listing the ones it has.</summary>
+    public void RequireExperiment(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        var experiments = ListExperiments();
+        if (experiments.Any(e => e.Name == name))
+            return;
+        throw new InvalidInputException(
+            $"experiment '{TrackingNames.Printable(name)}' does not exist in store {Directory}; " +
+            (experiments.Count == 0 ? "the store has no experiments yet" : "its experiments: " + string.Join(", ", experiments.Select(e => e.Name))));
+    }
+
     public void CreateExperiment(string name)
     {
         TrackingNames.ValidateName("experiment name", name);

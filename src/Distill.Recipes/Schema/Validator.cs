@@ -224,6 +224,7 @@ internal sealed class Validator(NodeLocator locate, string baseDirectory, List<R
             ScalarKind.Number => "a number",
             ScalarKind.Boolean => "true or false",
             ScalarKind.Path or ScalarKind.Folder => "a path",
+            ScalarKind.Checkpoint => "a path or runs:/<run>/<artifact path>",
             ScalarKind.Target => "a target name or profile file",
             ScalarKind.Enum => "one of " + string.Join(" | ", schema.Allowed),
             _ => "a string",
@@ -276,6 +277,22 @@ internal sealed class Validator(NodeLocator locate, string baseDirectory, List<R
                 return null;
             case ScalarKind.Path:
                 return FullPath(text, path, at) is { } file && ShortEnough(file, schema, path, at) && ExistingFile(file, path, at) ? file : null;
+            case ScalarKind.Checkpoint when Core.Tracking.RunReference.IsReference(text):
+                // Only its form here: the store it is looked up in is known once the whole recipe is (ReferenceChecks).
+                if (!ShortEnough(text, schema, path, at))
+                    return null;
+                try
+                {
+                    Core.Tracking.RunReference.Parse(text);
+                    return text;
+                }
+                catch (Core.InvalidInputException e)
+                {
+                    Error(at, path, e.Message);
+                    return null;
+                }
+            case ScalarKind.Checkpoint:
+                return FullPath(text, path, at) is { } checkpoint && ShortEnough(checkpoint, schema, path, at) && ExistingFile(checkpoint, path, at) ? checkpoint : null;
             case ScalarKind.Folder:
                 return FullPath(text, path, at) is { } folder && ShortEnough(folder, schema, path, at) ? folder : null;
             case ScalarKind.Target:

@@ -39,6 +39,13 @@ internal sealed class MapValue(Location at) : Value(at)
 
     public Entry? Find(string key) => _entries.FirstOrDefault(e => e.Key == key);
 
+    /// <summary>Gives a present key another value (a run reference its file), keeping where it was written.</summary>
+    public void Replace(string key, Value value)
+    {
+        int index = _entries.FindIndex(e => e.Key == key);
+        _entries[index] = _entries[index] with { Value = value };
+    }
+
     public Value? Get(string key) => Find(key)?.Value;
 
     public MapValue? Map(string key) => Get(key) as MapValue;

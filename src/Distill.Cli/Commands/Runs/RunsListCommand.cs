@@ -59,9 +59,11 @@ public static class RunsListCommand
         return list;
     }
 
-    /// <summary>Runs a query, reporting a filter syntax error against --filter.</summary>
+    /// <summary>Runs a query, reporting an unknown --experiment and a filter syntax error against --filter.</summary>
     public static RunQueryResult Query(RunStore store, RunQuery query)
     {
+        if (query.Selection.Experiment is { } experiment)
+            store.RequireExperiment(experiment);
         try
         {
             return RunQueryExecutor.Execute(store, query);
