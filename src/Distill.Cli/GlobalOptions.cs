@@ -31,7 +31,7 @@ public static class GlobalOptions
 
     public static readonly Option<string?> TrackingUri = new("--tracking-uri")
     {
-        Description = "MLflow tracking server (http or https URL) that also gets the runs (default: the recipe's tracking.uri, else $MLFLOW_TRACKING_URI)",
+        Description = "MLflow tracking server (http or https URL) that also gets the runs; wins over a recipe's tracking.uri (default: the recipe's tracking.uri, else $MLFLOW_TRACKING_URI)",
         Recursive = true,
     };
 
