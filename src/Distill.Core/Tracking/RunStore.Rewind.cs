@@ -54,7 +54,13 @@ public sealed partial class RunStore
                         """,
                         ("@id", member), ("@keep", counts.GetValueOrDefault(member)));
                     if (removed > 0)
+                    {
                         RebuildLatestMetrics(member);
+                        // An MLflow server counts the rows it was sent; the redone points take the dropped rows'
+                        // places, so they are sent too (the server keeps the dropped ones: MLflow cannot delete points).
+                        Sql.Execute(_connection, "UPDATE mlflow_runs SET metrics_sent = min(metrics_sent, @keep) WHERE run_id = @id;",
+                            ("@id", member), ("@keep", counts.GetValueOrDefault(member)));
+                    }
                     deleted += removed;
                 }
                 transaction.Commit();

@@ -44,6 +44,50 @@ public sealed class MetricRewindTests : IDisposable
     }
 
     [Fact]
+    public void Truncating_takes_an_mlflow_servers_count_of_sent_rows_back_so_the_redone_points_are_sent()
+    {
+        using var store = RunStore.Open(_folder.Path);
+        using var run = store.StartRun("exp", "run");
+        for (int step = 0; step < 5; step++)
+            run.LogMetric("loss", step, step);
+        run.Flush();
+        var counts = store.MetricCounts(run.RunId);
+        run.LogMetric("loss", 5, 5);
+        run.LogMetric("loss", 6, 6);
+        run.Flush();
+        // Two servers: one got all 7 rows before the crash, one only the first 3.
+        Execute("INSERT INTO mlflow_runs (run_id, server, remote_run_id, experiment_id, artifact_uri, metrics_sent, status_sent) " +
+            $"VALUES ('{run.RunId}', 'http://a', 'ra', '1', 'a', 7, 'RUNNING'), ('{run.RunId}', 'http://b', 'rb', '1', 'b', 3, 'RUNNING');");
+
+        Assert.Equal(2, store.TruncateMetrics(run.RunId, counts));
+
+        // sync sends rows from metrics_sent on (in rowid order): the redone epochs' rows 5 and 6 must be sent to 'a' again.
+        Assert.Equal([5L, 3L], Query("SELECT metrics_sent FROM mlflow_runs ORDER BY server;"));
+    }
+
+    private void Execute(string sql)
+    {
+        using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={_folder.DatabasePath};Pooling=False");
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.ExecuteNonQuery();
+    }
+
+    private List<long> Query(string sql)
+    {
+        using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={_folder.DatabasePath};Pooling=False");
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        using var reader = command.ExecuteReader();
+        var values = new List<long>();
+        while (reader.Read())
+            values.Add(reader.GetInt64(0));
+        return values;
+    }
+
+    [Fact]
     public void Truncating_keeps_the_first_points_of_each_run_and_empties_a_phase_run_started_after_the_counts()
     {
         using var store = RunStore.Open(_folder.Path);
