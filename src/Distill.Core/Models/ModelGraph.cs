@@ -13,11 +13,12 @@ namespace Distill.Core.Models;
 /// <param name="Tap">The name under which this node's output can be captured for feature distillation, if any.</param>
 public sealed record GraphNode(string Name, LayerKind Kind, nn.Module? Module, IReadOnlyList<string> Inputs, long[] Shape, string? Tap = null)
 {
-    /// <summary>The weight of a conv or linear node.</summary>
+    /// <summary>The weight of a conv or linear node (of a linear node tied to an embedding: the embedding's table).</summary>
     public Parameter Weight => Module switch
     {
         Conv2d conv => conv.weight!,
         Linear linear => linear.weight!,
+        Embedding tied when Kind == LayerKind.Linear => tied.weight!,
         _ => throw new InvalidOperationException($"node '{Name}' ({Kind}) has no weight"),
     };
 
@@ -26,6 +27,7 @@ public sealed record GraphNode(string Name, LayerKind Kind, nn.Module? Module, I
     {
         Conv2d conv => conv.bias,
         Linear linear => linear.bias,
+        Embedding when Kind == LayerKind.Linear => null,
         _ => throw new InvalidOperationException($"node '{Name}' ({Kind}) has no bias"),
     };
 }

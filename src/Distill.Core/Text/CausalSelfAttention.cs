@@ -26,6 +26,9 @@ public sealed class CausalSelfAttention : nn.Module<Tensor, Tensor>
         register_module("proj", proj);
     }
 
+    public Linear Qkv => qkv;
+    public Linear Proj => proj;
+
     public override Tensor forward(Tensor x) => Attend(x, false).Output;
 
     /// <summary>Output [B, T, d] and, when <paramref name="returnMap"/>, the attention probabilities
