@@ -4,6 +4,12 @@ namespace Distill.Core.Models;
 /// else (training, quantisation, pruning, shrinking, the lowerings) reads the graph.</summary>
 internal interface IZooArchitecture
 {
+    /// <summary>The model's module name ("cnn"), which model descriptions and exported files carry.</summary>
+    string Name { get; }
+
+    /// <summary>The model in words for messages: "a cnn with channels [8, 16] hidden [32]".</summary>
+    string Describe(ModelSpec spec);
+
     /// <summary>Throws <see cref="InvalidInputException"/> when the spec does not fit the input (before any size check).</summary>
     void Validate(ModelSpec spec, long[] inputShape);
 

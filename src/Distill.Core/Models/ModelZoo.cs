@@ -34,13 +34,14 @@ public static class ModelZoo
         }
         var architecture = Architecture(spec.Arch);
         architecture.Validate(spec, inputShape);
-        CheckSize(spec, inputShape, numClasses);
+        ModelLimits.Check(ParameterCount(spec, inputShape, numClasses),
+            $"{architecture.Describe(spec)} on input [{string.Join(", ", inputShape)}] with {numClasses} classes");
         var builder = new GraphBuilder((long[])inputShape.Clone());
         try
         {
             architecture.Build(builder, spec, numClasses, cancel);
             var (graph, groups) = builder.Build();
-            return new ZooModel(spec, numClasses, graph, groups);
+            return new ZooModel(architecture.Name, spec, numClasses, graph, groups);
         }
         catch
         {
@@ -75,12 +76,5 @@ public static class ModelZoo
     {
         ArgumentNullException.ThrowIfNull(spec);
         return Architecture(spec.Arch).WithWidths(spec, kept);
-    }
-
-    private static void CheckSize(ModelSpec spec, long[] inputShape, int numClasses)
-    {
-        string layers = spec.Arch == ModelArch.Cnn ? $"channels [{string.Join(", ", spec.Channels)}] hidden" : "hidden";
-        ModelLimits.Check(ParameterCount(spec, inputShape, numClasses),
-            $"{(spec.Arch == ModelArch.Mlp ? "an" : "a")} {spec.Arch.ToString().ToLowerInvariant()} with {layers} [{string.Join(", ", spec.Hidden)}] on input [{string.Join(", ", inputShape)}] with {numClasses} classes");
     }
 }

@@ -15,8 +15,8 @@ public sealed class ZooModel : nn.Module<Tensor, Tensor>, ITeacher
 
     private readonly Dictionary<string, GraphNode> _taps;
 
-    internal ZooModel(ModelSpec spec, int numClasses, ModelGraph graph, IReadOnlyList<ModuleGroup> groups)
-        : base(spec.Arch == ModelArch.Cnn ? "cnn" : "mlp")
+    internal ZooModel(string name, ModelSpec spec, int numClasses, ModelGraph graph, IReadOnlyList<ModuleGroup> groups)
+        : base(name)
     {
         Spec = spec;
         NumClasses = numClasses;
