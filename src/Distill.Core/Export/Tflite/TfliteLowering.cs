@@ -58,7 +58,7 @@ internal sealed class TfliteLowering(ZooModel model, ILayerSource source, int ba
                     }
                     break;
                 case LayerKind.MaxPool:
-                    current = MaxPool(node.Name, current, Nhwc(node.Shape), quant);
+                    current = MaxPool(node, current, quant);
                     break;
                 case LayerKind.Flatten when node.Inputs[0] == ModelGraph.InputName && flatInput:
                     break;
@@ -158,10 +158,21 @@ internal sealed class TfliteLowering(ZooModel model, ILayerSource source, int ba
         return output;
     }
 
-    private int MaxPool(string name, int input, int[] outputShape, QParams? quant)
+    /// <summary>MAX_POOL_2D with VALID padding: TFLite's pool options hold one filter size and one stride, so the
+    /// window must be square, unpadded and undilated.</summary>
+    private int MaxPool(GraphNode node, int input, QParams? quant)
     {
-        int output = AddResult($"{name}.output", outputShape, quant);
-        _graph.AddOperator(BuiltinOperator.MaxPool2D, Integer ? 2 : 1, [input], [output], new Pool2DOptionsTable(Padding.Valid, 2, 2));
+        var pool = (TorchSharp.Modules.MaxPool2d)node.Module!;
+        long[] kernel = pool.kernel_size;
+        long[] stride = pool.stride ?? kernel;
+        bool plain = kernel.Distinct().Count() == 1 && stride.Distinct().Count() == 1 && !pool.ceil_mode
+            && (pool.padding ?? []).All(p => p == 0) && (pool.dilation ?? []).All(d => d == 1);
+        if (!plain)
+        {
+            throw new InvalidInputException($"max-pool '{node.Name}' cannot be lowered to TFLite: it needs a square window and stride, no padding, no dilation.");
+        }
+        int output = AddResult($"{node.Name}.output", Nhwc(node.Shape), quant);
+        _graph.AddOperator(BuiltinOperator.MaxPool2D, Integer ? 2 : 1, [input], [output], new Pool2DOptionsTable(Padding.Valid, (int)stride[0], (int)kernel[0]));
         return output;
     }
 
