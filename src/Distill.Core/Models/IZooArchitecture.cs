@@ -2,6 +2,10 @@ namespace Distill.Core.Models;
 
 /// <summary>One zoo architecture: how a <see cref="ModelSpec"/> becomes a <see cref="ModelGraph"/>. Everything
 /// else (training, quantisation, pruning, shrinking, the lowerings) reads the graph.</summary>
+/// <remarks>To add an architecture: one class implementing this interface (see <see cref="CnnArchitecture"/>) and
+/// its line in <see cref="ModelZoo"/>. Node kinds no existing architecture uses (e.g. <see cref="LayerKind.Add"/>)
+/// also need their step in each lowering (ZooGraphPlan and the ONNX lowerings, TfliteLowering), and channel
+/// pruning across a residual add needs ChannelGroups to follow nodes with several consumers.</remarks>
 internal interface IZooArchitecture
 {
     /// <summary>The model's module name ("cnn"), which model descriptions and exported files carry.</summary>
