@@ -20,9 +20,9 @@ public sealed record CacheBuildProfile(double Seconds, long LiveTensorsAtFirstBa
             outputBytes += output.numel() * output.ElementSize;
             return output;
         }
-        var hooks = teacher.Blocks.Select(b => b.register_forward_hook(Count))
-            .Concat(teacher.Head.Hidden.Select(l => l.register_forward_hook(Count)))
-            .Append(teacher.Head.Output.register_forward_hook((module, input, output) =>
+        var layers = teacher.Graph.Layers;
+        var hooks = layers.SkipLast(1).Select(l => ((nn.Module<Tensor, Tensor>)l.Node.Module!).register_forward_hook(Count))
+            .Append(((nn.Module<Tensor, Tensor>)layers[^1].Node.Module!).register_forward_hook((module, input, output) =>
             {
                 outputBytes += output.numel() * output.ElementSize;
                 live.Add(DisposeScopeManager.Statistics.ThreadTotalLiveCount);

@@ -17,30 +17,17 @@ public sealed record ModelCompute(long Parameters, long Macs, IReadOnlyList<Laye
         if (model.InputShape.Length != 3)
             throw new ArgumentException("only cnn models (input [C,H,W]) are described", nameof(model));
         var layers = new List<LayerCompute>();
-        long height = model.InputShape[1], width = model.InputShape[2];
-        for (int i = 0; i < model.Blocks.Count; i++)
+        foreach (var node in model.Graph.Nodes.Where(n => n.Module is not null && n.Module.parameters().Any()))
         {
-            var block = model.Blocks[i];
-            int k = block.KernelSize;
-            long convHeight = height + 2 * (k / 2) - k + 1;
-            long convWidth = width + 2 * (k / 2) - k + 1;
-            long positions = convHeight * convWidth;
-            if (block.Depthwise is { } depthwise)
-                layers.Add(Layer($"block{i}.depthwise", depthwise, depthwise.weight!.numel() * positions));
-            if (block.DepthwiseBn is { } depthwiseBn)
-                layers.Add(Layer($"block{i}.depthwise_bn", depthwiseBn, 0));
-            layers.Add(Layer($"block{i}.conv", block.Conv, block.Conv.weight!.numel() * positions));
-            if (block.Bn is { } bn)
-                layers.Add(Layer($"block{i}.bn", bn, 0));
-            (height, width) = block.Pool is null ? (convHeight, convWidth) : (convHeight / 2, convWidth / 2);
-            long[] tap = model.TapShape($"block{i}");
-            if (tap[0] != block.OutChannels || tap[1] != height || tap[2] != width)
-                throw new InvalidOperationException(
-                    $"block{i}: computed output [{block.OutChannels},{height},{width}] but the model says [{string.Join(",", tap)}]");
+            long macs = node.Kind switch
+            {
+                // Weights × output positions ([C, H, W] per sample).
+                LayerKind.Conv or LayerKind.Depthwise => node.Weight.numel() * node.Shape[1] * node.Shape[2],
+                LayerKind.Linear => node.Weight.numel(),
+                _ => 0,
+            };
+            layers.Add(Layer(node.Name, node.Module!, macs));
         }
-        for (int i = 0; i < model.Head.Hidden.Count; i++)
-            layers.Add(Layer($"head.fc{i}", model.Head.Hidden[i], model.Head.Hidden[i].weight!.numel()));
-        layers.Add(Layer("head.out", model.Head.Output, model.Head.Output.weight!.numel()));
 
         long parameters = layers.Sum(l => l.Parameters);
         if (parameters != model.ParameterCount)

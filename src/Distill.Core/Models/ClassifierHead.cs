@@ -1,82 +1,46 @@
-using TorchSharp;
-using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace Distill.Core.Models;
 
-/// <summary>Flatten → [input dropout] → (Linear "fc{i}" → ReLU → [dropout]) per hidden width → Linear "out".
-/// The cnn head uses the input dropout; the mlp uses dropout after each hidden layer.
-/// Dropouts are registered as "dropout_in" and "dropout{i}".</summary>
-public sealed class ClassifierHead : nn.Module<Tensor, Tensor>
+/// <summary>The classifier head of the zoo models: flatten "head.flatten" → [dropout "head.dropout_in"] →
+/// (Linear "head.fc{i}" → ReLU → [dropout "head.dropout{i}"]) per hidden width → Linear "head.out".
+/// The cnn uses the input dropout, the mlp a dropout after each hidden layer.</summary>
+internal static class ClassifierHead
 {
-    private readonly List<Linear> _hidden = [];
-    private readonly List<Dropout?> _hiddenDropouts = [];
-
-    // Fields named as registered: see ConvBlock for why auto-properties would duplicate them.
-#pragma warning disable IDE1006
-    private readonly Dropout? dropout_in;
-    private readonly Linear @out;
-#pragma warning restore IDE1006
-
-    internal ClassifierHead(string name, long inFeatures, IReadOnlyList<int> hidden, int numClasses, double inputDropout, double hiddenDropout,
-        CancellationToken cancel = default)
-        : base(name)
+    /// <summary>Adds the head's nodes after <paramref name="builder"/>'s last node.</summary>
+    /// <param name="hiddenTaps">Tap each hidden layer's output (after its ReLU) as "hidden{i}".</param>
+    public static void Add(GraphBuilder builder, IReadOnlyList<int> hidden, int numClasses, double inputDropout, double hiddenDropout,
+        string? featuresTap, bool hiddenTaps, CancellationToken cancel)
     {
-        InFeatures = inFeatures;
+        long width = builder.Shape.Aggregate(1L, (a, b) => a * b);
+        builder.Add("head.flatten", LayerKind.Flatten, null, [width], featuresTap);
         if (inputDropout > 0)
-        {
-            dropout_in = nn.Dropout(inputDropout);
-            register_module("dropout_in", dropout_in);
-        }
-        long width = inFeatures;
+            builder.Add("head.dropout_in", LayerKind.Dropout, nn.Dropout(inputDropout), [width]);
         for (int i = 0; i < hidden.Count; i++)
         {
-            if (cancel.IsCancellationRequested)
-            {
-                Dispose();
-                cancel.ThrowIfCancellationRequested();
-            }
-            var fc = nn.Linear(width, hidden[i]);
-            register_module($"fc{i}", fc);
-            _hidden.Add(fc);
-            Dropout? dropout = null;
+            cancel.ThrowIfCancellationRequested();
+            builder.Add($"head.fc{i}", LayerKind.Linear, nn.Linear(width, hidden[i]), [hidden[i]]);
+            builder.Add($"head.fc{i}.relu", LayerKind.Relu, null, [hidden[i]], hiddenTaps ? $"hidden{i}" : null);
             if (hiddenDropout > 0)
-            {
-                dropout = nn.Dropout(hiddenDropout);
-                register_module($"dropout{i}", dropout);
-            }
-            _hiddenDropouts.Add(dropout);
+                builder.Add($"head.dropout{i}", LayerKind.Dropout, nn.Dropout(hiddenDropout), [hidden[i]]);
             width = hidden[i];
         }
-        @out = nn.Linear(width, numClasses);
-        register_module("out", @out);
+        builder.Add("head.out", LayerKind.Linear, nn.Linear(width, numClasses), [numClasses], ZooModel.LogitsTap);
     }
 
-    public long InFeatures { get; }
-    public Dropout? InputDropout => dropout_in;
-    public IReadOnlyList<Linear> Hidden => _hidden;
-    public Linear Output => @out;
-
-    public override Tensor forward(Tensor x) => Run(x, null);
-
-    /// <summary>Runs the head; when <paramref name="hiddenOutputs"/> is given, adds each hidden
-    /// layer's output after its ReLU (before its dropout) in order.</summary>
-    internal Tensor Run(Tensor x, List<Tensor>? hiddenOutputs)
+    /// <summary>Parameters of the head on <paramref name="width"/> input features (weights and biases).</summary>
+    public static long ParameterCount(long width, IEnumerable<int> hidden, int numClasses)
     {
-        var h = x.flatten(1);
-        if (InputDropout is not null)
+        long count = 0;
+        foreach (long units in hidden.Append(numClasses))
         {
-            h = InputDropout.call(h);
+            count = checked(count + (width + 1) * units);
+            width = units;
         }
-        for (int i = 0; i < _hidden.Count; i++)
-        {
-            h = nn.functional.relu(_hidden[i].call(h));
-            hiddenOutputs?.Add(h);
-            if (_hiddenDropouts[i] is { } dropout)
-            {
-                h = dropout.call(h);
-            }
-        }
-        return Output.call(h);
+        return count;
     }
+
+    /// <summary>The hidden widths after pruning: head.fc{i} keeps <paramref name="kept"/>[name] units.</summary>
+    public static int[] Widths(IReadOnlyList<int> hidden, IReadOnlyDictionary<string, int> kept) =>
+        hidden.Select((width, i) => kept.GetValueOrDefault($"head.fc{i}", width)).ToArray();
 }

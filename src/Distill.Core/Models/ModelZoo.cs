@@ -4,6 +4,13 @@ namespace Distill.Core.Models;
 /// defaults, so it is deterministic under torch.manual_seed.</summary>
 public static class ModelZoo
 {
+    private static IZooArchitecture Architecture(ModelArch arch) => arch switch
+    {
+        ModelArch.Cnn => new CnnArchitecture(),
+        ModelArch.Mlp => new MlpArchitecture(),
+        _ => throw new InvalidInputException($"Unknown model architecture {arch}."),
+    };
+
     /// <param name="cancel">Checked between layers: a large model takes seconds to initialise.</param>
     public static ZooModel Build(ModelSpec spec, long[] inputShape, int numClasses, CancellationToken cancel = default)
     {
@@ -25,12 +32,22 @@ public static class ModelZoo
         {
             throw new InvalidInputException($"Model dropout must be in [0, 1), got {spec.Dropout}.");
         }
-        return spec.Arch switch
+        var architecture = Architecture(spec.Arch);
+        architecture.Validate(spec, inputShape);
+        ModelLimits.Check(ParameterCount(spec, inputShape, numClasses),
+            $"{architecture.Describe(spec)} on input [{string.Join(", ", inputShape)}] with {numClasses} classes");
+        var builder = new GraphBuilder((long[])inputShape.Clone());
+        try
         {
-            ModelArch.Cnn => BuildCnn(spec, inputShape, numClasses, cancel),
-            ModelArch.Mlp => BuildMlp(spec, inputShape, numClasses, cancel),
-            _ => throw new InvalidInputException($"Unknown model architecture {spec.Arch}."),
-        };
+            architecture.Build(builder, spec, numClasses, cancel);
+            var (graph, groups) = builder.Build();
+            return new ZooModel(architecture.Name, spec, numClasses, graph, groups);
+        }
+        catch
+        {
+            builder.DisposeModules();
+            throw;
+        }
     }
 
     /// <summary>Trainable parameters of the model <see cref="Build"/> makes, computed from the sizes alone (nothing
@@ -43,39 +60,9 @@ public static class ModelZoo
         ArgumentNullException.ThrowIfNull(inputShape);
         try
         {
-            checked
-            {
-                long width, count = 0;
-                if (spec.Arch == ModelArch.Cnn && inputShape.Length == 3)
-                {
-                    long channels = inputShape[0], height = inputShape[1], side = inputShape[2], k = spec.KernelSize;
-                    for (int i = 0; i < spec.Channels.Length; i++)
-                    {
-                        long output = spec.Channels[i];
-                        // A conv has a bias only without batch norm; a batch norm has a weight and a bias.
-                        long perChannel = spec.BatchNorm ? 2 : 1;
-                        bool depthwise = spec.Depthwise?[i] ?? false;
-                        bool pool = spec.Pool?[i] ?? true;
-                        count += depthwise
-                            ? (channels * k * k) + (perChannel * channels) + (channels * output) + (perChannel * output)
-                            : (channels * output * k * k) + (perChannel * output);
-                        height = Math.Max(1, ConvBlock.OutputSize(height, spec.KernelSize, pool));
-                        side = Math.Max(1, ConvBlock.OutputSize(side, spec.KernelSize, pool));
-                        channels = output;
-                    }
-                    width = channels * height * side;
-                }
-                else
-                {
-                    width = inputShape.Aggregate(1L, (a, b) => a * b);
-                }
-                foreach (long hidden in spec.Hidden.Append(numClasses))
-                {
-                    count += (width + 1) * hidden;
-                    width = hidden;
-                }
-                return count;
-            }
+            // Any non-cnn spec counts as an mlp here, as it always has: recipes size-check specs before they are complete.
+            IZooArchitecture architecture = spec.Arch == ModelArch.Cnn ? new CnnArchitecture() : new MlpArchitecture();
+            return architecture.ParameterCount(spec, inputShape, numClasses);
         }
         catch (OverflowException)
         {
@@ -83,110 +70,11 @@ public static class ModelZoo
         }
     }
 
-    private static void CheckSize(ModelSpec spec, long[] inputShape, int numClasses)
+    /// <summary>The spec of <paramref name="spec"/>'s model with fewer output units in its prunable layers
+    /// (<paramref name="kept"/>: units kept by layer name, e.g. "block1.conv", "head.fc0").</summary>
+    public static ModelSpec WithWidths(ModelSpec spec, IReadOnlyDictionary<string, int> kept)
     {
-        string layers = spec.Arch == ModelArch.Cnn ? $"channels [{string.Join(", ", spec.Channels)}] hidden" : "hidden";
-        ModelLimits.Check(ParameterCount(spec, inputShape, numClasses),
-            $"{(spec.Arch == ModelArch.Mlp ? "an" : "a")} {spec.Arch.ToString().ToLowerInvariant()} with {layers} [{string.Join(", ", spec.Hidden)}] on input [{string.Join(", ", inputShape)}] with {numClasses} classes");
-    }
-
-    private static ZooModel BuildMlp(ModelSpec spec, long[] inputShape, int numClasses, CancellationToken cancel)
-    {
-        CheckSize(spec, inputShape, numClasses);
-        long inFeatures = inputShape.Aggregate(1L, (a, b) => a * b);
-        var head = new ClassifierHead("head", inFeatures, spec.Hidden, numClasses, inputDropout: 0, hiddenDropout: spec.Dropout, cancel);
-        var taps = new List<(string, long[])>();
-        for (int i = 0; i < spec.Hidden.Length; i++)
-        {
-            taps.Add(($"hidden{i}", [spec.Hidden[i]]));
-        }
-        taps.Add((ZooModel.LogitsTap, [numClasses]));
-        return new ZooModel(spec, inputShape, numClasses, [], head, taps);
-    }
-
-    private static ZooModel BuildCnn(ModelSpec spec, long[] inputShape, int numClasses, CancellationToken cancel)
-    {
-        if (inputShape.Length != 3)
-        {
-            throw new InvalidInputException(
-                $"A cnn needs image input [C,H,W], got [{string.Join(",", inputShape)}]; set the data's image shape or use an mlp.");
-        }
-        int n = spec.Channels.Length;
-        if (n == 0)
-        {
-            throw new InvalidInputException("A cnn needs at least one conv block (channels is empty).");
-        }
-        if (spec.Channels.Any(c => c <= 0))
-        {
-            throw new InvalidInputException($"cnn channels must be positive, got [{string.Join(",", spec.Channels)}].");
-        }
-        if (spec.KernelSize < 1)
-        {
-            throw new InvalidInputException($"cnn kernel size must be at least 1, got {spec.KernelSize}.");
-        }
-        if (spec.Depthwise is not null && spec.Depthwise.Length != n)
-        {
-            throw new InvalidInputException($"cnn depthwise has {spec.Depthwise.Length} entries but channels has {n}.");
-        }
-        if (spec.Pool is not null && spec.Pool.Length != n)
-        {
-            throw new InvalidInputException($"cnn pool has {spec.Pool.Length} entries but channels has {n}.");
-        }
-        CheckSize(spec, inputShape, numClasses);
-
-        var blocks = new List<ConvBlock>();
-        var taps = new List<(string, long[])>();
-        long channels = inputShape[0], height = inputShape[1], width = inputShape[2];
-        try
-        {
-            for (int i = 0; i < n; i++)
-            {
-                cancel.ThrowIfCancellationRequested();
-                bool depthwise = spec.Depthwise?[i] ?? false;
-                bool pool = spec.Pool?[i] ?? true;
-                if (depthwise && channels == 1)
-                {
-                    throw new InvalidInputException($"cnn block {i} cannot be depthwise-separable: its input has a single channel.");
-                }
-                long outHeight = ConvBlock.OutputSize(height, spec.KernelSize, pool);
-                long outWidth = ConvBlock.OutputSize(width, spec.KernelSize, pool);
-                if (outHeight < 1 || outWidth < 1)
-                {
-                    throw new InvalidInputException(
-                        $"cnn block {i} gets a {height}x{width} input, too small for kernel {spec.KernelSize}{(pool ? " and a 2x2 pool" : "")}; use fewer pooling blocks or a smaller kernel.");
-                }
-                blocks.Add(new ConvBlock($"block{i}", channels, spec.Channels[i], spec.KernelSize, depthwise, spec.BatchNorm, pool));
-                channels = spec.Channels[i];
-                height = outHeight;
-                width = outWidth;
-                taps.Add(($"block{i}", [channels, height, width]));
-            }
-        }
-        catch
-        {
-            foreach (var block in blocks)
-            {
-                block.Dispose();
-            }
-            throw;
-        }
-
-        long features = channels * height * width;
-        taps.Add((ZooModel.FeaturesTap, [features]));
-        taps.Add((ZooModel.LogitsTap, [numClasses]));
-        ClassifierHead head;
-        try
-        {
-            head = new ClassifierHead("head", features, spec.Hidden, numClasses, inputDropout: spec.Dropout, hiddenDropout: 0, cancel);
-        }
-        catch
-        {
-            foreach (var block in blocks)
-            {
-                block.Dispose();
-            }
-            throw;
-        }
-        return new ZooModel(spec, inputShape, numClasses, blocks, head, taps);
+        ArgumentNullException.ThrowIfNull(spec);
+        return Architecture(spec.Arch).WithWidths(spec, kept);
     }
 }

@@ -3,44 +3,42 @@ using Distill.Core.Models;
 namespace Distill.Core.Pruning;
 
 /// <summary>What "output channel c of a layer" covers: every parameter whose entry c along dimension 0
-/// must be zero for the channel to be exactly zero downstream. For a block's conv that is the conv's filter
-/// and bias, the batch-norm's scale and shift (an all-zero channel would otherwise come out as the BN shift),
-/// and, when the next block is depthwise-separable, that block's depthwise filter c and its batch-norm
-/// (in eval mode BN(0) is not 0). A hidden layer of the head: its row and bias. The next layer's inputs
-/// from a pruned channel then see exact zeros, so <see cref="ModelShrinker"/> can remove them.</summary>
+/// must be zero for the channel to be exactly zero downstream. That is the layer's own filter (or row) and bias,
+/// then, following the graph while each next node is the only consumer and works channel by channel
+/// (<see cref="LayerKinds.IsChannelwise"/>), the parameters of those nodes: a batch norm's scale and shift (an
+/// all-zero channel would otherwise come out as the BN shift; in eval mode BN(0) is not 0) and a depthwise conv's
+/// filter c and bias. The next conv or linear layer's inputs from a pruned channel then see exact zeros, so
+/// <see cref="ModelShrinker"/> can remove them.</summary>
 public static class ChannelGroups
 {
     public static IReadOnlyList<string> Members(ZooModel model, string layerName)
     {
-        var members = new List<string> { layerName };
-        for (int i = 0; i < model.Blocks.Count; i++)
+        ArgumentNullException.ThrowIfNull(model);
+        var graph = model.Graph;
+        var layer = PrunableLayers.Of(model).FirstOrDefault(l => l.Name == layerName && l.HasPrunableChannels)
+            ?? throw new ArgumentException($"{layerName} has no prunable output channels", nameof(layerName));
+        var node = graph[layerName[..^".weight".Length]];
+        var members = new List<string>();
+        AddParameters(node, members);
+        while (graph.Consumers(node.Name) is [var next] && next.Kind.IsChannelwise())
         {
-            if (layerName != $"block{i}.conv.weight")
-                continue;
-            var block = model.Blocks[i];
-            if (block.Conv.bias is not null)
-                members.Add($"block{i}.conv.bias");
-            if (block.Bn is not null)
-                members.AddRange([$"block{i}.bn.weight", $"block{i}.bn.bias"]);
-            if (i + 1 < model.Blocks.Count && model.Blocks[i + 1] is { Depthwise: { } depthwise } next)
-            {
-                members.Add($"block{i + 1}.depthwise.weight");
-                if (depthwise.bias is not null)
-                    members.Add($"block{i + 1}.depthwise.bias");
-                if (next.DepthwiseBn is not null)
-                    members.AddRange([$"block{i + 1}.depthwise_bn.weight", $"block{i + 1}.depthwise_bn.bias"]);
-            }
-            return members;
+            AddParameters(next, members);
+            node = next;
         }
-        for (int i = 0; i < model.Head.Hidden.Count; i++)
+        return members;
+    }
+
+    private static void AddParameters(GraphNode node, List<string> members)
+    {
+        var (weight, bias) = node.Module switch
         {
-            if (layerName == $"head.fc{i}.weight")
-            {
-                if (model.Head.Hidden[i].bias is not null)
-                    members.Add($"head.fc{i}.bias");
-                return members;
-            }
-        }
-        throw new ArgumentException($"{layerName} has no prunable output channels", nameof(layerName));
+            TorchSharp.Modules.BatchNorm2d bn => (bn.weight, bn.bias),
+            _ when node.Kind.HasWeights() => (node.Weight, node.Bias),
+            _ => (null, null),
+        };
+        if (weight is not null)
+            members.Add($"{node.Name}.weight");
+        if (bias is not null)
+            members.Add($"{node.Name}.bias");
     }
 }

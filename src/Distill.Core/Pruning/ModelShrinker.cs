@@ -1,4 +1,3 @@
-using System.Text.RegularExpressions;
 using Distill.Core.Models;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -8,22 +7,17 @@ namespace Distill.Core.Pruning;
 /// <summary>Physically removes pruned channels: a block's output channel (or a hidden unit of the head)
 /// whose whole channel group (<see cref="ChannelGroups"/>) is masked contributes exact zeros downstream, so
 /// a model built with fewer channels, holding the kept weights, computes the same outputs.</summary>
-public static partial class ModelShrinker
+public static class ModelShrinker
 {
     /// <summary>A smaller model with the same outputs, and the masks cut to fit it. The caller owns both.</summary>
     public static (ZooModel Model, MaskSet Masks) Shrink(ZooModel model, MaskSet masks)
     {
-        var keptChannels = Enumerable.Range(0, model.Blocks.Count)
-            .Select(i => KeptUnits(model, masks, $"block{i}.conv.weight", model.Blocks[i].OutChannels)).ToArray();
-        var keptHidden = Enumerable.Range(0, model.Head.Hidden.Count)
-            .Select(i => KeptUnits(model, masks, $"head.fc{i}.weight", model.Head.Hidden[i].weight!.shape[0])).ToArray();
-
-        var spec = model.Spec with
-        {
-            Channels = model.Spec.Arch == ModelArch.Cnn ? keptChannels.Select(k => k.Length).ToArray() : model.Spec.Channels,
-            Hidden = keptHidden.Select(k => k.Length).ToArray(),
-        };
-        var slicer = new Slicer(model, keptChannels, keptHidden);
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(masks);
+        var kept = PrunableLayers.Of(model).Where(l => l.HasPrunableChannels)
+            .ToDictionary(l => l.Name[..^".weight".Length], l => KeptUnits(model, masks, l.Name, l.Shape[0]));
+        var spec = ModelZoo.WithWidths(model.Spec, kept.ToDictionary(k => k.Key, k => k.Value.Length));
+        var slicer = new Slicer(model.Graph, kept);
         var shrunk = ModelZoo.Build(spec, model.InputShape, model.NumClasses).to(ComputeDevice.Of(model));
         var shrunkMasks = new MaskSet();
         try
@@ -69,16 +63,30 @@ public static partial class ModelShrinker
         return kept.Length > 0 ? kept : [0];
     }
 
-    [GeneratedRegex(@"^block(\d+)\.(depthwise|depthwise_bn|conv|bn)\.(\w+)$")]
-    private static partial Regex BlockEntry();
-
-    [GeneratedRegex(@"^head\.(?:fc(\d+)|(out))\.(weight|bias)$")]
-    private static partial Regex HeadEntry();
-
-    /// <summary>Which indices of which dimensions of an old tensor survive, by state-dict name.</summary>
-    private sealed class Slicer(ZooModel model, long[][] keptChannels, long[][] keptHidden)
+    /// <summary>Which indices of which dimensions of an old tensor survive, by state-dict name. The channels that
+    /// flow out of each node follow the graph: a pruned layer's kept units, a channel-wise node's input channels, a
+    /// flatten's kept channels spread over their positions.</summary>
+    private sealed class Slicer
     {
-        private readonly long[]? _features = FeatureIndex(model, keptChannels);
+        private readonly ModelGraph _graph;
+        private readonly Dictionary<string, long[]?> _outputs = [];
+
+        public Slicer(ModelGraph graph, IReadOnlyDictionary<string, long[]> kept)
+        {
+            _graph = graph;
+            _outputs[ModelGraph.InputName] = null;
+            foreach (var node in graph.Nodes)
+            {
+                var input = _outputs[node.Inputs[0]];
+                _outputs[node.Name] = node.Kind switch
+                {
+                    LayerKind.Conv or LayerKind.Linear => kept.GetValueOrDefault(node.Name),
+                    LayerKind.Flatten => Spread(input, graph.InputShapeOf(node)),
+                    _ when node.Kind.IsChannelwise() => input,
+                    _ => throw new InvalidOperationException($"the shrinker does not handle {node.Kind} node '{node.Name}'"),
+                };
+            }
+        }
 
         public Tensor Slice(string name, Tensor value)
         {
@@ -90,49 +98,27 @@ public static partial class ModelShrinker
 
         private IEnumerable<(int Dim, long[] Index)> Slices(string name)
         {
-            if (BlockEntry().Match(name) is { Success: true } block)
-            {
-                int i = int.Parse(block.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
-                string module = block.Groups[2].Value, entry = block.Groups[3].Value;
-                if (entry == "num_batches_tracked")
-                    yield break;
-                var inputs = i == 0 ? null : keptChannels[i - 1];
-                if (module is "depthwise" or "depthwise_bn")
-                {
-                    if (inputs is not null)
-                        yield return (0, inputs);
-                    yield break;
-                }
-                yield return (0, keptChannels[i]);
-                if (module == "conv" && entry == "weight" && inputs is not null)
-                    yield return (1, inputs);
+            int dot = name.LastIndexOf('.');
+            var node = dot > 0 ? _graph.Nodes.FirstOrDefault(n => n.Name == name[..dot]) : null;
+            if (node is null)
+                throw new InvalidOperationException($"the shrinker does not know the model entry {name}");
+            string entry = name[(dot + 1)..];
+            if (entry == "num_batches_tracked")
                 yield break;
-            }
-            if (HeadEntry().Match(name) is { Success: true } head)
-            {
-                bool output = head.Groups[2].Success;
-                int j = output ? keptHidden.Length : int.Parse(head.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
-                if (!output)
-                    yield return (0, keptHidden[j]);
-                if (head.Groups[3].Value == "weight")
-                {
-                    var inputs = j == 0 ? _features : keptHidden[j - 1];
-                    if (inputs is not null)
-                        yield return (1, inputs);
-                }
-                yield break;
-            }
-            throw new InvalidOperationException($"the shrinker does not know the model entry {name}");
+            var input = _outputs[node.Inputs[0]];
+            if (_outputs[node.Name] is { } output)
+                yield return (0, output);
+            if (node.Kind is LayerKind.Conv or LayerKind.Linear && entry == "weight" && input is not null)
+                yield return (1, input);
         }
 
-        /// <summary>Flattened head inputs that survive: channel c of the last block covers c·H·W … c·H·W + H·W − 1.</summary>
-        private static long[]? FeatureIndex(ZooModel model, long[][] keptChannels)
+        /// <summary>Flattened inputs that survive: channel c of a [C, H, W] input covers c·H·W … c·H·W + H·W − 1.</summary>
+        private static long[]? Spread(long[]? channels, long[] shape)
         {
-            if (model.Blocks.Count == 0)
+            if (channels is null)
                 return null;
-            var shape = model.TapShape($"block{model.Blocks.Count - 1}");
-            long area = shape[1] * shape[2];
-            return keptChannels[^1].SelectMany(c => Enumerable.Range(0, (int)area).Select(p => c * area + p)).ToArray();
+            long area = shape.Skip(1).Aggregate(1L, (a, b) => a * b);
+            return channels.SelectMany(c => Enumerable.Range(0, (int)area).Select(p => c * area + p)).ToArray();
         }
     }
 }

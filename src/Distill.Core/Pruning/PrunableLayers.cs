@@ -2,8 +2,6 @@ using Distill.Core.Models;
 
 namespace Distill.Core.Pruning;
 
-public enum LayerKind { Conv, Depthwise, Linear }
-
 /// <summary>A conv or linear weight that pruning can act on, named as in the model's parameters.</summary>
 public sealed record PrunableLayer(string Name, LayerKind Kind, long[] Shape)
 {
@@ -13,27 +11,23 @@ public sealed record PrunableLayer(string Name, LayerKind Kind, long[] Shape)
     /// A depthwise conv sees one input channel per filter.</summary>
     public long InputSize => Shape[1];
 
-    /// <summary>Whether whole output channels of this layer can be pruned: a block's (pointwise) conv or a
-    /// hidden layer of the head. Depthwise channels follow the block before them; the output layer's units are classes.</summary>
+    /// <summary>Whether whole output channels of this layer can be pruned: a conv or linear layer whose outputs feed
+    /// later layers. Depthwise channels follow the layer before them; the model output's units are classes.</summary>
     public bool HasPrunableChannels { get; init; }
 }
 
-/// <summary>The prunable layers of a zoo model in forward order.</summary>
+/// <summary>The prunable layers of a zoo model in forward order: the weights of its graph's conv and linear layers.</summary>
 public static class PrunableLayers
 {
     public static IReadOnlyList<PrunableLayer> Of(ZooModel model)
     {
-        var layers = new List<PrunableLayer>();
-        for (int i = 0; i < model.Blocks.Count; i++)
-        {
-            var block = model.Blocks[i];
-            if (block.Depthwise is { } depthwise)
-                layers.Add(new PrunableLayer($"block{i}.depthwise.weight", LayerKind.Depthwise, depthwise.weight!.shape));
-            layers.Add(new PrunableLayer($"block{i}.conv.weight", LayerKind.Conv, block.Conv.weight!.shape) { HasPrunableChannels = true });
-        }
-        for (int i = 0; i < model.Head.Hidden.Count; i++)
-            layers.Add(new PrunableLayer($"head.fc{i}.weight", LayerKind.Linear, model.Head.Hidden[i].weight!.shape) { HasPrunableChannels = true });
-        layers.Add(new PrunableLayer("head.out.weight", LayerKind.Linear, model.Head.Output.weight!.shape));
-        return layers;
+        ArgumentNullException.ThrowIfNull(model);
+        var graph = model.Graph;
+        return graph.Layers
+            .Select(l => new PrunableLayer($"{l.Name}.weight", l.Kind, l.Node.Weight.shape)
+            {
+                HasPrunableChannels = l.Kind != LayerKind.Depthwise && l.Node != graph.Output,
+            })
+            .ToList();
     }
 }

@@ -5,19 +5,17 @@ using static TorchSharp.torch;
 
 namespace Distill.Core.Quantization;
 
-public enum QuantLayerKind { Conv, Depthwise, Linear }
-
 /// <summary>How one layer of a <see cref="QuantizedZooModel"/> is quantised. Schemes are null for a float layer;
 /// a layer with <see cref="FloatWeights"/> has no weight scheme but a quantised output.</summary>
-public sealed record QuantLayerInfo(string Name, QuantLayerKind Kind, bool IsFloat, QuantScheme? Weights, QuantScheme? Activations, bool BatchNormFolded)
+public sealed record QuantLayerInfo(string Name, LayerKind Kind, bool IsFloat, QuantScheme? Weights, QuantScheme? Activations, bool BatchNormFolded)
 {
     public bool FloatWeights => !IsFloat && Weights is null;
 }
 
-/// <summary>Quantisation simulation of a zoo model: runs the same layers as <see cref="ZooModel.forward"/>
-/// but fake-quantises the model input, every conv and linear weight (with its batch norm folded in
-/// when <see cref="QuantConfig.FoldBatchNorm"/>) and every layer's output after its ReLU, as an integer
-/// runtime computes them. Layers are named "block{i}.depthwise", "block{i}.conv", "head.fc{i}", "head.out".</summary>
+/// <summary>Quantisation simulation of a zoo model: runs the model's <see cref="ModelGraph"/> but fake-quantises the
+/// model input, every conv and linear weight (with its batch norm folded in when <see cref="QuantConfig.FoldBatchNorm"/>)
+/// and every layer's output after its ReLU, as an integer runtime computes them. The layers are the graph's
+/// <see cref="ModelGraph.Layers"/>, named as their nodes ("block0.conv", "head.out").</summary>
 /// <remarks>
 /// The wrapper shares the zoo model's layers (registered under the same names, so parameter names match
 /// the model's: block0.conv.weight, head.out.bias): training the wrapper trains the model, and
@@ -33,9 +31,8 @@ public sealed class QuantizedZooModel : nn.Module<Tensor, Tensor>
 {
     private readonly List<QuantLayer> _layers = [];
     private readonly Dictionary<string, QuantLayer> _byName = [];
-    private readonly List<(ConvBlock Block, QuantLayer? Depthwise, QuantLayer Conv)> _blocks = [];
-    private readonly List<(QuantLayer Layer, Dropout? Dropout)> _hidden = [];
-    private readonly QuantLayer _output;
+    private readonly Dictionary<string, QuantLayer> _byLastNode = [];
+    private readonly HashSet<string> _batchNormNodes = [];
     private readonly TensorQuantizer? _input;
     private readonly List<BatchNorm2d> _batchNorms = [];
     private readonly List<Parameter> _lsqScales = [];
@@ -49,56 +46,32 @@ public sealed class QuantizedZooModel : nn.Module<Tensor, Tensor>
         config.Validate();
         Model = model;
         Config = config;
-        for (int i = 0; i < model.Blocks.Count; i++)
+        // The model's module groups under their own names, so parameter names match the model's.
+        foreach (var (name, group) in model.named_children())
         {
-            register_module($"block{i}", model.Blocks[i]);
+            register_module(name, group);
         }
-        register_module("head", model.Head);
 
-        var layers = new List<(string Name, QuantLayerKind Kind, nn.Module<Tensor, Tensor> Module, BatchNorm2d? Bn)>();
-        for (int i = 0; i < model.Blocks.Count; i++)
-        {
-            var block = model.Blocks[i];
-            if (block.Depthwise is not null)
-            {
-                layers.Add(($"block{i}.depthwise", QuantLayerKind.Depthwise, block.Depthwise, block.DepthwiseBn));
-            }
-            layers.Add(($"block{i}.conv", QuantLayerKind.Conv, block.Conv, block.Bn));
-        }
-        for (int i = 0; i < model.Head.Hidden.Count; i++)
-        {
-            layers.Add(($"head.fc{i}", QuantLayerKind.Linear, model.Head.Hidden[i], null));
-        }
-        layers.Add(("head.out", QuantLayerKind.Linear, model.Head.Output, null));
-
+        var layers = model.Graph.Layers;
         var names = layers.Select(l => l.Name).ToList();
         foreach (var o in config.Overrides.Where(o => !names.Any(o.Matches)))
         {
             throw new InvalidInputException($"{(o.Where is null ? "" : o.Where + ": ")}quantisation override '{o.Pattern}' matches no layer; the layers are {string.Join(", ", names)}.");
         }
         // Only a conv stem: an MLP's first linear layer holds most of its weights and runs well as QGemm.
-        bool floatStem = config.FirstLayerFloat && layers[0].Kind != QuantLayerKind.Linear;
-        foreach (var (name, kind, module, bn) in layers)
+        bool floatStem = config.FirstLayerFloat && layers[0].Kind != LayerKind.Linear;
+        foreach (var graphLayer in layers)
         {
-            var layer = BuildLayer(name, kind, module, bn, floatWeights: floatStem && name == layers[0].Name);
+            var layer = BuildLayer(graphLayer, floatWeights: floatStem && graphLayer == layers[0]);
             _layers.Add(layer);
-            _byName[name] = layer;
-            if (bn is not null)
+            _byName[layer.Info.Name] = layer;
+            _byLastNode[graphLayer.Last.Name] = layer;
+            if (graphLayer.BatchNorm is { } bn)
             {
-                _batchNorms.Add(bn);
+                _batchNorms.Add(graphLayer.Bn!);
+                _batchNormNodes.Add(bn.Name);
             }
         }
-        for (int i = 0; i < model.Blocks.Count; i++)
-        {
-            var block = model.Blocks[i];
-            _blocks.Add((block, block.Depthwise is null ? null : _byName[$"block{i}.depthwise"], _byName[$"block{i}.conv"]));
-        }
-        var dropouts = model.Head.named_children().ToDictionary(c => c.name, c => c.module);
-        for (int i = 0; i < model.Head.Hidden.Count; i++)
-        {
-            _hidden.Add((_byName[$"head.fc{i}"], dropouts.GetValueOrDefault($"dropout{i}") as Dropout));
-        }
-        _output = _byName["head.out"];
         if (config.QuantizeInput && !floatStem)
         {
             _input = NewQuantizer("input", "input", QuantTensorRole.Input, config.Activations, config.ActivationObserver, 1);
@@ -259,32 +232,7 @@ public sealed class QuantizedZooModel : nn.Module<Tensor, Tensor>
         ArgumentNullException.ThrowIfNull(x);
         using var scope = NewDisposeScope();
         var h = _input is null ? x : Activation(_input, x);
-        foreach (var (block, depthwise, conv) in _blocks)
-        {
-            if (depthwise is not null)
-            {
-                h = LayerOutput(depthwise, nn.functional.relu(RunConv(depthwise, h)));
-            }
-            h = LayerOutput(conv, nn.functional.relu(RunConv(conv, h)));
-            if (block.Pool is not null)
-            {
-                h = block.Pool.call(h);
-            }
-        }
-        h = h.flatten(1);
-        if (Model.Head.InputDropout is not null)
-        {
-            h = Model.Head.InputDropout.call(h);
-        }
-        foreach (var (layer, dropout) in _hidden)
-        {
-            h = LayerOutput(layer, nn.functional.relu(RunLinear(layer, h)));
-            if (dropout is not null)
-            {
-                h = dropout.call(h);
-            }
-        }
-        var logits = LayerOutput(_output, RunLinear(_output, h));
+        var logits = Model.Graph.Run(h, Evaluate);
         if (_mode == QuantMode.Qat && training)
         {
             QatSteps++;
@@ -294,6 +242,26 @@ public sealed class QuantizedZooModel : nn.Module<Tensor, Tensor>
             }
         }
         return logits.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>A layer's conv or linear node computes with fake-quantised weights and its batch norm (folded or
+    /// not), so the batch norm node passes its input on; the layer's last node quantises the layer's output.</summary>
+    private Tensor? Evaluate(GraphNode node, IReadOnlyList<Tensor> inputs)
+    {
+        Tensor? y = null;
+        if (_byName.TryGetValue(node.Name, out var layer))
+        {
+            y = node.Kind == LayerKind.Linear ? RunLinear(layer, inputs[0]) : RunConv(layer, inputs[0]);
+        }
+        else if (_batchNormNodes.Contains(node.Name))
+        {
+            y = inputs[0];
+        }
+        if (_byLastNode.TryGetValue(node.Name, out var last))
+        {
+            y = LayerOutput(last, y ?? ModelGraph.Evaluate(node, inputs));
+        }
+        return y;
     }
 
     protected override void Dispose(bool disposing)
@@ -309,8 +277,12 @@ public sealed class QuantizedZooModel : nn.Module<Tensor, Tensor>
         }
     }
 
-    private QuantLayer BuildLayer(string name, QuantLayerKind kind, nn.Module<Tensor, Tensor> module, BatchNorm2d? bn, bool floatWeights)
+    private QuantLayer BuildLayer(WeightLayer layer, bool floatWeights)
     {
+        string name = layer.Name;
+        var module = (nn.Module<Tensor, Tensor>)layer.Node.Module!;
+        var bn = layer.Bn;
+        var kind = layer.Kind;
         var weights = Config.Weights;
         var activations = Config.Activations;
         bool isFloat = false;
@@ -322,12 +294,7 @@ public sealed class QuantizedZooModel : nn.Module<Tensor, Tensor>
             activations = o.Activations ?? activations;
             activations = o.ActivationBits is int ab ? activations with { Bits = ab } : activations;
         }
-        var weight = module switch
-        {
-            Conv2d c => c.weight!,
-            Linear l => l.weight!,
-            _ => throw new ArgumentException($"layer '{name}' is neither a conv nor a linear layer"),
-        };
+        var weight = layer.Node.Weight;
         bool folded = bn is not null && Config.FoldBatchNorm;
         var info = new QuantLayerInfo(name, kind, isFloat, isFloat || floatWeights ? null : weights, isFloat ? null : activations, folded && !isFloat);
         if (isFloat)

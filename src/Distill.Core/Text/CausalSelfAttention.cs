@@ -7,7 +7,7 @@ namespace Distill.Core.Text;
 /// <summary>Multi-head causal self-attention: submodules "qkv" (d → 3d) and "proj" (d → d).</summary>
 public sealed class CausalSelfAttention : nn.Module<Tensor, Tensor>
 {
-    // Fields carry the registered names (see ConvBlock: auto-property backing fields would be registered twice).
+    // Fields carry the registered names (auto-property backing fields would be registered twice; see ModuleGroup).
 #pragma warning disable IDE1006
     private readonly Linear qkv;
     private readonly Linear proj;
@@ -25,6 +25,9 @@ public sealed class CausalSelfAttention : nn.Module<Tensor, Tensor>
         register_module("qkv", qkv);
         register_module("proj", proj);
     }
+
+    public Linear Qkv => qkv;
+    public Linear Proj => proj;
 
     public override Tensor forward(Tensor x) => Attend(x, false).Output;
 

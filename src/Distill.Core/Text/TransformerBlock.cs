@@ -34,6 +34,8 @@ public sealed class TransformerBlock : nn.Module<Tensor, Tensor>
     }
 
     public CausalSelfAttention Attention => attn;
+    public Linear MlpFc => mlp_fc;
+    public Linear MlpProj => mlp_proj;
 
     public override Tensor forward(Tensor x) => Run(x, false).Output;
 

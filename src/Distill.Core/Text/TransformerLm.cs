@@ -51,6 +51,7 @@ public sealed class TransformerLm : nn.Module<Tensor, Tensor>, ILmLogitSource
         register_module("ln_f", ln_f);
         InitialiseWeights();
         _hiddenNames = [EmbeddingName, .. Enumerable.Range(0, options.Layers).Select(BlockName), FinalName];
+        Layers = DescribeLayers();
         ParameterCount = parameters().Where(p => p.requires_grad).Sum(p => p.numel());
     }
 
@@ -62,6 +63,15 @@ public sealed class TransformerLm : nn.Module<Tensor, Tensor>, ILmLogitSource
     /// <summary>"embed" (token + position embedding), "block0".."block{L-1}" (each block's output), "final"
     /// (after the last LayerNorm, the input of the tied head).</summary>
     public IReadOnlyList<string> HiddenNames => _hiddenNames;
+
+    /// <summary>The linear layers (the matmuls that int8 and lower-bit exports quantise) in forward order, in the
+    /// vocabulary of <see cref="Models.ModelGraph"/>: per block "blocks.{i}.attn.qkv" [3d], "blocks.{i}.attn.proj" [d],
+    /// "blocks.{i}.mlp_fc" [d_ff], "blocks.{i}.mlp_proj" [d] (each owning "{name}.weight" and "{name}.bias"), then the
+    /// tied head "head" [V], whose weight is the token embedding. Shapes are per token.</summary>
+    /// <remarks>Only a description: the forward runs <see cref="TransformerBlock"/> rather than a graph, because the
+    /// attention (fused scaled-dot-product kernel, optional attention maps) and the residual adds between these
+    /// layers have no node kinds yet; inputs name the tensor each layer reads, as the ONNX lowering names it.</remarks>
+    public IReadOnlyList<Models.GraphNode> Layers { get; }
 
     /// <summary>The token embedding [V, d], also the output head's weight.</summary>
     public Parameter TokenEmbedding => tok_emb.weight!;
@@ -135,6 +145,23 @@ public sealed class TransformerLm : nn.Module<Tensor, Tensor>, ILmLogitSource
                 captured[name] = value;
             }
         }
+    }
+
+    private List<Models.GraphNode> DescribeLayers()
+    {
+        long d = Options.DModel;
+        var layers = new List<Models.GraphNode>();
+        for (int i = 0; i < blocks.Count; i++)
+        {
+            string p = $"blocks.{i}";
+            var block = blocks[i];
+            layers.Add(new($"{p}.attn.qkv", Models.LayerKind.Linear, block.Attention.Qkv, [$"{p}.ln1"], [3 * d]));
+            layers.Add(new($"{p}.attn.proj", Models.LayerKind.Linear, block.Attention.Proj, [$"{p}.attn"], [d]));
+            layers.Add(new($"{p}.mlp_fc", Models.LayerKind.Linear, block.MlpFc, [$"{p}.ln2"], [Options.FeedForward]));
+            layers.Add(new($"{p}.mlp_proj", Models.LayerKind.Linear, block.MlpProj, [$"{p}.gelu"], [d]));
+        }
+        layers.Add(new("head", Models.LayerKind.Linear, tok_emb, ["ln_f"], [Options.VocabSize]));
+        return layers;
     }
 
     /// <summary>GPT-2 style: weights N(0, 0.02), biases 0, LayerNorms at identity.</summary>

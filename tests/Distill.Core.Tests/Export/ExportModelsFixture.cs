@@ -28,8 +28,8 @@ public sealed class ExportModelsFixture : IDisposable
         FashionCnn = Train(
             ModelZoo.Build(new ModelSpec { Arch = ModelArch.Cnn, Channels = [8, 16], Hidden = [128] }, Fashion.InputShape, Fashion.NumClasses),
             Fashion, steps: 60, seed: 13);
-        PrunedFc0 = PruneHalf(FashionCnn.Head.Hidden[0].weight!);
-        PruneHalf(FashionCnn.Blocks[1].Conv.weight!);
+        PrunedFc0 = PruneHalf(FashionCnn.Graph["head.fc0"].Weight);
+        PruneHalf(FashionCnn.Graph["block1.conv"].Weight);
         DigitsAll = cat([Digits.Train.Features, Digits.Validation.Features, Digits.Test.Features]);
         SetupSeconds = clock.Elapsed.TotalSeconds;
     }

@@ -84,12 +84,12 @@ public class OnnxInt8ExportTests(ExportModelsFixture models, ITestOutputHelper o
         var model = Load(int8.Path);
         var fc0 = Initializer(model, "head.fc0.weight.quantized");
         Assert.Equal([128L, 784], fc0.Dims.ToArray());
-        using var weight = models.FashionCnn.Head.Hidden[0].weight!.detach().flatten();
+        using var weight = models.FashionCnn.Graph["head.fc0"].Weight.detach().flatten();
         bool[] pruned = weight.eq(0).data<bool>().ToArray();
         Assert.Equal(models.PrunedFc0, pruned.Count(p => p));
         Assert.All(fc0.RawData.Where((_, i) => pruned[i]), code => Assert.Equal(0, (sbyte)code));
         // The folded conv keeps its pruned zeros too.
-        using var conv = models.FashionCnn.Blocks[1].Conv.weight!.detach().flatten();
+        using var conv = models.FashionCnn.Graph["block1.conv"].Weight.detach().flatten();
         bool[] convPruned = conv.eq(0).data<bool>().ToArray();
         Assert.All(Initializer(model, "block1.conv.weight.quantized").RawData.Where((_, i) => convPruned[i]), code => Assert.Equal(0, (sbyte)code));
     }

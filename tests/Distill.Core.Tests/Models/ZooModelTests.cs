@@ -55,8 +55,8 @@ public class ZooModelTests
         // block1 separable: depthwise 8·1·3·3 = 72 + bn 16 + pointwise 8·16·1·1 = 128 + bn 32 = 248 (plain: 1184)
         Assert.Equal(plain.ParameterCount - 1184 + 248, separable.ParameterCount);
         Assert.True(separable.ParameterCount < plain.ParameterCount);
-        Assert.True(separable.Blocks[1].IsDepthwiseSeparable);
-        Assert.Equal(8, separable.Blocks[1].Depthwise!.weight!.shape[0]);
+        Assert.Equal(LayerKind.Depthwise, separable.Graph["block1.depthwise"].Kind);
+        Assert.Equal(8, separable.Graph["block1.depthwise"].Weight.shape[0]);
     }
 
     [Fact]

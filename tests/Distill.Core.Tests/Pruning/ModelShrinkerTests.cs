@@ -44,8 +44,8 @@ public class ModelShrinkerTests
             model.train(training);
             var (_, taps) = model.ForwardWithTaps(x, ["block0"]);
             Assert.All(pruned, c => Assert.Equal(0f, taps["block0"][.., c].abs().sum().item<float>()));
-            var depthwise = model.Blocks[1].Depthwise!.call(taps["block0"]);
-            var normalised = nn.functional.relu(model.Blocks[1].DepthwiseBn!.call(depthwise));
+            var depthwise = ((nn.Module<Tensor, Tensor>)model.Graph["block1.depthwise"].Module!).call(taps["block0"]);
+            var normalised = nn.functional.relu(((nn.Module<Tensor, Tensor>)model.Graph["block1.depthwise_bn"].Module!).call(depthwise));
             Assert.All(pruned, c => Assert.Equal(0f, normalised[.., c].abs().sum().item<float>()));
         }
     }

@@ -30,7 +30,7 @@ public class QuantizedZooModelTests
         quantized.train();
         AssertClose(model.call(x), quantized.call(x), 1e-4f);
         Assert.Equal(CnnLayers, quantized.Layers.Select(l => l.Name).ToArray());
-        Assert.All(quantized.Layers.Where(l => l.Kind != QuantLayerKind.Linear), l => Assert.True(l.BatchNormFolded));
+        Assert.All(quantized.Layers.Where(l => l.Kind != LayerKind.Linear), l => Assert.True(l.BatchNormFolded));
     }
 
     [Fact]
@@ -53,9 +53,9 @@ public class QuantizedZooModelTests
 
         var x = randn(8, 64) * 1.5f;
         var h = FakeQuant.Apply(x, p["input"]);
-        h = nn.functional.linear(h, FakeQuant.Apply(model.Head.Hidden[0].weight!, p["head.fc0.weight"]), model.Head.Hidden[0].bias);
+        h = nn.functional.linear(h, FakeQuant.Apply(model.Graph["head.fc0"].Weight, p["head.fc0.weight"]), model.Graph["head.fc0"].Bias);
         h = FakeQuant.Apply(nn.functional.relu(h), p["head.fc0.output"]);
-        h = nn.functional.linear(h, FakeQuant.Apply(model.Head.Output.weight!, p["head.out.weight"]), model.Head.Output.bias);
+        h = nn.functional.linear(h, FakeQuant.Apply(model.Graph["head.out"].Weight, p["head.out.weight"]), model.Graph["head.out"].Bias);
         var expected = FakeQuant.Apply(h, p["head.out.output"]);
 
         FakeQuantTests.AssertBitEqual(expected, quantized.call(x));
@@ -233,7 +233,7 @@ public class QuantizedZooModelTests
 
         quantized.train();
         using var optimizer = optim.SGD(quantized.parameters(), 0.05);
-        var before = model.Blocks[0].Conv.weight!.detach().clone();
+        var before = model.Graph["block0.conv"].Weight.detach().clone();
         QParams? frozenOutput = null;
         var losses = new List<float>();
         for (int step = 1; step <= 6; step++)
@@ -254,7 +254,7 @@ public class QuantizedZooModelTests
         var after = quantized.QuantParameters().Single(t => t.Name == "head.out.output").Params;
         Assert.Equal(frozenOutput!.Scale, after.Scale);
         Assert.Equal(frozenOutput.ZeroPoint, after.ZeroPoint);
-        Assert.True((model.Blocks[0].Conv.weight!.detach() - before).abs().max().item<float>() > 0, "gradients reached the first conv through the fake-quant");
+        Assert.True((model.Graph["block0.conv"].Weight.detach() - before).abs().max().item<float>() > 0, "gradients reached the first conv through the fake-quant");
         Assert.True(losses[^1] < losses[0], $"loss {losses[0]} → {losses[^1]}");
     }
 
@@ -301,7 +301,7 @@ public class QuantizedZooModelTests
         using var scope = NewDisposeScope();
         using var model = BuildCnn();
         using var quantized = new QuantizedZooModel(model, new QuantConfig { FreezeBatchNormEpoch = 1, ObserverSteps = 1 }, QuantMode.Qat);
-        var bn = model.Blocks[0].Bn!;
+        var bn = model.Graph.Layer("block0.conv").Bn!;
         var x = randn(16, 1, 8, 8);
 
         quantized.BeginEpoch(0);
@@ -327,13 +327,10 @@ public class QuantizedZooModelTests
     internal static ZooModel BuildCnn()
     {
         var model = ModelZoo.Build(new ModelSpec { Arch = ModelArch.Cnn, Channels = [8, 16], Depthwise = [false, true], Hidden = [16] }, [1, 8, 8], 10);
-        foreach (var block in model.Blocks)
+        // Block convs' batch norms first, then the depthwise one: the order the statistics were drawn in before.
+        foreach (var layer in model.Graph.Layers.Where(l => l.Bn is not null).OrderBy(l => l.Kind == LayerKind.Depthwise))
         {
-            BnFoldingTests.RandomiseStatistics(block.Bn!);
-            if (block.DepthwiseBn is not null)
-            {
-                BnFoldingTests.RandomiseStatistics(block.DepthwiseBn);
-            }
+            BnFoldingTests.RandomiseStatistics(layer.Bn!);
         }
         return model;
     }

@@ -22,6 +22,28 @@ public class TransformerLmTests
     }
 
     [Fact]
+    public void LinearLayersAreDescribedInTheGraphVocabulary()
+    {
+        using var model = new TransformerLm(Small with { DFF = 48 });
+        string[] perBlock = ["attn.qkv", "attn.proj", "mlp_fc", "mlp_proj"];
+        Assert.Equal([.. Enumerable.Range(0, 2).SelectMany(i => perBlock.Select(l => $"blocks.{i}.{l}")), "head"], model.Layers.Select(l => l.Name));
+        Assert.All(model.Layers, l => Assert.Equal(Distill.Core.Models.LayerKind.Linear, l.Kind));
+        // d = 32, d_ff = 48, vocabulary 50: each layer's output width is its weight's first dimension.
+        Assert.Equal([96L, 32, 48, 32, 96, 32, 48, 32, 50], model.Layers.Select(l => l.Shape.Single()));
+        Assert.All(model.Layers, l => Assert.Equal(l.Shape[0], l.Weight.shape[0]));
+        // Each block layer owns "{name}.weight" and "{name}.bias"; the tied head's weight is the token embedding.
+        var parameters = model.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+        Assert.All(model.Layers.SkipLast(1), l => Assert.Same(parameters[$"{l.Name}.weight"], l.Weight));
+        Assert.All(model.Layers.SkipLast(1), l => Assert.Same(parameters[$"{l.Name}.bias"], l.Bias));
+        using (no_grad())
+        {
+            model.Layers[^1].Weight[3, 4] = tensor(7f);
+        }
+        Assert.Equal(7f, model.TokenEmbedding[3, 4].item<float>());
+        Assert.Null(model.Layers[^1].Bias);
+    }
+
+    [Fact]
     public void OutputHeadIsTheTokenEmbedding()
     {
         torch.manual_seed(1);

@@ -7,29 +7,20 @@ namespace Distill.Core.Export.Onnx;
 internal static class FloatGraphLowering
 {
     /// <summary>Returns the name of the logits tensor. When <paramref name="taps"/> is given, it receives the
-    /// graph tensor of every zoo tap the steps produce (block{i}, features, hidden{i}), as ZooModel names them.</summary>
+    /// graph tensor of every zoo tap the steps produce, by tap name.</summary>
     public static string Lower(OnnxGraph graph, ZooGraphPlan plan, bool half, string input, IDictionary<string, string>? taps = null)
     {
         string h = input;
-        int hidden = 0;
         foreach (var step in plan.Steps)
         {
             h = step switch
             {
                 LayerStep layer => Layer(graph, layer, half, h),
-                PoolStep pool => MaxPool(graph, pool, h, $"{pool.Block}.pool"),
-                FlattenStep => Flatten(graph, h, "features"),
+                PoolStep pool => MaxPool(graph, pool, h, pool.Name),
+                FlattenStep => Flatten(graph, h, ZooModel.FeaturesTap),
                 _ => throw new InvalidOperationException($"unknown plan step {step}"),
             };
-            string? tap = step switch
-            {
-                LayerStep { Conv: not null } layer when layer.Name.EndsWith(".conv", StringComparison.Ordinal) => layer.Name[..^".conv".Length],
-                PoolStep pool => pool.Block,
-                FlattenStep => ZooModel.FeaturesTap,
-                LayerStep { Conv: null, Relu: true } => $"hidden{hidden++}",
-                _ => null,
-            };
-            if (tap is not null && taps is not null)
+            if (step.Tap is { } tap && taps is not null)
             {
                 taps[tap] = h;
             }
@@ -65,7 +56,7 @@ internal static class FloatGraphLowering
             : graph.Node("Gemm", layer.Name, inputs, output, OnnxGraph.Int("transB", 1));
 
     public static string MaxPool(OnnxGraph graph, PoolStep pool, string x, string output) =>
-        graph.Node("MaxPool", $"{pool.Block}.pool", [x], output,
+        graph.Node("MaxPool", pool.Name, [x], output,
             OnnxGraph.Ints("kernel_shape", pool.Kernel),
             OnnxGraph.Ints("strides", pool.Strides),
             OnnxGraph.Ints("pads", pool.Pads),

@@ -22,12 +22,14 @@ internal sealed class LmGraphLowering
     private readonly TransformerLmOptions _options;
     private readonly Dictionary<string, (float[] Values, long[] Shape)> _weights;
     private readonly LmInt8Weights? _int8;
+    private readonly HashSet<string> _quantizable;
 
     private LmGraphLowering(OnnxGraph graph, TransformerLm model, LmInt8Weights? int8)
     {
         _graph = graph;
         _options = model.Options;
         _int8 = int8;
+        _quantizable = model.Layers.Select(l => l.Name).ToHashSet();
         _weights = [];
         foreach (var (name, parameter) in model.named_parameters())
         {
@@ -91,7 +93,7 @@ internal sealed class LmGraphLowering
     {
         int d = _options.DModel, heads = _options.Heads, headDim = d / heads;
         string h = LayerNorm($"{p}.ln1", x);
-        string qkv = Linear($"{p}.attn.qkv", h, quantize: true);
+        string qkv = Linear($"{p}.attn.qkv", h);
         string split = Shared("const.qkv_split", name => _graph.Int64Tensor(name, [d, d, d], [3]));
         _graph.Node("Split", $"{p}.attn.split", [qkv, split], [$"{p}.attn.q", $"{p}.attn.k", $"{p}.attn.v"], OnnxGraph.Int("axis", -1));
         string heads4 = Shared("const.heads_shape", name => _graph.Int64Tensor(name, [0, 0, heads, headDim], [4]));
@@ -107,13 +109,13 @@ internal sealed class LmGraphLowering
         y = _graph.Node("Transpose", $"{p}.attn.merge_transpose", [y], $"{p}.attn.merged_t", OnnxGraph.Ints("perm", [0, 2, 1, 3]));
         string model3 = Shared("const.model_shape", name => _graph.Int64Tensor(name, [0, 0, d], [3]));
         y = _graph.Node("Reshape", $"{p}.attn.merge", [y, model3], $"{p}.attn.merged");
-        y = Linear($"{p}.attn.proj", y, quantize: true);
+        y = Linear($"{p}.attn.proj", y);
         x = _graph.Node("Add", $"{p}.attn.residual", [x, y], $"{p}.attn.residual");
 
         h = LayerNorm($"{p}.ln2", x);
-        h = Linear($"{p}.mlp_fc", h, quantize: true);
+        h = Linear($"{p}.mlp_fc", h);
         h = Gelu($"{p}.gelu", h);
-        h = Linear($"{p}.mlp_proj", h, quantize: true);
+        h = Linear($"{p}.mlp_proj", h);
         return _graph.Node("Add", $"{p}.mlp.residual", [x, h], $"{p}.output");
     }
 
@@ -142,10 +144,10 @@ internal sealed class LmGraphLowering
     }
 
     /// <summary>x · Wᵀ + b of a torch Linear (weight [out, in]); the file stores the weight as [in, out].</summary>
-    private string Linear(string name, string x, bool quantize)
+    private string Linear(string name, string x)
     {
         var (weight, shape) = _weights[$"{name}.weight"];
-        if (quantize && _int8 is not null)
+        if (_int8 is not null && _quantizable.Contains(name))
         {
             return QuantizedMatMul(name, x, weight, shape, $"{name}.bias", $"{name}.output");
         }

@@ -81,8 +81,8 @@ internal sealed class QdqGraphLowering
                     break;
                 case PoolStep pool:
                     h = current is null
-                        ? FloatGraphLowering.MaxPool(_graph, pool, h, $"{pool.Block}.pool")
-                        : QuantizeDequantize(FloatGraphLowering.MaxPool(_graph, pool, h, $"{pool.Block}.pool.float"), current, $"{pool.Block}.pool.quantized", $"{pool.Block}.pool");
+                        ? FloatGraphLowering.MaxPool(_graph, pool, h, pool.Name)
+                        : QuantizeDequantize(FloatGraphLowering.MaxPool(_graph, pool, h, $"{pool.Name}.float"), current, $"{pool.Name}.quantized", pool.Name);
                     break;
                 case FlattenStep:
                     h = current is null
@@ -135,7 +135,7 @@ internal sealed class QdqGraphLowering
         string y = FloatGraphLowering.LinearOp(_graph, layer, FloatInputs(layer, x), $"{layer.Name}.float");
         if (pool is not null)
         {
-            y = FloatGraphLowering.MaxPool(_graph, pool, y, $"{pool.Block}.pool.float");
+            y = FloatGraphLowering.MaxPool(_graph, pool, y, $"{pool.Name}.float");
         }
         if (layer.Relu)
         {

@@ -9,21 +9,22 @@ namespace Distill.Core.Export.Onnx;
 /// <summary>Geometry of a 2-D convolution as ONNX's Conv takes it.</summary>
 internal sealed record ConvGeometry(long[] Kernel, long[] Strides, long[] Pads, long[] Dilations, long Groups);
 
-/// <summary>One step of a zoo model's inference graph, in order.</summary>
-internal abstract record PlanStep;
+/// <summary>One step of a zoo model's inference graph, in order; <see cref="Tap"/> is the zoo tap its output is.</summary>
+internal abstract record PlanStep(string? Tap);
 
-/// <summary>A conv (<see cref="Conv"/> set) or a linear layer, with its batch norm already folded into
-/// <see cref="Weight"/> and <see cref="Bias"/>. Named as <see cref="QuantizedZooModel"/> names layers.</summary>
-internal sealed record LayerStep(string Name, float[] Weight, long[] WeightShape, float[]? Bias, ConvGeometry? Conv, bool Relu, bool HasBatchNorm) : PlanStep;
+/// <summary>A conv (<see cref="Conv"/> set) or a linear layer (a <see cref="WeightLayer"/> of the graph), with its
+/// batch norm already folded into <see cref="Weight"/> and <see cref="Bias"/>, and its ReLU.</summary>
+internal sealed record LayerStep(string Name, float[] Weight, long[] WeightShape, float[]? Bias, ConvGeometry? Conv, bool Relu, bool HasBatchNorm, string? Tap) : PlanStep(Tap);
 
-/// <summary>Max-pooling after the conv block <see cref="Block"/>.</summary>
-internal sealed record PoolStep(string Block, long[] Kernel, long[] Strides, long[] Pads, long[] Dilations, bool CeilMode) : PlanStep;
+/// <summary>A max-pooling node <see cref="Name"/> ("block0.pool").</summary>
+internal sealed record PoolStep(string Name, long[] Kernel, long[] Strides, long[] Pads, long[] Dilations, bool CeilMode, string? Tap) : PlanStep(Tap);
 
-/// <summary>Flatten to [batch, features] before the classifier head.</summary>
-internal sealed record FlattenStep : PlanStep;
+/// <summary>Flatten to [batch, features].</summary>
+internal sealed record FlattenStep(string? Tap) : PlanStep(Tap);
 
-/// <summary>The inference graph of a zoo model in eval mode: dropouts are gone (identity at inference) and
-/// batch norms are folded into their convs. Building it checks that every layer can be written as ONNX.</summary>
+/// <summary>The inference graph of a zoo model in eval mode, one step per node of its <see cref="ModelGraph"/> (a conv
+/// or linear layer takes its batch norm and ReLU along): dropouts are gone (identity at inference) and batch norms
+/// are folded into their convs. Building it checks that every node can be written as ONNX.</summary>
 internal sealed class ZooGraphPlan
 {
     private ZooGraphPlan(IReadOnlyList<PlanStep> steps) => Steps = steps;
@@ -37,32 +38,41 @@ internal sealed class ZooGraphPlan
     {
         ArgumentNullException.ThrowIfNull(model);
         var steps = new List<PlanStep>();
+        var fused = new HashSet<GraphNode>();
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        for (int i = 0; i < model.Blocks.Count; i++)
+        foreach (var node in model.Graph.Nodes)
         {
-            var block = model.Blocks[i];
-            if (block.Depthwise is not null)
+            if (fused.Contains(node) || node.Kind == LayerKind.Dropout)
             {
-                steps.Add(ConvLayer($"block{i}.depthwise", block.Depthwise, block.DepthwiseBn, $"block{i}.depthwise_bn"));
+                continue;
             }
-            steps.Add(ConvLayer($"block{i}.conv", block.Conv, block.Bn, $"block{i}.bn"));
-            if (block.Pool is not null)
+            if (node.Kind.HasWeights())
             {
-                steps.Add(Pool($"block{i}", block.Pool));
+                var layer = model.Graph.Layer(node.Name);
+                steps.Add(layer.Node.Module switch
+                {
+                    Conv2d conv => ConvLayer(layer, conv),
+                    Linear linear => LinearLayer(layer, linear),
+                    _ => throw new InvalidInputException($"layer '{node.Name}' ({node.Module?.GetType().Name}) has no ONNX lowering."),
+                });
+                fused.UnionWith(new[] { layer.BatchNorm, layer.Activation }.OfType<GraphNode>());
+                continue;
             }
+            steps.Add(node.Kind switch
+            {
+                LayerKind.MaxPool => Pool(node),
+                LayerKind.Flatten => new FlattenStep(node.Tap),
+                _ => throw new InvalidInputException($"node '{node.Name}' ({node.Kind}) has no ONNX lowering."),
+            });
         }
-        steps.Add(new FlattenStep());
-        for (int i = 0; i < model.Head.Hidden.Count; i++)
-        {
-            steps.Add(LinearLayer($"head.fc{i}", model.Head.Hidden[i], relu: true));
-        }
-        steps.Add(LinearLayer("head.out", model.Head.Output, relu: false));
         return new ZooGraphPlan(steps);
     }
 
-    private static LayerStep ConvLayer(string name, Conv2d conv, BatchNorm2d? bn, string bnName)
+    private static LayerStep ConvLayer(WeightLayer layer, Conv2d conv)
     {
+        string name = layer.Name;
+        var bn = layer.Bn;
         if (conv.transposed)
         {
             throw new InvalidInputException($"layer '{name}' is a transposed convolution, which the ONNX export does not lower.");
@@ -87,23 +97,26 @@ internal sealed class ZooGraphPlan
         {
             if (bn.running_mean is null || bn.running_var is null)
             {
-                throw new InvalidInputException($"batch norm '{bnName}' keeps no running statistics, so it cannot be folded into '{name}' for export.");
+                throw new InvalidInputException($"batch norm '{layer.BatchNorm!.Name}' keeps no running statistics, so it cannot be folded into '{name}' for export.");
             }
             (weight, bias) = BnFolding.Fold(conv, bn);
         }
-        return new LayerStep(name, Floats(weight), weight.shape, bias is null ? null : Floats(bias), geometry, Relu: true, HasBatchNorm: bn is not null);
+        return new LayerStep(name, Floats(weight), weight.shape, bias is null ? null : Floats(bias), geometry, layer.Activation is not null, bn is not null, layer.Last.Tap);
     }
 
-    private static LayerStep LinearLayer(string name, Linear linear, bool relu) =>
-        new(name, Floats(linear.weight!), linear.weight!.shape, linear.bias is null ? null : Floats(linear.bias), null, relu, HasBatchNorm: false);
+    private static LayerStep LinearLayer(WeightLayer layer, Linear linear) =>
+        new(layer.Name, Floats(linear.weight!), linear.weight!.shape, linear.bias is null ? null : Floats(linear.bias), null, layer.Activation is not null,
+            HasBatchNorm: false, layer.Last.Tap);
 
-    private static PoolStep Pool(string block, MaxPool2d pool)
+    private static PoolStep Pool(GraphNode node)
     {
+        var pool = (MaxPool2d)node.Module!;
+        string block = node.Name;
         long[] kernel = Pair(pool.kernel_size, null, block);
         long[] strides = Pair(pool.stride, kernel, block);
         long[] padding = Pair(pool.padding, [0, 0], block);
         long[] dilation = Pair(pool.dilation, [1, 1], block);
-        return new PoolStep(block, kernel, strides, [.. padding, .. padding], dilation, pool.ceil_mode);
+        return new PoolStep(block, kernel, strides, [.. padding, .. padding], dilation, pool.ceil_mode, node.Tap);
     }
 
     /// <summary>TorchSharp keeps a size given as one number as a single element.</summary>
@@ -112,7 +125,7 @@ internal sealed class ZooGraphPlan
         null when fallback is not null => fallback,
         [long v] => [v, v],
         [_, _] => value,
-        _ => throw new InvalidInputException($"the max-pool of '{block}' is not two-dimensional; the ONNX export lowers 2-D pooling only."),
+        _ => throw new InvalidInputException($"the max-pool '{block}' is not two-dimensional; the ONNX export lowers 2-D pooling only."),
     };
 
     internal static float[] Floats(Tensor t)

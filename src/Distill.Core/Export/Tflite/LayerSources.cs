@@ -27,48 +27,23 @@ internal interface ILayerSource
     LayerConstants Layer(string name, QParams? inputQuant);
 }
 
-internal static class ZooLayers
-{
-    /// <summary>Every conv and linear layer of a zoo model by the names <see cref="QuantizedZooModel"/> uses,
-    /// with the batch norm that follows a conv.</summary>
-    public static Dictionary<string, (nn.Module<Tensor, Tensor> Module, BatchNorm2d? Bn)> ByName(ZooModel model)
-    {
-        var layers = new Dictionary<string, (nn.Module<Tensor, Tensor>, BatchNorm2d?)>();
-        for (int i = 0; i < model.Blocks.Count; i++)
-        {
-            var block = model.Blocks[i];
-            if (block.Depthwise is not null)
-            {
-                layers[$"block{i}.depthwise"] = (block.Depthwise, block.DepthwiseBn);
-            }
-            layers[$"block{i}.conv"] = (block.Conv, block.Bn);
-        }
-        for (int i = 0; i < model.Head.Hidden.Count; i++)
-        {
-            layers[$"head.fc{i}"] = (model.Head.Hidden[i], null);
-        }
-        layers["head.out"] = (model.Head.Output, null);
-        return layers;
-    }
-}
-
 /// <summary>The float model in inference mode: batch norms folded with their running statistics.</summary>
 internal sealed class FloatLayerSource(ZooModel model) : ILayerSource
 {
-    private readonly Dictionary<string, (nn.Module<Tensor, Tensor> Module, BatchNorm2d? Bn)> _layers = ZooLayers.ByName(model);
 
     public bool IsInteger => false;
     public QParams? InputQuant => null;
 
     public LayerConstants Layer(string name, QParams? inputQuant)
     {
-        var (module, bn) = _layers[name];
+        var layer = model.Graph.Layer(name);
+        var (module, bn) = (layer.Node.Module, layer.Bn);
         var (weight, bias) = module switch
         {
             Conv2d conv when bn is not null => BnFolding.Fold(conv, bn),
             Conv2d conv => (conv.weight!, conv.bias),
             Linear linear => (linear.weight!, linear.bias),
-            _ => throw new InvalidInputException($"layer '{name}' ({module.GetType().Name}) cannot be lowered to TFLite."),
+            _ => throw new InvalidInputException($"layer '{name}' ({module?.GetType().Name}) cannot be lowered to TFLite."),
         };
         var floatBias = bias is null ? new float[weight.shape[0]] : bias.detach().contiguous().data<float>().ToArray();
         return new LayerConstants(weight.detach(), null, floatBias, null, null);
@@ -82,14 +57,12 @@ internal sealed class Int8LayerSource : ILayerSource
     private readonly QuantizedZooModel _quantized;
     private readonly Dictionary<string, QuantLayerInfo> _infos;
     private readonly Dictionary<string, QParams> _params;
-    private readonly Dictionary<string, (nn.Module<Tensor, Tensor> Module, BatchNorm2d? Bn)> _layers;
 
     private Int8LayerSource(QuantizedZooModel quantized, QParams inputQuant)
     {
         _quantized = quantized;
         _infos = quantized.Layers.ToDictionary(l => l.Name);
         _params = quantized.QuantParameters().ToDictionary(p => p.Name, p => p.Params);
-        _layers = ZooLayers.ByName(quantized.Model);
         InputQuant = inputQuant;
     }
 
@@ -128,7 +101,7 @@ internal sealed class Int8LayerSource : ILayerSource
         {
             throw new InvalidInputException($"layer '{name}' cannot be lowered to full-integer TFLite: a quantisation override leaves it in float.");
         }
-        if (_layers[name].Bn is not null && !info.BatchNormFolded)
+        if (_quantized.Model.Graph.Layer(name).BatchNorm is not null && !info.BatchNormFolded)
         {
             throw new InvalidInputException($"layer '{name}' cannot be lowered to full-integer TFLite: its batch norm is not folded (fold_batch_norm is off).");
         }
@@ -136,7 +109,7 @@ internal sealed class Int8LayerSource : ILayerSource
         var outputQuant = _params[$"{name}.output"];
         RequireWeightScheme(name, weightQuant);
         RequireActivationScheme(name, outputQuant);
-        if (info.Kind == QuantLayerKind.Linear && weightQuant.Count > 1)
+        if (info.Kind == LayerKind.Linear && weightQuant.Count > 1)
         {
             weightQuant = PerTensor(weightQuant);
         }

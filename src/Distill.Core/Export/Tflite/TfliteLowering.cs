@@ -9,8 +9,8 @@ namespace Distill.Core.Export.Tflite;
 /// <summary>The lowered graph and the qparams of its integer edges.</summary>
 internal sealed record LoweredModel(TfliteGraph Graph, QParams? InputQuant, QParams? OutputQuant);
 
-/// <summary>Turns a zoo model into TFLite operators, layer by layer, in the order <see cref="ZooModel.forward"/>
-/// runs them. Call within a dispose scope and no_grad.</summary>
+/// <summary>Turns a zoo model into TFLite operators, one step per node of its <see cref="ModelGraph"/> (a conv or
+/// linear layer takes its batch norm and ReLU along; dropouts vanish). Call within a dispose scope and no_grad.</summary>
 internal sealed class TfliteLowering(ZooModel model, ILayerSource source, int batch, bool integerIo)
 {
     private readonly TfliteGraph _graph = new();
@@ -19,48 +19,64 @@ internal sealed class TfliteLowering(ZooModel model, ILayerSource source, int ba
 
     public LoweredModel Lower()
     {
-        bool cnn = model.Blocks.Count > 0;
-        var sample = model.InputShape;
-        int[] inputShape = cnn
-            ? [batch, (int)sample[1], (int)sample[2], (int)sample[0]]
-            : [batch, (int)sample.Aggregate(1L, (a, b) => a * b)];
+        var graph = model.Graph;
+        var sample = graph.InputShape;
+        // An input that goes straight into a flatten is fed flattened (C order); an image input is NHWC.
+        bool flatInput = graph.Consumers(ModelGraph.InputName) is [{ Kind: LayerKind.Flatten }];
+        if (!flatInput && sample.Length != 3)
+        {
+            throw new InvalidInputException($"a model input of shape [{string.Join(",", sample)}] cannot be lowered to TFLite: it takes images [C,H,W] or flat vectors.");
+        }
+        int[] inputShape = flatInput
+            ? [batch, (int)sample.Aggregate(1L, (a, b) => a * b)]
+            : Nhwc(sample);
 
         var quant = source.InputQuant;
         int current = AddInput(inputShape, quant);
-        long channels = cnn ? sample[0] : 0, height = cnn ? sample[1] : 0, width = cnn ? sample[2] : 0;
-        for (int i = 0; i < model.Blocks.Count; i++)
-        {
-            var block = model.Blocks[i];
-            if (block.Depthwise is not null)
-            {
-                current = Conv($"block{i}.depthwise", KernelOf(block.Depthwise), depthwise: true, current, [batch, (int)height, (int)width, (int)channels], ref quant);
-            }
-            channels = block.OutChannels;
-            current = Conv($"block{i}.conv", KernelOf(block.Conv), depthwise: false, current, [batch, (int)height, (int)width, (int)channels], ref quant);
-            if (block.Pool is not null)
-            {
-                height /= 2;
-                width /= 2;
-                current = MaxPool($"block{i}.pool", current, [batch, (int)height, (int)width, (int)channels], quant);
-            }
-        }
-
+        var fused = new HashSet<GraphNode>();
         (long C, long H, long W)? flattenedFrom = null;
-        if (cnn)
+        foreach (var node in graph.Nodes)
         {
-            int features = (int)(channels * height * width);
-            current = Reshape("head.flatten", current, [batch, features], quant);
-            flattenedFrom = (channels, height, width);
+            if (fused.Contains(node) || node.Kind == LayerKind.Dropout)
+            {
+                continue;
+            }
+            switch (node.Kind)
+            {
+                case LayerKind.Conv or LayerKind.Depthwise or LayerKind.Linear:
+                    var layer = graph.Layer(node.Name);
+                    fused.UnionWith(new[] { layer.BatchNorm, layer.Activation }.OfType<GraphNode>());
+                    bool relu = layer.Activation is not null;
+                    if (node.Kind == LayerKind.Linear)
+                    {
+                        current = Linear(node.Name, current, relu, flattenedFrom, ref quant);
+                        flattenedFrom = null;
+                    }
+                    else
+                    {
+                        current = Conv(node.Name, (int)node.Weight.shape[2], node.Kind == LayerKind.Depthwise, relu, current, Nhwc(node.Shape), ref quant);
+                    }
+                    break;
+                case LayerKind.MaxPool:
+                    current = MaxPool(node, current, quant);
+                    break;
+                case LayerKind.Flatten when node.Inputs[0] == ModelGraph.InputName && flatInput:
+                    break;
+                case LayerKind.Flatten:
+                    var from = graph.InputShapeOf(node);
+                    current = Reshape(node.Name, current, [batch, (int)node.Shape[0]], quant);
+                    flattenedFrom = (from[0], from[1], from[2]);
+                    break;
+                default:
+                    throw new InvalidInputException($"node '{node.Name}' ({node.Kind}) cannot be lowered to TFLite.");
+            }
         }
-        for (int i = 0; i < model.Head.Hidden.Count; i++)
-        {
-            current = Linear($"head.fc{i}", current, relu: true, flattenedFrom, ref quant);
-            flattenedFrom = null;
-        }
-        current = Linear("head.out", current, relu: false, flattenedFrom, ref quant);
         AddOutput(current);
         return new LoweredModel(_graph, source.InputQuant, quant);
     }
+
+    /// <summary>[batch, H, W, C] of a per-sample [C, H, W].</summary>
+    private int[] Nhwc(long[] chw) => [batch, (int)chw[1], (int)chw[2], (int)chw[0]];
 
     private int AddInput(int[] shape, QParams? quant)
     {
@@ -98,9 +114,9 @@ internal sealed class TfliteLowering(ZooModel model, ILayerSource source, int ba
 
     /// <summary>Name of a layer's output tensor: "logits" when it is the model's output as it is.</summary>
     private string OutputTensorName(string layer) =>
-        layer == "head.out" && (!Integer || integerIo) ? TfliteExporter.OutputName : $"{layer}.output";
+        layer == model.Graph.Output.Name && (!Integer || integerIo) ? TfliteExporter.OutputName : $"{layer}.output";
 
-    private int Conv(string name, int kernel, bool depthwise, int input, int[] outputShape, ref QParams? quant)
+    private int Conv(string name, int kernel, bool depthwise, bool relu, int input, int[] outputShape, ref QParams? quant)
     {
         if (kernel % 2 == 0)
         {
@@ -113,9 +129,10 @@ internal sealed class TfliteLowering(ZooModel model, ILayerSource source, int ba
         int weightTensor = AddWeight($"{name}.weight", weight, constants.WeightQuant, quantDimension: depthwise ? 3 : 0);
         int biasTensor = AddBias($"{name}.bias", constants, quant);
         int output = AddResult(OutputTensorName(name), outputShape, constants.OutputQuant);
+        var activation = relu ? Activation.Relu : Activation.None;
         TfliteOptions options = depthwise
-            ? new DepthwiseConv2DOptionsTable(Padding.Same, 1, Activation.Relu)
-            : new Conv2DOptionsTable(Padding.Same, 1, Activation.Relu);
+            ? new DepthwiseConv2DOptionsTable(Padding.Same, 1, activation)
+            : new Conv2DOptionsTable(Padding.Same, 1, activation);
         var op = depthwise ? BuiltinOperator.DepthwiseConv2D : BuiltinOperator.Conv2D;
         _graph.AddOperator(op, Integer ? 3 : 1, [input, weightTensor, biasTensor], [output], options);
         quant = constants.OutputQuant;
@@ -141,10 +158,21 @@ internal sealed class TfliteLowering(ZooModel model, ILayerSource source, int ba
         return output;
     }
 
-    private int MaxPool(string name, int input, int[] outputShape, QParams? quant)
+    /// <summary>MAX_POOL_2D with VALID padding: TFLite's pool options hold one filter size and one stride, so the
+    /// window must be square, unpadded and undilated.</summary>
+    private int MaxPool(GraphNode node, int input, QParams? quant)
     {
-        int output = AddResult($"{name}.output", outputShape, quant);
-        _graph.AddOperator(BuiltinOperator.MaxPool2D, Integer ? 2 : 1, [input], [output], new Pool2DOptionsTable(Padding.Valid, 2, 2));
+        var pool = (TorchSharp.Modules.MaxPool2d)node.Module!;
+        long[] kernel = pool.kernel_size;
+        long[] stride = pool.stride ?? kernel;
+        bool plain = kernel.Distinct().Count() == 1 && stride.Distinct().Count() == 1 && !pool.ceil_mode
+            && (pool.padding ?? []).All(p => p == 0) && (pool.dilation ?? []).All(d => d == 1);
+        if (!plain)
+        {
+            throw new InvalidInputException($"max-pool '{node.Name}' cannot be lowered to TFLite: it needs a square window and stride, no padding, no dilation.");
+        }
+        int output = AddResult($"{node.Name}.output", Nhwc(node.Shape), quant);
+        _graph.AddOperator(BuiltinOperator.MaxPool2D, Integer ? 2 : 1, [input], [output], new Pool2DOptionsTable(Padding.Valid, (int)stride[0], (int)kernel[0]));
         return output;
     }
 
@@ -189,8 +217,6 @@ internal sealed class TfliteLowering(ZooModel model, ILayerSource source, int ba
         var bytes = MemoryMarshal.AsBytes(constants.IntBias.AsSpan()).ToArray();
         return _graph.AddConstant(name, [constants.IntBias.Length], TensorType.Int32, bytes, new TfliteQuant(scales, new long[scales.Length]));
     }
-
-    private static int KernelOf(TorchSharp.Modules.Conv2d conv) => (int)conv.weight!.shape[2];
 
     private static byte[] FloatBytes(float[] values) => MemoryMarshal.AsBytes(values.AsSpan()).ToArray();
 

@@ -31,7 +31,7 @@ public sealed class TfliteExportTests(TrainedZooModels models, ITestOutputHelper
         var trained = models[name];
         var info = Export(trained, ExportPrecision.Float32);
         Assert.Equal("float32", info.InputDType);
-        Assert.Equal(trained.Model.Blocks.Count > 0 ? "NHWC" : "NC", info.InputLayout);
+        Assert.Equal(trained.Model.InputShape.Length == 3 ? "NHWC" : "NC", info.InputLayout);
 
         using var scope = NewDisposeScope();
         var (x, _) = trained.TestSamples(FloatSamples);
