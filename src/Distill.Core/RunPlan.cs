@@ -43,4 +43,8 @@ public sealed record RunPlan
     public IReadOnlyDictionary<string, string> Params { get; init; } = new Dictionary<string, string>();
     /// <summary>Folder that relative paths in the recipe were resolved against.</summary>
     public string BaseDirectory { get; init; } = ".";
+
+    /// <summary>A path of the recipe, relative to <see cref="BaseDirectory"/> unless rooted.</summary>
+    public string ResolvePath(string path) =>
+        Path.IsPathRooted(path) ? path : Path.GetFullPath(Path.Combine(BaseDirectory, path));
 }

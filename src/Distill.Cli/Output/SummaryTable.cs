@@ -4,49 +4,76 @@ using Spectre.Console;
 
 namespace Distill.Cli.Output;
 
-/// <summary>The teacher-versus-student table printed at the end of `distill train`: dense and non-zero parameters,
-/// file size, test metrics and wall time of training per model, then one row per export (→ target) with its size,
-/// accuracy and batch-1 latency in its runtime; below it how much smaller the student is, by both counts, and what
-/// pruning did to it.</summary>
+/// <summary>The teacher-versus-student table printed at the end of `distill train`, one row per model with the
+/// columns of its family (<see cref="Family"/>): for classifiers dense and non-zero parameters, file size, test
+/// metrics and wall time of training, then one row per export (→ target) with its size, accuracy and batch-1 latency in
+/// its runtime, and below it how much smaller the student is, by both counts, and what pruning did to it; for language
+/// models parameters, size, validation bits per byte, perplexity and wall time, the size ratio and the teacher cache.</summary>
 public static class SummaryTable
 {
+    private sealed record Column(string Header, string Key, Func<double, string> Format);
+
+    /// <summary>A model family's table: its columns (the first names the model), the metric whose presence makes a
+    /// model's row, and the lines printed below the table.</summary>
+    private sealed record Family(IReadOnlyList<Column> Columns, string RowMetric, bool ExportRows, Func<RunRecord, IEnumerable<string?>> Lines);
+
+    private static readonly Family Classifier = new(
+        [
+            new("parameters", "params", Count),
+            new("non-zero", "params_nonzero", Count),
+            new("size", "size_bytes", Bytes),
+            new("test acc", "test_acc", MetricFormat.Percent),
+            new("test loss", "test_loss", v => v.ToString("F4", CultureInfo.InvariantCulture)),
+            new("time", "wall_seconds", Seconds),
+        ],
+        RowMetric: "params", ExportRows: true, run => [RatioLine(run), PruningLine(run)]);
+
+    private static readonly Family LanguageModel = new(
+        [
+            new("parameters", "params", Count),
+            new("size", "size_bytes", Bytes),
+            new("val bits/byte", "val_bpb", v => v.ToString("F4", CultureInfo.InvariantCulture)),
+            new("perplexity", "perplexity", v => v.ToString("F3", CultureInfo.InvariantCulture)),
+            new("wall time", "wall_seconds", Seconds),
+        ],
+        RowMetric: "val_bpb", ExportRows: false, run => [SizeRatioLine(run), TeacherCacheLine(run)]);
+
     public static void Print(RunRecord run, string storeDirectory)
     {
-        if (LmSummaryTable.IsLanguageModelRun(run))
-        {
-            LmSummaryTable.Print(run, storeDirectory);
-            return;
-        }
-        var table = new Table().Border(TableBorder.Rounded)
-            .AddColumn("model")
-            .AddColumn(new TableColumn("parameters").RightAligned())
-            .AddColumn(new TableColumn("non-zero").RightAligned())
-            .AddColumn(new TableColumn("size").RightAligned())
-            .AddColumn(new TableColumn("test acc").RightAligned())
-            .AddColumn(new TableColumn("test loss").RightAligned())
-            .AddColumn(new TableColumn("time").RightAligned());
+        var family = run.Metrics.ContainsKey("student/val_bpb") ? LanguageModel : Classifier;
+        var table = new Table().Border(TableBorder.Rounded).AddColumn("model");
+        foreach (var column in family.Columns)
+            table.AddColumn(new TableColumn(column.Header).RightAligned());
         foreach (var role in new[] { "teacher", "student" })
         {
-            if (!run.Metrics.ContainsKey($"{role}/params"))
+            if (!run.Metrics.ContainsKey($"{role}/{family.RowMetric}"))
                 continue;
-            table.AddRow(
-                role,
-                Format(run, $"{role}/params", Count),
-                Format(run, $"{role}/params_nonzero", Count),
-                Format(run, $"{role}/size_bytes", Bytes),
-                Format(run, $"{role}/test_acc", MetricFormat.Percent),
-                Format(run, $"{role}/test_loss", v => v.ToString("F4", CultureInfo.InvariantCulture)),
-                Format(run, $"{role}/wall_seconds", v => $"{v:F1} s"));
+            table.AddRow([role, .. family.Columns.Select(c => Format(run, $"{role}/{c.Key}", c.Format))]);
         }
-        AddExportRows(table, run);
+        if (family.ExportRows)
+            AddExportRows(table, run);
         var console = AnsiConsole.Console;
         console.Write(table);
-        if (RatioLine(run) is { } ratio)
-            console.WriteLine(ratio);
-        if (PruningLine(run) is { } pruning)
-            console.WriteLine(pruning);
+        foreach (var line in family.Lines(run))
+        {
+            if (line is not null)
+                console.WriteLine(line);
+        }
         console.WriteLine($"run {run.Id}  status {run.Status.ToString().ToUpperInvariant()}  store {storeDirectory}");
     }
+
+    /// <summary>A language model's size ratio, by parameters.</summary>
+    private static string? SizeRatioLine(RunRecord run) =>
+        run.Metrics.TryGetValue("teacher/params", out var tp) && run.Metrics.TryGetValue("student/params", out var sp) && sp > 0
+            ? string.Format(CultureInfo.InvariantCulture, "student is {0:F1}× smaller than the teacher (parameters)", tp / sp)
+            : null;
+
+    private static string? TeacherCacheLine(RunRecord run) =>
+        run.Metrics.TryGetValue("teacher_cache/bytes", out var cache) && run.Metrics.TryGetValue("teacher_cache/full_logits_bytes", out var full)
+            ? $"teacher top-k cache: {Bytes(cache)} instead of {Bytes(full)} of full logits"
+            : null;
+
+    private static string Seconds(double seconds) => $"{seconds:F1} s";
 
     /// <summary>How much smaller the student is than the teacher, by dense parameter count and, when pruning left
     /// zeros in the student, by non-zero count too.</summary>

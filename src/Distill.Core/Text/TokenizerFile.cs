@@ -9,9 +9,8 @@ public static class TokenizerFile
 {
     public static void Save(ITokenizer tokenizer, string path)
     {
-        string temp = path + ".tmp";
-        File.WriteAllText(temp, ToJson(tokenizer));
-        File.Move(temp, path, overwrite: true);
+        var bytes = System.Text.Encoding.UTF8.GetBytes(ToJson(tokenizer));
+        AtomicFile.Write(path, stream => stream.Write(bytes));
     }
 
     /// <summary>The file's content, e.g. to store the tokenizer inside a model checkpoint.</summary>

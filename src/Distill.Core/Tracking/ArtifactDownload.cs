@@ -32,19 +32,7 @@ public static class ArtifactDownload
         foreach (var (path, source) in sources)
         {
             string destination = ArtifactPaths.Resolve(root, path);
-            string folder = Path.GetDirectoryName(destination)!;
-            Directory.CreateDirectory(folder);
-            string temporary = Path.Combine(folder, $".{Path.GetFileName(destination)}.{Guid.NewGuid():N}.tmp");
-            try
-            {
-                File.Copy(source, temporary);
-                File.Move(temporary, destination, overwrite: true);
-            }
-            catch
-            {
-                File.Delete(temporary);
-                throw;
-            }
+            AtomicFile.Copy(source, destination);
             written.Add(destination);
         }
         return written;

@@ -12,8 +12,9 @@ internal static class PhaseRuns
     public const string PhaseTag = "distill.phase";
     public const string PhaseIndexTag = "distill.phase_index";
 
-    /// <param name="stageIndex">The index in the recipe's stages; ignored for the teacher.</param>
-    public static PhaseTracker Open(RunStore store, ITracker run, string phaseName, int phaseIndex, bool isTeacher, int stageIndex,
+    /// <param name="role">"teacher" or "student": the distill.phase tag.</param>
+    /// <param name="paramPrefixes">The recipe params the child run records: those whose key starts with one of these.</param>
+    public static PhaseTracker Open(RunStore store, ITracker run, string phaseName, int phaseIndex, string role, IReadOnlyList<string> paramPrefixes,
         IReadOnlyDictionary<string, string> recipeParams)
     {
         string index = phaseIndex.ToString(CultureInfo.InvariantCulture);
@@ -22,10 +23,9 @@ internal static class PhaseRuns
         var child = existing is null ? store.StartRun(parent.Experiment, phaseName, parent.Id) : store.ResumeRun(existing.Id);
         try
         {
-            string[] prefixes = isTeacher ? ["teacher."] : [ParamKeys.Item("stages", stageIndex) + ".", "student."];
-            child.LogParams(recipeParams.Where(p => prefixes.Any(prefix => p.Key.StartsWith(prefix, StringComparison.Ordinal)))
+            child.LogParams(recipeParams.Where(p => paramPrefixes.Any(prefix => p.Key.StartsWith(prefix, StringComparison.Ordinal)))
                 .ToDictionary(p => p.Key, p => p.Value));
-            child.SetTag(PhaseTag, isTeacher ? "teacher" : "student");
+            child.SetTag(PhaseTag, role);
             child.SetTag(PhaseIndexTag, index);
             return new PhaseTracker(run, child);
         }

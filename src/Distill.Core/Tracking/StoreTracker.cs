@@ -110,20 +110,8 @@ internal sealed class StoreTracker : ITracker
         {
             ThrowIfInactive();
             string destination = ArtifactPaths.Resolve(ArtifactDirectory, relative);
-            string folder = Path.GetDirectoryName(destination)!;
-            Directory.CreateDirectory(folder);
             // Readers never see a half-copied file: copy next to the target, then rename over it.
-            string temporary = Path.Combine(folder, $".{Path.GetFileName(destination)}.{Guid.NewGuid():N}.tmp");
-            try
-            {
-                File.Copy(localPath, temporary);
-                File.Move(temporary, destination, overwrite: true);
-            }
-            catch
-            {
-                File.Delete(temporary);
-                throw;
-            }
+            AtomicFile.Copy(localPath, destination);
             InDatabase(() => WriteArtifact(relative, new FileInfo(destination).Length));
         }
     }

@@ -40,32 +40,15 @@ public static class CheckpointFile
         }
         var payloadBytes = payload.ToArray();
 
-        var directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        Directory.CreateDirectory(directory);
-        var temp = Path.Combine(directory, $".{Path.GetFileName(path)}.{Environment.ProcessId}{TemporarySuffix}");
-        try
+        AtomicFile.Write(path, file =>
         {
-            using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
-            using (var writer = new BinaryWriter(file))
-            {
-                writer.Write(Magic);
-                writer.Write(FormatVersion);
-                writer.Write((long)payloadBytes.Length);
-                writer.Write(payloadBytes);
-                writer.Write(SHA256.HashData(payloadBytes));
-                writer.Flush();
-                file.Flush(flushToDisk: true);
-            }
-            File.Move(temp, path, overwrite: true);
-        }
-        catch (IOException e) when (DiskFull.Is(e))
-        {
-            throw new DiskFullException($"{path}: cannot write the checkpoint: no space left on the device", e);
-        }
-        finally
-        {
-            File.Delete(temp); // no-op once renamed
-        }
+            using var writer = new BinaryWriter(file, Encoding.UTF8, leaveOpen: true);
+            writer.Write(Magic);
+            writer.Write(FormatVersion);
+            writer.Write((long)payloadBytes.Length);
+            writer.Write(payloadBytes);
+            writer.Write(SHA256.HashData(payloadBytes));
+        }, "the checkpoint", $".{Path.GetFileName(path)}.{Environment.ProcessId}{TemporarySuffix}");
     }
 
     private const string TemporarySuffix = ".tmp";

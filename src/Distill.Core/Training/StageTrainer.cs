@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Distill.Core.Data;
 using Distill.Core.Distillation;
 using Distill.Core.Models;
@@ -38,154 +37,106 @@ public sealed record PhaseSetup(
     public nn.Module<Tensor, Tensor> Trained => Quantized is null ? Model : Quantized;
 }
 
-/// <summary>Runs the epochs of one phase: batches, teacher outputs, loss, step, schedule, evaluation,
-/// early stop, NaN guard, and a checkpoint callback after every epoch.</summary>
+/// <summary>Runs the epochs of one classifier phase through <see cref="EpochTrainer"/> with <see cref="ClassifierSteps"/>.</summary>
 public sealed class StageTrainer(DataSplits data, int seed, ITracker tracker, IProgress<TrainingProgress>? progress)
 {
-    /// <summary>Seed of everything random in one epoch (batch order, dropout, augmentation), derived
-    /// from the run seed so that an epoch replays identically after a resume.</summary>
-    public static int EpochSeed(int seed, int phase, int epoch) =>
-        unchecked((int)(((uint)seed * 1_000_003u) ^ ((uint)phase * 10_007u) ^ ((uint)epoch * 101u)));
+    /// <inheritdoc cref="EpochTrainer.EpochSeed"/>
+    public static int EpochSeed(int seed, int phase, int epoch) => EpochTrainer.EpochSeed(seed, phase, epoch);
 
-    public static long StepsPerEpoch(long samples, int batchSize) => (samples + batchSize - 1) / batchSize;
+    public static long StepsPerEpoch(long samples, int batchSize) => EpochTrainer.StepsPerEpoch(samples, batchSize);
 
     public PhaseState Run(PhaseSetup setup, optim.Optimizer optimizer, PhaseState state,
         Action<PhaseState> afterEpoch, CancellationToken cancel)
     {
-        var stage = setup.Stage;
-        long stepsPerEpoch = StepsPerEpoch(data.Train.Count, stage.BatchSize);
-        var schedule = new LearningRateSchedule(stage.Schedule, stage.Optimizer.LearningRate, stepsPerEpoch, stage.Epochs);
-        var parameters = setup.Trained.parameters().Concat(setup.Loss.parameters()).ToList();
-        var hooks = setup.Hooks ?? [];
-        long totalSteps = stepsPerEpoch * stage.Epochs;
+        var plan = new EpochPlan(setup.Name, setup.Index, setup.Stage, setup.MetricPrefix, setup.Hooks ?? [],
+            [.. setup.Trained.parameters(), .. setup.Loss.parameters()]);
+        using var steps = new ClassifierSteps(setup, data, tracker, cancel);
+        return new EpochTrainer(seed, tracker, progress).Run(plan, steps, optimizer, state, afterEpoch, cancel);
+    }
+}
+
+/// <summary>A classifier's batches (augmented in CPU memory with the epoch's generator), teacher logits and taps
+/// (live, or from a <see cref="TeacherOutputCache"/> built once per phase), the student's forward (its fake-quant
+/// view when quantised) and <see cref="DistillationLoss"/>; validation accuracy and loss, early stop on
+/// <see cref="EarlyStopOptions.Metric"/>.</summary>
+public sealed class ClassifierSteps : IPhaseSteps
+{
+    private readonly PhaseSetup _setup;
+    private readonly DataSplits _data;
+    private readonly Device _device;
+    private readonly TeacherOutputCache? _cache;
+    private Generator? _augment;
+
+    public ClassifierSteps(PhaseSetup setup, DataSplits data, ITracker tracker, CancellationToken cancel)
+    {
+        _setup = setup;
+        _data = data;
         // Batches, teacher outputs and the cache go where the model is; the data stays in CPU memory.
-        var device = ComputeDevice.Of(setup.Model);
-
-        using var cache = UseTeacherCache(setup) ? BuildCache(setup, device, cancel) : null;
-
-        for (int epoch = state.EpochsCompleted; epoch < stage.Epochs && !state.Finished; epoch++)
+        _device = ComputeDevice.Of(setup.Model);
+        if (setup.Stage.CacheTeacher && setup.Loss.NeedsTeacher && data.Augment is null && setup.Teacher is not null)
         {
-            cancel.ThrowIfCancellationRequested();
-            int epochSeed = EpochSeed(seed, setup.Index, epoch);
-            manual_seed(epochSeed);
-            using var augmentGenerator = data.Augment is null ? null : new Generator((ulong)epochSeed);
-            var batches = BatchSampler.Batches(data.Train.Count, stage.BatchSize, shuffle: true, epochSeed);
-
-            setup.Trained.train();
-            setup.Loss.train();
-            (setup.Teacher as nn.Module)?.eval();
-            var clock = Stopwatch.StartNew();
-            double lossSum = 0;
-            long samples = 0;
-            for (int s = 0; s < batches.Count; s++)
-            {
-                cancel.ThrowIfCancellationRequested();
-                long localStep = epoch * stepsPerEpoch + s;
-                long globalStep = state.StepOffset + localStep;
-                double lr = schedule.At(localStep);
-                OptimizerFactory.SetLearningRate(optimizer, lr);
-
-                var context = new StepContext(epoch, localStep, globalStep, stepsPerEpoch, totalSteps);
-                foreach (var hook in hooks)
-                    hook.BeforeStep(context);
-                double loss = Step(setup, optimizer, parameters, cache, batches[s], augmentGenerator, hooks, context, device);
-                if (!double.IsFinite(loss))
-                    throw new RunFailedException(
-                        $"loss is {loss} in stage '{setup.Name}', epoch {epoch + 1}, step {s + 1}: training diverged " +
-                        "(try a lower learning rate or gradient clipping)");
-
-                lossSum += loss * batches[s].Length;
-                samples += batches[s].Length;
-                tracker.LogMetric(setup.MetricPrefix + MetricSteps.StepLoss, loss, globalStep);
-                tracker.LogMetric(setup.MetricPrefix + MetricSteps.LearningRate, lr, globalStep);
-                progress?.Report(new TrainingProgress(setup.Name, epoch + 1, stage.Epochs, s + 1, batches.Count, loss,
-                    samples / Math.Max(1e-9, clock.Elapsed.TotalSeconds), clock.Elapsed, EpochEnd: false));
-            }
-
-            var validation = Evaluator.Evaluate(setup.Trained, data.Validation, cancel: cancel);
-            int metricEpoch = state.EpochOffset + epoch + 1;
-            double trainLoss = lossSum / Math.Max(1, samples);
-            tracker.LogMetric(setup.MetricPrefix + "train/loss", trainLoss, metricEpoch);
-            tracker.LogMetric(setup.MetricPrefix + "val/acc", validation.Accuracy, metricEpoch);
-            tracker.LogMetric(setup.MetricPrefix + "val/loss", validation.Loss, metricEpoch);
-            tracker.LogMetric(setup.MetricPrefix + "train/samples_per_second", samples / clock.Elapsed.TotalSeconds, metricEpoch);
-            foreach (var hook in hooks)
-            {
-                foreach (var (key, value) in hook.EpochEnd(new EpochContext(epoch, metricEpoch)))
-                    tracker.LogMetric(setup.MetricPrefix + key, value, metricEpoch);
-            }
-            progress?.Report(new TrainingProgress(setup.Name, epoch + 1, stage.Epochs, batches.Count, batches.Count, trainLoss,
-                samples / Math.Max(1e-9, clock.Elapsed.TotalSeconds), clock.Elapsed, EpochEnd: true, validation.Accuracy));
-
-            state = EarlyStop(stage.EarlyStop, state with { EpochsCompleted = epoch + 1 }, validation);
-            afterEpoch(state);
+            _cache = TeacherOutputCache.Build(setup.Teacher, data.Train.Features, setup.Loss.TeacherTaps, Evaluator.BatchSize, _device, cancel);
+            tracker.SetTag($"{setup.Name}.teacher_cache_bytes", _cache.Bytes.ToString(System.Globalization.CultureInfo.InvariantCulture));
         }
-        return state with { Finished = true };
     }
 
-    private double Step(PhaseSetup setup, optim.Optimizer optimizer, List<TorchSharp.Modules.Parameter> parameters,
-        TeacherOutputCache? cache, long[] indices, Generator? augmentGenerator, IReadOnlyList<IStepHook> hooks, StepContext context, Device device)
+    public long TrainCount => _data.Train.Count;
+
+    public void BeginEpoch(int epochSeed)
     {
-        using var scope = NewDisposeScope();
-        var (x, y) = data.Train.Batch(indices);
+        _augment?.Dispose();
+        _augment = _data.Augment is null ? null : new Generator((ulong)epochSeed);
+        _setup.Trained.train();
+        _setup.Loss.train();
+        (_setup.Teacher as nn.Module)?.eval();
+    }
+
+    public Tensor Loss(long[] indices)
+    {
+        var (x, y) = _data.Train.Batch(indices);
         // Augmented in CPU memory with the epoch's CPU generator, so the same seed gives the same images on every device.
-        if (data.Augment is not null)
-            x = Augmenter.Apply(x, data.Augment, augmentGenerator!);
-        x = ComputeDevice.Move(x, device);
-        y = ComputeDevice.Move(y, device);
+        if (_data.Augment is not null)
+            x = Augmenter.Apply(x, _data.Augment, _augment!);
+        x = ComputeDevice.Move(x, _device);
+        y = ComputeDevice.Move(y, _device);
 
         Tensor? teacherLogits = null;
         IReadOnlyDictionary<string, Tensor>? teacherTaps = null;
-        if (setup.Loss.NeedsTeacher)
+        if (_setup.Loss.NeedsTeacher)
         {
-            if (cache is not null)
+            if (_cache is not null)
             {
-                (teacherLogits, teacherTaps) = cache.Lookup(indices);
+                (teacherLogits, teacherTaps) = _cache.Lookup(indices);
             }
             else
             {
                 using var noGrad = no_grad();
-                (teacherLogits, teacherTaps) = setup.Teacher!.ForwardWithTaps(x, setup.Loss.TeacherTaps);
+                (teacherLogits, teacherTaps) = _setup.Teacher!.ForwardWithTaps(x, _setup.Loss.TeacherTaps);
             }
         }
 
-        var (logits, taps) = setup.Quantized is null
-            ? setup.Model.ForwardWithTaps(x, setup.Loss.StudentTaps)
-            : (setup.Quantized.call(x), new Dictionary<string, Tensor>());
-        var terms = setup.Loss.Compute(logits, taps, teacherLogits, teacherTaps, y);
-        optimizer.zero_grad();
-        terms.Total.backward();
-        foreach (var hook in hooks)
-            hook.BeforeOptimizerStep(context);
-        if (setup.Stage.ClipGradNorm is { } maxNorm)
-            nn.utils.clip_grad_norm_(parameters, maxNorm);
-        OptimizerStep.Run(optimizer);
-        foreach (var hook in hooks)
-            hook.AfterOptimizerStep(context);
-        return terms.Total.item<float>();
+        var (logits, taps) = _setup.Quantized is null
+            ? _setup.Model.ForwardWithTaps(x, _setup.Loss.StudentTaps)
+            : (_setup.Quantized.call(x), new Dictionary<string, Tensor>());
+        return _setup.Loss.Compute(logits, taps, teacherLogits, teacherTaps, y).Total;
     }
 
-    private bool UseTeacherCache(PhaseSetup setup) =>
-        setup.Stage.CacheTeacher && setup.Loss.NeedsTeacher && data.Augment is null && setup.Teacher is not null;
-
-    private TeacherOutputCache BuildCache(PhaseSetup setup, Device device, CancellationToken cancel)
+    public EpochValidation EndEpoch(EpochFigures epoch, CancellationToken cancel)
     {
-        var cache = TeacherOutputCache.Build(setup.Teacher!, data.Train.Features, setup.Loss.TeacherTaps, Evaluator.BatchSize, device, cancel);
-        tracker.SetTag($"{setup.Name}.teacher_cache_bytes", cache.Bytes.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        return cache;
+        var validation = Evaluator.Evaluate(_setup.Trained, _data.Validation, cancel: cancel);
+        var (tracker, prefix, step) = (epoch.Tracker, epoch.Prefix, epoch.MetricEpoch);
+        tracker.LogMetric(prefix + "train/loss", epoch.TrainLoss, step);
+        tracker.LogMetric(prefix + "val/acc", validation.Accuracy, step);
+        tracker.LogMetric(prefix + "val/loss", validation.Loss, step);
+        tracker.LogMetric(prefix + "train/samples_per_second", epoch.Samples / epoch.Clock.Elapsed.TotalSeconds, step);
+        bool higherIsBetter = _setup.Stage.EarlyStop?.Metric != "val/loss";
+        return new EpochValidation(higherIsBetter ? validation.Accuracy : validation.Loss, higherIsBetter,
+            epoch.Samples / Math.Max(1e-9, epoch.Clock.Elapsed.TotalSeconds), Accuracy: validation.Accuracy);
     }
 
-    private static PhaseState EarlyStop(EarlyStopOptions? options, PhaseState state, Evaluation validation)
+    public void Dispose()
     {
-        if (options is null)
-            return state;
-        bool higherIsBetter = options.Metric != "val/loss";
-        double value = higherIsBetter ? validation.Accuracy : validation.Loss;
-        bool improved = state.BestMetric is not { } best
-            || (higherIsBetter ? value > best + options.MinDelta : value < best - options.MinDelta);
-        if (improved)
-            return state with { BestMetric = value, BadEpochs = 0 };
-        int bad = state.BadEpochs + 1;
-        return state with { BadEpochs = bad, Finished = bad >= options.Patience };
+        _augment?.Dispose();
+        _cache?.Dispose();
     }
 }

@@ -30,18 +30,7 @@ internal static class PlotImage
         using var image = surface.Snapshot();
         using var png = image.Encode(SKEncodedImageFormat.Png, 100);
 
-        string temporary = Path.Combine(folder, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            using (var file = File.Create(temporary))
-                png.SaveTo(file);
-            File.Move(temporary, full, overwrite: true);
-        }
-        catch
-        {
-            File.Delete(temporary);
-            throw;
-        }
+        AtomicFile.Write(full, png.SaveTo);
     }
 
     /// <summary>A panel with the title, axis labels and a legend below the axes, outside the data area, so that it

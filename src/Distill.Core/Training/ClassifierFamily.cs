@@ -1,0 +1,226 @@
+using System.Globalization;
+using Distill.Core.Data;
+using Distill.Core.Distillation;
+using Distill.Core.Models;
+using Distill.Core.Pruning;
+using Distill.Core.Quantization;
+using Distill.Core.Tracking;
+using TorchSharp.Modules;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Distill.Core.Training;
+
+/// <summary>
+/// Classifiers (zoo models on tabular or image data): a teacher (a zoo model, trained in the run or loaded, or an
+/// ONNX file), a student that stages distil, prune (masks, then maybe shrink) and quantise (QAT, or calibration with
+/// no epochs); final models measured on the test split and exported to the recipe's targets.
+/// </summary>
+internal sealed class ClassifierFamily : IModelFamily
+{
+    private readonly DataSplits _data;
+    private readonly ZooModel? _teacher;
+    private readonly OnnxTeacher? _onnxTeacher;
+    private readonly ZooModel _student;
+    private readonly StudentPruning _pruning;
+    private readonly StudentQuantization _quantization = new();
+
+    private ClassifierFamily(DataSplits data, ZooModel? teacher, OnnxTeacher? onnxTeacher, ZooModel student)
+    {
+        _data = data;
+        _teacher = teacher;
+        _onnxTeacher = onnxTeacher;
+        _student = student;
+        _pruning = new StudentPruning(student);
+    }
+
+    /// <summary>Reads the data and builds (or loads) the teacher and the student; every model spec and file is
+    /// checked here, before a run is opened.</summary>
+    public static ClassifierFamily Load(RunPlan plan, Device device, CancellationToken cancel)
+    {
+        var data = DatasetLoader.Load(plan.Data, plan.BaseDirectory, plan.Seed, cancel);
+        ZooModel? teacher = null;
+        OnnxTeacher? onnxTeacher = null;
+        ZooModel? student = null;
+        ClassifierFamily? family = null;
+        try
+        {
+            manual_seed(plan.Seed);
+            teacher = plan.Teacher is null ? null : Build(plan.Teacher.Model, data, device, cancel);
+            if (plan.Teacher?.Checkpoint is { } teacherCheckpoint)
+                ModelCheckpoint.LoadInto(plan.ResolvePath(teacherCheckpoint), teacher!, "recipe's teacher");
+            onnxTeacher = plan.OnnxTeacher is { } onnx
+                ? OnnxTeacher.Load(onnx, plan.ResolvePath(onnx.Path), data.InputShape, data.NumClasses, data.Normalization, device)
+                : null;
+            manual_seed(plan.Seed + 1);
+            student = Build(plan.Student.Model, data, device, cancel);
+            family = new ClassifierFamily(data, teacher, onnxTeacher, student);
+            if (plan.Student.Checkpoint is { } studentCheckpoint)
+            {
+                var path = plan.ResolvePath(studentCheckpoint);
+                family._pruning.LoadStudentCheckpoint(path);
+                family._quantization.Restore(path, CheckpointFile.Read(path).Sections, student);
+            }
+            StudentPruning.Validate(plan.Stages, student);
+            StudentQuantization.Validate(plan.Stages, student, family._quantization.Quantized is not null);
+            return family;
+        }
+        catch
+        {
+            if (family is not null)
+            {
+                family.Dispose();
+            }
+            else
+            {
+                student?.Dispose();
+                onnxTeacher?.Dispose();
+                teacher?.Dispose();
+                data.Dispose();
+            }
+            throw;
+        }
+    }
+
+    public string DataFingerprint => _data.Fingerprint;
+
+    public long TrainCount => _data.Train.Count;
+
+    private ITeacher? DistillFrom => (ITeacher?)_teacher ?? _onnxTeacher;
+
+    public void Restore(string path, TrainingCheckpointHeader header, IReadOnlyDictionary<string, byte[]> sections, CancellationToken cancel)
+    {
+        if (header.Models.TryGetValue("student", out var saved) && !saved.SameArchitecture(ModelDescriptor.Of(_student, null)))
+            _pruning.Replace(ModelZoo.Build(saved.Spec, saved.InputShape, saved.NumClasses, cancel).to(ComputeDevice.Of(_student))); // shrunk by an earlier stage
+        RestoreModel(path, sections, "student", _pruning.Student);
+        _pruning.RestoreMasks(path, sections);
+        _quantization.Restore(path, sections, _pruning.Student);
+        if (_teacher is not null)
+            RestoreModel(path, sections, "teacher", _teacher);
+    }
+
+    public void RecordStart(RunContext run)
+    {
+        var tracker = run.Tracker;
+        if (_onnxTeacher is not null)
+        {
+            tracker.SetTag("teacher.onnx", _onnxTeacher.Path);
+            tracker.SetTag("teacher.onnx.sha256", DataFile.Sha256Hex(_onnxTeacher.Path));
+        }
+        tracker.SetTag("data.sources", string.Join(";", _data.SourceFiles));
+        tracker.SetTag("data.sizes", $"train={_data.Train.Count} validation={_data.Validation.Count} test={_data.Test.Count}");
+        if (_data.Normalization is { } n)
+            tracker.SetTag("data.normalization", $"mean=[{Join(n.Mean)}] std=[{Join(n.Std)}]");
+        if (_teacher is not null)
+            tracker.LogMetric("teacher/params", _teacher.ParameterCount, 0);
+        tracker.LogMetric("student/params", _pruning.Student.ParameterCount, 0);
+    }
+
+    public void PreparePhase(RunContext run, RunPhase phase, int index, CancellationToken cancel)
+    {
+        if (phase is not StudentPhase || phase.Stage.Quantize is not { } quantize || _quantization.Quantized is not null)
+            return;
+        _quantization.Start(phase.Stage, _pruning.Student, _data.Train, EpochTrainer.EpochSeed(run.Plan.Seed, index, -1), cancel);
+        run.Log.Information("Stage {Stage}: {What} ({Weights} weights, {Activations} activations)", phase.Name,
+            phase.Stage.Epochs == 0 ? "post-training quantisation" : "quantisation-aware training",
+            quantize.Config.Weights, quantize.Config.Activations);
+    }
+
+    /// <summary>A quantize stage with no epochs: the student was calibrated when the stage started; this measures it
+    /// on the validation split.</summary>
+    public void Calibrate(RunContext run, RunPhase phase, PhaseState state, CancellationToken cancel)
+    {
+        var validation = Evaluator.Evaluate(_quantization.Quantized!, _data.Validation, cancel: cancel);
+        run.Tracker.LogMetric("quant/val_acc", validation.Accuracy, state.EpochOffset);
+        run.Log.Information("Stage {Stage}: calibrated; validation accuracy {Accuracy:P2}", phase.Name, validation.Accuracy);
+    }
+
+    public FamilyPhase StartPhase(RunContext run, RunPhase phase, int index)
+    {
+        var model = phase is TeacherPhase ? _teacher! : _pruning.Student;
+        var teacher = phase is StudentPhase ? DistillFrom : null;
+        var quantized = phase is StudentPhase ? _quantization.Quantized : null;
+        // The loss holds the hint adapter: it trains beside the model, on its device.
+        var loss = new DistillationLoss(phase is TeacherPhase ? new LossOptions { LabelSmoothing = phase.Stage.Loss.LabelSmoothing } : phase.Stage.Loss,
+            model, teacher).to(ComputeDevice.Of(model));
+        long stepsPerEpoch = EpochTrainer.StepsPerEpoch(_data.Train.Count, phase.Stage.BatchSize);
+        IReadOnlyList<IStepHook> hooks = phase is StudentPhase ? [.. _pruning.Hooks(phase.Stage, stepsPerEpoch), .. _quantization.Hooks()] : [];
+        var setup = new PhaseSetup(phase.Name, index, phase.Stage, model, teacher, loss, phase.MetricPrefix, hooks, quantized);
+        Parameter[] parameters = [.. setup.Trained.parameters(), .. loss.parameters()];
+        return new FamilyPhase(loss, parameters, hooks, (tracker, _, cancel) => new ClassifierSteps(setup, _data, tracker, cancel),
+            model.ParameterCount, Note: "");
+    }
+
+    /// <summary>A prune stage records its per-layer sparsity table and, when asked, shrinks the student (its new
+    /// student/params at the stage's last epoch, <paramref name="epoch"/>).</summary>
+    public void EndPhase(RunContext run, RunPhase phase, int epoch)
+    {
+        if (phase is not StudentPhase || phase.Stage.Prune is not { } prune)
+            return;
+        var artifact = $"pruning/sparsity-{phase.Name}.csv";
+        var path = run.ArtifactPath(artifact);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        File.WriteAllText(path, _pruning.Table());
+        run.Tracker.RegisterArtifact(artifact);
+        if (prune.Shrink)
+        {
+            var (before, after) = _pruning.Shrink();
+            run.Tracker.LogMetric("student/params", after, epoch);
+            run.Log.Information("Stage {Stage}: shrunk the student from {Before:N0} to {After:N0} parameters (channels [{Channels}], hidden [{Hidden}])",
+                phase.Name, before, after, string.Join(", ", _pruning.Student.Spec.Channels), string.Join(", ", _pruning.Student.Spec.Hidden));
+        }
+    }
+
+    public CheckpointParts CheckpointParts()
+    {
+        var student = _pruning.Student;
+        var models = new Dictionary<string, ModelDescriptor> { ["student"] = ModelDescriptor.Of(student, _data.Normalization, _data.Reading) };
+        var others = new List<KeyValuePair<string, byte[]>>([.. _pruning.Sections(), .. _quantization.Sections()]);
+        if (_teacher is not null)
+        {
+            models["teacher"] = ModelDescriptor.Of(_teacher, _data.Normalization, _data.Reading);
+            others.Add(new(TrainingCheckpoint.ModelSection("teacher"), ModelCheckpoint.ModelBytes(_teacher)));
+        }
+        return new CheckpointParts(models, [new(TrainingCheckpoint.ModelSection("student"), ModelCheckpoint.ModelBytes(student))], others);
+    }
+
+    public void Finish(RunContext run, int studentEpochs, CancellationToken cancel)
+    {
+        if (_onnxTeacher is not null)
+            ClassifierResults.RecordOnnxTeacher(run, _data, _onnxTeacher, cancel);
+        if (_teacher is not null)
+            ClassifierResults.RecordFinalModel(run, _data, _teacher, "teacher", RunExecutor.TeacherArtifact, cancel);
+        var sections = _pruning.Sections();
+        foreach (var (name, bytes) in _quantization.Sections())
+            sections[name] = bytes;
+        ClassifierResults.RecordFinalModel(run, _data, _pruning.Student, "student", RunExecutor.StudentArtifact, cancel, sections,
+            _quantization.Quantized, pruned: _pruning.IsPruned);
+        if (_pruning.IsPruned)
+            ClassifierResults.RecordFinalSparsity(run, _pruning, studentEpochs);
+        ClassifierResults.RunExports(run, _data, _pruning, _quantization, cancel);
+    }
+
+    public void Dispose()
+    {
+        _quantization.Dispose();
+        _pruning.Dispose();
+        _student.Dispose();
+        _onnxTeacher?.Dispose();
+        _teacher?.Dispose();
+        _data.Dispose();
+    }
+
+    /// <summary>A zoo model built from its spec (under the caller's seed, in CPU memory, so that every device starts from
+    /// the same weights) and moved to <paramref name="device"/>.</summary>
+    private static ZooModel Build(ModelSpec spec, DataSplits data, Device device, CancellationToken cancel) =>
+        ModelZoo.Build(spec, data.InputShape, data.NumClasses, cancel).to(device);
+
+    private static void RestoreModel(string path, IReadOnlyDictionary<string, byte[]> sections, string role, ZooModel model)
+    {
+        if (!sections.TryGetValue(TrainingCheckpoint.ModelSection(role), out var bytes))
+            throw new InvalidInputException($"{path}: checkpoint has no {role} weights");
+        ModelCheckpoint.LoadWeights(path, model, bytes);
+    }
+
+    private static string Join(double[] values) => string.Join(", ", values.Select(v => v.ToString("G6", CultureInfo.InvariantCulture)));
+}
