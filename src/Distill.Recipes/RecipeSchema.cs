@@ -436,8 +436,8 @@ public static partial class RecipeSchema
         [
             new() { Key = "weights", Schema = QuantScheme(weights: true), DefaultEmpty = true, Doc = "How conv and linear weights (batch norm folded in) are quantised" },
             new() { Key = "activations", Schema = QuantScheme(weights: false), DefaultEmpty = true, Doc = "How the model input and every layer's output (after its ReLU) are quantised, per tensor" },
-            new() { Key = "weight_observer", Schema = Enum([.. Core.Quantization.ObserverNames.All]), Default = "min_max", Doc = "How weight ranges are found" },
-            new() { Key = "activation_observer", Schema = Enum([.. Core.Quantization.ObserverNames.All]), Default = "min_max", Doc = "How activation ranges are found: min_max, moving_average (EMA of batch min/max), percentile (histogram tails clipped), entropy (KL threshold, as TensorRT), mse (clipping with the least squared error)" },
+            new() { Key = "weight_observer", Schema = Enum([.. Core.Quantization.Observers.Registry.Names]), Default = "min_max", Doc = "How weight ranges are found" },
+            new() { Key = "activation_observer", Schema = Enum([.. Core.Quantization.Observers.Registry.Names]), Default = "min_max", Doc = "How activation ranges are found: min_max, moving_average (EMA of batch min/max), percentile (histogram tails clipped), entropy (KL threshold, as TensorRT), mse (clipping with the least squared error)" },
             new() { Key = "percentile", Schema = Number(50, minExclusive: true, max: 100), Default = 99.99, Doc = "percentile observer: the percentile kept" },
             new() { Key = "momentum", Schema = Number(0, minExclusive: true, max: 1), Default = 0.01, Doc = "moving_average observer: weight of the newest batch" },
             new() { Key = "bins", Schema = Int(16, RecipeLimits.HistogramBins.Value), Default = 2048L, Doc = "Histogram bins of the percentile, entropy and mse observers" },

@@ -79,6 +79,21 @@ public class QuantizeRecipeTests
         AssertAt(Single(WithQuantize(quantize)), line, column, message);
     }
 
+    /// <summary>The recipe reads the observer registry: every registered name binds to its own kind (the binder
+    /// once turned any name it did not know into min_max), and the CLI's old spellings are not recipe names.</summary>
+    [Fact]
+    public void EveryRegisteredObserverBindsToItsKindAndOldSpellingsAreSuggestedAgainst()
+    {
+        foreach (var entry in Observers.Registry.Entries)
+        {
+            var config = Load(WithQuantize($"      weights: {{ per_channel: false }}\n      weight_observer: {entry.Name}\n      activation_observer: {entry.Name}")).Stages[0].Quantize!.Config;
+            Assert.Equal((entry.Kind, entry.Kind), (config.WeightObserver, config.ActivationObserver));
+        }
+        // "      activation_observer: " is 27 characters: the value starts at column 28 of line 11.
+        AssertAt(Single(WithQuantize("      activation_observer: moving-average")), 11, 28,
+            "stages[0].quantize.activation_observer: must be one of min_max | moving_average | percentile | entropy | mse, got 'moving-average' (did you mean 'moving_average'?)");
+    }
+
     [Fact]
     public void ZeroEpochsWithoutQuantizeIsRejected()
     {

@@ -21,21 +21,6 @@ public interface IObserver
     void Reset();
 }
 
-public enum ObserverKind
-{
-    /// <summary>Running minimum and maximum of everything seen.</summary>
-    MinMax,
-    /// <summary>Exponential moving average of each batch's minimum and maximum.</summary>
-    MovingAverageMinMax,
-    /// <summary>Histogram; clips each tail at a percentile (e.g. 99.99).</summary>
-    Percentile,
-    /// <summary>Histogram of |x|; the threshold minimising the KL divergence between the float and
-    /// quantised distributions, as TensorRT calibrates.</summary>
-    Entropy,
-    /// <summary>Histogram; the clipping range minimising the mean squared quantisation error.</summary>
-    Mse,
-}
-
 public sealed record ObserverOptions
 {
     /// <summary>Weight of the newest batch in the moving average (PyTorch's averaging constant).</summary>
@@ -59,33 +44,5 @@ public sealed record ObserverOptions
         {
             throw new InvalidInputException($"observer histogram bins must be between 256 and 65536, got {Bins}.");
         }
-    }
-}
-
-public static class Observers
-{
-    /// <summary>An observer of the given kind for a tensor quantised with <paramref name="scheme"/>.
-    /// Only min-max observers support per-channel schemes; the histogram observers find one range per tensor.</summary>
-    public static IObserver Create(ObserverKind kind, QuantScheme scheme, ObserverOptions? options = null)
-    {
-        ArgumentNullException.ThrowIfNull(scheme);
-        options ??= new ObserverOptions();
-        options.Validate();
-        scheme.Validate();
-        int? axis = scheme.PerChannel ? scheme.ChannelAxis : null;
-        if (axis is not null && kind is not (ObserverKind.MinMax or ObserverKind.MovingAverageMinMax))
-        {
-            throw new InvalidInputException(
-                $"the {kind} observer finds one range per tensor; a per-channel scheme needs the MinMax or MovingAverageMinMax observer.");
-        }
-        return kind switch
-        {
-            ObserverKind.MinMax => new MinMaxObserver(axis),
-            ObserverKind.MovingAverageMinMax => new MovingAverageMinMaxObserver(options.Momentum, axis),
-            ObserverKind.Percentile => new PercentileObserver(options.Percentile, options.Bins),
-            ObserverKind.Entropy => new EntropyObserver(scheme, options.Bins),
-            ObserverKind.Mse => new MseObserver(scheme, options.Bins),
-            _ => throw new InvalidInputException($"unknown observer kind {kind}."),
-        };
     }
 }

@@ -38,12 +38,7 @@ internal static class PlanBinder
         bool idx = format == "idx";
         return new DataOptions
         {
-            Format = format switch
-            {
-                "csv" => DataFormat.Csv,
-                "text" => DataFormat.Text,
-                _ => DataFormat.Idx,
-            },
+            Format = Choice(format, "data.format", ("idx", DataFormat.Idx), ("csv", DataFormat.Csv), ("text", DataFormat.Text)),
             TrainIdx = idx ? BindIdx(Map(data, "train")) : null,
             TestIdx = idx ? BindIdx(Map(data, "test")) : null,
             TrainCsv = data.Str("train_csv"),
@@ -55,12 +50,10 @@ internal static class PlanBinder
             TestFraction = data.Raw("test_fraction") as double? ?? 0.2,
             NumClasses = OptInt(data, "num_classes"),
             ValidationFraction = Num(data, "validation_fraction"),
-            Normalize = data.Str("normalize") switch
-            {
-                "none" => NormalizationMode.None,
-                "fixed" => NormalizationMode.Fixed,
-                _ => NormalizationMode.Standard,
-            },
+            // Text data has no normalize key: the record's default stands.
+            Normalize = data.Str("normalize") is { } normalize
+                ? Choice(normalize, "data.normalize", ("none", NormalizationMode.None), ("standard", NormalizationMode.Standard), ("fixed", NormalizationMode.Fixed))
+                : new DataOptions().Normalize,
             Mean = Doubles(data, "mean"),
             Std = Doubles(data, "std"),
             MaxTrain = OptInt(data, "max_train"),
@@ -95,12 +88,7 @@ internal static class PlanBinder
 
     internal static ModelSpec BindModel(MapValue model) => new()
     {
-        Arch = Str(model, "arch") switch
-        {
-            "cnn" => ModelArch.Cnn,
-            "transformer-lm" => ModelArch.TransformerLm,
-            _ => ModelArch.Mlp,
-        },
+        Arch = Choice(Str(model, "arch"), "model.arch", ("mlp", ModelArch.Mlp), ("cnn", ModelArch.Cnn), ("transformer-lm", ModelArch.TransformerLm)),
         Channels = Ints(model, "channels") ?? [],
         Hidden = Ints(model, "hidden") ?? [],
         Depthwise = Bools(model, "depthwise"),
@@ -232,7 +220,7 @@ internal static class PlanBinder
         PerChannel = scheme.Raw("per_channel") as bool? ?? false,
     };
 
-    private static ObserverKind Observer(string name) => ObserverNames.Find(name) ?? ObserverKind.MinMax;
+    private static ObserverKind Observer(string name) => Observers.Registry.Get(name).Kind;
 
     private static PruneOptions BindPrune(MapValue prune, Location at) => new()
     {
@@ -273,6 +261,18 @@ internal static class PlanBinder
         Experiment = Str(tracking, "experiment"),
         Uri = tracking.Str("uri"),
     };
+
+    /// <summary>The value a validated name stands for. The schema allowed only these names, so another one means
+    /// the schema and the binder are out of step: a bug, never a silent default.</summary>
+    private static T Choice<T>(string name, string key, params (string Name, T Value)[] choices)
+    {
+        foreach (var (known, value) in choices)
+        {
+            if (known == name)
+                return value;
+        }
+        throw new InvalidOperationException($"validated recipe has {key} '{name}', which the binder does not know");
+    }
 
     private static MapValue Map(MapValue map, string key) =>
         map.Map(key) ?? throw new InvalidOperationException($"validated recipe lacks mapping '{key}'");

@@ -18,7 +18,7 @@ public static class TargetProfileLoader
     private static readonly string[] CalibrationKeys = ["method", "batches", "batch_size", "percentile"];
 
     private static readonly Dictionary<string, ObserverKind> Methods =
-        Enum.GetValues<ObserverKind>().ToDictionary(ObserverNames.Of, kind => kind);
+        Observers.Registry.Entries.ToDictionary(e => e.Name, e => e.Kind);
 
     /// <exception cref="InvalidInputException">The file is missing, not YAML, or has a bad field.</exception>
     public static TargetProfile Load(string path)
