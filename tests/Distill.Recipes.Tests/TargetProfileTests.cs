@@ -47,6 +47,118 @@ public class TargetProfileTests
         Assert.Equal(ExportPrecision.Float32, TargetProfileLoader.Load(Shipped("onnx-fp32")).Precision);
     }
 
+    /// <summary>Every field of every shipped profile, written out from the YAML files by hand (absent keys take the
+    /// record's defaults): the loader must read each file into exactly this record.</summary>
+    public static TheoryData<string> ShippedNames => new(ShippedProfiles().Select(p => p.Name));
+
+    private static TargetProfile[] ShippedProfiles() =>
+    [
+        new TargetProfile
+        {
+            Name = "arm-cortex-a",
+            Description = "Arm Cortex-A through TensorFlow Lite / Arm NN; int8 full-integer following the TFLite int8 spec (conv weights per channel, fully connected per tensor), float input and output",
+            Format = ExportFormat.Tflite,
+            Precision = ExportPrecision.Int8,
+            Weights = new QuantScheme { Bits = 8, Symmetric = true, PerChannel = true, Signed = true, NarrowRange = true },
+            Activations = new QuantScheme { Bits = 8, Signed = true, Symmetric = false },
+            Calibration = ObserverKind.MinMax,
+            CalibrationBatches = 16,
+            CalibrationBatchSize = 64,
+            Observer = new ObserverOptions { Percentile = 99.99 },
+            IntegerIo = false,
+            Source = Shipped("arm-cortex-a"),
+        },
+        new TargetProfile
+        {
+            Name = "edge-fp16",
+            Description = "GPUs and neural engines that compute in half precision; ONNX fp16 weights and compute, float32 input and output",
+            Format = ExportFormat.Onnx,
+            Precision = ExportPrecision.Float16,
+            Float32Io = true,
+            Opset = 17,
+            Source = Shipped("edge-fp16"),
+        },
+        new TargetProfile
+        {
+            Name = "npu-u8",
+            Description = "NPUs and QNNPACK-style kernels that take uint8; ONNX QDQ with uint8 asymmetric per-tensor activations and uint8 asymmetric per-tensor weights",
+            Format = ExportFormat.Onnx,
+            Precision = ExportPrecision.Int8,
+            Weights = new QuantScheme { Bits = 8, Symmetric = false, PerChannel = false, Signed = false, NarrowRange = false },
+            Activations = new QuantScheme { Bits = 8, Signed = false, Symmetric = false },
+            Calibration = ObserverKind.Percentile,
+            CalibrationBatches = 16,
+            CalibrationBatchSize = 64,
+            Observer = new ObserverOptions { Percentile = 99.99 },
+            Opset = 17,
+            Source = Shipped("npu-u8"),
+        },
+        new TargetProfile
+        {
+            Name = "onnx-fp32",
+            Description = "Reference ONNX float32 file (batch norm folded); runs anywhere ONNX Runtime does",
+            Format = ExportFormat.Onnx,
+            Precision = ExportPrecision.Float32,
+            Opset = 17,
+            Source = Shipped("onnx-fp32"),
+        },
+        new TargetProfile
+        {
+            Name = "tensorrt",
+            Description = "NVIDIA TensorRT; ONNX int8 QDQ, symmetric everywhere (zero point 0), per-channel weights, entropy (KL) calibration of activations",
+            Format = ExportFormat.Onnx,
+            Precision = ExportPrecision.Int8,
+            Weights = new QuantScheme { Bits = 8, Symmetric = true, PerChannel = true, Signed = true, NarrowRange = true },
+            Activations = new QuantScheme { Bits = 8, Signed = true, Symmetric = true },
+            Calibration = ObserverKind.Entropy,
+            CalibrationBatches = 16,
+            CalibrationBatchSize = 64,
+            Observer = new ObserverOptions { Percentile = 99.99 },
+            Opset = 17,
+            Source = Shipped("tensorrt"),
+        },
+        new TargetProfile
+        {
+            Name = "x86-avx2",
+            Description = "ONNX Runtime on x86 with AVX2 but no VNNI; int8 QDQ, U8S8 (uint8 activations, int8 weights), 7-bit weights (reduce_range) so that the u8 x s8 pair sums cannot saturate",
+            Format = ExportFormat.Onnx,
+            Precision = ExportPrecision.Int8,
+            Weights = new QuantScheme { Bits = 7, Symmetric = true, PerChannel = true, Signed = true, NarrowRange = false },
+            Activations = new QuantScheme { Bits = 8, Signed = false, Symmetric = false },
+            Calibration = ObserverKind.MinMax,
+            CalibrationBatches = 16,
+            CalibrationBatchSize = 64,
+            Observer = new ObserverOptions { Percentile = 99.99 },
+            FirstLayerFloat = true,
+            Opset = 17,
+            Source = Shipped("x86-avx2"),
+        },
+        new TargetProfile
+        {
+            Name = "x86-vnni",
+            Description = "ONNX Runtime on x86 with AVX-512 VNNI or AVX-VNNI; int8 QDQ, S8S8 (int8 activations and weights), per-channel weights",
+            Format = ExportFormat.Onnx,
+            Precision = ExportPrecision.Int8,
+            Weights = new QuantScheme { Bits = 8, Symmetric = true, PerChannel = true, Signed = true, NarrowRange = true },
+            Activations = new QuantScheme { Bits = 8, Signed = true, Symmetric = false },
+            Calibration = ObserverKind.MinMax,
+            CalibrationBatches = 16,
+            CalibrationBatchSize = 64,
+            Observer = new ObserverOptions { Percentile = 99.99 },
+            FirstLayerFloat = true,
+            Opset = 17,
+            Source = Shipped("x86-vnni"),
+        },
+    ];
+
+    [Theory]
+    [MemberData(nameof(ShippedNames))]
+    public void Shipped_profiles_load_field_for_field(string name)
+    {
+        var expected = ShippedProfiles().Single(p => p.Name == name);
+        Assert.Equal(expected, TargetProfileLoader.Load(Shipped(name)));
+    }
+
     [Fact]
     public void Every_shipped_profile_is_listed_and_named_as_its_file()
     {

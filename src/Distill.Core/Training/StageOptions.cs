@@ -16,6 +16,18 @@ public sealed record OptimizerOptions
     public bool Nesterov { get; init; }
     public double Beta1 { get; init; } = 0.9;
     public double Beta2 { get; init; } = 0.999;
+
+    /// <summary>Throws <see cref="InvalidInputException"/> naming the first option out of its range (<see cref="Optimizers.Options"/>).</summary>
+    public void Validate()
+    {
+        Option("lr").Check(LearningRate);
+        Option("weight_decay").Check(WeightDecay);
+        Option("momentum").Check(Momentum);
+        Option("betas").Check(Beta1);
+        Option("betas").Check(Beta2);
+    }
+
+    private static OptionSpec Option(string key) => Optimizers.Options.First(o => o.Key == key);
 }
 
 public enum ScheduleKind { Constant, Step, Cosine, OneCycle }
@@ -33,6 +45,18 @@ public sealed record ScheduleOptions
     public double MinLearningRate { get; init; }
     /// <summary>one-cycle: fraction of steps spent rising to the peak (the optimiser's learning rate).</summary>
     public double PctStart { get; init; } = 0.3;
+
+    /// <summary>Throws <see cref="InvalidInputException"/> naming the first option out of its range (<see cref="Schedules.Options"/>).</summary>
+    public void Validate()
+    {
+        Option("warmup_epochs").Check(WarmupEpochs);
+        Option("step_epochs").Check(StepEpochs);
+        Option("gamma").Check(Gamma);
+        Option("min_lr").Check(MinLearningRate);
+        Option("pct_start").Check(PctStart);
+    }
+
+    private static OptionSpec Option(string key) => Schedules.Options.First(o => o.Key == key);
 }
 
 public sealed record EarlyStopOptions

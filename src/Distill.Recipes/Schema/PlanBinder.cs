@@ -121,12 +121,7 @@ internal static class PlanBinder
             BatchSize = Int(stage, "batch_size"),
             Optimizer = new OptimizerOptions
             {
-                Kind = Str(optimizer, "name") switch
-                {
-                    "sgd" => OptimizerKind.Sgd,
-                    "adamw" => OptimizerKind.AdamW,
-                    _ => OptimizerKind.Adam,
-                },
+                Kind = Optimizers.Registry.Get(Str(optimizer, "name")).Kind,
                 LearningRate = Num(optimizer, "lr"),
                 WeightDecay = Num(optimizer, "weight_decay"),
                 Momentum = Num(optimizer, "momentum"),
@@ -136,13 +131,7 @@ internal static class PlanBinder
             },
             Schedule = new ScheduleOptions
             {
-                Kind = Str(schedule, "name") switch
-                {
-                    "step" => ScheduleKind.Step,
-                    "cosine" => ScheduleKind.Cosine,
-                    "one_cycle" => ScheduleKind.OneCycle,
-                    _ => ScheduleKind.Constant,
-                },
+                Kind = Schedules.Registry.Get(Str(schedule, "name")).Kind,
                 WarmupEpochs = Num(schedule, "warmup_epochs"),
                 StepEpochs = Int(schedule, "step_epochs"),
                 Gamma = Num(schedule, "gamma"),
@@ -224,12 +213,7 @@ internal static class PlanBinder
 
     private static PruneOptions BindPrune(MapValue prune, Location at) => new()
     {
-        Method = Str(prune, "method") switch
-        {
-            "channel" => PruneMethod.Channel,
-            "n_m" => PruneMethod.NM,
-            _ => PruneMethod.Magnitude,
-        },
+        Method = PruningMethods.Registry.Get(Str(prune, "method")).Kind,
         Ranking = prune.Str("ranking") == "layer" ? PruneRanking.Layer : PruneRanking.Global,
         Norm = prune.Str("norm") == "l2" ? ChannelNorm.L2 : ChannelNorm.L1,
         Sparsity = prune.Raw("sparsity") as double? ?? 0,

@@ -1,0 +1,38 @@
+using Distill.Core;
+using Distill.Core.Training;
+
+namespace Distill.Core.Tests.Registries;
+
+/// <summary>Core's optimiser and schedule options check their own ranges (the registry's option table), so a plan
+/// built in code is refused as clearly as a recipe, before a step is taken.</summary>
+public class OptionRecordTests
+{
+    [Fact]
+    public void Optimiser_options_out_of_range_are_refused_naming_the_key()
+    {
+        new OptimizerOptions().Validate();
+        Assert.Equal("lr must be > 0, got 0.", Assert.Throws<InvalidInputException>(() => new OptimizerOptions { LearningRate = 0 }.Validate()).Message);
+        Assert.Equal("momentum must be in [0, 1), got 1.", Assert.Throws<InvalidInputException>(() => new OptimizerOptions { Momentum = 1 }.Validate()).Message);
+        Assert.Equal("betas must be in [0, 1), got 1.5.", Assert.Throws<InvalidInputException>(() => new OptimizerOptions { Beta2 = 1.5 }.Validate()).Message);
+    }
+
+    [Fact]
+    public void Schedule_options_out_of_range_are_refused_before_the_first_step()
+    {
+        new ScheduleOptions().Validate();
+        var e = Assert.Throws<InvalidInputException>(() => new LearningRateSchedule(new ScheduleOptions { PctStart = 1 }, 0.1, 10, 1));
+        Assert.Equal("pct_start must be in (0, 1), got 1.", e.Message);
+        Assert.Equal("step_epochs must be in [1, 100000], got 0.", Assert.Throws<InvalidInputException>(() => new ScheduleOptions { StepEpochs = 0 }.Validate()).Message);
+    }
+
+    [Fact]
+    public void Every_kind_has_one_registry_entry()
+    {
+        Assert.Equal(Enum.GetValues<OptimizerKind>(), Optimizers.Registry.Entries.Select(e => e.Kind).Order());
+        Assert.Equal(Enum.GetValues<ScheduleKind>(), Schedules.Registry.Entries.Select(e => e.Kind).Order());
+        Assert.Equal(Enum.GetValues<Distill.Core.Pruning.PruneMethod>(), Distill.Core.Pruning.PruningMethods.Registry.Entries.Select(e => e.Kind).Order());
+        Assert.Equal(["sgd", "adam", "adamw"], Optimizers.Registry.Names);
+        Assert.Equal(["constant", "step", "cosine", "one_cycle"], Schedules.Registry.Names);
+        Assert.Equal(["magnitude", "channel", "n_m"], Distill.Core.Pruning.PruningMethods.Registry.Names);
+    }
+}
