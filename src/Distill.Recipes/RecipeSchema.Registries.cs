@@ -98,7 +98,7 @@ public static partial class RecipeSchema
     };
 
     /// <summary>A registry option as a recipe key: its range, its default (the option record's) and its doc.</summary>
-    private static Field FromOption(OptionSpec option)
+    internal static Field FromOption(OptionSpec option)
     {
         var range = option.Range;
         ScalarSchema Scalar(ScalarKind kind) => new()

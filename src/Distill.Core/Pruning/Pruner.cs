@@ -11,6 +11,8 @@ public sealed class Pruner
 
     public Pruner(ZooModel model, PruneOptions options, string stage)
     {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
         _options = options;
         Selected = LayerSelection.Select(model, options, stage);
     }

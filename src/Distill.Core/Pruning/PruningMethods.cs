@@ -3,6 +3,11 @@ using static TorchSharp.torch;
 
 namespace Distill.Core.Pruning;
 
+/// <summary>magnitude: unstructured, smallest |w| first. channel: whole output channels (conv filters,
+/// hidden units of the head) by their norm. n_m: keep the N largest of every M consecutive weights
+/// along the input dimension.</summary>
+public enum PruneMethod { Magnitude, Channel, NM }
+
 /// <summary>Layers whose masks are ranked together, and the sparsity due for them now.</summary>
 public sealed record PruneGroup(IReadOnlyList<SelectedLayer> Layers, double Sparsity);
 

@@ -30,19 +30,13 @@ public sealed record ObserverOptions
     /// <summary>Histogram bins of the percentile, entropy and MSE observers.</summary>
     public int Bins { get; init; } = 2048;
 
+    /// <summary>Throws <see cref="InvalidInputException"/> naming the first option out of its range (<see cref="Observers.Options"/>).</summary>
     public void Validate()
     {
-        if (!(Momentum > 0 && Momentum <= 1))
-        {
-            throw new InvalidInputException($"observer momentum must be in (0, 1], got {Momentum}.");
-        }
-        if (!(Percentile > 50 && Percentile <= 100))
-        {
-            throw new InvalidInputException($"observer percentile must be in (50, 100], got {Percentile}.");
-        }
-        if (Bins < 256 || Bins > 1 << 16)
-        {
-            throw new InvalidInputException($"observer histogram bins must be between 256 and 65536, got {Bins}.");
-        }
+        Option("percentile").Check(Percentile);
+        Option("momentum").Check(Momentum);
+        Option("bins").Check(Bins);
     }
+
+    private static OptionSpec Option(string key) => Observers.Options.First(o => o.Key == key);
 }

@@ -35,6 +35,19 @@ public static class Observers
             (scheme, options, _) => new MseObserver(scheme, options.Bins)),
     ]);
 
+    private static readonly ObserverOptions Defaults = new();
+
+    /// <summary>The observers' options, in recipe order; defaults are <see cref="ObserverOptions"/>'.</summary>
+    public static IReadOnlyList<OptionSpec> Options { get; } =
+    [
+        new("percentile", OptionKind.Number, Defaults.Percentile, "percentile observer: the percentile kept") { Range = new(50, MinExclusive: true, Max: 100) },
+        new("momentum", OptionKind.Number, Defaults.Momentum, "moving_average observer: weight of the newest batch") { Range = new(0, MinExclusive: true, Max: 1) },
+        new("bins", OptionKind.Integer, Defaults.Bins, "Histogram bins of the percentile, entropy and mse observers") { Range = new(256, Max: MaxBins) },
+    ];
+
+    /// <summary>Most histogram bins (memory and time of the entropy search grow with them).</summary>
+    public const int MaxBins = 1 << 16;
+
     /// <summary>The entry of a kind (every kind has one).</summary>
     public static ObserverEntry Of(ObserverKind kind) => Registry.Entries.First(e => e.Kind == kind);
 

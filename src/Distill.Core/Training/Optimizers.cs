@@ -3,6 +3,9 @@ using static TorchSharp.torch;
 
 namespace Distill.Core.Training;
 
+/// <summary>Which optimiser a stage uses; <see cref="Optimizers.Registry"/> holds each one's name and factory.</summary>
+public enum OptimizerKind { Sgd, Adam, AdamW }
+
 /// <summary>One optimiser: its <see cref="OptimizerKind"/>, its name and how to build it from the stage's options.</summary>
 public sealed record OptimizerEntry(
     OptimizerKind Kind,
@@ -13,7 +16,7 @@ public sealed record OptimizerEntry(
     public IReadOnlyList<string> Aliases { get; init; } = [];
 }
 
-/// <summary>The optimisers and their options. To add one: a member of <see cref="OptimizerKind"/> and a line here
+/// <summary>The optimisers and their options. To add one: a member of <see cref="OptimizerKind"/> above and a line here
 /// (plus, when it has a new option, a property on <see cref="OptimizerOptions"/> and a line in <see cref="Options"/>);
 /// the recipe schema, its docs and the binder read these tables.</summary>
 public static class Optimizers

@@ -1,5 +1,8 @@
 namespace Distill.Core.Training;
 
+/// <summary>Which learning-rate schedule a stage uses; <see cref="Schedules.Registry"/> holds each one's name and curve.</summary>
+public enum ScheduleKind { Constant, Step, Cosine, OneCycle }
+
 /// <summary>Where a schedule is: the stage's options, the base (peak) rate, the optimiser step and the stage's length.</summary>
 /// <param name="Progress">For schedules with warm-up: the fraction of the steps after warm-up done, in [0, 1].</param>
 public readonly record struct ScheduleStep(ScheduleOptions Options, double BaseLr, long Step, long StepsPerEpoch, long TotalSteps, double Progress);
@@ -11,7 +14,7 @@ public sealed record ScheduleEntry(ScheduleKind Kind, string Name, string Doc, b
     public IReadOnlyList<string> Aliases { get; init; } = [];
 }
 
-/// <summary>The learning-rate schedules and their options. To add one: a member of <see cref="ScheduleKind"/> and a
+/// <summary>The learning-rate schedules and their options. To add one: a member of <see cref="ScheduleKind"/> above and a
 /// line here (plus, for a new option, a property on <see cref="ScheduleOptions"/> and a line in <see cref="Options"/>).</summary>
 public static class Schedules
 {

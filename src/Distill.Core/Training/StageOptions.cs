@@ -4,8 +4,6 @@ using Distill.Core.Quantization;
 
 namespace Distill.Core.Training;
 
-public enum OptimizerKind { Sgd, Adam, AdamW }
-
 public sealed record OptimizerOptions
 {
     public OptimizerKind Kind { get; init; } = OptimizerKind.Adam;
@@ -29,8 +27,6 @@ public sealed record OptimizerOptions
 
     private static OptionSpec Option(string key) => Optimizers.Options.First(o => o.Key == key);
 }
-
-public enum ScheduleKind { Constant, Step, Cosine, OneCycle }
 
 /// <summary>Learning-rate schedule, evaluated per optimiser step.</summary>
 public sealed record ScheduleOptions

@@ -70,13 +70,7 @@ internal static class TargetSchema
                         new() { Key = "method", Schema = OneOf(Observers.Registry.Names), Default = Observers.NameOf(Defaults.Calibration), Doc = "Observer of the activation ranges" },
                         new() { Key = "batches", Schema = Int(1, 100_000), Default = (long)Defaults.CalibrationBatches, Doc = "Calibration batches from the training split" },
                         new() { Key = "batch_size", Schema = Int(1, 100_000), Default = (long)Defaults.CalibrationBatchSize, Doc = "Samples per calibration batch" },
-                        new()
-                        {
-                            Key = "percentile",
-                            Schema = new ScalarSchema { Kind = ScalarKind.Number, Min = 50, MinExclusive = true, Max = 100 },
-                            Default = Defaults.Observer.Percentile,
-                            Doc = "percentile observer: the percentile kept",
-                        },
+                        RecipeSchema.FromOption(Observers.Options.First(o => o.Key == "percentile")),
                     ],
                 },
                 Doc = "int8: how activation ranges are found",

@@ -35,4 +35,24 @@ public class OptionRecordTests
         Assert.Equal(["constant", "step", "cosine", "one_cycle"], Schedules.Registry.Names);
         Assert.Equal(["magnitude", "channel", "n_m"], Distill.Core.Pruning.PruningMethods.Registry.Names);
     }
+
+    [Fact]
+    public void Prune_options_out_of_range_are_refused_naming_where_they_were_written()
+    {
+        new Distill.Core.Pruning.PruneOptions().Validate();
+        var nm = Assert.Throws<InvalidInputException>(() => new Distill.Core.Pruning.PruneOptions { N = 4, M = 4, Where = "r.yaml:9:5" }.Validate());
+        Assert.Equal("r.yaml:9:5: N:M needs 1 <= n < m, got 4:4.", nm.Message);
+        var sparsity = Assert.Throws<InvalidInputException>(() => new Distill.Core.Pruning.PruneOptions { Sparsity = 1 }.Validate());
+        Assert.Equal("prune: sparsity and initial_sparsity must be in [0, 1), got 1 and 0.", sparsity.Message);
+    }
+
+    /// <summary>The observer options' ranges are one table: the recipe once allowed 16 bins, which Core then refused
+    /// (256 at least) only when the quantize stage started, without the recipe line.</summary>
+    [Fact]
+    public void Observer_options_check_the_registry_ranges()
+    {
+        Assert.Equal("bins must be in [256, 65536], got 100.",
+            Assert.Throws<InvalidInputException>(() => new Distill.Core.Quantization.ObserverOptions { Bins = 100 }.Validate()).Message);
+        Assert.Equal(["percentile", "momentum", "bins"], Distill.Core.Quantization.Observers.Options.Select(o => o.Key));
+    }
 }
