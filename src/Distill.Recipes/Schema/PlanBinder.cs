@@ -184,7 +184,7 @@ internal static class PlanBinder
             FoldBatchNorm = Bool(quantize, "fold_batch_norm"),
             FreezeBatchNormEpoch = OptInt(quantize, "freeze_bn_epoch"),
             QuantizeInput = Bool(quantize, "quantize_input"),
-            FirstLayerFloat = Str(quantize, "first_layer") == "float",
+            FirstLayerFloat = Choice(Str(quantize, "first_layer"), "quantize.first_layer", ("integer", false), ("float", true)),
             Overrides = quantize.List("layers").Cast<MapValue>()
                 .Select(o => new LayerOverride
                 {
@@ -214,12 +214,15 @@ internal static class PlanBinder
     private static PruneOptions BindPrune(MapValue prune, Location at) => new()
     {
         Method = PruningMethods.Registry.Get(Str(prune, "method")).Kind,
-        Ranking = prune.Str("ranking") == "layer" ? PruneRanking.Layer : PruneRanking.Global,
-        Norm = prune.Str("norm") == "l2" ? ChannelNorm.L2 : ChannelNorm.L1,
+        // A method that does not rank (n_m) or does not use a norm has no such key: the record's default stands.
+        Ranking = prune.Str("ranking") is { } ranking
+            ? Choice(ranking, "prune.ranking", ("global", PruneRanking.Global), ("layer", PruneRanking.Layer))
+            : new PruneOptions().Ranking,
+        Norm = prune.Str("norm") is { } norm ? Choice(norm, "prune.norm", ("l1", ChannelNorm.L1), ("l2", ChannelNorm.L2)) : new PruneOptions().Norm,
         Sparsity = prune.Raw("sparsity") as double? ?? 0,
         N = OptInt(prune, "n") ?? 2,
         M = OptInt(prune, "m") ?? 4,
-        Schedule = Str(prune, "schedule") == "gradual" ? PruneSchedule.Gradual : PruneSchedule.OneShot,
+        Schedule = Choice(Str(prune, "schedule"), "prune.schedule", ("one_shot", PruneSchedule.OneShot), ("gradual", PruneSchedule.Gradual)),
         StartEpoch = Num(prune, "start_epoch"),
         EndEpoch = prune.Raw("end_epoch") as double?,
         InitialSparsity = prune.Raw("initial_sparsity") as double? ?? 0,
