@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using Distill.Core;
-using Distill.Recipes.Schema;
 
 namespace Distill.Cli;
 

@@ -80,7 +80,7 @@ public static class RecipeLimits
 
     public static Limit CalibrationBatches { get; } = new("quantize.calibration_batches", 100000, "");
 
-    public static Limit HistogramBins { get; } = new("quantize.bins", 1 << 16, "");
+    public static Limit HistogramBins { get; } = new("quantize.bins", Core.Quantization.Observers.MaxBins, "");
 
     public static Limit Threads { get; } = new("teacher.threads (ONNX Runtime)", 1024, "");
 

@@ -1,6 +1,9 @@
 using System.Text;
 using System.Text.RegularExpressions;
 using Distill.Core;
+using Distill.Core.Pruning;
+using Distill.Core.Quantization;
+using Distill.Core.Training;
 using Distill.Recipes.Schema;
 
 namespace Distill.Recipes;
@@ -377,71 +380,15 @@ public static partial class RecipeSchema
         };
     }
 
-    private static MapSchema Prune()
-    {
-        var sized = new Condition("method", "magnitude", "channel");
-        var channel = new Condition("method", "channel");
-        var nm = new Condition("method", "n_m");
-        var gradual = new Condition("schedule", "gradual");
-        return new MapSchema
-        {
-            Fields =
-            [
-                new() { Key = "method", Schema = Enum("magnitude", "channel", "n_m"), Default = "magnitude", Doc = "magnitude: unstructured, smallest |w| first; channel: whole output channels (conv filters with their batch-norm, hidden head units) by norm; n_m: N of every M weights along the input dimension" },
-                new() { Key = "sparsity", Schema = Fraction(), Required = true, When = sized, Doc = "Final fraction of the selected weights (magnitude) or channels (channel) that are zero" },
-                new()
-                {
-                    Key = "ranking",
-                    Schema = Enum("global", "layer"),
-                    When = sized,
-                    DefaultFrom = m => m.Str("method") == "channel" ? "layer" : "global",
-                    DefaultText = "global for magnitude, layer for channel",
-                    Doc = "global: one threshold across all selected layers; layer: every layer to the same sparsity",
-                },
-                new() { Key = "norm", Schema = Enum("l1", "l2"), Default = "l1", When = channel, Doc = "Norm a channel is ranked by" },
-                new() { Key = "n", Schema = Int(1, 63), Default = 2L, When = nm, Doc = "Weights kept in every group of m" },
-                new() { Key = "m", Schema = Int(2, 64), Default = 4L, When = nm, Doc = "Group size along the input dimension (input features; input channels of a conv); must divide every selected layer's input size" },
-                new() { Key = "schedule", Schema = Enum("one_shot", "gradual"), Default = "one_shot", Doc = "one_shot: prune to the target at start_epoch; gradual: cubic s_t = s_f + (s_i - s_f)(1 - t/T)^3 from start_epoch to end_epoch" },
-                new() { Key = "start_epoch", Schema = Number(0), Default = 0.0, Doc = "Epoch of the stage (fractions allowed) at which pruning starts" },
-                new() { Key = "end_epoch", Schema = Number(0, minExclusive: true), When = gradual, DefaultText = "the end of the stage", Doc = "Epoch by which the final sparsity is reached; at most the stage's epochs" },
-                new() { Key = "initial_sparsity", Schema = Fraction(), Default = 0.0, When = gradual, Doc = "s_i, the sparsity the schedule starts from" },
-                new() { Key = "update_every", Schema = Int(1, int.MaxValue), Default = 50L, When = gradual, Doc = "Optimiser steps between mask updates" },
-                new() { Key = "layers", Schema = new ListSchema { Item = Text, MinCount = 1 }, DefaultText = "every conv and linear weight the method can prune", Doc = "Parameter-name globs (* and ?) of the layers to prune, e.g. block*.conv.weight, head.fc0.weight" },
-                new() { Key = "exclude", Schema = new ListSchema { Item = Text }, Default = Array.Empty<object>(), Doc = "Globs of layers to leave dense" },
-                new() { Key = "keep_first_last_dense", Schema = Bool, Default = true, Doc = "Leave the model's first and last conv/linear weights (block0's conv, head.out) dense" },
-                new()
-                {
-                    Key = "overrides",
-                    Schema = new ListSchema
-                    {
-                        Item = new MapSchema
-                        {
-                            Fields =
-                            [
-                                new() { Key = "layer", Schema = Text, Required = true, Doc = "Glob of selected layers" },
-                                new() { Key = "sparsity", Schema = Fraction(), Required = true, Doc = "Their own final sparsity (ranked layer-wise)" },
-                            ],
-                        },
-                    },
-                    When = sized,
-                    Doc = "Per-layer sparsity, e.g. [{ layer: head.fc0.weight, sparsity: 0.5 }]",
-                },
-                new() { Key = "shrink", Schema = Bool, Default = false, When = channel, Doc = "After the stage, rebuild the student without its pruned channels (a smaller dense model, same outputs)" },
-            ],
-        };
-    }
-
     private static MapSchema Quantize() => new()
     {
         Fields =
         [
             new() { Key = "weights", Schema = QuantScheme(weights: true), DefaultEmpty = true, Doc = "How conv and linear weights (batch norm folded in) are quantised" },
             new() { Key = "activations", Schema = QuantScheme(weights: false), DefaultEmpty = true, Doc = "How the model input and every layer's output (after its ReLU) are quantised, per tensor" },
-            new() { Key = "weight_observer", Schema = Enum([.. Core.Quantization.ObserverNames.All]), Default = "min_max", Doc = "How weight ranges are found" },
-            new() { Key = "activation_observer", Schema = Enum([.. Core.Quantization.ObserverNames.All]), Default = "min_max", Doc = "How activation ranges are found: min_max, moving_average (EMA of batch min/max), percentile (histogram tails clipped), entropy (KL threshold, as TensorRT), mse (clipping with the least squared error)" },
-            new() { Key = "percentile", Schema = Number(50, minExclusive: true, max: 100), Default = 99.99, Doc = "percentile observer: the percentile kept" },
-            new() { Key = "momentum", Schema = Number(0, minExclusive: true, max: 1), Default = 0.01, Doc = "moving_average observer: weight of the newest batch" },
-            new() { Key = "bins", Schema = Int(16, RecipeLimits.HistogramBins.Value), Default = 2048L, Doc = "Histogram bins of the percentile, entropy and mse observers" },
+            new() { Key = "weight_observer", Schema = Enum([.. Observers.Registry.Names]), Default = Observers.NameOf(new QuantConfig().WeightObserver), Doc = "How weight ranges are found" },
+            new() { Key = "activation_observer", Schema = Enum([.. Observers.Registry.Names]), Default = Observers.NameOf(new QuantConfig().ActivationObserver), Doc = "How activation ranges are found: min_max, moving_average (EMA of batch min/max), percentile (histogram tails clipped), entropy (KL threshold, as TensorRT), mse (clipping with the least squared error)" },
+            .. Observers.Options.Select(FromOption),
             new() { Key = "observer_steps", Schema = Int(1, int.MaxValue), Default = 100L, Doc = "QAT: training steps during which observers run before the qparams freeze (at the latest at the end of the stage's first epoch)" },
             new() { Key = "learned_step_size", Schema = Bool, Default = false, Doc = "QAT: learn the scales (LSQ) once the observers freeze" },
             new() { Key = "fold_batch_norm", Schema = Bool, Default = true, Doc = "Fold each batch norm into the conv before it, so the folded weight is what gets quantised" },
@@ -482,32 +429,6 @@ public static partial class RecipeSchema
             .. (weights
                 ? [new Field { Key = "per_channel", Schema = Bool, Default = true, Doc = "One scale per output channel instead of one per tensor" }]
                 : Array.Empty<Field>()),
-        ],
-    };
-
-    private static MapSchema Optimizer() => new()
-    {
-        Fields =
-        [
-            new() { Key = "name", Schema = Enum("sgd", "adam", "adamw"), Default = "adam", Doc = "Optimiser" },
-            new() { Key = "lr", Schema = Number(0, minExclusive: true), Default = 0.001, Doc = "Learning rate (the peak for one_cycle)" },
-            new() { Key = "weight_decay", Schema = Number(0), Default = 0.0, Doc = "Weight decay, explicit for every optimiser" },
-            new() { Key = "momentum", Schema = Number(0, max: 1, maxExclusive: true), Default = 0.9, Doc = "sgd: momentum" },
-            new() { Key = "nesterov", Schema = Bool, Default = false, Doc = "sgd: Nesterov momentum" },
-            new() { Key = "betas", Schema = new ListSchema { Item = Fraction(), ExactCount = 2 }, Default = new object[] { 0.9, 0.999 }, Doc = "adam/adamw: [beta1, beta2]" },
-        ],
-    };
-
-    private static MapSchema Schedule() => new()
-    {
-        Fields =
-        [
-            new() { Key = "name", Schema = Enum("constant", "step", "cosine", "one_cycle"), Default = "constant", Doc = "Schedule" },
-            new() { Key = "warmup_epochs", Schema = Number(0), Default = 0.0, Doc = "Linear warm-up from 0 over this many epochs (not for one_cycle)" },
-            new() { Key = "step_epochs", Schema = Int(1, 100000), Default = 1L, Doc = "step: multiply the rate by gamma every this many epochs" },
-            new() { Key = "gamma", Schema = Number(0, minExclusive: true), Default = 0.1, Doc = "step: factor" },
-            new() { Key = "min_lr", Schema = Number(0), Default = 0.0, Doc = "cosine: final learning rate" },
-            new() { Key = "pct_start", Schema = Number(0, minExclusive: true, max: 1, maxExclusive: true), Default = 0.3, Doc = "one_cycle: fraction of steps spent rising to the peak" },
         ],
     };
 

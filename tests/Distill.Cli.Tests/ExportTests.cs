@@ -251,7 +251,7 @@ public sealed class ExportTests(ExportedRunFixture fixture) : IClassFixture<Expo
         File.WriteAllText(badProfile, "name: bad\nformat: onnx\nprecision: int8\nactivations: { signed: yes }\n");
         var bad = CliProcess.Run("export", fixture.Run.Id, "--target", badProfile, "--store", store);
         Assert.Equal(2, bad.ExitCode);
-        Assert.Contains($"{badProfile}:4:24: activations.signed: must be true or false, got 'yes'", bad.StdErr);
+        Assert.Contains($"{badProfile}:4:24: activations.signed: expected true or false, got 'yes'", bad.StdErr);
 
         string file = Path.Combine(dir.Path, "a-file");
         File.WriteAllText(file, "");

@@ -73,10 +73,27 @@ public class QuantizeRecipeTests
     [InlineData("      activations: { bits: 1 }", 11, 28, "stages[0].quantize.activations.bits: must be in [2, 8], got 1")]
     [InlineData("      layers: [{ pattern: x, weight_bits: 16 }]", 11, 43, "stages[0].quantize.layers[0].weight_bits: must be in [2, 8], got 16")]
     [InlineData("      activations: { per_channel: true }", 11, 22, "stages[0].quantize.activations: unknown key 'per_channel'")]
+    // Core's observers need 256 bins at least; the recipe once allowed 16 and the run failed later, without this line.
+    [InlineData("      bins: 100", 11, 13, "stages[0].quantize.bins: must be in [256, 65536], got 100")]
     [InlineData("      activation_observer: kl", 11, 28, "stages[0].quantize.activation_observer: must be one of min_max | moving_average | percentile | entropy | mse, got 'kl'")]
     public void BadQuantizeSectionsAreReportedAtTheirLine(string quantize, int line, int column, string message)
     {
         AssertAt(Single(WithQuantize(quantize)), line, column, message);
+    }
+
+    /// <summary>The recipe reads the observer registry: every registered name binds to its own kind (the binder
+    /// once turned any name it did not know into min_max), and the CLI's old spellings are not recipe names.</summary>
+    [Fact]
+    public void EveryRegisteredObserverBindsToItsKindAndOldSpellingsAreSuggestedAgainst()
+    {
+        foreach (var entry in Observers.Registry.Entries)
+        {
+            var config = Load(WithQuantize($"      weights: {{ per_channel: false }}\n      weight_observer: {entry.Name}\n      activation_observer: {entry.Name}")).Stages[0].Quantize!.Config;
+            Assert.Equal((entry.Kind, entry.Kind), (config.WeightObserver, config.ActivationObserver));
+        }
+        // "      activation_observer: " is 27 characters: the value starts at column 28 of line 11.
+        AssertAt(Single(WithQuantize("      activation_observer: moving-average")), 11, 28,
+            "stages[0].quantize.activation_observer: must be one of min_max | moving_average | percentile | entropy | mse, got 'moving-average' (did you mean 'moving_average'?)");
     }
 
     [Fact]

@@ -47,6 +47,118 @@ public class TargetProfileTests
         Assert.Equal(ExportPrecision.Float32, TargetProfileLoader.Load(Shipped("onnx-fp32")).Precision);
     }
 
+    /// <summary>Every field of every shipped profile, written out from the YAML files by hand (absent keys take the
+    /// record's defaults): the loader must read each file into exactly this record.</summary>
+    public static TheoryData<string> ShippedNames => new(ShippedProfiles().Select(p => p.Name));
+
+    private static TargetProfile[] ShippedProfiles() =>
+    [
+        new TargetProfile
+        {
+            Name = "arm-cortex-a",
+            Description = "Arm Cortex-A through TensorFlow Lite / Arm NN; int8 full-integer following the TFLite int8 spec (conv weights per channel, fully connected per tensor), float input and output",
+            Format = ExportFormat.Tflite,
+            Precision = ExportPrecision.Int8,
+            Weights = new QuantScheme { Bits = 8, Symmetric = true, PerChannel = true, Signed = true, NarrowRange = true },
+            Activations = new QuantScheme { Bits = 8, Signed = true, Symmetric = false },
+            Calibration = ObserverKind.MinMax,
+            CalibrationBatches = 16,
+            CalibrationBatchSize = 64,
+            Observer = new ObserverOptions { Percentile = 99.99 },
+            IntegerIo = false,
+            Source = Shipped("arm-cortex-a"),
+        },
+        new TargetProfile
+        {
+            Name = "edge-fp16",
+            Description = "GPUs and neural engines that compute in half precision; ONNX fp16 weights and compute, float32 input and output",
+            Format = ExportFormat.Onnx,
+            Precision = ExportPrecision.Float16,
+            Float32Io = true,
+            Opset = 17,
+            Source = Shipped("edge-fp16"),
+        },
+        new TargetProfile
+        {
+            Name = "npu-u8",
+            Description = "NPUs and QNNPACK-style kernels that take uint8; ONNX QDQ with uint8 asymmetric per-tensor activations and uint8 asymmetric per-tensor weights",
+            Format = ExportFormat.Onnx,
+            Precision = ExportPrecision.Int8,
+            Weights = new QuantScheme { Bits = 8, Symmetric = false, PerChannel = false, Signed = false, NarrowRange = false },
+            Activations = new QuantScheme { Bits = 8, Signed = false, Symmetric = false },
+            Calibration = ObserverKind.Percentile,
+            CalibrationBatches = 16,
+            CalibrationBatchSize = 64,
+            Observer = new ObserverOptions { Percentile = 99.99 },
+            Opset = 17,
+            Source = Shipped("npu-u8"),
+        },
+        new TargetProfile
+        {
+            Name = "onnx-fp32",
+            Description = "Reference ONNX float32 file (batch norm folded); runs anywhere ONNX Runtime does",
+            Format = ExportFormat.Onnx,
+            Precision = ExportPrecision.Float32,
+            Opset = 17,
+            Source = Shipped("onnx-fp32"),
+        },
+        new TargetProfile
+        {
+            Name = "tensorrt",
+            Description = "NVIDIA TensorRT; ONNX int8 QDQ, symmetric everywhere (zero point 0), per-channel weights, entropy (KL) calibration of activations",
+            Format = ExportFormat.Onnx,
+            Precision = ExportPrecision.Int8,
+            Weights = new QuantScheme { Bits = 8, Symmetric = true, PerChannel = true, Signed = true, NarrowRange = true },
+            Activations = new QuantScheme { Bits = 8, Signed = true, Symmetric = true },
+            Calibration = ObserverKind.Entropy,
+            CalibrationBatches = 16,
+            CalibrationBatchSize = 64,
+            Observer = new ObserverOptions { Percentile = 99.99 },
+            Opset = 17,
+            Source = Shipped("tensorrt"),
+        },
+        new TargetProfile
+        {
+            Name = "x86-avx2",
+            Description = "ONNX Runtime on x86 with AVX2 but no VNNI; int8 QDQ, U8S8 (uint8 activations, int8 weights), 7-bit weights (reduce_range) so that the u8 x s8 pair sums cannot saturate",
+            Format = ExportFormat.Onnx,
+            Precision = ExportPrecision.Int8,
+            Weights = new QuantScheme { Bits = 7, Symmetric = true, PerChannel = true, Signed = true, NarrowRange = false },
+            Activations = new QuantScheme { Bits = 8, Signed = false, Symmetric = false },
+            Calibration = ObserverKind.MinMax,
+            CalibrationBatches = 16,
+            CalibrationBatchSize = 64,
+            Observer = new ObserverOptions { Percentile = 99.99 },
+            FirstLayerFloat = true,
+            Opset = 17,
+            Source = Shipped("x86-avx2"),
+        },
+        new TargetProfile
+        {
+            Name = "x86-vnni",
+            Description = "ONNX Runtime on x86 with AVX-512 VNNI or AVX-VNNI; int8 QDQ, S8S8 (int8 activations and weights), per-channel weights",
+            Format = ExportFormat.Onnx,
+            Precision = ExportPrecision.Int8,
+            Weights = new QuantScheme { Bits = 8, Symmetric = true, PerChannel = true, Signed = true, NarrowRange = true },
+            Activations = new QuantScheme { Bits = 8, Signed = true, Symmetric = false },
+            Calibration = ObserverKind.MinMax,
+            CalibrationBatches = 16,
+            CalibrationBatchSize = 64,
+            Observer = new ObserverOptions { Percentile = 99.99 },
+            FirstLayerFloat = true,
+            Opset = 17,
+            Source = Shipped("x86-vnni"),
+        },
+    ];
+
+    [Theory]
+    [MemberData(nameof(ShippedNames))]
+    public void Shipped_profiles_load_field_for_field(string name)
+    {
+        var expected = ShippedProfiles().Single(p => p.Name == name);
+        Assert.Equal(expected, TargetProfileLoader.Load(Shipped(name)));
+    }
+
     [Fact]
     public void Every_shipped_profile_is_listed_and_named_as_its_file()
     {
@@ -67,16 +179,36 @@ public class TargetProfileTests
             calibration: { method: kl, batches: 0 }
             shape: 3
             """, "t.yaml"));
+        // The recipe schema's wording: the same positions and keys as the profile reader had of its own.
         var lines = e.Message.Split(Environment.NewLine);
         Assert.Equal(
         [
-            "t.yaml:3:12: precision: 'int9' is not one of fp32 | fp16 | int8",
-            "t.yaml:4:21: weights.colour: unknown key; allowed: bits, reduce_range, symmetric, per_channel, signed, narrow_range",
-            "t.yaml:4:45: weights.symmetric: must be true or false, got 'maybe'",
-            "t.yaml:5:24: calibration.method: 'kl' is not one of min_max | moving_average | percentile | entropy | mse",
-            "t.yaml:5:37: calibration.batches: must be an integer in [1, 100000], got '0'",
-            "t.yaml:6:1: shape: unknown key; allowed: name, description, format, precision, weights, activations, calibration, io, fp32_io, opset, first_layer",
+            "t.yaml:3:12: precision: must be one of fp32 | fp16 | int8, got 'int9' (did you mean 'int8'?)",
+            "t.yaml:4:21: weights: unknown key 'colour'; allowed keys: bits, reduce_range, symmetric, per_channel, signed, narrow_range",
+            "t.yaml:4:45: weights.symmetric: expected true or false, got 'maybe'",
+            "t.yaml:5:24: calibration.method: must be one of min_max | moving_average | percentile | entropy | mse, got 'kl'",
+            "t.yaml:5:37: calibration.batches: must be in [1, 100000], got 0",
+            "t.yaml:6:1: unknown key 'shape'; allowed keys: name, description, format, precision, weights, activations, calibration, io, fp32_io, opset, first_layer",
         ], lines);
+    }
+
+    /// <summary>Profiles share the recipe schema's machinery, so a misspelt key or name is answered with the closest one.</summary>
+    [Fact]
+    public void Misspelt_keys_and_names_get_did_you_mean()
+    {
+        var e = Assert.Throws<InvalidInputException>(() => TargetProfileLoader.Parse("""
+            name: t
+            precision: int8
+            weights: { per_chanel: false }
+            calibration: { method: minmax }
+            fromat: onnx
+            """, "d.yaml"));
+        Assert.Equal(
+        [
+            "d.yaml:3:12: weights: unknown key 'per_chanel' (did you mean 'per_channel'?); allowed keys: bits, reduce_range, symmetric, per_channel, signed, narrow_range",
+            "d.yaml:4:24: calibration.method: must be one of min_max | moving_average | percentile | entropy | mse, got 'minmax' (did you mean 'min_max'?)",
+            "d.yaml:5:1: unknown key 'fromat' (did you mean 'format'?); allowed keys: name, description, format, precision, weights, activations, calibration, io, fp32_io, opset, first_layer",
+        ], e.Message.Split(Environment.NewLine));
     }
 
     [Fact]
@@ -90,7 +222,7 @@ public class TargetProfileTests
             """, "p.yaml"));
         Assert.Equal(
         [
-            "p.yaml:1:1: name: is required",
+            "p.yaml:1:1: missing required key 'name'",
             "p.yaml:3:5: io: applies to TFLite int8 files only; ONNX files take float input",
             "p.yaml:4:35: weights.reduce_range: reduce_range means 7-bit weights; leave bits at 8",
         ], e.Message.Split(Environment.NewLine));
@@ -98,7 +230,7 @@ public class TargetProfileTests
         var firstLayer = Assert.Throws<InvalidInputException>(() => TargetProfileLoader.Parse("name: x\nformat: tflite\nprecision: int8\nfirst_layer: float\n", "f.yaml"));
         Assert.Equal("f.yaml:4:14: first_layer: applies to int8 ONNX files only (TFLite int8 is full-integer)", firstLayer.Message);
         var badChoice = Assert.Throws<InvalidInputException>(() => TargetProfileLoader.Parse("name: x\nprecision: int8\nfirst_layer: half\n", "g.yaml"));
-        Assert.Equal("g.yaml:3:14: first_layer: 'half' is not one of integer | float", badChoice.Message);
+        Assert.Equal("g.yaml:3:14: first_layer: must be one of integer | float, got 'half'", badChoice.Message);
 
         var fp16 = Assert.Throws<InvalidInputException>(() => TargetProfileLoader.Parse("name: x\nformat: tflite\nprecision: fp16\n", "q.yaml"));
         Assert.Equal("q.yaml:1:1: precision: TFLite export writes fp32 or int8, not fp16", fp16.Message);

@@ -20,9 +20,9 @@ public static class CalibrateCommand
         Description = "Model checkpoint: a file, or runs:/<run name, id or id prefix>/models/student.ckpt in the run store",
     };
 
-    private static readonly Option<string[]> Observers = new("--observer")
+    private static readonly Option<string[]> ObserverOption = new("--observer")
     {
-        Description = $"Activation observer(s): {string.Join(", ", ObserverNames.All)} (repeatable; minmax and moving-average still accepted; default: all, or the --target's calibration method)",
+        Description = $"Activation observer(s): {string.Join(", ", Observers.Registry.Names)} (repeatable; {string.Join(" and ", Observers.Registry.Entries.SelectMany(e => e.Aliases))} still accepted; default: all, or the --target's calibration method)",
         Arity = ArgumentArity.ZeroOrMore,
     };
 
@@ -51,7 +51,7 @@ public static class CalibrateCommand
         var command = new Command("calibrate",
             "Post-training quantisation: calibrate a saved model with each observer and compare float and quantised test accuracy.")
         {
-            Checkpoint, EvalCommand.Data, EvalCommand.Labels, EvalCommand.LabelColumn, Observers, Target, Batches, BatchSize, WeightBits, ActivationBits, Save,
+            Checkpoint, EvalCommand.Data, EvalCommand.Labels, EvalCommand.LabelColumn, ObserverOption, Target, Batches, BatchSize, WeightBits, ActivationBits, Save,
         };
         command.SetAction(Execute);
         return command;
@@ -64,7 +64,7 @@ public static class CalibrateCommand
             throw new InvalidInputException($"--target {profile.Name}: is a {ModelCard.Precision(profile.Precision)} target; calibration is for int8 targets");
         if (profile is not null && (parse.GetResult(WeightBits) is { Implicit: false } || parse.GetResult(ActivationBits) is { Implicit: false }))
             throw new InvalidInputException($"--weight-bits and --activation-bits cannot be combined with --target: the profile {profile.Name} sets the schemes");
-        var observers = ParseObservers(parse.GetValue(Observers) ?? [], profile);
+        var observers = ParseObservers(parse.GetValue(ObserverOption) ?? [], profile);
         int batches = parse.GetValue(Batches), batchSize = parse.GetValue(BatchSize);
         if (batches < 1 || batchSize < 1)
             throw new InvalidInputException("--batches and --batch-size must be at least 1");
@@ -76,7 +76,7 @@ public static class CalibrateCommand
         config.Validate();
         string? save = parse.GetValue(Save) is { } s ? Path.GetFullPath(s) : null;
         if (save is not null && observers.Count != 1)
-            throw new InvalidInputException($"--save writes one calibrated model: choose its observer with --observer ({string.Join(", ", ObserverNames.All)})");
+            throw new InvalidInputException($"--save writes one calibrated model: choose its observer with --observer ({string.Join(", ", Observers.Registry.Names)})");
         if (save is not null && Directory.Exists(save))
             throw new InvalidInputException($"--save {save}: is a folder; give the checkpoint file to write");
 
@@ -138,13 +138,13 @@ public static class CalibrateCommand
     private static List<ObserverKind> ParseObservers(string[] names, TargetProfile? profile)
     {
         if (names.Length == 0)
-            return profile is null ? [.. Enum.GetValues<ObserverKind>()] : [profile.Calibration];
+            return profile is null ? [.. Observers.Registry.Entries.Select(e => e.Kind)] : [profile.Calibration];
         return names.SelectMany(n => n.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-            .Select(n => ObserverNames.Find(n, aliases: true)
-                ?? throw new InvalidInputException($"--observer: unknown observer '{n}'; choose from {string.Join(", ", ObserverNames.All)}"))
+            .Select(n => Observers.Registry.Find(n, aliases: true)?.Kind
+                ?? throw new InvalidInputException("--observer: " + Observers.Registry.UnknownMessage(n)))
             .Distinct()
             .ToList();
     }
 
-    private static string Name(ObserverKind kind) => ObserverNames.Of(kind);
+    private static string Name(ObserverKind kind) => Observers.NameOf(kind);
 }

@@ -80,10 +80,5 @@ public static class LayerSelection
     public static bool Matches(string glob, string name) =>
         Regex.IsMatch(name, "^" + Regex.Escape(glob).Replace(@"\*", ".*", StringComparison.Ordinal).Replace(@"\?", ".", StringComparison.Ordinal) + "$");
 
-    private static string MethodName(PruneMethod method) => method switch
-    {
-        PruneMethod.Channel => "channel",
-        PruneMethod.NM => "n_m",
-        _ => "magnitude",
-    };
+    private static string MethodName(PruneMethod method) => PruningMethods.Of(method).Name;
 }

@@ -1,10 +1,5 @@
 namespace Distill.Core.Pruning;
 
-/// <summary>magnitude: unstructured, smallest |w| first. channel: whole output channels (conv filters,
-/// hidden units of the head) by their norm. n_m: keep the N largest of every M consecutive weights
-/// along the input dimension.</summary>
-public enum PruneMethod { Magnitude, Channel, NM }
-
 /// <summary>global: one threshold across all selected layers; layer: every layer to the same sparsity.</summary>
 public enum PruneRanking { Global, Layer }
 
@@ -63,4 +58,25 @@ public sealed record PruneOptions
 
     /// <summary>Where the section was written ("recipe.yaml:28:5"), for error messages; null when built in code.</summary>
     public string? Where { get; init; }
+
+    /// <summary>Throws <see cref="InvalidInputException"/> naming the section and the first value out of range. What
+    /// needs the model (patterns, N:M fitting the layers) is checked by <see cref="LayerSelection"/>.</summary>
+    public void Validate()
+    {
+        ArgumentNullException.ThrowIfNull(Layers);
+        ArgumentNullException.ThrowIfNull(Exclude);
+        ArgumentNullException.ThrowIfNull(Overrides);
+        string where = $"{Where ?? "prune"}: ";
+        var fraction = new ValueRange(0, Max: 1, MaxExclusive: true);
+        if (!fraction.Contains(Sparsity) || !fraction.Contains(InitialSparsity))
+            throw new InvalidInputException($"{where}sparsity and initial_sparsity must be {fraction}, got {ValueRange.Format(Sparsity)} and {ValueRange.Format(InitialSparsity)}.");
+        if (Overrides.FirstOrDefault(o => !fraction.Contains(o.Sparsity)) is { } bad)
+            throw new InvalidInputException($"{bad.Where ?? where.TrimEnd(' ', ':')}: the sparsity of '{bad.Glob}' must be {fraction}, got {ValueRange.Format(bad.Sparsity)}.");
+        if (N < 1 || M < 2 || N >= M)
+            throw new InvalidInputException($"{where}N:M needs 1 <= n < m, got {N}:{M}.");
+        if (UpdateEvery < 1)
+            throw new InvalidInputException($"{where}update_every must be at least 1, got {UpdateEvery}.");
+        if (!(StartEpoch >= 0) || EndEpoch is { } end && !(end > StartEpoch))
+            throw new InvalidInputException($"{where}start_epoch must be >= 0 and end_epoch after it, got {ValueRange.Format(StartEpoch)} and {(EndEpoch is { } e ? ValueRange.Format(e) : "none")}.");
+    }
 }

@@ -21,21 +21,6 @@ public interface IObserver
     void Reset();
 }
 
-public enum ObserverKind
-{
-    /// <summary>Running minimum and maximum of everything seen.</summary>
-    MinMax,
-    /// <summary>Exponential moving average of each batch's minimum and maximum.</summary>
-    MovingAverageMinMax,
-    /// <summary>Histogram; clips each tail at a percentile (e.g. 99.99).</summary>
-    Percentile,
-    /// <summary>Histogram of |x|; the threshold minimising the KL divergence between the float and
-    /// quantised distributions, as TensorRT calibrates.</summary>
-    Entropy,
-    /// <summary>Histogram; the clipping range minimising the mean squared quantisation error.</summary>
-    Mse,
-}
-
 public sealed record ObserverOptions
 {
     /// <summary>Weight of the newest batch in the moving average (PyTorch's averaging constant).</summary>
@@ -45,47 +30,13 @@ public sealed record ObserverOptions
     /// <summary>Histogram bins of the percentile, entropy and MSE observers.</summary>
     public int Bins { get; init; } = 2048;
 
+    /// <summary>Throws <see cref="InvalidInputException"/> naming the first option out of its range (<see cref="Observers.Options"/>).</summary>
     public void Validate()
     {
-        if (!(Momentum > 0 && Momentum <= 1))
-        {
-            throw new InvalidInputException($"observer momentum must be in (0, 1], got {Momentum}.");
-        }
-        if (!(Percentile > 50 && Percentile <= 100))
-        {
-            throw new InvalidInputException($"observer percentile must be in (50, 100], got {Percentile}.");
-        }
-        if (Bins < 256 || Bins > 1 << 16)
-        {
-            throw new InvalidInputException($"observer histogram bins must be between 256 and 65536, got {Bins}.");
-        }
+        Option("percentile").Check(Percentile);
+        Option("momentum").Check(Momentum);
+        Option("bins").Check(Bins);
     }
-}
 
-public static class Observers
-{
-    /// <summary>An observer of the given kind for a tensor quantised with <paramref name="scheme"/>.
-    /// Only min-max observers support per-channel schemes; the histogram observers find one range per tensor.</summary>
-    public static IObserver Create(ObserverKind kind, QuantScheme scheme, ObserverOptions? options = null)
-    {
-        ArgumentNullException.ThrowIfNull(scheme);
-        options ??= new ObserverOptions();
-        options.Validate();
-        scheme.Validate();
-        int? axis = scheme.PerChannel ? scheme.ChannelAxis : null;
-        if (axis is not null && kind is not (ObserverKind.MinMax or ObserverKind.MovingAverageMinMax))
-        {
-            throw new InvalidInputException(
-                $"the {kind} observer finds one range per tensor; a per-channel scheme needs the MinMax or MovingAverageMinMax observer.");
-        }
-        return kind switch
-        {
-            ObserverKind.MinMax => new MinMaxObserver(axis),
-            ObserverKind.MovingAverageMinMax => new MovingAverageMinMaxObserver(options.Momentum, axis),
-            ObserverKind.Percentile => new PercentileObserver(options.Percentile, options.Bins),
-            ObserverKind.Entropy => new EntropyObserver(scheme, options.Bins),
-            ObserverKind.Mse => new MseObserver(scheme, options.Bins),
-            _ => throw new InvalidInputException($"unknown observer kind {kind}."),
-        };
-    }
+    private static OptionSpec Option(string key) => Observers.Options.First(o => o.Key == key);
 }

@@ -5,16 +5,13 @@ namespace Distill.Core.Training;
 
 public static class OptimizerFactory
 {
-    public static optim.Optimizer Create(OptimizerOptions options, IEnumerable<Parameter> parameters) => options.Kind switch
+    /// <summary>The optimiser <see cref="OptimizerOptions.Kind"/> names (<see cref="Optimizers.Registry"/>), after checking the options.</summary>
+    public static optim.Optimizer Create(OptimizerOptions options, IEnumerable<Parameter> parameters)
     {
-        OptimizerKind.Sgd => optim.SGD(parameters, options.LearningRate, momentum: options.Momentum,
-            weight_decay: options.WeightDecay, nesterov: options.Nesterov),
-        OptimizerKind.Adam => optim.Adam(parameters, options.LearningRate, options.Beta1, options.Beta2,
-            weight_decay: options.WeightDecay),
-        OptimizerKind.AdamW => optim.AdamW(parameters, options.LearningRate, options.Beta1, options.Beta2,
-            weight_decay: options.WeightDecay),
-        _ => throw new ArgumentOutOfRangeException(nameof(options), options.Kind, "unknown optimiser"),
-    };
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        return Optimizers.Of(options.Kind).Create(options, parameters);
+    }
 
     public static void SetLearningRate(optim.Optimizer optimizer, double learningRate)
     {

@@ -4,8 +4,6 @@ using Distill.Core.Quantization;
 
 namespace Distill.Core.Training;
 
-public enum OptimizerKind { Sgd, Adam, AdamW }
-
 public sealed record OptimizerOptions
 {
     public OptimizerKind Kind { get; init; } = OptimizerKind.Adam;
@@ -16,9 +14,19 @@ public sealed record OptimizerOptions
     public bool Nesterov { get; init; }
     public double Beta1 { get; init; } = 0.9;
     public double Beta2 { get; init; } = 0.999;
-}
 
-public enum ScheduleKind { Constant, Step, Cosine, OneCycle }
+    /// <summary>Throws <see cref="InvalidInputException"/> naming the first option out of its range (<see cref="Optimizers.Options"/>).</summary>
+    public void Validate()
+    {
+        Option("lr").Check(LearningRate);
+        Option("weight_decay").Check(WeightDecay);
+        Option("momentum").Check(Momentum);
+        Option("betas").Check(Beta1);
+        Option("betas").Check(Beta2);
+    }
+
+    private static OptionSpec Option(string key) => Optimizers.Options.First(o => o.Key == key);
+}
 
 /// <summary>Learning-rate schedule, evaluated per optimiser step.</summary>
 public sealed record ScheduleOptions
@@ -33,6 +41,18 @@ public sealed record ScheduleOptions
     public double MinLearningRate { get; init; }
     /// <summary>one-cycle: fraction of steps spent rising to the peak (the optimiser's learning rate).</summary>
     public double PctStart { get; init; } = 0.3;
+
+    /// <summary>Throws <see cref="InvalidInputException"/> naming the first option out of its range (<see cref="Schedules.Options"/>).</summary>
+    public void Validate()
+    {
+        Option("warmup_epochs").Check(WarmupEpochs);
+        Option("step_epochs").Check(StepEpochs);
+        Option("gamma").Check(Gamma);
+        Option("min_lr").Check(MinLearningRate);
+        Option("pct_start").Check(PctStart);
+    }
+
+    private static OptionSpec Option(string key) => Schedules.Options.First(o => o.Key == key);
 }
 
 public sealed record EarlyStopOptions

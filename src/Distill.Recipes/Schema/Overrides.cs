@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using Distill.Core;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 

@@ -38,12 +38,7 @@ internal static class PlanBinder
         bool idx = format == "idx";
         return new DataOptions
         {
-            Format = format switch
-            {
-                "csv" => DataFormat.Csv,
-                "text" => DataFormat.Text,
-                _ => DataFormat.Idx,
-            },
+            Format = Choice(format, "data.format", ("idx", DataFormat.Idx), ("csv", DataFormat.Csv), ("text", DataFormat.Text)),
             TrainIdx = idx ? BindIdx(Map(data, "train")) : null,
             TestIdx = idx ? BindIdx(Map(data, "test")) : null,
             TrainCsv = data.Str("train_csv"),
@@ -55,12 +50,10 @@ internal static class PlanBinder
             TestFraction = data.Raw("test_fraction") as double? ?? 0.2,
             NumClasses = OptInt(data, "num_classes"),
             ValidationFraction = Num(data, "validation_fraction"),
-            Normalize = data.Str("normalize") switch
-            {
-                "none" => NormalizationMode.None,
-                "fixed" => NormalizationMode.Fixed,
-                _ => NormalizationMode.Standard,
-            },
+            // Text data has no normalize key: the record's default stands.
+            Normalize = data.Str("normalize") is { } normalize
+                ? Choice(normalize, "data.normalize", ("none", NormalizationMode.None), ("standard", NormalizationMode.Standard), ("fixed", NormalizationMode.Fixed))
+                : new DataOptions().Normalize,
             Mean = Doubles(data, "mean"),
             Std = Doubles(data, "std"),
             MaxTrain = OptInt(data, "max_train"),
@@ -95,12 +88,7 @@ internal static class PlanBinder
 
     internal static ModelSpec BindModel(MapValue model) => new()
     {
-        Arch = Str(model, "arch") switch
-        {
-            "cnn" => ModelArch.Cnn,
-            "transformer-lm" => ModelArch.TransformerLm,
-            _ => ModelArch.Mlp,
-        },
+        Arch = Choice(Str(model, "arch"), "model.arch", ("mlp", ModelArch.Mlp), ("cnn", ModelArch.Cnn), ("transformer-lm", ModelArch.TransformerLm)),
         Channels = Ints(model, "channels") ?? [],
         Hidden = Ints(model, "hidden") ?? [],
         Depthwise = Bools(model, "depthwise"),
@@ -133,12 +121,7 @@ internal static class PlanBinder
             BatchSize = Int(stage, "batch_size"),
             Optimizer = new OptimizerOptions
             {
-                Kind = Str(optimizer, "name") switch
-                {
-                    "sgd" => OptimizerKind.Sgd,
-                    "adamw" => OptimizerKind.AdamW,
-                    _ => OptimizerKind.Adam,
-                },
+                Kind = Optimizers.Registry.Get(Str(optimizer, "name")).Kind,
                 LearningRate = Num(optimizer, "lr"),
                 WeightDecay = Num(optimizer, "weight_decay"),
                 Momentum = Num(optimizer, "momentum"),
@@ -148,13 +131,7 @@ internal static class PlanBinder
             },
             Schedule = new ScheduleOptions
             {
-                Kind = Str(schedule, "name") switch
-                {
-                    "step" => ScheduleKind.Step,
-                    "cosine" => ScheduleKind.Cosine,
-                    "one_cycle" => ScheduleKind.OneCycle,
-                    _ => ScheduleKind.Constant,
-                },
+                Kind = Schedules.Registry.Get(Str(schedule, "name")).Kind,
                 WarmupEpochs = Num(schedule, "warmup_epochs"),
                 StepEpochs = Int(schedule, "step_epochs"),
                 Gamma = Num(schedule, "gamma"),
@@ -207,7 +184,7 @@ internal static class PlanBinder
             FoldBatchNorm = Bool(quantize, "fold_batch_norm"),
             FreezeBatchNormEpoch = OptInt(quantize, "freeze_bn_epoch"),
             QuantizeInput = Bool(quantize, "quantize_input"),
-            FirstLayerFloat = Str(quantize, "first_layer") == "float",
+            FirstLayerFloat = Choice(Str(quantize, "first_layer"), "quantize.first_layer", ("integer", false), ("float", true)),
             Overrides = quantize.List("layers").Cast<MapValue>()
                 .Select(o => new LayerOverride
                 {
@@ -232,22 +209,20 @@ internal static class PlanBinder
         PerChannel = scheme.Raw("per_channel") as bool? ?? false,
     };
 
-    private static ObserverKind Observer(string name) => ObserverNames.Find(name) ?? ObserverKind.MinMax;
+    private static ObserverKind Observer(string name) => Observers.Registry.Get(name).Kind;
 
     private static PruneOptions BindPrune(MapValue prune, Location at) => new()
     {
-        Method = Str(prune, "method") switch
-        {
-            "channel" => PruneMethod.Channel,
-            "n_m" => PruneMethod.NM,
-            _ => PruneMethod.Magnitude,
-        },
-        Ranking = prune.Str("ranking") == "layer" ? PruneRanking.Layer : PruneRanking.Global,
-        Norm = prune.Str("norm") == "l2" ? ChannelNorm.L2 : ChannelNorm.L1,
+        Method = PruningMethods.Registry.Get(Str(prune, "method")).Kind,
+        // A method that does not rank (n_m) or does not use a norm has no such key: the record's default stands.
+        Ranking = prune.Str("ranking") is { } ranking
+            ? Choice(ranking, "prune.ranking", ("global", PruneRanking.Global), ("layer", PruneRanking.Layer))
+            : new PruneOptions().Ranking,
+        Norm = prune.Str("norm") is { } norm ? Choice(norm, "prune.norm", ("l1", ChannelNorm.L1), ("l2", ChannelNorm.L2)) : new PruneOptions().Norm,
         Sparsity = prune.Raw("sparsity") as double? ?? 0,
         N = OptInt(prune, "n") ?? 2,
         M = OptInt(prune, "m") ?? 4,
-        Schedule = Str(prune, "schedule") == "gradual" ? PruneSchedule.Gradual : PruneSchedule.OneShot,
+        Schedule = Choice(Str(prune, "schedule"), "prune.schedule", ("one_shot", PruneSchedule.OneShot), ("gradual", PruneSchedule.Gradual)),
         StartEpoch = Num(prune, "start_epoch"),
         EndEpoch = prune.Raw("end_epoch") as double?,
         InitialSparsity = prune.Raw("initial_sparsity") as double? ?? 0,
@@ -273,6 +248,18 @@ internal static class PlanBinder
         Experiment = Str(tracking, "experiment"),
         Uri = tracking.Str("uri"),
     };
+
+    /// <summary>The value a validated name stands for. The schema allowed only these names, so another one means
+    /// the schema and the binder are out of step: a bug, never a silent default.</summary>
+    private static T Choice<T>(string name, string key, params (string Name, T Value)[] choices)
+    {
+        foreach (var (known, value) in choices)
+        {
+            if (known == name)
+                return value;
+        }
+        throw new InvalidOperationException($"validated recipe has {key} '{name}', which the binder does not know");
+    }
 
     private static MapValue Map(MapValue map, string key) =>
         map.Map(key) ?? throw new InvalidOperationException($"validated recipe lacks mapping '{key}'");

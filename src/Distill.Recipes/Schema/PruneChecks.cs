@@ -16,9 +16,10 @@ internal static class PruneChecks
         {
             errors.Add(prune.Find("n")!.KeyAt.Error($"{at}.n: must be less than m ({n}:{m} would keep every weight)"));
         }
-        if (prune.Str("method") == "n_m" && prune.Str("schedule") == "gradual")
+        if (prune.Str("method") is { } method && Core.Pruning.PruningMethods.Registry.Find(method) is { OneShotOnly: { } why } oneShot
+            && prune.Str("schedule") == "gradual")
         {
-            errors.Add(prune.Find("schedule")!.KeyAt.Error($"{at}.schedule: n_m pruning is one_shot (a group keeps exactly n of m weights)"));
+            errors.Add(prune.Find("schedule")!.KeyAt.Error($"{at}.schedule: {oneShot.Name} pruning is one_shot ({why})"));
         }
         if (stage.Raw("epochs") is not long epochs)
         {

@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.RegularExpressions;
 
 namespace Distill.Recipes.Schema;
@@ -49,32 +48,15 @@ internal sealed class ScalarSchema : SchemaNode
 
     private string MaxLengthText() => MaxLength is { } max ? $", at most {max.Text} characters" : "";
 
-    public string RangeText()
-    {
-        if (Min is { } lo && Max is { } hi)
-        {
-            return $" in {(MinExclusive ? "(" : "[")}{Format(lo)}, {Format(hi)}{(MaxExclusive ? ")" : "]")}";
-        }
-        if (Min is { } min)
-        {
-            return $" {(MinExclusive ? ">" : ">=")} {Format(min)}";
-        }
-        if (Max is { } max)
-        {
-            return $" {(MaxExclusive ? "<" : "<=")} {Format(max)}";
-        }
-        return "";
-    }
+    /// <summary>The allowed values as Core writes a range.</summary>
+    public Core.ValueRange Range => new(Min, MinExclusive, Max, MaxExclusive);
+
+    public string RangeText() => Range.ToString() is { Length: > 0 } text ? " " + text : "";
 
     /// <summary>Null when <paramref name="value"/> is in range, else the complaint.</summary>
-    public string? CheckRange(double value)
-    {
-        bool tooLow = Min is { } lo && (MinExclusive ? value <= lo : value < lo);
-        bool tooHigh = Max is { } hi && (MaxExclusive ? value >= hi : value > hi);
-        return tooLow || tooHigh ? $"must be{RangeText()}, got {Format(value)}" : null;
-    }
+    public string? CheckRange(double value) => Range.Contains(value) ? null : $"must be{RangeText()}, got {Format(value)}";
 
-    public static string Format(double value) => value.ToString("R", CultureInfo.InvariantCulture).ToLowerInvariant();
+    public static string Format(double value) => Core.ValueRange.Format(value);
 }
 
 internal sealed class ListSchema : SchemaNode

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Distill.Core;
 using YamlDotNet.RepresentationModel;
 
 namespace Distill.Recipes.Schema;

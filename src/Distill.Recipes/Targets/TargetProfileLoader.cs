@@ -1,25 +1,17 @@
-using System.Globalization;
 using Distill.Core;
-using Distill.Core.Export;
 using Distill.Core.Export.Targets;
 using Distill.Core.Quantization;
+using Distill.Recipes.Schema;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 
 namespace Distill.Recipes.Targets;
 
-/// <summary>Reads a hardware target profile (configs/targets/*.yaml) into a <see cref="TargetProfile"/>.
-/// Every problem, unknown keys included, is reported as file:line:column: key: problem.</summary>
+/// <summary>Reads a hardware target profile (configs/targets/*.yaml) into a <see cref="TargetProfile"/>, validated
+/// against <see cref="TargetSchema"/> by the recipe machinery. Every problem, unknown keys included, is reported as
+/// file:line:column: key: problem, with did-you-mean for misspelt keys and names.</summary>
 public static class TargetProfileLoader
 {
-    private static readonly string[] TopKeys = ["name", "description", "format", "precision", "weights", "activations", "calibration", "io", "fp32_io", "opset", "first_layer"];
-    private static readonly string[] WeightKeys = ["bits", "reduce_range", "symmetric", "per_channel", "signed", "narrow_range"];
-    private static readonly string[] ActivationKeys = ["bits", "signed", "symmetric"];
-    private static readonly string[] CalibrationKeys = ["method", "batches", "batch_size", "percentile"];
-
-    private static readonly Dictionary<string, ObserverKind> Methods =
-        Enum.GetValues<ObserverKind>().ToDictionary(ObserverNames.Of, kind => kind);
-
     /// <exception cref="InvalidInputException">The file is missing, not YAML, or has a bad field.</exception>
     public static TargetProfile Load(string path)
     {
@@ -35,6 +27,7 @@ public static class TargetProfileLoader
         return Parse(text, path);
     }
 
+    /// <exception cref="InvalidInputException">The text is not YAML or has bad fields: every problem, one a line, in file order.</exception>
     public static TargetProfile Parse(string yaml, string path)
     {
         var stream = new YamlStream();
@@ -48,10 +41,15 @@ public static class TargetProfileLoader
         }
         if (stream.Documents.Count != 1 || stream.Documents[0].RootNode is not YamlMappingNode root)
             throw new InvalidInputException($"{path}:1:1: a target profile is one YAML mapping (name, format, precision, ...)");
-        var reader = new Reader(path);
-        var profile = reader.Read(root);
-        if (reader.Errors.Count > 0)
-            throw new InvalidInputException(string.Join(Environment.NewLine, reader.Errors.OrderBy(e => e.Line).ThenBy(e => e.Column).Select(e => e.Text)));
+
+        var errors = new List<RecipeError>();
+        var values = new Validator(new NodeLocator(path), Path.GetDirectoryName(Path.GetFullPath(path)) ?? ".", errors)
+            .Validate(root, TargetSchema.Root, "") as MapValue;
+        if (values is not null)
+            CrossCheck(values, [.. root.Children.Keys.OfType<YamlScalarNode>().Select(k => k.Value ?? "")], errors);
+        if (errors.Count > 0 || values is null)
+            throw new InvalidInputException(string.Join(Environment.NewLine, errors.OrderBy(e => e.Line).ThenBy(e => e.Column)));
+        var profile = Bind(values, path);
         try
         {
             profile.Validate();
@@ -63,179 +61,69 @@ public static class TargetProfileLoader
         return profile;
     }
 
-    private sealed class Reader(string path)
+    /// <summary>The rules that involve two keys, for the keys the file writes (<paramref name="written"/>); each
+    /// error sits at the value it concerns.</summary>
+    private static void CrossCheck(MapValue values, HashSet<string> written, List<RecipeError> errors)
     {
-        public List<(long Line, long Column, string Text)> Errors { get; } = [];
-
-        public TargetProfile Read(YamlMappingNode root)
+        void Check(string key, bool wrong, string problem)
         {
-            var map = Keys(root, "", TopKeys);
-            string name = Text(map, "name", "") ?? "";
-            if (name.Length == 0 && !map.ContainsKey("name"))
-                Error(root, "name", "is required");
-            else if (name.Length > 0 && !PlainName.IsValid(name))
-                Error(map["name"].Value, "name", $"'{PrintableText.Escape(name)}' must be {PlainName.Rule}: it names the export folder exports/<name>/");
-            var format = Choice(map, "format", new() { ["onnx"] = ExportFormat.Onnx, ["tflite"] = ExportFormat.Tflite }, ExportFormat.Onnx);
-            var precision = Choice(map, "precision", new()
-            {
-                ["fp32"] = ExportPrecision.Float32,
-                ["fp16"] = ExportPrecision.Float16,
-                ["int8"] = ExportPrecision.Int8,
-            }, ExportPrecision.Float32);
+            if (wrong && written.Contains(key) && values.Get(key) is { } value)
+                errors.Add(value.At.Error($"{key}: {problem}"));
+        }
 
-            var weights = QuantScheme.WeightInt8PerChannel;
-            if (Mapping(map, "weights") is { } w)
+        if (values.Str("name") is { } name)
+            Check("name", !PlainName.IsValid(name), $"'{PrintableText.Escape(name)}' must be {PlainName.Rule}: it names the export folder exports/<name>/");
+        if (values.Map("weights") is { } w && w.Raw("reduce_range") is true && w.Raw("bits") is long and not 8)
+            errors.Add(w.Get("reduce_range")!.At.Error("weights.reduce_range: reduce_range means 7-bit weights; leave bits at 8"));
+        string? format = values.Str("format"), precision = values.Str("precision");
+        if (format is null || precision is null)
+            return;
+        Check("io", format != "tflite", "applies to TFLite int8 files only; ONNX files take float input");
+        Check("fp32_io", precision != "fp16", "applies to fp16 files only");
+        Check("first_layer", format != "onnx" || precision != "int8", "applies to int8 ONNX files only (TFLite int8 is full-integer)");
+        Check("opset", format != "onnx", "applies to ONNX files only");
+    }
+
+    /// <summary>The profile that validated, cross-checked values describe; absent keys have the record's defaults.</summary>
+    private static TargetProfile Bind(MapValue values, string path)
+    {
+        var defaults = new TargetProfile { Name = (string)values.Raw("name")! };
+        var weights = defaults.Weights;
+        if (values.Map("weights") is { } w)
+        {
+            weights = defaults.Weights with
             {
-                var keys = Keys(w, "weights.", WeightKeys);
-                weights = new QuantScheme
-                {
-                    Bits = Int(keys, "bits", "weights.", 8, QuantScheme.MinBits, QuantScheme.MaxBits),
-                    Symmetric = Bool(keys, "symmetric", "weights.", true),
-                    PerChannel = Bool(keys, "per_channel", "weights.", true),
-                    Signed = Bool(keys, "signed", "weights.", true),
-                    NarrowRange = Bool(keys, "narrow_range", "weights.", true),
-                };
-                if (Bool(keys, "reduce_range", "weights.", false))
-                {
-                    if (weights.Bits != 8)
-                        Error(keys["reduce_range"].Value, "weights.reduce_range", "reduce_range means 7-bit weights; leave bits at 8");
-                    weights = weights with { Bits = 7 };
-                }
-            }
-            var activations = QuantScheme.ActivationInt8;
-            if (Mapping(map, "activations") is { } a)
-            {
-                var keys = Keys(a, "activations.", ActivationKeys);
-                activations = new QuantScheme
-                {
-                    Bits = Int(keys, "bits", "activations.", 8, QuantScheme.MinBits, QuantScheme.MaxBits),
-                    Signed = Bool(keys, "signed", "activations.", true),
-                    Symmetric = Bool(keys, "symmetric", "activations.", false),
-                };
-            }
-            var calibration = ObserverKind.MinMax;
-            int batches = 16, batchSize = 64;
-            var observer = new ObserverOptions();
-            if (Mapping(map, "calibration") is { } c)
-            {
-                var keys = Keys(c, "calibration.", CalibrationKeys);
-                calibration = Choice(keys, "method", Methods, ObserverKind.MinMax, "calibration.");
-                batches = Int(keys, "batches", "calibration.", 16, 1, 100_000);
-                batchSize = Int(keys, "batch_size", "calibration.", 64, 1, 100_000);
-                double percentile = Number(keys, "percentile", "calibration.", 99.99);
-                if (!(percentile > 50 && percentile <= 100))
-                    Error(keys["percentile"].Value, "calibration.percentile", $"must be in (50, 100], got {percentile.ToString(CultureInfo.InvariantCulture)}");
-                observer = observer with { Percentile = percentile };
-            }
-            bool integerIo = Choice(map, "io", new() { ["float"] = false, ["int8"] = true }, false);
-            if (map.TryGetValue("io", out var io) && format != ExportFormat.Tflite)
-                Error(io.Value, "io", "applies to TFLite int8 files only; ONNX files take float input");
-            bool fp32Io = Bool(map, "fp32_io", "", true);
-            if (map.TryGetValue("fp32_io", out var f) && precision != ExportPrecision.Float16)
-                Error(f.Value, "fp32_io", "applies to fp16 files only");
-            bool firstLayerFloat = Choice(map, "first_layer", new() { ["integer"] = false, ["float"] = true }, false);
-            if (map.TryGetValue("first_layer", out var first) && (format != ExportFormat.Onnx || precision != ExportPrecision.Int8))
-                Error(first.Value, "first_layer", "applies to int8 ONNX files only (TFLite int8 is full-integer)");
-            int opset = Int(map, "opset", "", 17, 13, 22);
-            if (map.TryGetValue("opset", out var o) && format != ExportFormat.Onnx)
-                Error(o.Value, "opset", "applies to ONNX files only");
-            return new TargetProfile
-            {
-                Name = name,
-                Description = Text(map, "description", "") ?? "",
-                Format = format,
-                Precision = precision,
-                Weights = weights,
-                Activations = activations,
-                Calibration = calibration,
-                CalibrationBatches = batches,
-                CalibrationBatchSize = batchSize,
-                Observer = observer,
-                IntegerIo = integerIo,
-                FirstLayerFloat = firstLayerFloat,
-                Float32Io = fp32Io,
-                Opset = opset,
-                Source = Path.GetFullPath(path),
+                Bits = Bool(w, "reduce_range") ? 7 : Int(w, "bits"),
+                Symmetric = Bool(w, "symmetric"),
+                PerChannel = Bool(w, "per_channel"),
+                Signed = Bool(w, "signed"),
+                NarrowRange = Bool(w, "narrow_range"),
             };
         }
-
-        private Dictionary<string, (YamlNode Key, YamlNode Value)> Keys(YamlMappingNode node, string prefix, string[] allowed)
+        var activations = values.Map("activations") is { } a
+            ? defaults.Activations with { Bits = Int(a, "bits"), Signed = Bool(a, "signed"), Symmetric = Bool(a, "symmetric") }
+            : defaults.Activations;
+        var calibration = values.Map("calibration");
+        return defaults with
         {
-            var keys = new Dictionary<string, (YamlNode, YamlNode)>(StringComparer.Ordinal);
-            foreach (var (key, value) in node.Children)
-            {
-                string name = (key as YamlScalarNode)?.Value ?? "";
-                if (!allowed.Contains(name))
-                    Error(key, prefix + name, $"unknown key; allowed: {string.Join(", ", allowed)}");
-                else if (!keys.TryAdd(name, (key, value)))
-                    Error(key, prefix + name, "appears twice");
-            }
-            return keys;
-        }
-
-        private YamlMappingNode? Mapping(Dictionary<string, (YamlNode Key, YamlNode Value)> map, string key)
-        {
-            if (!map.TryGetValue(key, out var entry))
-                return null;
-            if (entry.Value is YamlMappingNode mapping)
-                return mapping;
-            Error(entry.Value, key, "must be a mapping");
-            return null;
-        }
-
-        private string? Scalar(Dictionary<string, (YamlNode Key, YamlNode Value)> map, string key, string prefix)
-        {
-            if (!map.TryGetValue(key, out var entry))
-                return null;
-            if (entry.Value is YamlScalarNode { Value: { Length: > 0 } value })
-                return value;
-            Error(entry.Value, prefix + key, "must be a value");
-            return null;
-        }
-
-        private string? Text(Dictionary<string, (YamlNode Key, YamlNode Value)> map, string key, string prefix) => Scalar(map, key, prefix);
-
-        private T Choice<T>(Dictionary<string, (YamlNode Key, YamlNode Value)> map, string key, Dictionary<string, T> allowed, T fallback, string prefix = "")
-        {
-            if (Scalar(map, key, prefix) is not { } value)
-                return fallback;
-            if (allowed.TryGetValue(value, out var result))
-                return result;
-            Error(map[key].Value, prefix + key, $"'{value}' is not one of {string.Join(" | ", allowed.Keys)}");
-            return fallback;
-        }
-
-        private bool Bool(Dictionary<string, (YamlNode Key, YamlNode Value)> map, string key, string prefix, bool fallback)
-        {
-            if (Scalar(map, key, prefix) is not { } value)
-                return fallback;
-            if (value is "true" or "false")
-                return value == "true";
-            Error(map[key].Value, prefix + key, $"must be true or false, got '{value}'");
-            return fallback;
-        }
-
-        private int Int(Dictionary<string, (YamlNode Key, YamlNode Value)> map, string key, string prefix, int fallback, int min, int max)
-        {
-            if (Scalar(map, key, prefix) is not { } value)
-                return fallback;
-            if (int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out int n) && n >= min && n <= max)
-                return n;
-            Error(map[key].Value, prefix + key, $"must be an integer in [{min}, {max}], got '{value}'");
-            return fallback;
-        }
-
-        private double Number(Dictionary<string, (YamlNode Key, YamlNode Value)> map, string key, string prefix, double fallback)
-        {
-            if (Scalar(map, key, prefix) is not { } value)
-                return fallback;
-            if (double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out double d) && double.IsFinite(d))
-                return d;
-            Error(map[key].Value, prefix + key, $"must be a number, got '{value}'");
-            return fallback;
-        }
-
-        private void Error(YamlNode node, string key, string problem) =>
-            Errors.Add((node.Start.Line, node.Start.Column, $"{path}:{node.Start.Line}:{node.Start.Column}: {key}: {problem}"));
+            Description = (string)values.Raw("description")!,
+            Format = TargetSchema.Formats.First(f => f.Name == (string)values.Raw("format")!).Value,
+            Precision = TargetSchema.Precisions.First(p => p.Name == (string)values.Raw("precision")!).Value,
+            Weights = weights,
+            Activations = activations,
+            Calibration = calibration is null ? defaults.Calibration : Observers.Registry.Get((string)calibration.Raw("method")!).Kind,
+            CalibrationBatches = calibration is null ? defaults.CalibrationBatches : Int(calibration, "batches"),
+            CalibrationBatchSize = calibration is null ? defaults.CalibrationBatchSize : Int(calibration, "batch_size"),
+            Observer = calibration is null ? defaults.Observer : defaults.Observer with { Percentile = (double)calibration.Raw("percentile")! },
+            IntegerIo = (string)values.Raw("io")! == "int8",
+            Float32Io = Bool(values, "fp32_io"),
+            FirstLayerFloat = (string)values.Raw("first_layer")! == "float",
+            Opset = Int(values, "opset"),
+            Source = Path.GetFullPath(path),
+        };
     }
+
+    private static int Int(MapValue map, string key) => checked((int)(long)map.Raw(key)!);
+
+    private static bool Bool(MapValue map, string key) => (bool)map.Raw(key)!;
 }

@@ -235,5 +235,5 @@ public static class ModelCard
         _ => "fp32",
     };
 
-    public static string ObserverName(ObserverKind kind) => ObserverNames.Of(kind);
+    public static string ObserverName(ObserverKind kind) => Observers.NameOf(kind);
 }

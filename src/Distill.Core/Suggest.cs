@@ -1,4 +1,4 @@
-namespace Distill.Recipes.Schema;
+namespace Distill.Core;
 
 /// <summary>"Did you mean" for misspelt keys and enum values.</summary>
 public static class Suggest
