@@ -7,7 +7,7 @@ public static class GlobalOptions
 {
     public static readonly Option<string?> Store = new("--store")
     {
-        Description = "Folder of the run store (beats the recipe's tracking.store; default: the recipe's tracking.store, else $DISTILL_STORE, else ./distill-runs)",
+        Description = "Folder of the run store; wins over a recipe's tracking.store (default: the recipe's tracking.store, else $DISTILL_STORE, else ./distill-runs)",
         Recursive = true,
     };
 

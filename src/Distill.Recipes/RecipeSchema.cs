@@ -526,9 +526,9 @@ public static partial class RecipeSchema
     {
         Fields =
         [
-            new() { Key = "store", Schema = FolderPath, Doc = "Folder of the run store (relative to the recipe's folder), where runs:/ references are looked up too; --store beats it; absent = $DISTILL_STORE, else ./distill-runs" },
+            new() { Key = "store", Schema = FolderPath, Doc = "Folder of the run store (relative to the recipe's folder), where runs:/ references are looked up too; --store on the command line wins over it; absent = $DISTILL_STORE, else ./distill-runs" },
             new() { Key = "experiment", Schema = Text, Default = "default", Doc = "Experiment the run is filed under" },
-            new() { Key = "uri", Schema = HttpUrl, Doc = "MLflow tracking server that also gets the run; --tracking-uri beats it; absent = $MLFLOW_TRACKING_URI" },
+            new() { Key = "uri", Schema = HttpUrl, Doc = "MLflow tracking server that also gets the run; --tracking-uri on the command line wins over it; absent = $MLFLOW_TRACKING_URI" },
         ],
     };
 }
