@@ -41,7 +41,8 @@ public sealed class ResumeHistoryTests(UninterruptedDigitsRun uninterrupted)
     [Theory]
     [InlineData("[teacher] epoch 2/")] // just after a teacher checkpoint: its epoch's points were still buffered
     [InlineData("[distil] epoch 6/")] // in the second phase, with the teacher's phase run finished
-    [InlineData("INF student: test accuracy")] // after the last checkpoint, while the final models are recorded
+    [InlineData("INF teacher: test accuracy")] // after the last checkpoint, while the final models are recorded (after the
+    // student's line, which is later, an idle machine finished the run before the kill arrived)
     public void A_run_killed_with_sigkill_resumes_to_the_uninterrupted_history(string killAfter)
     {
         using var store = new TempDir();
