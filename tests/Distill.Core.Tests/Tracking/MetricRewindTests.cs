@@ -56,35 +56,13 @@ public sealed class MetricRewindTests : IDisposable
         run.LogMetric("loss", 6, 6);
         run.Flush();
         // Two servers: one got all 7 rows before the crash, one only the first 3.
-        Execute("INSERT INTO mlflow_runs (run_id, server, remote_run_id, experiment_id, artifact_uri, metrics_sent, status_sent) " +
+        _folder.ExecuteSql("INSERT INTO mlflow_runs (run_id, server, remote_run_id, experiment_id, artifact_uri, metrics_sent, status_sent) " +
             $"VALUES ('{run.RunId}', 'http://a', 'ra', '1', 'a', 7, 'RUNNING'), ('{run.RunId}', 'http://b', 'rb', '1', 'b', 3, 'RUNNING');");
 
         Assert.Equal(2, store.TruncateMetrics(run.RunId, counts));
 
         // sync sends rows from metrics_sent on (in rowid order): the redone epochs' rows 5 and 6 must be sent to 'a' again.
-        Assert.Equal([5L, 3L], Query("SELECT metrics_sent FROM mlflow_runs ORDER BY server;"));
-    }
-
-    private void Execute(string sql)
-    {
-        using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={_folder.DatabasePath};Pooling=False");
-        connection.Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        command.ExecuteNonQuery();
-    }
-
-    private List<long> Query(string sql)
-    {
-        using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={_folder.DatabasePath};Pooling=False");
-        connection.Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        using var reader = command.ExecuteReader();
-        var values = new List<long>();
-        while (reader.Read())
-            values.Add(reader.GetInt64(0));
-        return values;
+        Assert.Equal([5L, 3L], _folder.QueryInt64("SELECT metrics_sent FROM mlflow_runs ORDER BY server;"));
     }
 
     [Fact]

@@ -27,6 +27,20 @@ internal sealed class TempStoreFolder : IDisposable
         command.ExecuteNonQuery();
     }
 
+    /// <summary>The first column of every row a query on the store's database returns, as integers.</summary>
+    public List<long> QueryInt64(string sql)
+    {
+        using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = DatabasePath, Pooling = false }.ToString());
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        using var reader = command.ExecuteReader();
+        var values = new List<long>();
+        while (reader.Read())
+            values.Add(reader.GetInt64(0));
+        return values;
+    }
+
     public void Dispose()
     {
         try
