@@ -39,23 +39,13 @@ public static class CliProcess
     /// that checkpointed (the recipe run; its phase runs have artifact folders too).</summary>
     public static string KillAfter(string[] args, string store, string marker, Action<Process>? stop = null)
     {
-        using var process = Process.Start(StartInfo([.. args, "--store", store]))!;
-        using var reached = new ManualResetEventSlim();
-        process.ErrorDataReceived += (_, e) =>
-        {
-            if (e.Data?.Contains(marker, StringComparison.Ordinal) == true)
-                reached.Set();
-        };
-        process.OutputDataReceived += (_, _) => { };
-        process.StandardInput.Close();
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        Assert.True(reached.Wait(TimeSpan.FromMinutes(5)), $"the run never printed '{marker}'");
+        using var watched = new WatchedProcess([.. args, "--store", store], marker);
+        watched.WaitForMarker(TimeSpan.FromMinutes(5));
         if (stop is null)
-            process.Kill();
+            watched.Process.Kill();
         else
-            stop(process);
-        process.WaitForExit();
+            stop(watched.Process);
+        watched.Process.WaitForExit();
         var runs = Directory.GetDirectories(Path.Combine(store, "artifacts"))
             .Where(d => File.Exists(Path.Combine(d, "checkpoints", "last.ckpt")));
         return Path.GetFileName(Assert.Single(runs));

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text;
 using Distill.Core.Tracking;
 using Distill.TestSupport;
 
@@ -78,28 +77,12 @@ public sealed class DiskFullTests(UninterruptedDigitsRun uninterrupted)
     /// <summary>Runs distill, calls <paramref name="act"/> once a stderr line contains <paramref name="marker"/>, and waits for the end.</summary>
     private static CliResult RunUntil(string[] args, string marker, Action act)
     {
-        using var process = Process.Start(CliProcess.StartInfo(args))!;
-        var stdout = new StringBuilder();
-        var stderr = new StringBuilder();
-        using var reached = new ManualResetEventSlim();
-        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (stdout) stdout.AppendLine(e.Data); };
-        process.ErrorDataReceived += (_, e) =>
-        {
-            if (e.Data is null)
-                return;
-            lock (stderr)
-                stderr.AppendLine(e.Data);
-            if (e.Data.Contains(marker, StringComparison.Ordinal))
-                reached.Set();
-        };
-        process.StandardInput.Close();
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        Assert.True(reached.Wait(TimeSpan.FromMinutes(5)), $"distill never printed '{marker}':\n{stderr}");
+        using var watched = new WatchedProcess(args, marker);
+        watched.WaitForMarker(TimeSpan.FromMinutes(5));
         act();
-        Assert.True(process.WaitForExit(TimeSpan.FromMinutes(5)), "distill did not stop");
-        process.WaitForExit();
-        return new CliResult(process.ExitCode, stdout.ToString(), stderr.ToString());
+        Assert.True(watched.Process.WaitForExit(TimeSpan.FromMinutes(5)), "distill did not stop");
+        watched.Process.WaitForExit();
+        return new CliResult(watched.Process.ExitCode, watched.StdOut, watched.StdErr);
     }
 
     /// <summary>Reads a store the way another process would.</summary>

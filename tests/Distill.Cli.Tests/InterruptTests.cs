@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
-using System.Text;
 using System.Text.Json;
 using Xunit.Abstractions;
 using Distill.Core.Models;
@@ -135,52 +134,23 @@ public sealed partial class InterruptTests(ITestOutputHelper output)
     /// more, sends SIGTERM and measures how long the process takes to exit.</summary>
     private static Stopped SigtermAfter(string[] args, string store, string marker, TimeSpan delay)
     {
-        using var process = Process.Start(CliProcess.StartInfo([.. args, "--store", store]))!;
-        var stderr = new StringBuilder();
-        using var reached = new ManualResetEventSlim();
-        process.ErrorDataReceived += (_, e) =>
-        {
-            if (e.Data is null)
-                return;
-            lock (stderr)
-                stderr.AppendLine(e.Data);
-            if (e.Data.Contains(marker, StringComparison.Ordinal))
-                reached.Set();
-        };
-        process.OutputDataReceived += (_, _) => { };
-        process.StandardInput.Close();
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        try
-        {
-            SpinWait.SpinUntil(() => reached.IsSet || process.HasExited, TimeSpan.FromMinutes(5));
-            Assert.True(reached.IsSet, $"distill never printed '{marker}':\n{Text(stderr)}");
-            Thread.Sleep(delay);
-            Assert.False(process.HasExited, $"distill ended before the signal:\n{Text(stderr)}");
-            var clock = Stopwatch.StartNew();
-            // Signalled directly, not through a kill process whose start-up would count in the time.
-            Assert.Equal(0, Kill(process.Id, Sigterm));
-            bool exited = process.WaitForExit(TimeSpan.FromMinutes(2));
-            var answered = clock.Elapsed;
-            Assert.True(exited, $"distill did not stop within 2 minutes of SIGTERM:\n{Text(stderr)}");
-            process.WaitForExit();
-            return new Stopped(process.ExitCode, answered, Text(stderr));
-        }
-        finally
-        {
-            if (!process.HasExited)
-                process.Kill(entireProcessTree: true);
-        }
+        using var watched = new WatchedProcess([.. args, "--store", store], marker);
+        var process = watched.Process;
+        watched.WaitForMarker(TimeSpan.FromMinutes(5));
+        Thread.Sleep(delay);
+        Assert.False(process.HasExited, $"distill ended before the signal:\n{watched.StdErr}");
+        var clock = Stopwatch.StartNew();
+        // Signalled directly, not through a kill process whose start-up would count in the time.
+        Assert.Equal(0, Kill(process.Id, Sigterm));
+        bool exited = process.WaitForExit(TimeSpan.FromMinutes(2));
+        var answered = clock.Elapsed;
+        Assert.True(exited, $"distill did not stop within 2 minutes of SIGTERM:\n{watched.StdErr}");
+        process.WaitForExit();
+        return new Stopped(process.ExitCode, answered, watched.StdErr);
     }
 
     private const int Sigterm = 15;
 
     [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static extern int Kill(int pid, int signal);
-
-    private static string Text(StringBuilder builder)
-    {
-        lock (builder)
-            return builder.ToString();
-    }
 }
