@@ -8,18 +8,7 @@ public sealed class StorePrecedenceTests
     public void Store_flag_wins_over_the_recipes_tracking_store_and_the_docs_say_so()
     {
         using var dir = new TempDir();
-        string recipe = dir.File("recipe.yaml");
-        File.WriteAllText(recipe, $$"""
-            name: tiny
-            seed: 1
-            data: { format: csv, train_csv: {{Path.Combine(CliProcess.RepoRoot, "data", "digits", "digits.csv.gz")}}, header: false, scale: 16 }
-            student:
-              model: { arch: mlp, hidden: [8] }
-            stages:
-              - name: only
-                epochs: 1
-            tracking: { store: from-recipe }
-            """);
+        string recipe = TinyDigitsRun.WriteRecipe(dir, "tracking: { store: from-recipe }\n");
         string flagStore = dir.File("from-flag");
 
         var train = CliProcess.Run("train", recipe, "--store", flagStore);

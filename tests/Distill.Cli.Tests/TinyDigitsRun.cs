@@ -10,6 +10,16 @@ public sealed record TinyDigitsRun(string Store, string RunId, string Recipe)
 
     public static TinyDigitsRun Train(TempDir dir)
     {
+        string recipe = WriteRecipe(dir);
+        string store = dir.File("store");
+        var train = CliProcess.Run("train", recipe, "--store", store);
+        Assert.True(train.ExitCode == 0, train.ToString());
+        return new TinyDigitsRun(store, Regex.Match(train.StdOut, "run ([0-9a-f]{32})").Groups[1].Value, recipe);
+    }
+
+    /// <summary>Writes the run's recipe to &lt;dir&gt;/recipe.yaml, with <paramref name="extraYaml"/> (top-level keys) appended.</summary>
+    public static string WriteRecipe(TempDir dir, string extraYaml = "")
+    {
         string recipe = dir.File("recipe.yaml");
         File.WriteAllText(recipe, $$"""
             name: tiny
@@ -20,10 +30,8 @@ public sealed record TinyDigitsRun(string Store, string RunId, string Recipe)
             stages:
               - name: only
                 epochs: 1
-            """);
-        string store = dir.File("store");
-        var train = CliProcess.Run("train", recipe, "--store", store);
-        Assert.True(train.ExitCode == 0, train.ToString());
-        return new TinyDigitsRun(store, Regex.Match(train.StdOut, "run ([0-9a-f]{32})").Groups[1].Value, recipe);
+
+            """ + extraYaml);
+        return recipe;
     }
 }
