@@ -207,13 +207,13 @@ public sealed class BadInputTests
         File.SetUnixFileMode(store, (UnixFileMode)0b111_111_111);
         File.SetUnixFileMode(database, UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
 
-        var train = CliProcess.RunWithoutRoot("train", dir.File("recipe.yaml"), "--store", store);
+        var train = CliProcess.RunSubjectToPermissions("train", dir.File("recipe.yaml"), "--store", store);
         AssertBadInput(train, $"{database}: the run store is read-only for this user, so it cannot start a run");
         Assert.DoesNotContain("SQLite Error", train.StdErr);
         Assert.False(Directory.Exists(Path.Combine(store, "artifacts")));
-        var create = CliProcess.RunWithoutRoot("experiments", "create", "second", "--store", store);
+        var create = CliProcess.RunSubjectToPermissions("experiments", "create", "second", "--store", store);
         AssertBadInput(create, $"{database}: the run store is read-only for this user, so it cannot create an experiment");
-        var list = CliProcess.RunWithoutRoot("experiments", "list", "--store", store, "--json");
+        var list = CliProcess.RunSubjectToPermissions("experiments", "list", "--store", store, "--json");
         Assert.True(list.ExitCode == 0, list.ToString());
         Assert.Contains("\"first\"", list.StdOut);
     }

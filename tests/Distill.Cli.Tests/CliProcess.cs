@@ -54,17 +54,17 @@ public static class CliProcess
     public static CliResult Run(IEnumerable<string> args, TimeSpan timeout, string? workingDirectory = null) =>
         Run(StartInfo(args, workingDirectory), $"distill {string.Join(' ', args)}", timeout);
 
-    /// <summary>Runs `distill` so that file permissions apply to it: as is for a normal user, as user nobody
-    /// (setpriv, util-linux) when the tests run as root, whom permissions do not stop.</summary>
-    public static CliResult RunWithoutRoot(params string[] args)
+    /// <summary>Runs `distill` so that file permissions apply to it: as is for a normal user; when the tests run as
+    /// root, still as root (the owner of the clone, wherever it is: user nobody could not read a clone in a private
+    /// folder such as mktemp's) but without the capabilities that let root ignore permissions (setpriv, util-linux).</summary>
+    public static CliResult RunSubjectToPermissions(params string[] args)
     {
         var info = StartInfo(args);
         if (Environment.UserName == "root")
         {
             info.FileName = "setpriv";
             info.ArgumentList.Insert(0, "dotnet");
-            foreach (string option in new[] { "--clear-groups", "--regid=65534", "--reuid=65534" })
-                info.ArgumentList.Insert(0, option);
+            info.ArgumentList.Insert(0, "--bounding-set=-dac_override,-dac_read_search");
         }
         return Run(info, $"distill {string.Join(' ', args)}", TimeSpan.FromMinutes(5));
     }
