@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.RegularExpressions;
 using Distill.Core;
+using Distill.Core.Models;
 using Distill.Core.Pruning;
 using Distill.Core.Quantization;
 using Distill.Core.Training;
@@ -280,9 +281,9 @@ public static partial class RecipeSchema
 
     private static Field ModelField(string doc, bool required = true)
     {
-        var cnn = new Condition("arch", "cnn");
-        var classifier = new Condition("arch", "mlp", "cnn");
-        var lm = new Condition("arch", "transformer-lm");
+        var cnn = new Condition("arch", Architectures.NameOf(ModelArch.Cnn));
+        var classifier = new Condition("arch", [.. Architectures.NamesOf(ModelFamilyKind.Classifier)]);
+        var lm = new Condition("arch", [.. Architectures.NamesOf(ModelFamilyKind.LanguageModel)]);
         return new Field
         {
             Key = "model",
@@ -292,7 +293,7 @@ public static partial class RecipeSchema
             {
                 Fields =
                 [
-                    new() { Key = "arch", Schema = Enum("mlp", "cnn", "transformer-lm"), Required = true, Doc = "mlp: fully connected layers; cnn: conv blocks and a fully connected head; transformer-lm: decoder-only transformer language model (data.format text)" },
+                    new() { Key = "arch", Schema = Enum([.. Architectures.Registry.Names]), Required = true, Doc = string.Join("; ", Architectures.Registry.Entries.Select(e => $"{e.Name}: {e.Doc}")) },
                     new() { Key = "channels", Schema = new ListSchema { Item = Int(1, RecipeLimits.Width.Value), MinCount = 1, MaxCount = RecipeLimits.ConvBlocks }, Required = true, When = cnn, Doc = "Output channels of each conv block" },
                     new() { Key = "hidden", Schema = new ListSchema { Item = Int(1, RecipeLimits.Width.Value), MaxCount = RecipeLimits.HiddenLayers }, Default = Array.Empty<object>(), When = classifier, Doc = "Widths of the hidden fully connected layers (cnn: of the head)" },
                     new()
@@ -387,7 +388,7 @@ public static partial class RecipeSchema
             new() { Key = "weights", Schema = QuantScheme(weights: true), DefaultEmpty = true, Doc = "How conv and linear weights (batch norm folded in) are quantised" },
             new() { Key = "activations", Schema = QuantScheme(weights: false), DefaultEmpty = true, Doc = "How the model input and every layer's output (after its ReLU) are quantised, per tensor" },
             new() { Key = "weight_observer", Schema = Enum([.. Observers.Registry.Names]), Default = Observers.NameOf(new QuantConfig().WeightObserver), Doc = "How weight ranges are found" },
-            new() { Key = "activation_observer", Schema = Enum([.. Observers.Registry.Names]), Default = Observers.NameOf(new QuantConfig().ActivationObserver), Doc = "How activation ranges are found: min_max, moving_average (EMA of batch min/max), percentile (histogram tails clipped), entropy (KL threshold, as TensorRT), mse (clipping with the least squared error)" },
+            new() { Key = "activation_observer", Schema = Enum([.. Observers.Registry.Names]), Default = Observers.NameOf(new QuantConfig().ActivationObserver), Doc = "How activation ranges are found: " + string.Join("; ", Observers.Registry.Entries.Select(e => $"{e.Name}: {e.Doc}")) },
             .. Observers.Options.Select(FromOption),
             new() { Key = "observer_steps", Schema = Int(1, int.MaxValue), Default = 100L, Doc = "QAT: training steps during which observers run before the qparams freeze (at the latest at the end of the stage's first epoch)" },
             new() { Key = "learned_step_size", Schema = Bool, Default = false, Doc = "QAT: learn the scales (LSQ) once the observers freeze" },

@@ -161,7 +161,7 @@ public sealed class BadInputTests
             student:
             """, StringComparison.Ordinal);
         var wrongTeacher = Train(dir, recipe);
-        AssertBadInput(wrongTeacher, studentCheckpoint, "mlp hidden [8]", "mlp hidden [64, 32]");
+        AssertBadInput(wrongTeacher, studentCheckpoint, "an mlp with hidden [8]", "an mlp with hidden [64, 32]");
 
         var truncated = dir.File("truncated.ckpt");
         var bytes = File.ReadAllBytes(studentCheckpoint);

@@ -9,8 +9,6 @@ namespace Distill.Core.Models;
 /// input), "logits".</summary>
 internal sealed class CnnArchitecture : IZooArchitecture
 {
-    public string Name => "cnn";
-
     public string Describe(ModelSpec spec) => $"a cnn with channels [{string.Join(", ", spec.Channels)}] hidden [{string.Join(", ", spec.Hidden)}]";
 
     public long ParameterCount(ModelSpec spec, long[] inputShape, int numClasses)

@@ -4,8 +4,6 @@ namespace Distill.Core.Models;
 /// each hidden layer. Taps "hidden{i}" (after each hidden ReLU) and "logits".</summary>
 internal sealed class MlpArchitecture : IZooArchitecture
 {
-    public string Name => "mlp";
-
     public string Describe(ModelSpec spec) => $"an mlp with hidden [{string.Join(", ", spec.Hidden)}]";
 
     public void Validate(ModelSpec spec, long[] inputShape)

@@ -4,13 +4,6 @@ namespace Distill.Core.Models;
 /// defaults, so it is deterministic under torch.manual_seed.</summary>
 public static class ModelZoo
 {
-    private static IZooArchitecture Architecture(ModelArch arch) => arch switch
-    {
-        ModelArch.Cnn => new CnnArchitecture(),
-        ModelArch.Mlp => new MlpArchitecture(),
-        _ => throw new InvalidInputException($"Unknown model architecture {arch}."),
-    };
-
     /// <param name="cancel">Checked between layers: a large model takes seconds to initialise.</param>
     public static ZooModel Build(ModelSpec spec, long[] inputShape, int numClasses, CancellationToken cancel = default)
     {
@@ -32,7 +25,7 @@ public static class ModelZoo
         {
             throw new InvalidInputException($"Model dropout must be in [0, 1), got {spec.Dropout}.");
         }
-        var architecture = Architecture(spec.Arch);
+        var architecture = Architectures.Zoo(spec.Arch);
         architecture.Validate(spec, inputShape);
         ModelLimits.Check(ParameterCount(spec, inputShape, numClasses),
             $"{architecture.Describe(spec)} on input [{string.Join(", ", inputShape)}] with {numClasses} classes");
@@ -41,7 +34,7 @@ public static class ModelZoo
         {
             architecture.Build(builder, spec, numClasses, cancel);
             var (graph, groups) = builder.Build();
-            return new ZooModel(architecture.Name, spec, numClasses, graph, groups);
+            return new ZooModel(Architectures.NameOf(spec.Arch), spec, numClasses, graph, groups);
         }
         catch
         {
@@ -60,8 +53,8 @@ public static class ModelZoo
         ArgumentNullException.ThrowIfNull(inputShape);
         try
         {
-            // Any non-cnn spec counts as an mlp here, as it always has: recipes size-check specs before they are complete.
-            IZooArchitecture architecture = spec.Arch == ModelArch.Cnn ? new CnnArchitecture() : new MlpArchitecture();
+            // A spec of no classifier architecture counts as an mlp: recipes size-check specs before they are complete.
+            var architecture = Architectures.Of(spec.Arch).Zoo ?? Architectures.Zoo(ModelArch.Mlp);
             return architecture.ParameterCount(spec, inputShape, numClasses);
         }
         catch (OverflowException)
@@ -75,6 +68,6 @@ public static class ModelZoo
     public static ModelSpec WithWidths(ModelSpec spec, IReadOnlyDictionary<string, int> kept)
     {
         ArgumentNullException.ThrowIfNull(spec);
-        return Architecture(spec.Arch).WithWidths(spec, kept);
+        return Architectures.Zoo(spec.Arch).WithWidths(spec, kept);
     }
 }

@@ -9,11 +9,9 @@ namespace Distill.Core.Training;
 /// <param name="Reading">How its training data was read from files; null in checkpoints written before it was recorded.</param>
 public sealed record ModelDescriptor(ModelSpec Spec, long[] InputShape, int NumClasses, Normalization? Normalization, DataReading? Reading = null)
 {
-    public string Describe() => Spec.Arch switch
-    {
-        ModelArch.Cnn => $"cnn channels [{string.Join(", ", Spec.Channels)}] hidden [{string.Join(", ", Spec.Hidden)}] on input [{string.Join(", ", InputShape)}] with {NumClasses} classes",
-        _ => $"{Spec.Arch.ToString().ToLowerInvariant()} hidden [{string.Join(", ", Spec.Hidden)}] on input [{string.Join(", ", InputShape)}] with {NumClasses} classes",
-    };
+    /// <summary>"a cnn with channels [4, 8] hidden [32] on input [1, 28, 28] with 10 classes".</summary>
+    public string Describe() =>
+        $"{Architectures.Zoo(Spec.Arch).Describe(Spec)} on input [{string.Join(", ", InputShape)}] with {NumClasses} classes";
 
     public bool SameArchitecture(ModelDescriptor other) =>
         JsonSerializer.Serialize(Spec, CheckpointFile.Json) == JsonSerializer.Serialize(other.Spec, CheckpointFile.Json)
@@ -59,7 +57,7 @@ public static class ModelCheckpoint
         var expected = ModelDescriptor.Of(model, null);
         if (!descriptor.SameArchitecture(expected))
             throw new InvalidInputException(
-                $"{path}: checkpoint holds a {descriptor.Describe()}, but the {role} is a {expected.Describe()}");
+                $"{path}: checkpoint holds {descriptor.Describe()}, but the {role} is {expected.Describe()}");
         LoadWeights(path, model, weights);
     }
 

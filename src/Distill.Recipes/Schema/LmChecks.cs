@@ -1,3 +1,5 @@
+using Distill.Core.Models;
+
 namespace Distill.Recipes.Schema;
 
 /// <summary>Rules of language-model recipes (data.format text, arch transformer-lm) that involve more than one
@@ -7,7 +9,7 @@ namespace Distill.Recipes.Schema;
 /// Core before the run opens.</summary>
 internal static class LmChecks
 {
-    private const string Lm = "transformer-lm";
+    private static readonly string Lm = Architectures.NameOf(ModelArch.TransformerLm);
     private static readonly string[] LmOnlyLossKeys = ["hints", "attention", "teacher_cache"];
 
     public static void Run(MapValue root, List<RecipeError> errors)

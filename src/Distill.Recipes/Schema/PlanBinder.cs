@@ -88,7 +88,7 @@ internal static class PlanBinder
 
     internal static ModelSpec BindModel(MapValue model) => new()
     {
-        Arch = Choice(Str(model, "arch"), "model.arch", ("mlp", ModelArch.Mlp), ("cnn", ModelArch.Cnn), ("transformer-lm", ModelArch.TransformerLm)),
+        Arch = Architectures.Registry.Get(Str(model, "arch")).Arch,
         Channels = Ints(model, "channels") ?? [],
         Hidden = Ints(model, "hidden") ?? [],
         Depthwise = Bools(model, "depthwise"),
@@ -96,7 +96,7 @@ internal static class PlanBinder
         KernelSize = OptInt(model, "kernel_size") ?? 3,
         BatchNorm = model.Raw("batch_norm") as bool? ?? true,
         Dropout = Num(model, "dropout"),
-        Lm = Str(model, "arch") == "transformer-lm"
+        Lm = Architectures.Registry.Get(Str(model, "arch")).Family == ModelFamilyKind.LanguageModel
             ? new TransformerLmOptions
             {
                 Layers = Int(model, "layers"),

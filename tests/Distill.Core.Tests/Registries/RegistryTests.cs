@@ -1,4 +1,5 @@
 using Distill.Core;
+using Distill.Core.Models;
 using Distill.Core.Quantization;
 
 namespace Distill.Core.Tests.Registries;
@@ -53,5 +54,22 @@ public class RegistryTests
     {
         var e = Assert.Throws<InvalidInputException>(() => Observers.Create(ObserverKind.Percentile, QuantScheme.WeightInt8PerChannel));
         Assert.Equal("the percentile observer finds one range per tensor; a per-channel scheme needs the min_max or moving_average observer.", e.Message);
+    }
+
+    [Fact]
+    public void Every_architecture_has_one_entry_and_only_classifiers_build_a_zoo_model()
+    {
+        Assert.Equal(["mlp", "cnn", "transformer-lm"], Architectures.Registry.Names);
+        Assert.Equal(Enum.GetValues<ModelArch>(), Architectures.Registry.Entries.Select(e => e.Arch).Order());
+        Assert.Equal(["mlp", "cnn"], Architectures.NamesOf(ModelFamilyKind.Classifier));
+        Assert.Equal(["transformer-lm"], Architectures.NamesOf(ModelFamilyKind.LanguageModel));
+        // The zoo model carries the registry's name as its module name.
+        using var cnn = ModelZoo.Build(new ModelSpec { Arch = ModelArch.Cnn, Channels = [2], Hidden = [] }, [1, 4, 4], 3);
+        Assert.Equal("cnn", cnn.GetName());
+        // A language-model spec is not built as a classifier by accident: the error lists the classifier architectures.
+        var e = Assert.Throws<InvalidInputException>(() => ModelZoo.Build(new ModelSpec { Arch = ModelArch.TransformerLm }, [1, 4, 4], 3));
+        Assert.Equal("transformer-lm is not a classifier architecture; choose from mlp, cnn.", e.Message);
+        Assert.Equal("unknown architecture 'resnt'; choose from mlp, cnn, transformer-lm",
+            Assert.Throws<InvalidInputException>(() => Architectures.Registry.Get("resnt")).Message);
     }
 }

@@ -45,7 +45,7 @@ public sealed class ModelCheckpointTests : IDisposable
         using var mlp = ModelZoo.Build(new ModelSpec { Arch = ModelArch.Mlp, Hidden = [32] }, [1, 28, 28], 10);
         var error = Assert.Throws<InvalidInputException>(() => ModelCheckpoint.LoadInto(path, mlp, "recipe's teacher"));
         Assert.Contains(path, error.Message);
-        Assert.Contains("cnn channels [4, 8]", error.Message);
-        Assert.Contains("mlp hidden [32]", error.Message);
+        Assert.Contains("holds a cnn with channels [4, 8] hidden [16] on input [1, 28, 28] with 10 classes", error.Message);
+        Assert.Contains("is an mlp with hidden [32] on input [1, 28, 28]", error.Message);
     }
 }
