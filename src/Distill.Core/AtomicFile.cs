@@ -34,6 +34,13 @@ internal static class AtomicFile
         }
     }
 
+    /// <summary>Writes <paramref name="text"/> as UTF-8 (no byte-order mark), as File.WriteAllText does, but atomically.</summary>
+    public static void WriteText(string path, string text, string? what = null)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        Write(path, stream => stream.Write(System.Text.Encoding.UTF8.GetBytes(text)), what);
+    }
+
     /// <summary>Copies <paramref name="source"/> to <paramref name="destination"/> atomically.</summary>
     public static void Copy(string source, string destination)
     {

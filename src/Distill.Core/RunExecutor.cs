@@ -236,7 +236,7 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
     private static void RecordRunStart(RunContext run, IModelFamily family)
     {
         var (plan, tracker) = (run.Plan, run.Tracker);
-        File.WriteAllText(run.ArtifactPath(RecipeArtifact), plan.ResolvedRecipe);
+        AtomicFile.WriteText(run.ArtifactPath(RecipeArtifact), plan.ResolvedRecipe, "the recipe");
         tracker.RegisterArtifact(RecipeArtifact);
         tracker.LogParams(plan.Params);
         tracker.SetTag("distill.version", VersionInfo.Distill);

@@ -158,9 +158,7 @@ internal sealed class ClassifierFamily : IModelFamily
         if (phase is not StudentPhase || phase.Stage.Prune is not { } prune)
             return;
         var artifact = $"pruning/sparsity-{phase.Name}.csv";
-        var path = run.ArtifactPath(artifact);
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        File.WriteAllText(path, _pruning.Table());
+        AtomicFile.WriteText(run.ArtifactPath(artifact), _pruning.Table(), "the sparsity table");
         run.Tracker.RegisterArtifact(artifact);
         if (prune.Shrink)
         {

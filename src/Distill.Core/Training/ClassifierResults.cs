@@ -49,9 +49,7 @@ internal static class ClassifierResults
     public static void RecordFinalSparsity(RunContext run, StudentPruning pruning, int studentEpochs)
     {
         var (tracker, log) = (run.Tracker, run.Log);
-        var path = run.ArtifactPath(StudentPruning.TableArtifact);
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        File.WriteAllText(path, pruning.Table());
+        AtomicFile.WriteText(run.ArtifactPath(StudentPruning.TableArtifact), pruning.Table(), "the sparsity table");
         tracker.RegisterArtifact(StudentPruning.TableArtifact);
         var metrics = SparsityReport.Metrics(pruning.Student, pruning.Masks);
         metrics.TryAdd(SparsityReport.NonZeroMetric, SparsityReport.NonZeroParameters(pruning.Student));

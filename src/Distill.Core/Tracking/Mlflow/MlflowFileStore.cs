@@ -242,9 +242,7 @@ public static class MlflowFileStore
 
     private static void WriteKeyFile(string runFolder, string kind, string key, string content)
     {
-        string path = KeyPath(Path.Combine(runFolder, kind), key);
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        File.WriteAllText(path, content);
+        AtomicFile.WriteText(KeyPath(Path.Combine(runFolder, kind), key), content);
     }
 
     /// <summary>A validated key or artifact path ('/'-separated, no '..') as a file under the folder.</summary>

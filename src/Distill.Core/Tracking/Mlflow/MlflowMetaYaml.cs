@@ -22,7 +22,7 @@ internal static class MlflowMetaYaml
         var writer = new StringWriter();
         new YamlStream(new YamlDocument(mapping)).Save(writer, assignAnchors: false);
         string text = writer.ToString().ReplaceLineEndings("\n");
-        File.WriteAllText(path, text.EndsWith("...\n", StringComparison.Ordinal) ? text[..^4] : text);
+        AtomicFile.WriteText(path, text.EndsWith("...\n", StringComparison.Ordinal) ? text[..^4] : text);
     }
 
     /// <summary>The top-level scalar fields of a meta.yaml as text; null when the file is missing or not a YAML mapping.</summary>
