@@ -191,6 +191,32 @@ public sealed class RunsAnalysisTests(TwoDigitsRuns runs) : IClassFixture<TwoDig
     }
 
     [Fact]
+    public void Summary_groups_runs_and_gives_mean_std_and_change_against_a_baseline()
+    {
+        double wide = runs.Wide.Metric("student/test_acc"), narrow = runs.Narrow.Metric("student/test_acc");
+        // Both runs are named digits-kd: one group of two, mean and sample std (n − 1) of their accuracies.
+        var byName = Distill("runs", "summary", "--metrics", "student/test_acc", "--json");
+        Ok(byName);
+        var group = Assert.Single(JsonDocument.Parse(byName.StdOut).RootElement.EnumerateArray());
+        Assert.Equal("digits-kd", group.GetProperty("group").GetString());
+        Assert.Equal([runs.Wide.Id, runs.Narrow.Id], group.GetProperty("runs").EnumerateArray().Select(r => r.GetString()));
+        var acc = group.GetProperty("metrics").GetProperty("student/test_acc");
+        Assert.Equal((wide + narrow) / 2, acc.GetProperty("mean").GetDouble(), 12);
+        Assert.Equal(Math.Abs(wide - narrow) / Math.Sqrt(2), acc.GetProperty("std").GetDouble(), 12);
+
+        // Grouped by the hidden width with 16 as the baseline: the 32 row carries the change in points.
+        var table = Distill("runs", "summary", "--by", "params.student.model.hidden", "--baseline", "[16]");
+        Ok(table);
+        string change = ((wide - narrow) * 100).ToString("+0.00;-0.00;0.00", System.Globalization.CultureInfo.InvariantCulture) + " pt";
+        Assert.Contains(change, table.StdOut);
+        Assert.Contains("2 group(s) of 2 run(s)", table.StdOut);
+
+        var bad = Distill("runs", "summary", "--by", "params.student.model.hidden", "--baseline", "[17]");
+        BadInput(bad);
+        Assert.Contains("--baseline '[17]' is not a group of params.student.model.hidden (did you mean '[16]'?); the groups are [32], [16]", bad.StdErr);
+    }
+
+    [Fact]
     public void Download_copies_an_artifact_and_refuses_traversal()
     {
         using var output = new TempDir();

@@ -13,6 +13,7 @@ public static class RunsCommand
         runs.Subcommands.Add(RunsCompareCommand.Create());
         runs.Subcommands.Add(RunsPlotCommand.Create());
         runs.Subcommands.Add(RunsParetoCommand.Create());
+        runs.Subcommands.Add(RunsSummaryCommand.Create());
         runs.Subcommands.Add(RunsArtifactsCommands.List());
         runs.Subcommands.Add(RunsArtifactsCommands.Download());
         runs.Subcommands.Add(RunsLifecycleCommands.Delete());
