@@ -202,6 +202,8 @@ public static partial class RecipeSchema
                         [
                             new() { Key = "max_shift", Schema = Int(0, RecipeLimits.MaxShift.Value), Default = 0L, Doc = "Random shift of up to this many pixels (zero padded)" },
                             new() { Key = "horizontal_flip", Schema = Bool, Default = false, Doc = "Random horizontal flip" },
+                            new() { Key = "mixup", Schema = MixSchema(), Doc = "Mixup (Zhang et al.): each batch blended with a shuffled copy of itself, x = λ·x + (1 − λ)·x', labels alike; a teacher sees the blended images" },
+                            new() { Key = "cutmix", Schema = MixSchema(), Doc = "CutMix (Yun et al.): a box of a shuffled copy pasted into each image, λ = the share of its own pixels; with mixup too, each batch uses one of them (½ each)" },
                         ],
                     },
                     When = image,
@@ -225,6 +227,11 @@ public static partial class RecipeSchema
             new() { Key = "images", Schema = FilePath, Required = true, Doc = "IDX image file" },
             new() { Key = "labels", Schema = FilePath, Required = true, Doc = "IDX label file" },
         ],
+    };
+
+    private static MapSchema MixSchema() => new()
+    {
+        Fields = [new() { Key = "alpha", Schema = Number(0, minExclusive: true), Default = 1.0, Doc = "λ ~ Beta(alpha, alpha) per batch; small alpha mixes little (0.2 is common for mixup, 1.0 for CutMix)" }],
     };
 
     private static MapSchema Teacher() => new()

@@ -14,15 +14,16 @@ public static class Augmenter
     {
         ArgumentNullException.ThrowIfNull(images);
         ArgumentNullException.ThrowIfNull(options);
-        if (images.dim() != 4)
-        {
-            throw new ArgumentException($"augmentation needs images [N,C,H,W], got [{string.Join(",", images.shape)}]", nameof(images));
-        }
         ArgumentOutOfRangeException.ThrowIfNegative(options.MaxShift);
         int s = options.MaxShift;
+        // Flat rows (no image shape) come here with mixup alone: nothing to shift or flip.
         if (s == 0 && !options.HorizontalFlip)
         {
             return images.clone();
+        }
+        if (images.dim() != 4)
+        {
+            throw new ArgumentException($"augmentation needs images [N,C,H,W], got [{string.Join(",", images.shape)}]", nameof(images));
         }
 
         long n = images.shape[0], c = images.shape[1], h = images.shape[2], w = images.shape[3];

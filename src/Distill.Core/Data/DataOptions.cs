@@ -21,6 +21,26 @@ public sealed record AugmentOptions
     /// <summary>Maximum shift in pixels (zero-padded translation), 0 = off.</summary>
     public int MaxShift { get; init; }
     public bool HorizontalFlip { get; init; }
+
+    /// <summary>Mixup's Beta(α, α) concentration; null = no mixup.</summary>
+    public double? MixupAlpha { get; init; }
+
+    /// <summary>CutMix's Beta(α, α) concentration; null = no CutMix.</summary>
+    public double? CutMixAlpha { get; init; }
+
+    /// <summary>Whether batches are mixed (mixup or CutMix), so the loss takes class-probability targets.</summary>
+    public bool Mixes => MixupAlpha is not null || CutMixAlpha is not null;
+
+    /// <summary>Throws <see cref="InvalidInputException"/> for a negative shift or an α that is not positive.</summary>
+    public void Validate()
+    {
+        if (MaxShift < 0)
+            throw new InvalidInputException($"augment max_shift must not be negative, got {MaxShift}.");
+        if (MixupAlpha is { } mixup && !(mixup > 0))
+            throw new InvalidInputException($"mixup alpha must be > 0, got {mixup}.");
+        if (CutMixAlpha is { } cutmix && !(cutmix > 0))
+            throw new InvalidInputException($"cutmix alpha must be > 0, got {cutmix}.");
+    }
 }
 
 public sealed record IdxFiles(string Images, string Labels);

@@ -97,8 +97,12 @@ public sealed class ClassifierSteps : IPhaseSteps
         // Augmented in CPU memory with the epoch's CPU generator, so the same seed gives the same images on every device.
         if (_data.Augment is not null)
             x = Augmenter.Apply(x, _data.Augment, _augment!);
+        // Mixed batches learn from class probabilities; the teacher below sees the mixed images.
+        var targets = y;
+        if (_data.Augment is { Mixes: true } mixing)
+            (x, targets) = BatchMixer.Mix(x, y, _data.NumClasses, mixing, _augment!);
         x = ComputeDevice.Move(x, _device);
-        y = ComputeDevice.Move(y, _device);
+        targets = ComputeDevice.Move(targets, _device);
 
         Tensor? teacherLogits = null;
         IReadOnlyDictionary<string, Tensor>? teacherTaps = null;
@@ -118,7 +122,7 @@ public sealed class ClassifierSteps : IPhaseSteps
         var (logits, taps) = _setup.Quantized is null
             ? _setup.Model.ForwardWithTaps(x, _setup.Loss.StudentTaps)
             : (_setup.Quantized.call(x), new Dictionary<string, Tensor>());
-        return _setup.Loss.Compute(logits, taps, teacherLogits, teacherTaps, y).Total;
+        return _setup.Loss.Compute(logits, taps, teacherLogits, teacherTaps, targets).Total;
     }
 
     public EpochValidation EndEpoch(EpochFigures epoch, CancellationToken cancel)

@@ -13,6 +13,7 @@ internal static class CrossChecks
         CheckModel(teacher?.Map("model"), "teacher.model", errors);
         CheckModel(root.Map("student")?.Map("model"), "student.model", errors);
         CheckNormalization(root.Map("data"), errors);
+        CheckAugmentNeedsImages(root.Map("data"), errors);
 
         var stages = root.List("stages").OfType<MapValue>().ToList();
         for (int i = 0; i < stages.Count; i++)
@@ -74,6 +75,30 @@ internal static class CrossChecks
         if (data?.Get("mean") is ListValue mean && data.Get("std") is ListValue std && mean.Items.Count != std.Items.Count)
         {
             errors.Add(std.At.Error($"data.std: has {std.Items.Count} entries but data.mean has {mean.Items.Count}"));
+        }
+    }
+
+    /// <summary>Shifts, flips and CutMix boxes move pixels: CSV rows without data.image_shape are flat features, which
+    /// only mixup (a blend of whole samples) can mix.</summary>
+    private static void CheckAugmentNeedsImages(MapValue? data, List<RecipeError> errors)
+    {
+        if (data?.Str("format") != "csv" || data.Find("image_shape") is not null || data.WasInvalid("image_shape") || data.Map("augment") is not { } augment)
+        {
+            return;
+        }
+        foreach (var entry in augment.Entries)
+        {
+            bool movesPixels = entry.Key switch
+            {
+                "max_shift" => entry.Value is ScalarValue { Raw: long shift } && shift > 0,
+                "horizontal_flip" => entry.Value is ScalarValue { Raw: true },
+                "cutmix" => true,
+                _ => false,
+            };
+            if (movesPixels)
+            {
+                errors.Add(entry.KeyAt.Error($"data.augment.{entry.Key}: needs images, but these CSV rows are flat features; set data.image_shape (e.g. [1, 8, 8]) or use mixup only"));
+            }
         }
     }
 

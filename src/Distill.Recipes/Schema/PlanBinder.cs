@@ -59,7 +59,13 @@ internal static class PlanBinder
             MaxTrain = OptInt(data, "max_train"),
             MaxTest = OptInt(data, "max_test"),
             Augment = data.Map("augment") is { } augment
-                ? new AugmentOptions { MaxShift = Int(augment, "max_shift"), HorizontalFlip = Bool(augment, "horizontal_flip") }
+                ? new AugmentOptions
+                {
+                    MaxShift = Int(augment, "max_shift"),
+                    HorizontalFlip = Bool(augment, "horizontal_flip"),
+                    MixupAlpha = augment.Map("mixup") is { } mixup ? Num(mixup, "alpha") : null,
+                    CutMixAlpha = augment.Map("cutmix") is { } cutmix ? Num(cutmix, "alpha") : null,
+                }
                 : null,
             TextPath = data.Str("path"),
             Text = format == "text"
