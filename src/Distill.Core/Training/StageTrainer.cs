@@ -118,7 +118,8 @@ public sealed class ClassifierSteps : IPhaseSteps
         var (logits, taps) = _setup.Quantized is null
             ? _setup.Model.ForwardWithTaps(x, _setup.Loss.StudentTaps)
             : (_setup.Quantized.call(x), new Dictionary<string, Tensor>());
-        return _setup.Loss.Compute(logits, taps, teacherLogits, teacherTaps, y).Total;
+        var teacher = teacherLogits is null ? null : new ModelOutputs(teacherLogits, teacherTaps);
+        return _setup.Loss.Compute(new LossInputs(new ModelOutputs(logits, taps), teacher, y)).Total;
     }
 
     public EpochValidation EndEpoch(EpochFigures epoch, CancellationToken cancel)
