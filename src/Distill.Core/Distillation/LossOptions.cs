@@ -18,9 +18,6 @@ public sealed record LossOptions
     /// <summary>The options of one term; null when the term is off.</summary>
     public T? Get<T>() where T : class, ILossTermOptions => Terms.OfType<T>().FirstOrDefault();
 
-    /// <summary>What the terms read, together.</summary>
-    public LossNeeds Needs => Terms.Aggregate(LossNeeds.None, (needs, term) => needs | Losses.Of(term).Needs);
-
     /// <summary>The names of the terms that read <paramref name="needs"/>, e.g. ["hint"].</summary>
     public IReadOnlyList<string> Needing(LossNeeds needs) =>
         [.. Terms.Select(Losses.Of).Where(e => (e.Needs & needs) == needs).Select(e => e.Name)];
