@@ -52,15 +52,15 @@ public sealed class HintTerm : ILossTerm
         [
             new("hint", LossKeyShape.Section, "Feature (FitNets) loss through a learned adapter; needs a teacher",
             [
-                Text("student_tap", "Named intermediate output of the student (e.g. block1)"),
-                Text("teacher_tap", "Named intermediate output of the teacher"),
+                RequiredName("student_tap", "Named intermediate output of the student (e.g. block1)"),
+                RequiredName("teacher_tap", "Named intermediate output of the teacher"),
                 Weight,
             ]),
             new("hints", LossKeyShape.List,
                 "transformer-lm: further hints between hidden states (embed, block0, block1, ..., final), each through its own adapter; needs a teacher",
                 [
-                    Text("student_tap", "Student hidden state (embed, block0, ..., final)"),
-                    Text("teacher_tap", "Teacher hidden state"),
+                    RequiredName("student_tap", "Student hidden state (embed, block0, ..., final)"),
+                    RequiredName("teacher_tap", "Teacher hidden state"),
                     Weight with { Doc = "Weight of this hint's MSE term" },
                 ]) { LanguageModelsOnly = true },
         ],
@@ -128,7 +128,7 @@ public sealed class HintTerm : ILossTerm
     private static HintOptions BindHint(IOptionValues hint) =>
         new() { StudentTap = hint.Text("student_tap"), TeacherTap = hint.Text("teacher_tap"), Weight = hint.Number("weight") };
 
-    private static OptionSpec Text(string key, string doc) => new(key, OptionKind.Text, "", doc) { Required = true };
+    private static OptionSpec RequiredName(string key, string doc) => new(key, OptionKind.Text, "", doc) { Required = true };
 
     /// <summary>Per position: linear on the last dimension. Same [C, H, W] grid: 1×1 conv. Else linear on the flattened taps.</summary>
     private static (nn.Module<Tensor, Tensor> Adapter, bool Flatten) NewAdapter(bool perPosition, long[] student, long[] teacher)

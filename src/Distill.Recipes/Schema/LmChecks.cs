@@ -1,5 +1,3 @@
-using Distill.Core.Distillation;
-
 namespace Distill.Recipes.Schema;
 
 /// <summary>Rules of language-model recipes (data.format text, arch transformer-lm) that involve more than one
@@ -10,7 +8,7 @@ namespace Distill.Recipes.Schema;
 internal static class LmChecks
 {
     private const string Lm = "transformer-lm";
-    private static readonly string[] LmOnlyLossKeys = [.. Losses.Keys.Where(k => k.Key.LanguageModelsOnly).Select(k => k.Key.Key)];
+    private static readonly string[] LmOnlyLossKeys = [.. Core.Distillation.Losses.Keys.Where(k => k.Key.LanguageModelsOnly).Select(k => k.Key.Key)];
 
     public static void Run(MapValue root, List<RecipeError> errors)
     {
@@ -154,7 +152,7 @@ internal static class LmChecks
         {
             errors.Add(cache.KeyAt.Error($"{at}: needs kd (the cache holds the teacher's logits for the soft-target term)"));
         }
-        var live = Losses.KeysNeeding(LossNeeds.TeacherInternals).Where(k => loss.Find(k) is not null).ToList();
+        var live = Core.Distillation.Losses.KeysNeeding(Core.Distillation.LossNeeds.TeacherInternals).Where(k => loss.Find(k) is not null).ToList();
         if (live.Count > 0)
         {
             errors.Add(cache.KeyAt.Error(
