@@ -24,7 +24,7 @@ public sealed class AttentionTerm : ILossTerm
 
     public static LossTermEntry Entry { get; } = LossTermEntry.For<AttentionDistillOptions>(
         "attention", "plus weight * KL between two blocks' head-averaged attention maps (transformer-lm)",
-        LossNeeds.Teacher | LossNeeds.TeacherInternals | LossNeeds.StudentInternals,
+        LossNeeds.Teacher | LossNeeds.LiveTeacher | LossNeeds.TeacherInternals | LossNeeds.StudentInternals,
         [
             new("attention", LossKeyShape.Section, "transformer-lm: attention-map distillation, KL between head-averaged attention maps; needs a teacher",
             [

@@ -48,7 +48,7 @@ public sealed class HintTerm : ILossTerm
 
     public static LossTermEntry Entry { get; } = LossTermEntry.For<HintLossOptions>(
         "hint", "plus weight * MSE(adapter(student tap), teacher tap) per hint",
-        LossNeeds.Teacher | LossNeeds.TeacherInternals | LossNeeds.StudentInternals,
+        LossNeeds.Teacher | LossNeeds.LiveTeacher | LossNeeds.TeacherInternals | LossNeeds.StudentInternals,
         [
             new("hint", LossKeyShape.Section, "Feature (FitNets) loss through a learned adapter; needs a teacher",
             [

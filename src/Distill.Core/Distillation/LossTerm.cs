@@ -12,11 +12,14 @@ public enum LossNeeds
     /// <summary>The teacher's logits (or, for a language model, its cached top-k logits).</summary>
     Teacher = 1,
 
-    /// <summary>A live teacher's taps or attention maps: not an ONNX language model (logits only), not a top-k cache.</summary>
-    TeacherInternals = 2,
+    /// <summary>The teacher run at every step: a language model's top-k cache does not serve the term.</summary>
+    LiveTeacher = 2,
+
+    /// <summary>A live teacher's taps or attention maps: not an ONNX language model (logits only).</summary>
+    TeacherInternals = 4,
 
     /// <summary>The student's taps or attention maps: not a fake-quant student, whose forward has none.</summary>
-    StudentInternals = 4,
+    StudentInternals = 8,
 }
 
 /// <summary>One model's outputs for a batch, as every loss term reads them: logits ([B, C] for a classifier,

@@ -152,7 +152,7 @@ internal static class LmChecks
         {
             errors.Add(cache.KeyAt.Error($"{at}: needs kd (the cache holds the teacher's logits for the soft-target term)"));
         }
-        var live = Core.Distillation.Losses.KeysNeeding(Core.Distillation.LossNeeds.TeacherInternals).Where(k => loss.Find(k) is not null).ToList();
+        var live = Core.Distillation.Losses.KeysNeeding(Core.Distillation.LossNeeds.LiveTeacher).Where(k => loss.Find(k) is not null).ToList();
         if (live.Count > 0)
         {
             errors.Add(cache.KeyAt.Error(

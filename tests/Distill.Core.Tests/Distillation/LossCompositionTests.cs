@@ -160,6 +160,8 @@ public class LossCompositionTests
         Assert.Equal(["kd", "teacher_cache", "hint", "hints", "attention", "label_smoothing"], Losses.Keys.Select(k => k.Key.Key));
         Assert.Equal(["kd", "teacher_cache", "hint", "hints", "attention"], Losses.KeysNeeding(LossNeeds.Teacher));
         Assert.Equal(["hint", "hints", "attention"], Losses.KeysNeeding(LossNeeds.TeacherInternals));
+        // A language model's top-k cache serves kd alone: these need the teacher at every step.
+        Assert.Equal(["hint", "hints", "attention"], Losses.KeysNeeding(LossNeeds.LiveTeacher));
         Assert.Equal(["teacher_cache", "hints", "attention"], Losses.Keys.Where(k => k.Key.LanguageModelsOnly).Select(k => k.Key.Key));
         Assert.Same(KdTerm.Entry, Losses.Of(new KdOptions()));
         // Every term has its own option record, so a record finds its entry.
