@@ -76,7 +76,7 @@ public static class RecipeLimits
 
     public static Limit Blocks { get; } = new("data.blocks", 100000, "");
 
-    public static Limit TopK { get; } = new("loss.teacher_cache.top_k", 1 << 20, "and at most the vocabulary size");
+    public static Limit TopK { get; } = new("loss.teacher_cache.top_k", Core.Distillation.KdTerm.MaxCacheTopK, "and at most the vocabulary size");
 
     public static Limit CalibrationBatches { get; } = new("quantize.calibration_batches", 100000, "");
 

@@ -1,4 +1,5 @@
 using Distill.Core;
+using Distill.Core.Distillation;
 using Distill.Core.Pruning;
 using Distill.Core.Training;
 using Distill.Recipes.Schema;
@@ -6,7 +7,8 @@ using Distill.Recipes.Schema;
 namespace Distill.Recipes;
 
 /// <summary>The sections of the recipe schema that registries describe: the prune section (its method's own keys
-/// apply only with the methods that read them), the optimiser and the schedule (their names and options).</summary>
+/// apply only with the methods that read them), the optimiser and the schedule (their names and options), and the
+/// loss section (the loss terms' keys).</summary>
 public static partial class RecipeSchema
 {
     private static MapSchema Prune()
@@ -97,7 +99,39 @@ public static partial class RecipeSchema
         ],
     };
 
-    /// <summary>A registry option as a recipe key: its range, its default (the option record's) and its doc.</summary>
+    /// <summary>The loss section: every loss term's keys (<see cref="Losses.Keys"/>). A teacher's stage trains on the hard
+    /// labels: the keys of terms that need a teacher are known there but refused.</summary>
+    private static MapSchema Loss(bool teacherStage)
+    {
+        if (!teacherStage)
+            return new MapSchema { Fields = [.. Losses.Keys.Select(k => LossField(k.Key))] };
+        const string why = "the teacher is trained with plain cross-entropy; kd and hint belong in the student's stages";
+        return new MapSchema
+        {
+            Fields = [.. Losses.Keys.Where(k => !k.Term.Needs.HasFlag(LossNeeds.Teacher)).Select(k => LossField(k.Key))],
+            Forbidden = Losses.KeysNeeding(LossNeeds.Teacher).ToDictionary(key => key, _ => why),
+        };
+    }
+
+    /// <summary>A student stage's loss doc: the terms, in the order the loss folds them.</summary>
+    private static string LossDoc() =>
+        $"What the stage minimises, its terms in this order: {string.Join("; ", Losses.Registry.Entries.Select(e => $"{e.Name}: {e.Doc}"))}. " +
+        $"A term is on when its key is present ({Losses.Registry.Entries[0].Name} always)";
+
+    private static Field LossField(LossKey key)
+    {
+        if (key.Shape == LossKeyShape.Option)
+            return FromOption(key.Options.Single());
+        var map = new MapSchema { Fields = [.. key.Options.Select(FromOption)] };
+        return new Field
+        {
+            Key = key.Key,
+            Schema = key.Shape == LossKeyShape.List ? new ListSchema { Item = map, MinCount = 1 } : map,
+            Doc = key.Doc,
+        };
+    }
+
+    /// <summary>A registry option as a recipe key: its range, its default (the option record's; none when required) and its doc.</summary>
     internal static Field FromOption(OptionSpec option)
     {
         var range = option.Range;
@@ -109,19 +143,15 @@ public static partial class RecipeSchema
             Max = range.Max,
             MaxExclusive = range.MaxExclusive,
         };
-        return option.Kind switch
+        (SchemaNode Schema, object Value) shape = option.Kind switch
         {
-            OptionKind.Integer => new() { Key = option.Key, Schema = Scalar(ScalarKind.Integer), Default = Convert.ToInt64(option.Default, System.Globalization.CultureInfo.InvariantCulture), Doc = option.Doc },
-            OptionKind.Number => new() { Key = option.Key, Schema = Scalar(ScalarKind.Number), Default = (double)option.Default, Doc = option.Doc },
-            OptionKind.Boolean => new() { Key = option.Key, Schema = Bool, Default = (bool)option.Default, Doc = option.Doc },
-            OptionKind.NumberList => new()
-            {
-                Key = option.Key,
-                Schema = new ListSchema { Item = Scalar(ScalarKind.Number), ExactCount = option.Count },
-                Default = ((double[])option.Default).Cast<object>().ToArray(),
-                Doc = option.Doc,
-            },
+            OptionKind.Integer => (Scalar(ScalarKind.Integer), Convert.ToInt64(option.Default, System.Globalization.CultureInfo.InvariantCulture)),
+            OptionKind.Number => (Scalar(ScalarKind.Number), (double)option.Default),
+            OptionKind.Boolean => (Bool, (bool)option.Default),
+            OptionKind.Text => (Text, (string)option.Default),
+            OptionKind.NumberList => (new ListSchema { Item = Scalar(ScalarKind.Number), ExactCount = option.Count }, ((double[])option.Default).Cast<object>().ToArray()),
             _ => throw new ArgumentOutOfRangeException(nameof(option), option.Kind, "unknown option kind"),
         };
+        return new Field { Key = option.Key, Schema = shape.Schema, Required = option.Required, Default = option.Required ? null : shape.Value, Doc = option.Doc };
     }
 }

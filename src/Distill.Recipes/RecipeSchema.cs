@@ -353,7 +353,7 @@ public static partial class RecipeSchema
                 new() { Key = "batch_size", Schema = Int(1, RecipeLimits.BatchSize.Value), Default = 128L, Doc = "Samples per optimiser step" },
                 new() { Key = "optimizer", Schema = Optimizer(), DefaultEmpty = true, Doc = "Optimiser" },
                 new() { Key = "schedule", Schema = Schedule(), DefaultEmpty = true, Doc = "Learning-rate schedule, evaluated per optimiser step" },
-                new() { Key = "loss", Schema = Loss(teacherStage), DefaultEmpty = true, Doc = teacherStage ? "Loss (the teacher uses plain cross-entropy)" : "What the stage minimises; neither kd nor hint = cross-entropy on hard labels" },
+                new() { Key = "loss", Schema = Loss(teacherStage), DefaultEmpty = true, Doc = teacherStage ? "Loss (the teacher uses plain cross-entropy)" : LossDoc() },
                 new() { Key = "clip_grad_norm", Schema = Number(0, minExclusive: true), Doc = "Clip the global gradient norm to this value; absent = no clipping" },
                 new()
                 {
@@ -437,96 +437,6 @@ public static partial class RecipeSchema
             .. (weights
                 ? [new Field { Key = "per_channel", Schema = Bool, Default = true, Doc = "One scale per output channel instead of one per tensor" }]
                 : Array.Empty<Field>()),
-        ],
-    };
-
-    private static MapSchema Loss(bool teacherStage)
-    {
-        var smoothing = new Field { Key = "label_smoothing", Schema = Fraction(), Default = 0.0, Doc = "Label smoothing of the hard-label cross-entropy" };
-        if (teacherStage)
-        {
-            const string why = "the teacher is trained with plain cross-entropy; kd and hint belong in the student's stages";
-            return new MapSchema
-            {
-                Fields = [smoothing],
-                Forbidden = new[] { "kd", "hint", "hints", "attention", "teacher_cache" }.ToDictionary(key => key, _ => why),
-            };
-        }
-        return new MapSchema
-        {
-            Fields =
-            [
-                new()
-                {
-                    Key = "kd",
-                    Schema = new MapSchema
-                    {
-                        Fields =
-                        [
-                            new() { Key = "temperature", Schema = Number(0, minExclusive: true), Default = 4.0, Doc = "Softmax temperature T (the KL term is scaled by T^2)" },
-                            new() { Key = "alpha", Schema = Number(0, max: 1), Default = 0.9, Doc = "Weight of the soft-target term; 1 - alpha weighs the hard-label term" },
-                        ],
-                    },
-                    Doc = "Soft-target distillation (Hinton et al.); needs a teacher",
-                },
-                new()
-                {
-                    Key = "hint",
-                    Schema = new MapSchema
-                    {
-                        Fields =
-                        [
-                            new() { Key = "student_tap", Schema = Text, Required = true, Doc = "Named intermediate output of the student (e.g. block1)" },
-                            new() { Key = "teacher_tap", Schema = Text, Required = true, Doc = "Named intermediate output of the teacher" },
-                            new() { Key = "weight", Schema = Number(0, minExclusive: true), Default = 1.0, Doc = "Weight of the feature MSE term" },
-                        ],
-                    },
-                    Doc = "Feature (FitNets) loss through a learned adapter; needs a teacher",
-                },
-                new()
-                {
-                    Key = "hints",
-                    Schema = new ListSchema { Item = HintSchema(), MinCount = 1 },
-                    Doc = "transformer-lm: further hints between hidden states (embed, block0, block1, ..., final), each through its own adapter; needs a teacher",
-                },
-                new()
-                {
-                    Key = "attention",
-                    Schema = new MapSchema
-                    {
-                        Fields =
-                        [
-                            new() { Key = "student_block", Schema = Text, Required = true, Doc = "Student block whose attention maps are trained (block0, block1, ...)" },
-                            new() { Key = "teacher_block", Schema = Text, Required = true, Doc = "Teacher block whose head-averaged attention maps are the target" },
-                            new() { Key = "weight", Schema = Number(0, minExclusive: true), Default = 1.0, Doc = "Weight of the attention-map KL term" },
-                        ],
-                    },
-                    Doc = "transformer-lm: attention-map distillation, KL between head-averaged attention maps; needs a teacher",
-                },
-                new()
-                {
-                    Key = "teacher_cache",
-                    Schema = new MapSchema
-                    {
-                        Fields =
-                        [
-                            new() { Key = "top_k", Schema = Int(1, RecipeLimits.TopK.Value), Default = 32L, Doc = "Teacher logits kept per position; the rest of the vocabulary is one tail bucket; at most the vocabulary" },
-                        ],
-                    },
-                    Doc = "transformer-lm with kd: run the teacher once over the training windows and keep its top-k logits per position; absent = run the teacher every step. The KL is then computed on the top-k plus one tail bucket",
-                },
-                smoothing,
-            ],
-        };
-    }
-
-    private static MapSchema HintSchema() => new()
-    {
-        Fields =
-        [
-            new() { Key = "student_tap", Schema = Text, Required = true, Doc = "Student hidden state (embed, block0, ..., final)" },
-            new() { Key = "teacher_tap", Schema = Text, Required = true, Doc = "Teacher hidden state" },
-            new() { Key = "weight", Schema = Number(0, minExclusive: true), Default = 1.0, Doc = "Weight of this hint's MSE term" },
         ],
     };
 

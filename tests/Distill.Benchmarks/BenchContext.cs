@@ -95,7 +95,7 @@ public sealed class BenchContext : IDisposable
         BatchSize = BatchSize,
         Optimizer = new OptimizerOptions { Kind = OptimizerKind.Adam, LearningRate = LearningRate },
         Schedule = new ScheduleOptions { Kind = ScheduleKind.Constant },
-        Loss = new LossOptions { Kd = new KdOptions { Temperature = Temperature, Alpha = Alpha } },
+        Loss = new LossOptions { Terms = [new KdOptions { Temperature = Temperature, Alpha = Alpha }] },
         CacheTeacher = cacheTeacher,
     };
 

@@ -25,7 +25,7 @@ public sealed class DistillSession : IDisposable
         _context = context;
         _stage = BenchContext.KdStage(cacheTeacher) with { Epochs = epochs };
         Student = context.BuildStudent();
-        _loss = new DistillationLoss(_stage.Loss, Student, context.Teacher);
+        _loss = new DistillationLoss(_stage.Loss, LossModel.Of(Student), LossModel.Of(context.Teacher));
         _optimizer = OptimizerFactory.Create(_stage.Optimizer, Student.parameters().Concat(_loss.parameters()));
         _tracker = context.Store.StartRun("bench", runName);
         _trainer = new StageTrainer(context.Data, BenchContext.Seed, _tracker, _probe);

@@ -112,19 +112,18 @@ public static class StepCosts
     {
         using var student = context.BuildStudent();
         var lossOptions = BenchContext.KdStage(cacheTeacher: true).Loss;
-        using var distillLoss = new DistillationLoss(lossOptions, student, context.Teacher);
+        using var distillLoss = new DistillationLoss(lossOptions, LossModel.Of(student), LossModel.Of(context.Teacher));
         manual_seed(7);
         using var studentLogits = randn(BenchContext.BatchSize, 10).requires_grad_();
         using var teacherLogits = randn(BenchContext.BatchSize, 10);
         using var labels = randint(0, 10, [BenchContext.BatchSize]);
-        var noTaps = new Dictionary<string, Tensor>();
         const double t = BenchContext.Temperature;
         const double alpha = BenchContext.Alpha;
 
         var (distill, hand) = MicrosPerIterationAlternated(1_000, () =>
         {
             using var scope = NewDisposeScope();
-            var terms = distillLoss.Compute(studentLogits, noTaps, teacherLogits, null, labels);
+            var terms = distillLoss.Compute(new LossInputs(new ModelOutputs(studentLogits), new ModelOutputs(teacherLogits), labels));
             terms.Total.backward();
         }, () =>
         {

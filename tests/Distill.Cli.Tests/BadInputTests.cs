@@ -76,6 +76,16 @@ public sealed class BadInputTests
     }
 
     [Fact]
+    public void Misspelt_loss_term_is_exit_2_at_its_line_and_column_with_the_closest_name()
+    {
+        using var dir = new TempDir();
+        // The stage's extra line is line 13; "    loss: { " is 12 characters, so the key starts at column 13.
+        var result = Train(dir, DigitsRecipe(Data("digits/digits.csv.gz"), "    loss: { kdd: {} }"));
+        AssertBadInput(result, "recipe.yaml:13:13:", "stages[0].loss: unknown key 'kdd' (did you mean 'kd'?)");
+        AssertNoRuns(dir);
+    }
+
+    [Fact]
     public void Wrong_type_and_negative_epochs_are_both_reported_with_lines()
     {
         using var dir = new TempDir();

@@ -66,8 +66,7 @@ public class LmOnnxTeacherRecipeTests
         Assert.Null(onnx.LogitsOutput);
         Assert.Equal((2, 16), (onnx.Threads, onnx.BatchSize));
         Assert.Empty(onnx.Taps);
-        Assert.Equal(8, plan.Stages[0].Loss.TeacherCacheTopK);
-        Assert.NotNull(plan.Stages[0].Loss.Kd);
+        Assert.Equal(8, plan.Stages[0].Loss.Get<Distill.Core.Distillation.KdOptions>()!.TeacherCacheTopK);
         Assert.Equal("logits", Load(Lm.Replace("  onnx: pride-and-prejudice.txt", "  onnx: pride-and-prejudice.txt\n  outputs: { logits: logits }")).OnnxTeacher!.LogitsOutput);
     }
 

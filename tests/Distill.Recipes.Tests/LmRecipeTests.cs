@@ -1,4 +1,5 @@
 using Distill.Core;
+using Distill.Core.Distillation;
 using Distill.Core.Models;
 
 namespace Distill.Recipes.Tests;
@@ -81,12 +82,16 @@ public class LmRecipeTests
         Assert.Equal(ModelArch.TransformerLm, plan.Student.Model.Arch);
         Assert.Equal((1, 32, 2, 0), (plan.Student.Model.Lm!.Layers, plan.Student.Model.Lm.DModel, plan.Student.Model.Lm.Heads, plan.Student.Model.Lm.DFF));
         Assert.Equal((2, 64, 4), (plan.Teacher!.Model.Lm!.Layers, plan.Teacher.Model.Lm.DModel, plan.Teacher.Model.Lm.Heads));
-        Assert.Equal(16, plan.Stages[0].Loss.TeacherCacheTopK);
-        Assert.Equal(2.0, plan.Stages[0].Loss.Kd!.Temperature);
-        Assert.Null(plan.Stages[1].Loss.TeacherCacheTopK);
-        Assert.Equal("block0", plan.Stages[1].Loss.Hint!.StudentTap);
-        Assert.Equal(("final", 0.5), (plan.Stages[1].Loss.Hints.Single().TeacherTap, plan.Stages[1].Loss.Hints.Single().Weight));
-        Assert.Equal(("block0", "block1", 0.1), (plan.Stages[1].Loss.Attention!.StudentBlock, plan.Stages[1].Loss.Attention!.TeacherBlock, plan.Stages[1].Loss.Attention!.Weight));
+        Assert.Equal(16, plan.Stages[0].Loss.Get<KdOptions>()!.TeacherCacheTopK);
+        Assert.Equal(2.0, plan.Stages[0].Loss.Get<KdOptions>()!.Temperature);
+        Assert.Null(plan.Stages[1].Loss.Get<KdOptions>());
+        // loss.hint, then loss.hints: one hint term whose adapters are adapter0, adapter1.
+        var hints = plan.Stages[1].Loss.Get<HintLossOptions>()!.Hints;
+        Assert.Equal(2, hints.Count);
+        Assert.Equal(("block0", "block1", 1.0), (hints[0].StudentTap, hints[0].TeacherTap, hints[0].Weight));
+        Assert.Equal(("final", "final", 0.5), (hints[1].StudentTap, hints[1].TeacherTap, hints[1].Weight));
+        var attention = plan.Stages[1].Loss.Get<AttentionDistillOptions>()!;
+        Assert.Equal(("block0", "block1", 0.1), (attention.StudentBlock, attention.TeacherBlock, attention.Weight));
         // Image-only keys are not filled in for a language model, so the resolved recipe lists only what applies.
         Assert.DoesNotContain("normalize", plan.ResolvedRecipe);
         Assert.DoesNotContain("batch_norm", plan.ResolvedRecipe);

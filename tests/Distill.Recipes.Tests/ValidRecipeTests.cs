@@ -48,7 +48,7 @@ public class ValidRecipeTests
         Assert.True(teacherStage.Optimizer.Nesterov);
         Assert.Equal(ScheduleKind.Step, teacherStage.Schedule.Kind);
         Assert.Equal(0.5, teacherStage.Schedule.Gamma);
-        Assert.Null(teacherStage.Loss.Kd);
+        Assert.Null(teacherStage.Loss.Get<Distill.Core.Distillation.KdOptions>());
 
         var student = plan.Student.Model;
         Assert.Equal([8, 16], student.Channels);
@@ -69,9 +69,10 @@ public class ValidRecipeTests
         Assert.Equal(ScheduleKind.Cosine, distil.Schedule.Kind);
         Assert.Equal(0.5, distil.Schedule.WarmupEpochs);
         Assert.Equal(1e-5, distil.Schedule.MinLearningRate);
-        Assert.Equal(new Distill.Core.Distillation.KdOptions { Temperature = 2, Alpha = 0.7 }, distil.Loss.Kd);
-        Assert.Equal(new Distill.Core.Distillation.HintOptions { StudentTap = "block1", TeacherTap = "block2", Weight = 1.0 }, distil.Loss.Hint);
-        Assert.Equal(0.05, distil.Loss.LabelSmoothing);
+        Assert.Equal(new Distill.Core.Distillation.KdOptions { Temperature = 2, Alpha = 0.7 }, distil.Loss.Get<Distill.Core.Distillation.KdOptions>());
+        Assert.Equal([new Distill.Core.Distillation.HintOptions { StudentTap = "block1", TeacherTap = "block2", Weight = 1.0 }],
+            distil.Loss.Get<Distill.Core.Distillation.HintLossOptions>()!.Hints);
+        Assert.Equal(0.05, distil.Loss.Get<Distill.Core.Distillation.CrossEntropyOptions>()!.LabelSmoothing);
         Assert.Equal(5.0, distil.ClipGradNorm);
         Assert.Equal(new EarlyStopOptions { Metric = "val/loss", Patience = 2, MinDelta = 0.001 }, distil.EarlyStop);
         Assert.False(distil.CacheTeacher);
@@ -110,9 +111,8 @@ public class ValidRecipeTests
         Assert.Equal(128, stage.BatchSize);
         Assert.Equal(new OptimizerOptions(), stage.Optimizer);
         Assert.Equal(new ScheduleOptions(), stage.Schedule);
-        Assert.Null(stage.Loss.Kd);
-        Assert.Null(stage.Loss.Hint);
-        Assert.Equal(0.0, stage.Loss.LabelSmoothing);
+        // Plain cross-entropy, nothing else: the loss section's defaults bind to the one term that is always on.
+        Assert.Equal([new Distill.Core.Distillation.CrossEntropyOptions { LabelSmoothing = 0.0 }], stage.Loss.Terms);
         Assert.Null(stage.ClipGradNorm);
         Assert.Null(stage.EarlyStop);
         Assert.True(stage.CacheTeacher);
@@ -163,7 +163,7 @@ public class ValidRecipeTests
             Assert.Equal(Path.Combine(dir, "teacher.ckpt"), plan.Teacher!.Checkpoint);
             Assert.Null(plan.Teacher.Train);
             Assert.Equal(0.001, plan.Stages[0].Optimizer.LearningRate);
-            Assert.Equal(new Distill.Core.Distillation.KdOptions(), plan.Stages[0].Loss.Kd);
+            Assert.Equal(new Distill.Core.Distillation.KdOptions(), plan.Stages[0].Loss.Get<Distill.Core.Distillation.KdOptions>());
         }
         finally
         {

@@ -1,139 +1,82 @@
-using Distill.Core.Models;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Distill.Core.Distillation;
 
-/// <summary>The loss of a stage: cross-entropy on hard labels, optionally mixed with the soft-target KD loss,
-/// plus an optional hint (FitNets) term. Holds the hint adapter as submodule "adapter": train its
-/// parameters together with the student's.</summary>
+/// <summary>The loss of one batch: its total and each term's value by the term's name ("cross_entropy", "kd",
+/// "hint", …: the cross-entropy and KD before their alpha mix, the other terms as they are added, with their
+/// weights). Scalars in the caller's dispose scope.</summary>
+public sealed record LossResult(Tensor Total, IReadOnlyDictionary<string, Tensor> Parts)
+{
+    /// <summary>A term's value; null when the term is off.</summary>
+    public Tensor? Part(string name) => Parts.GetValueOrDefault(name);
+}
+
+/// <summary>
+/// The loss of a stage, for classifiers and language models alike: the terms of its <see cref="LossOptions"/>, built by
+/// their <see cref="Losses.Registry"/> entries for the student and the teacher, folded in registry order — the total
+/// starts as the cross-entropy, KD mixes with it (alpha · KD + (1 − alpha) · CE), then each further term is added.
+/// Holds the terms' learned adapters as submodules under their own names ("adapter", "adapter0", …): train their
+/// parameters with the student's; checkpoints store them by those names.
+/// </summary>
 public sealed class DistillationLoss : nn.Module
 {
-    private readonly LossOptions _options;
-    private readonly bool _flattenHint;
+    private readonly List<(LossTermEntry Entry, ILossTerm Term)> _terms = [];
 
-    public DistillationLoss(LossOptions options, ZooModel student, ITeacher? teacher)
+    /// <param name="teacher">The teacher as the terms see it; null for a teacher's own training or a student without one.</param>
+    /// <exception cref="InvalidInputException">An option is out of range, or the models lack what a term needs (a
+    /// teacher, a tap, a block, the same vocabulary).</exception>
+    public DistillationLoss(LossOptions options, LossModel student, LossModel? teacher)
         : base("distillation_loss")
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(student);
-        Validate(options);
-        _options = options;
-
-        if (options.Hint is { } hint)
+        var terms = options.Resolved();
+        foreach (var term in terms)
+            term.Validate();
+        foreach (var termOptions in terms)
         {
-            if (teacher is null)
-            {
-                throw new InvalidInputException("A hint loss needs a teacher, but the plan has none.");
-            }
-            var studentShape = RequireTap(student, student.Spec.Arch.ToString().ToLowerInvariant(), hint.StudentTap, "student");
-            var teacherShape = RequireTap(teacher, teacher.Description, hint.TeacherTap, "teacher");
-            bool sameGrid = studentShape.Length == 3 && teacherShape.Length == 3
-                && studentShape[1] == teacherShape[1] && studentShape[2] == teacherShape[2];
-            if (sameGrid)
-            {
-                Adapter = nn.Conv2d(studentShape[0], teacherShape[0], 1);
-            }
-            else
-            {
-                Adapter = nn.Linear(Product(studentShape), Product(teacherShape));
-                _flattenHint = true;
-            }
-            register_module("adapter", Adapter);
-            StudentTaps = [hint.StudentTap];
-            TeacherTaps = [hint.TeacherTap];
+            var entry = Losses.Of(termOptions);
+            var term = entry.Create(termOptions, student, teacher);
+            foreach (var (name, adapter) in term.Adapters)
+                register_module(name, adapter);
+            _terms.Add((entry, term));
         }
-        else
-        {
-            StudentTaps = [];
-            TeacherTaps = [];
-        }
+        StudentTaps = [.. _terms.SelectMany(t => t.Term.StudentTaps).Distinct()];
+        TeacherTaps = [.. _terms.SelectMany(t => t.Term.TeacherTaps).Distinct()];
+        NeedsAttention = _terms.Any(t => t.Term.NeedsAttention);
+        NeedsTeacher = _terms.Any(t => t.Entry.Needs.HasFlag(LossNeeds.Teacher));
+        Adapters = _terms.SelectMany(t => t.Term.Adapters).ToDictionary();
     }
 
-    /// <summary>Taps the student must produce for <see cref="Compute"/> (empty when there is no hint).</summary>
+    /// <summary>Taps (hidden states) the student's forward must return.</summary>
     public IReadOnlyCollection<string> StudentTaps { get; }
+
+    /// <summary>Taps (hidden states) the teacher's forward must return.</summary>
     public IReadOnlyCollection<string> TeacherTaps { get; }
-    public bool NeedsTeacher => _options.Kd is not null || _options.Hint is not null;
 
-    /// <summary>1x1 conv (tap grids match) or Linear on flattened taps, mapping the student tap to the
-    /// teacher tap's size; null without a hint.</summary>
-    public nn.Module<Tensor, Tensor>? Adapter { get; }
+    /// <summary>Whether both models must return attention maps.</summary>
+    public bool NeedsAttention { get; }
 
-    /// <summary>total = kd ? Alpha·Soft + (1−Alpha)·CE : CE, plus Hint.Weight·MSE(adapter(student tap), teacher tap).
-    /// Teacher outputs are detached. Results belong to the caller's dispose scope.</summary>
-    public LossTerms Compute(Tensor studentLogits, IReadOnlyDictionary<string, Tensor> studentTaps, Tensor? teacherLogits,
-        IReadOnlyDictionary<string, Tensor>? teacherTaps, Tensor labels)
+    /// <summary>Whether a term reads the teacher's outputs (live or cached).</summary>
+    public bool NeedsTeacher { get; }
+
+    /// <summary>The terms' learned adapters by their module names.</summary>
+    public IReadOnlyDictionary<string, nn.Module<Tensor, Tensor>> Adapters { get; }
+
+    /// <summary>The names of the terms, in the order they are folded.</summary>
+    public IReadOnlyList<string> TermNames => [.. _terms.Select(t => t.Entry.Name)];
+
+    public LossResult Compute(LossInputs inputs)
     {
-        ArgumentNullException.ThrowIfNull(studentLogits);
-        ArgumentNullException.ThrowIfNull(labels);
-        var hardCe = nn.functional.cross_entropy(studentLogits, labels, label_smoothing: _options.LabelSmoothing);
-        var total = hardCe;
-        Tensor? soft = null;
-        if (_options.Kd is { } kd)
+        ArgumentNullException.ThrowIfNull(inputs);
+        Tensor? total = null;
+        var parts = new Dictionary<string, Tensor>();
+        foreach (var (entry, term) in _terms)
         {
-            if (teacherLogits is null)
-            {
-                throw new ArgumentException("The KD loss needs the teacher's logits.", nameof(teacherLogits));
-            }
-            soft = KdLoss.SoftTarget(studentLogits, teacherLogits.detach(), kd.Temperature);
-            total = kd.Alpha * soft + (1 - kd.Alpha) * hardCe;
+            var value = term.Compute(inputs);
+            parts[entry.Name] = value;
+            total = term.Join(total, value);
         }
-        Tensor? hintLoss = null;
-        if (_options.Hint is { } hint && Adapter is not null)
-        {
-            if (!studentTaps.TryGetValue(hint.StudentTap, out var studentTap))
-            {
-                throw new ArgumentException($"The student tap '{hint.StudentTap}' was not produced.", nameof(studentTaps));
-            }
-            if (teacherTaps is null || !teacherTaps.TryGetValue(hint.TeacherTap, out var teacherTap))
-            {
-                throw new ArgumentException($"The teacher tap '{hint.TeacherTap}' was not produced.", nameof(teacherTaps));
-            }
-            var target = teacherTap.detach();
-            var source = studentTap;
-            if (_flattenHint)
-            {
-                source = source.flatten(1);
-                target = target.flatten(1);
-            }
-            hintLoss = nn.functional.mse_loss(Adapter.call(source), target);
-            total = total + hint.Weight * hintLoss;
-        }
-        return new LossTerms(total, hardCe, soft, hintLoss);
+        return new LossResult(total!, parts);
     }
-
-    private static long[] RequireTap(ITeacher model, string description, string tap, string role)
-    {
-        if (!model.TapNames.Contains(tap))
-        {
-            throw new InvalidInputException(
-                $"Hint {role} tap '{tap}' is not a tap of the {role} ({description}); valid taps: {string.Join(", ", model.TapNames)}.");
-        }
-        return model.TapShape(tap);
-    }
-
-    private static void Validate(LossOptions options)
-    {
-        if (options.LabelSmoothing < 0 || options.LabelSmoothing >= 1)
-        {
-            throw new InvalidInputException($"Label smoothing must be in [0, 1), got {options.LabelSmoothing}.");
-        }
-        if (options.Kd is { } kd)
-        {
-            if (!(kd.Temperature > 0))
-            {
-                throw new InvalidInputException($"KD temperature must be positive, got {kd.Temperature}.");
-            }
-            if (kd.Alpha < 0 || kd.Alpha > 1)
-            {
-                throw new InvalidInputException($"KD alpha must be in [0, 1], got {kd.Alpha}.");
-            }
-        }
-        if (options.Hint is { } hint && hint.Weight < 0)
-        {
-            throw new InvalidInputException($"Hint weight must not be negative, got {hint.Weight}.");
-        }
-    }
-
-    private static long Product(long[] shape) => shape.Aggregate(1L, (a, b) => a * b);
 }

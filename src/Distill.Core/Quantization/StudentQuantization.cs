@@ -1,4 +1,5 @@
 using Distill.Core.Data;
+using Distill.Core.Distillation;
 using Distill.Core.Models;
 using Distill.Core.Training;
 
@@ -29,8 +30,8 @@ public sealed class StudentQuantization : IDisposable
             }
             if (quantizedBy is null)
                 continue;
-            if (stage.Loss.Hint is not null)
-                throw new InvalidInputException($"stage '{stage.Name}': a hint loss needs the student's intermediate outputs, which the fake-quant student (quantised by {quantizedBy}) does not expose.");
+            if (stage.Loss.Needing(LossNeeds.StudentInternals) is [var term, ..])
+                throw new InvalidInputException($"stage '{stage.Name}': a {term} loss needs the student's intermediate outputs, which the fake-quant student (quantised by {quantizedBy}) does not expose.");
             if (stage.Prune is { Shrink: true })
                 throw new InvalidInputException($"{At(stage.Prune.Where)}stage '{stage.Name}' cannot shrink a quantised student (quantised by {quantizedBy}): its qparams are per channel; shrink before quantising.");
         }

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using Distill.Core.Data;
+using Distill.Core.Distillation;
 using Distill.Core.Models;
 using Distill.Core.Training;
 using TorchSharp.Modules;
@@ -13,7 +14,7 @@ namespace Distill.Core.Text;
 /// <summary>
 /// Language models (data.format text, transformer-lm models): teacher and student share one tokenizer (from the
 /// recipe, or fixed by a loaded checkpoint or ONNX teacher); phases learn next-token cross-entropy and the KD, hint
-/// and attention terms of <see cref="LmDistillationLoss"/>; final models carry their sizes and tokenizer
+/// and attention terms of <see cref="DistillationLoss"/>; final models carry their sizes and tokenizer
 /// (<see cref="LmCheckpoint"/>) and are measured on the validation windows (cross-entropy, bits per byte, perplexity).
 /// </summary>
 internal sealed class LanguageModelFamily : IModelFamily
@@ -131,12 +132,12 @@ internal sealed class LanguageModelFamily : IModelFamily
         bool student = phase is StudentPhase;
         var model = student ? _student : _teacher!;
         // The loss holds the hint adapters: they train beside the model, on its device.
-        var loss = NewLoss(LossOptions(phase.Stage, student), model.Options, student ? _teacher?.Options : null, student ? _onnxTeacher : null)
+        var loss = NewLoss(PhaseLoss(phase.Stage, student), model.Options, student ? _teacher?.Options : null, student ? _onnxTeacher : null)
             .to(ComputeDevice.Of(model));
         var setup = new LmPhaseSetup(phase.Name, phase.Stage, model, student ? (ILmLogitSource?)_teacher ?? _onnxTeacher : null, loss);
         Parameter[] parameters = [.. model.parameters(), .. loss.parameters()];
         return new FamilyPhase(loss, parameters, [], (tracker, state, cancel) => new LmSteps(setup, _data, tracker, state, cancel), model.ParameterCount,
-            phase.Stage.Loss.TeacherCacheTopK is { } k && student ? $", teacher top-{k} cache" : "");
+            phase.Stage.Loss.Get<KdOptions>()?.TeacherCacheTopK is { } k && student ? $", teacher top-{k} cache" : "");
     }
 
     public void EndPhase(RunContext run, RunPhase phase, int epoch)
@@ -171,14 +172,7 @@ internal sealed class LanguageModelFamily : IModelFamily
         return spec.Lm! with { Context = context, VocabSize = data.Tokenizer.VocabSize, Dropout = spec.Dropout };
     }
 
-    private static LmLossOptions LossOptions(StageOptions stage, bool student) => !student
-        ? new LmLossOptions()
-        : new LmLossOptions
-        {
-            Kd = stage.Loss.Kd,
-            Hints = stage.Loss.Hint is { } hint ? [hint, .. stage.Loss.Hints] : stage.Loss.Hints,
-            Attention = stage.Loss.Attention,
-        };
+    private static LossOptions PhaseLoss(StageOptions stage, bool student) => student ? stage.Loss : stage.Loss.HardLabelsOnly();
 
     /// <summary>Builds every stage's loss once, so that wrong layer names or a top-k beyond the vocabulary stop the
     /// run before it opens.</summary>
@@ -190,20 +184,22 @@ internal sealed class LanguageModelFamily : IModelFamily
             string path = $"stages[{phase.StageIndex}]";
             try
             {
-                using var loss = NewLoss(LossOptions(phase.Stage, true), student, teacher, onnxTeacher);
+                using var loss = NewLoss(PhaseLoss(phase.Stage, true), student, teacher, onnxTeacher);
             }
             catch (InvalidInputException e)
             {
                 throw new InvalidInputException($"{path}.loss: {e.Message}", e);
             }
-            if (phase.Stage.Loss.TeacherCacheTopK is { } k && k > vocab)
+            if (phase.Stage.Loss.Get<KdOptions>()?.TeacherCacheTopK is { } k && k > vocab)
                 throw new InvalidInputException($"{path}.loss.teacher_cache.top_k: {k} is more than the vocabulary ({vocab} {plan.Data.Text!.Tokenizer} tokens)");
         }
     }
 
     /// <summary>The loss against a TorchSharp teacher (any loss) or an ONNX teacher (logits only: KD).</summary>
-    private static LmDistillationLoss NewLoss(LmLossOptions options, TransformerLmOptions model, TransformerLmOptions? teacher, OnnxLmTeacher? onnxTeacher) =>
-        onnxTeacher is null ? new LmDistillationLoss(options, model, teacher) : new LmDistillationLoss(options, model, onnxTeacher.VocabSize);
+    private static DistillationLoss NewLoss(LossOptions options, TransformerLmOptions model, TransformerLmOptions? teacher, OnnxLmTeacher? onnxTeacher) =>
+        new(options, LossModel.Of(model),
+            onnxTeacher is not null ? LossModel.LogitsOf($"the ONNX teacher '{onnxTeacher.Path}'", onnxTeacher.VocabSize)
+            : teacher is null ? null : LossModel.Of(teacher));
 
     private static void RestoreModel(string path, IReadOnlyDictionary<string, byte[]> sections, string role, TransformerLm model)
     {

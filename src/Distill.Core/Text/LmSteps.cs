@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using Distill.Core.Distillation;
 using Distill.Core.Tracking;
 using Distill.Core.Training;
 using static TorchSharp.torch;
@@ -14,7 +15,7 @@ public sealed record LmPhaseSetup(
     StageOptions Stage,
     TransformerLm Model,
     ILmLogitSource? Teacher,
-    LmDistillationLoss Loss);
+    DistillationLoss Loss);
 
 /// <summary>A language model's steps for <see cref="EpochTrainer"/>: shuffled token windows, teacher outputs (live,
 /// or from a <see cref="TopKTeacherCache"/> built once per phase), the composed loss; validation cross-entropy /
@@ -35,8 +36,7 @@ public sealed class LmSteps : IPhaseSteps
         _data = data;
         // Windows, teacher outputs and the cache go where the model is; the token windows stay in CPU memory.
         _device = ComputeDevice.Of(setup.Model);
-        var loss = setup.Stage.Loss;
-        if (loss.TeacherCacheTopK is { } k && loss.Kd is { } kd && setup.Teacher is not null)
+        if (setup.Stage.Loss.Get<KdOptions>() is { TeacherCacheTopK: { } k } kd && setup.Teacher is not null)
             _cache = BuildCache(tracker, k, kd.Temperature, state, cancel);
         _liveTeacher = setup.Loss.NeedsTeacher && _cache is null;
     }
@@ -55,17 +55,17 @@ public sealed class LmSteps : IPhaseSteps
         var (input, target) = _data.Train.Batch(indices);
         input = ComputeDevice.Move(input, _device);
         target = ComputeDevice.Move(target, _device);
-        LmOutput? teacherOutput = null;
+        ModelOutputs? teacherOutput = null;
         if (_liveTeacher)
         {
             using var noGrad = no_grad();
             teacherOutput = _setup.Teacher is TransformerLm lm
-                ? lm.Run(input, _setup.Loss.TeacherHidden, _setup.Loss.NeedsAttention)
-                : new LmOutput(_setup.Teacher!.Logits(input), new Dictionary<string, Tensor>(), new Dictionary<string, Tensor>());
+                ? ModelOutputs.Of(lm.Run(input, _setup.Loss.TeacherTaps, _setup.Loss.NeedsAttention))
+                : new ModelOutputs(_setup.Teacher!.Logits(input));
         }
         var cached = _cache?.Batch(indices);
-        var student = _setup.Model.Run(input, _setup.Loss.StudentHidden, _setup.Loss.NeedsAttention);
-        return _setup.Loss.Compute(student, target, teacherOutput, cached).Total;
+        var student = _setup.Model.Run(input, _setup.Loss.StudentTaps, _setup.Loss.NeedsAttention);
+        return _setup.Loss.Compute(new LossInputs(ModelOutputs.Of(student), teacherOutput, target, cached)).Total;
     }
 
     public EpochValidation EndEpoch(EpochFigures epoch, CancellationToken cancel)

@@ -141,8 +141,8 @@ internal sealed class ClassifierFamily : IModelFamily
         var teacher = phase is StudentPhase ? DistillFrom : null;
         var quantized = phase is StudentPhase ? _quantization.Quantized : null;
         // The loss holds the hint adapter: it trains beside the model, on its device.
-        var loss = new DistillationLoss(phase is TeacherPhase ? new LossOptions { LabelSmoothing = phase.Stage.Loss.LabelSmoothing } : phase.Stage.Loss,
-            model, teacher).to(ComputeDevice.Of(model));
+        var loss = new DistillationLoss(phase is TeacherPhase ? phase.Stage.Loss.HardLabelsOnly() : phase.Stage.Loss,
+            LossModel.Of(model), teacher is null ? null : LossModel.Of(teacher)).to(ComputeDevice.Of(model));
         long stepsPerEpoch = EpochTrainer.StepsPerEpoch(_data.Train.Count, phase.Stage.BatchSize);
         IReadOnlyList<IStepHook> hooks = phase is StudentPhase ? [.. _pruning.Hooks(phase.Stage, stepsPerEpoch), .. _quantization.Hooks()] : [];
         var setup = new PhaseSetup(phase.Name, index, phase.Stage, model, teacher, loss, phase.MetricPrefix, hooks, quantized);

@@ -122,7 +122,8 @@ public sealed class ClassifierSteps : IPhaseSteps
         var (logits, taps) = _setup.Quantized is null
             ? _setup.Model.ForwardWithTaps(x, _setup.Loss.StudentTaps)
             : (_setup.Quantized.call(x), new Dictionary<string, Tensor>());
-        return _setup.Loss.Compute(logits, taps, teacherLogits, teacherTaps, targets).Total;
+        var teacher = teacherLogits is null ? null : new ModelOutputs(teacherLogits, teacherTaps);
+        return _setup.Loss.Compute(new LossInputs(new ModelOutputs(logits, taps), teacher, targets)).Total;
     }
 
     public EpochValidation EndEpoch(EpochFigures epoch, CancellationToken cancel)

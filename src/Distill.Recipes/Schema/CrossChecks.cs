@@ -1,3 +1,5 @@
+using Distill.Core.Distillation;
+
 namespace Distill.Recipes.Schema;
 
 /// <summary>Rules that involve more than one key; they run on the validated (possibly partial) values.</summary>
@@ -108,7 +110,7 @@ internal static class CrossChecks
         {
             return;
         }
-        foreach (string key in new[] { "kd", "hint", "hints", "attention", "teacher_cache" })
+        foreach (string key in Losses.KeysNeeding(LossNeeds.Teacher))
         {
             if (loss.Find(key) is { } entry)
             {

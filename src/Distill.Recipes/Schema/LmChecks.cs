@@ -10,7 +10,7 @@ namespace Distill.Recipes.Schema;
 internal static class LmChecks
 {
     private static readonly string Lm = Architectures.NameOf(ModelArch.TransformerLm);
-    private static readonly string[] LmOnlyLossKeys = ["hints", "attention", "teacher_cache"];
+    private static readonly string[] LmOnlyLossKeys = [.. Core.Distillation.Losses.Keys.Where(k => k.Key.LanguageModelsOnly).Select(k => k.Key.Key)];
 
     public static void Run(MapValue root, List<RecipeError> errors)
     {
@@ -154,7 +154,7 @@ internal static class LmChecks
         {
             errors.Add(cache.KeyAt.Error($"{at}: needs kd (the cache holds the teacher's logits for the soft-target term)"));
         }
-        var live = new[] { "hint", "hints", "attention" }.Where(k => loss.Find(k) is not null).ToList();
+        var live = Core.Distillation.Losses.KeysNeeding(Core.Distillation.LossNeeds.LiveTeacher).Where(k => loss.Find(k) is not null).ToList();
         if (live.Count > 0)
         {
             errors.Add(cache.KeyAt.Error(

@@ -1,3 +1,5 @@
+using Distill.Core.Distillation;
+
 namespace Distill.Recipes.Schema;
 
 /// <summary>Rules of a teacher given as an ONNX file (teacher.onnx): its keys go together and exclude a zoo
@@ -59,7 +61,7 @@ internal static class OnnxTeacherChecks
         var stages = root.List("stages").OfType<MapValue>().ToList();
         for (int i = 0; i < stages.Count; i++)
         {
-            foreach (var key in new[] { "hint", "hints", "attention" })
+            foreach (var key in Losses.KeysNeeding(LossNeeds.TeacherInternals))
             {
                 if (stages[i].Map("loss")?.Find(key) is { } entry)
                 {

@@ -144,20 +144,7 @@ internal static class PlanBinder
                 MinLearningRate = Num(schedule, "min_lr"),
                 PctStart = Num(schedule, "pct_start"),
             },
-            Loss = new LossOptions
-            {
-                Kd = loss.Map("kd") is { } kd
-                    ? new KdOptions { Temperature = Num(kd, "temperature"), Alpha = Num(kd, "alpha") }
-                    : null,
-                Hint = loss.Map("hint") is { } hint ? BindHint(hint) : null,
-                LabelSmoothing = Num(loss, "label_smoothing"),
-                // Empty stays the shared empty list, so that plans without hints compare equal.
-                Hints = loss.List("hints") is { Count: > 0 } hints ? hints.Cast<MapValue>().Select(BindHint).ToArray() : Array.Empty<HintOptions>(),
-                Attention = loss.Map("attention") is { } attention
-                    ? new AttentionDistillOptions { StudentBlock = Str(attention, "student_block"), TeacherBlock = Str(attention, "teacher_block"), Weight = Num(attention, "weight") }
-                    : null,
-                TeacherCacheTopK = loss.Map("teacher_cache") is { } cache ? Int(cache, "top_k") : null,
-            },
+            Loss = Losses.Bind(new OptionValues(loss)),
             ClipGradNorm = stage.Raw("clip_grad_norm") as double?,
             EarlyStop = stage.Map("early_stop") is { } early
                 ? new EarlyStopOptions { Metric = Str(early, "metric"), Patience = Int(early, "patience"), MinDelta = Num(early, "min_delta") }
@@ -167,9 +154,6 @@ internal static class PlanBinder
             Quantize = stage.Find("quantize") is { Value: MapValue quantize } q ? BindQuantize(quantize, q.KeyAt) : null,
         };
     }
-
-    private static HintOptions BindHint(MapValue hint) =>
-        new() { StudentTap = Str(hint, "student_tap"), TeacherTap = Str(hint, "teacher_tap"), Weight = Num(hint, "weight") };
 
     private static QuantizeOptions BindQuantize(MapValue quantize, Location at) => new()
     {

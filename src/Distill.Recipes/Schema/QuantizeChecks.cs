@@ -1,3 +1,5 @@
+using Distill.Core.Distillation;
+
 namespace Distill.Recipes.Schema;
 
 /// <summary>Rules of quantize sections across stages: quantisation, once on, stays on, so what later stages
@@ -5,6 +7,10 @@ namespace Distill.Recipes.Schema;
 /// the model before the run opens, with the same file:line:column.</summary>
 internal static class QuantizeChecks
 {
+    /// <summary>Loss keys of terms that read the student's taps (language-model keys aside: those models are not quantised).</summary>
+    private static readonly string[] StudentInternalKeys =
+        [.. Losses.Keys.Where(k => k.Term.Needs.HasFlag(LossNeeds.StudentInternals) && !k.Key.LanguageModelsOnly).Select(k => k.Key.Key)];
+
     public static void Run(IReadOnlyList<MapValue> stages, List<RecipeError> errors)
     {
         string? quantizedAt = null;
@@ -28,8 +34,11 @@ internal static class QuantizeChecks
             }
             if (quantizedAt is null)
                 continue;
-            if (stage.Map("loss")?.Find("hint") is { } hint)
-                errors.Add(hint.KeyAt.Error($"{path}.loss.hint: the student is quantised by {quantizedAt}, and its fake-quant forward pass has no intermediate outputs for a hint loss"));
+            foreach (var key in StudentInternalKeys)
+            {
+                if (stage.Map("loss")?.Find(key) is { } entry)
+                    errors.Add(entry.KeyAt.Error($"{path}.loss.{key}: the student is quantised by {quantizedAt}, and its fake-quant forward pass has no intermediate outputs for a {key} loss"));
+            }
             if (stage.Map("prune")?.Find("shrink") is { Value: ScalarValue { Raw: true } } shrink)
                 errors.Add(shrink.KeyAt.Error($"{path}.prune.shrink: the student is quantised by {quantizedAt}; shrink in an earlier stage, before quantising"));
         }

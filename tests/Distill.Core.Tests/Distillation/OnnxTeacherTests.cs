@@ -186,11 +186,10 @@ public class OnnxTeacherTests
         using var student = ModelZoo.Build(new ModelSpec { Arch = ModelArch.Mlp, Hidden = [5] }, [4], 3);
         var options = new LossOptions
         {
-            Kd = new KdOptions { Temperature = 2, Alpha = 0.5 },
-            Hint = new HintOptions { StudentTap = "hidden0", TeacherTap = "flat" },
+            Terms = [new KdOptions { Temperature = 2, Alpha = 0.5 }, DistillationLossTests.Hint(new HintOptions { StudentTap = "hidden0", TeacherTap = "flat" })],
         };
-        using var loss = new DistillationLoss(options, student, teacher);
-        Assert.IsType<TorchSharp.Modules.Linear>(loss.Adapter);
+        using var loss = DistillationLossTests.NewLoss(options, student, teacher);
+        Assert.IsType<TorchSharp.Modules.Linear>(loss.Adapters["adapter"]);
 
         var x = randn(6, 4);
         var labels = tensor(new long[] { 0, 1, 2, 0, 1, 2 });
@@ -202,9 +201,9 @@ public class OnnxTeacherTests
 
         var (logits, taps) = student.ForwardWithTaps(x, loss.StudentTaps);
         var (teacherLogits, teacherTaps) = teacher.ForwardWithTaps(x, loss.TeacherTaps);
-        var terms = loss.Compute(logits, taps, teacherLogits, teacherTaps, labels);
-        Assert.True(terms.Soft!.item<float>() > 0);
-        Assert.True(terms.Hint!.item<float>() > 0);
+        var terms = loss.Compute(new LossInputs(new ModelOutputs(logits, taps), new ModelOutputs(teacherLogits, teacherTaps), labels));
+        Assert.True(terms.Part("kd")!.item<float>() > 0);
+        Assert.True(terms.Part("hint")!.item<float>() > 0);
 
         var evaluation = teacher.Evaluate(new TensorDataset(x.clone(), labels.clone()));
         long correct = teacherLogits.argmax(1).eq(labels).sum().item<long>();
@@ -288,8 +287,8 @@ public class OnnxTeacherTests
         WriteHandModel(path, [4]);
         using var teacher = OnnxTeacher.Load(Options(path) with { Mean = null, Std = null }, path, [4], 3, null);
         using var student = ModelZoo.Build(new ModelSpec { Arch = ModelArch.Mlp, Hidden = [5] }, [4], 3);
-        var options = new LossOptions { Hint = new HintOptions { StudentTap = "hidden0", TeacherTap = "block1" } };
-        var error = Assert.Throws<InvalidInputException>(() => new DistillationLoss(options, student, teacher));
+        var options = new LossOptions { Terms = [DistillationLossTests.Hint(new HintOptions { StudentTap = "hidden0", TeacherTap = "block1" })] };
+        var error = Assert.Throws<InvalidInputException>(() => DistillationLossTests.NewLoss(options, student, teacher));
         Assert.Contains($"Hint teacher tap 'block1' is not a tap of the teacher (ONNX model '{path}'); valid taps: flat", error.Message);
         Assert.Throws<InvalidInputException>(() => teacher.TapShape("block1"));
     }

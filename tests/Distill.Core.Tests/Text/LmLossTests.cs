@@ -90,13 +90,13 @@ public class LmLossTests
     {
         var student = new TransformerLmOptions { Layers = 1, DModel = 16, Heads = 2, Context = 8, VocabSize = 256 };
         var teacher = student with { Layers = 2, DModel = 32, VocabSize = 77 };
-        var kd = new LmLossOptions { Kd = new KdOptions { Temperature = 2, Alpha = 0.5 } };
-        var error = Assert.Throws<InvalidInputException>(() => new LmDistillationLoss(kd, student, teacher));
+        var kd = new LossOptions { Terms = [new KdOptions { Temperature = 2, Alpha = 0.5 }] };
+        var error = Assert.Throws<InvalidInputException>(() => NewLoss(kd, student, teacher));
         Assert.Contains("vocabularies differ", error.Message);
-        var hint = new LmLossOptions { Hints = [new HintOptions { StudentTap = "block0", TeacherTap = "block2" }] };
-        error = Assert.Throws<InvalidInputException>(() => new LmDistillationLoss(hint, student, teacher));
+        var hint = new LossOptions { Terms = [new HintLossOptions { Hints = [new HintOptions { StudentTap = "block0", TeacherTap = "block2" }] }] };
+        error = Assert.Throws<InvalidInputException>(() => NewLoss(hint, student, teacher));
         Assert.Contains("block2", error.Message);
-        Assert.Throws<InvalidInputException>(() => new LmDistillationLoss(kd, student, null));
+        Assert.Throws<InvalidInputException>(() => NewLoss(kd, student, null));
     }
 
     [Fact]
@@ -107,13 +107,16 @@ public class LmLossTests
         var teacherOptions = studentOptions with { Layers = 2, DModel = 32, Heads = 4 };
         using var student = new TransformerLm(studentOptions);
         using var teacher = new TransformerLm(teacherOptions);
-        var options = new LmLossOptions
+        var options = new LossOptions
         {
-            Kd = new KdOptions { Temperature = 2, Alpha = 0.5 },
-            Hints = [new HintOptions { StudentTap = "block0", TeacherTap = "block1", Weight = 0.5 }],
-            Attention = new AttentionDistillOptions { StudentBlock = "block0", TeacherBlock = "block1" },
+            Terms =
+            [
+                new KdOptions { Temperature = 2, Alpha = 0.5 },
+                new HintLossOptions { Hints = [new HintOptions { StudentTap = "block0", TeacherTap = "block1", Weight = 0.5 }] },
+                new AttentionDistillOptions { StudentBlock = "block0", TeacherBlock = "block1" },
+            ],
         };
-        using var loss = new LmDistillationLoss(options, studentOptions, teacherOptions);
+        using var loss = NewLoss(options, studentOptions, teacherOptions);
         Assert.Single(loss.parameters(), p => p.shape.SequenceEqual(new long[] { 32, 16 }));
         using var scope = NewDisposeScope();
         var tokens = randint(0, 40, [4, 8]);
@@ -121,18 +124,22 @@ public class LmLossTests
         LmOutput teacherOut;
         using (no_grad())
         {
-            teacherOut = teacher.Run(tokens, loss.TeacherHidden, loss.NeedsAttention);
+            teacherOut = teacher.Run(tokens, loss.TeacherTaps, loss.NeedsAttention);
         }
-        var terms = loss.Compute(student.Run(tokens, loss.StudentHidden, loss.NeedsAttention), targets, teacherOut);
+        var terms = loss.Compute(new LossInputs(ModelOutputs.Of(student.Run(tokens, loss.StudentTaps, loss.NeedsAttention)), ModelOutputs.Of(teacherOut), targets));
         terms.Total.backward();
-        double expected = 0.5 * terms.Kd!.item<float>() + 0.5 * terms.CrossEntropy.item<float>()
-            + terms.Hidden!.item<float>() + terms.Attention!.item<float>();
+        // The hint and attention parts are the weighted terms they add (0.5 · MSE and 1 · KL).
+        double expected = 0.5 * terms.Part("kd")!.item<float>() + 0.5 * terms.Part("cross_entropy")!.item<float>()
+            + terms.Part("hint")!.item<float>() + terms.Part("attention")!.item<float>();
         Assert.Equal(expected, terms.Total.item<float>(), 4);
-        Assert.True(terms.Attention!.item<float>() > 0);
+        Assert.True(terms.Part("attention")!.item<float>() > 0);
         Assert.All(loss.parameters(), p => Assert.True(p.grad!.abs().sum().item<float>() > 0));
         Assert.True(student.get_parameter("blocks.0.attn.qkv.weight")!.grad!.abs().sum().item<float>() > 0);
         Assert.All(teacher.parameters(), p => Assert.Null(p.grad));
     }
+
+    internal static DistillationLoss NewLoss(LossOptions options, TransformerLmOptions student, TransformerLmOptions? teacher) =>
+        new(options, LossModel.Of(student), teacher is null ? null : LossModel.Of(teacher));
 
     private static double[] Softmax(double[] x)
     {

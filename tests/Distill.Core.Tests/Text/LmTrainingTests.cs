@@ -65,8 +65,8 @@ public class LmTrainingTests(TinyTeacherFixture fixture, ITestOutputHelper outpu
         var studentOptions = new TransformerLmOptions { Layers = 1, DModel = 32, Heads = 2, Context = TinyTeacherFixture.Context, VocabSize = 256 };
         using var student = new TransformerLm(studentOptions);
         const double temperature = 2.0;
-        var kd = new LmLossOptions { Kd = new KdOptions { Temperature = temperature, Alpha = 0.9 } };
-        using var loss = new LmDistillationLoss(kd, studentOptions, fixture.Teacher.Options);
+        var kd = new LossOptions { Terms = [new KdOptions { Temperature = temperature, Alpha = 0.9 }] };
+        using var loss = LmLossTests.NewLoss(kd, studentOptions, fixture.Teacher.Options);
 
         // The cache covers the first 1,024 training windows (a shared 2-core machine); the student trains on them.
         using var windows = data.Train.Subset(0, 1024);
@@ -96,8 +96,8 @@ public class LmTrainingTests(TinyTeacherFixture fixture, ITestOutputHelper outpu
         Train(student, windows, 80, lr: 3e-3, seed: 2, (model, input, target) => throw new InvalidOperationException(), loss.parameters(),
             (model, indices, input, target) =>
             {
-                var terms = loss.Compute(model.Run(input, [], false), target, null, cache.Batch(indices));
-                kdLosses.Add(terms.Kd!.item<float>());
+                var terms = loss.Compute(new LossInputs(ModelOutputs.Of(model.Run(input, [], false)), null, target, cache.Batch(indices)));
+                kdLosses.Add(terms.Part("kd")!.item<float>());
                 return terms.Total;
             });
         double kdSeconds = watch.Elapsed.TotalSeconds;
@@ -116,13 +116,16 @@ public class LmTrainingTests(TinyTeacherFixture fixture, ITestOutputHelper outpu
         torch.manual_seed(23);
         var studentOptions = new TransformerLmOptions { Layers = 1, DModel = 32, Heads = 2, Context = TinyTeacherFixture.Context, VocabSize = 256 };
         using var student = new TransformerLm(studentOptions);
-        var options = new LmLossOptions
+        var options = new LossOptions
         {
-            Kd = new KdOptions { Temperature = 2.0, Alpha = 0.5 },
-            Hints = [new HintOptions { StudentTap = "block0", TeacherTap = "block1", Weight = 1.0 }],
-            Attention = new AttentionDistillOptions { StudentBlock = "block0", TeacherBlock = "block0", Weight = 1.0 },
+            Terms =
+            [
+                new KdOptions { Temperature = 2.0, Alpha = 0.5 },
+                new HintLossOptions { Hints = [new HintOptions { StudentTap = "block0", TeacherTap = "block1", Weight = 1.0 }] },
+                new AttentionDistillOptions { StudentBlock = "block0", TeacherBlock = "block0", Weight = 1.0 },
+            ],
         };
-        using var loss = new LmDistillationLoss(options, studentOptions, fixture.Teacher.Options);
+        using var loss = LmLossTests.NewLoss(options, studentOptions, fixture.Teacher.Options);
         var teacher = fixture.Teacher;
         var hidden = new List<double>();
         var attention = new List<double>();
@@ -132,11 +135,11 @@ public class LmTrainingTests(TinyTeacherFixture fixture, ITestOutputHelper outpu
                 LmOutput teacherOut;
                 using (no_grad())
                 {
-                    teacherOut = teacher.Run(input, loss.TeacherHidden, loss.NeedsAttention);
+                    teacherOut = teacher.Run(input, loss.TeacherTaps, loss.NeedsAttention);
                 }
-                var terms = loss.Compute(model.Run(input, loss.StudentHidden, loss.NeedsAttention), target, teacherOut);
-                hidden.Add(terms.Hidden!.item<float>());
-                attention.Add(terms.Attention!.item<float>());
+                var terms = loss.Compute(new LossInputs(ModelOutputs.Of(model.Run(input, loss.StudentTaps, loss.NeedsAttention)), ModelOutputs.Of(teacherOut), target));
+                hidden.Add(terms.Part("hint")!.item<float>());
+                attention.Add(terms.Part("attention")!.item<float>());
                 return terms.Total;
             });
         output.WriteLine($"hint MSE {hidden.Take(5).Average():F4} → {hidden.TakeLast(5).Average():F4}; attention KL {attention.Take(5).Average():F4} → {attention.TakeLast(5).Average():F4}");

@@ -61,24 +61,24 @@ public class OnnxLmTeacherTests
         using var windows = Windows(8);
         manual_seed(6);
         using var student = new TransformerLm(StudentSizes);
-        var kd = new LmLossOptions { Kd = new KdOptions { Temperature = 2, Alpha = 0.5 } };
-        using var torchLoss = new LmDistillationLoss(kd, StudentSizes, TeacherSizes);
-        using var onnxLoss = new LmDistillationLoss(kd, StudentSizes, onnxTeacher.VocabSize);
+        var kd = new LossOptions { Terms = [new KdOptions { Temperature = 2, Alpha = 0.5 }] };
+        using var torchLoss = LmLossTests.NewLoss(kd, StudentSizes, TeacherSizes);
+        using var onnxLoss = new DistillationLoss(kd, LossModel.Of(StudentSizes), LossModel.LogitsOf("an ONNX teacher", onnxTeacher.VocabSize));
 
         using (var scope = NewDisposeScope())
         {
             var (input, target) = windows.Slice(0, 11);
-            var studentOutput = student.Run(input, [], false);
-            LmOutput torchOutput, onnxOutput;
+            var studentOutput = ModelOutputs.Of(student.Run(input, [], false));
+            ModelOutputs torchOutput, onnxOutput;
             using (no_grad())
             {
-                torchOutput = new LmOutput(((ILmLogitSource)torchTeacher).Logits(input), new Dictionary<string, Tensor>(), new Dictionary<string, Tensor>());
-                onnxOutput = new LmOutput(onnxTeacher.Logits(input), new Dictionary<string, Tensor>(), new Dictionary<string, Tensor>());
+                torchOutput = new ModelOutputs(((ILmLogitSource)torchTeacher).Logits(input));
+                onnxOutput = new ModelOutputs(onnxTeacher.Logits(input));
             }
             Assert.Equal(torchOutput.Logits.shape, onnxOutput.Logits.shape);
             Assert.True(ExportAssert.MaxAbsDiff(torchOutput.Logits, onnxOutput.Logits) < 1e-3);
-            double fromTorch = torchLoss.Compute(studentOutput, target, torchOutput).Kd!.item<float>();
-            double fromOnnx = onnxLoss.Compute(studentOutput, target, onnxOutput).Kd!.item<float>();
+            double fromTorch = torchLoss.Compute(new LossInputs(studentOutput, torchOutput, target)).Part("kd")!.item<float>();
+            double fromOnnx = onnxLoss.Compute(new LossInputs(studentOutput, onnxOutput, target)).Part("kd")!.item<float>();
             Assert.True(fromTorch > 0.01, $"KD loss {fromTorch}");
             Assert.Equal(fromTorch, fromOnnx, Tolerance);
         }
@@ -106,8 +106,8 @@ public class OnnxLmTeacherTests
     [Fact]
     public void Hint_losses_are_refused_for_a_teacher_known_by_its_logits_only()
     {
-        var hint = new LmLossOptions { Hints = [new HintOptions { StudentTap = "block0", TeacherTap = "block1" }] };
-        var e = Assert.Throws<InvalidInputException>(() => new LmDistillationLoss(hint, StudentSizes, 256));
+        var hint = new LossOptions { Terms = [new HintLossOptions { Hints = [new HintOptions { StudentTap = "block0", TeacherTap = "block1" }] }] };
+        var e = Assert.Throws<InvalidInputException>(() => new DistillationLoss(hint, LossModel.Of(StudentSizes), LossModel.LogitsOf("an ONNX teacher", 256)));
         Assert.Contains("hidden states", e.Message);
     }
 
