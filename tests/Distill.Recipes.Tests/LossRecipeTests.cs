@@ -17,7 +17,7 @@ public class LossRecipeTests
     {
         // Line 12 "    loss:", line 13 "      kdd: …": the key starts at column 7.
         AssertAt(Single(WithTeacher + "\n    loss:\n      kdd: { temperature: 2 }"), 13, 7,
-            "stages[0].loss: unknown key 'kdd' (did you mean 'kd'?); allowed keys: kd, teacher_cache, hint, hints, attention, label_smoothing");
+            "stages[0].loss: unknown key 'kdd' (did you mean 'kd'?); allowed keys: kd, teacher_cache, dkd, hint, hints, attention, label_smoothing");
     }
 
     [Fact]
@@ -59,6 +59,21 @@ public class LossRecipeTests
             var yaml = Minimal.Replace("stages:", $"teacher:\n  model: {{ arch: mlp }}\n  train:\n    loss: {{ {key}: {{}} }}\nstages:");
             AssertAt(Single(yaml), 10, 13, $"teacher.train.loss: '{key}' is not allowed here: the teacher is trained with plain cross-entropy");
         }
+    }
+
+    [Fact]
+    public void Dkd_binds_after_kd_and_without_a_teacher_is_refused_at_its_key()
+    {
+        var loss = Load(WithTeacher + "\n    loss:\n      dkd: { beta: 2, standardize: true }\n      kd: { alpha: 0.5 }").Stages[0].Loss;
+        Assert.Equal(
+            [
+                new CrossEntropyOptions(),
+                new KdOptions { Alpha = 0.5 },
+                new DkdOptions { Alpha = 1, Beta = 2, Temperature = 4, Standardize = true },
+            ],
+            loss.Terms);
+        // Minimal has no teacher; line 9 "    loss:", line 10 "      dkd: …" (the key at column 7).
+        AssertAt(Single(Minimal + "\n    loss:\n      dkd: {}"), 10, 7, "stages[0].loss.dkd: needs a teacher; add a teacher section or remove dkd");
     }
 
     /// <summary>`distill recipes show --defaults` (and so docs/recipes.md) names every registered term with its doc, in the

@@ -9,6 +9,9 @@ public sealed record KdOptions : ILossTermOptions
     public double Temperature { get; init; } = 4.0;
     public double Alpha { get; init; } = 0.9;
 
+    /// <summary>Z-score each sample's logits (student and teacher) before the temperature softmax.</summary>
+    public bool Standardize { get; init; }
+
     /// <summary>Language models: cache the teacher's top-k logits per position once (KD reads them instead of running
     /// the teacher every step); null = run the teacher every step.</summary>
     public int? TeacherCacheTopK { get; init; }
@@ -20,6 +23,8 @@ public sealed record KdOptions : ILossTermOptions
         kd.Check("alpha", Alpha);
         if (TeacherCacheTopK is { } k)
             KdTerm.Entry.Key("teacher_cache").Check("top_k", k);
+        if (Standardize && TeacherCacheTopK is not null)
+            throw new InvalidInputException("kd.standardize needs the teacher's full logits; a teacher_cache keeps only its top-k.");
     }
 }
 
@@ -46,6 +51,7 @@ public sealed class KdTerm : ILossTerm
             [
                 new("temperature", OptionKind.Number, Defaults.Temperature, "Softmax temperature T (the KL term is scaled by T^2)") { Range = new(0, MinExclusive: true) },
                 new("alpha", OptionKind.Number, Defaults.Alpha, "Weight of the soft-target term; 1 - alpha weighs the hard-label term") { Range = new(0, Max: 1) },
+                new("standardize", OptionKind.Boolean, Defaults.Standardize, "Z-score each sample's logits before the softmax (logit standardisation, Sun et al. CVPR 2024); not with teacher_cache"),
             ]),
             new("teacher_cache", LossKeyShape.Section,
                 "transformer-lm with kd: run the teacher once over the training windows and keep its top-k logits per position; absent = run the teacher every step. The KL is then computed on the top-k plus one tail bucket",
@@ -57,7 +63,7 @@ public sealed class KdTerm : ILossTerm
                 ]) { LanguageModelsOnly = true },
         ],
         loss => loss.Section("kd") is { } kd
-            ? new KdOptions { Temperature = kd.Number("temperature"), Alpha = kd.Number("alpha"), TeacherCacheTopK = loss.Section("teacher_cache")?.Integer("top_k") }
+            ? new KdOptions { Temperature = kd.Number("temperature"), Alpha = kd.Number("alpha"), Standardize = kd.Boolean("standardize"), TeacherCacheTopK = loss.Section("teacher_cache")?.Integer("top_k") }
             : null,
         (o, student, teacher) => new KdTerm(o, student, teacher));
 
@@ -83,8 +89,11 @@ public sealed class KdTerm : ILossTerm
             return TopKTeacherCache.Loss(student, cached, _options.Temperature);
         var teacher = inputs.Teacher?.Logits
             ?? throw new ArgumentException("KD needs the teacher's logits or cached top-k targets.", nameof(inputs));
+        teacher = teacher.detach();
+        if (_options.Standardize)
+            (student, teacher) = (DkdTerm.Standardized(student), DkdTerm.Standardized(teacher));
         // Any [..., C] logits: every position (a classifier's sample, a language model's token) is one distribution.
-        return LmLosses.SoftTargetKl(student, teacher.detach(), _options.Temperature);
+        return LmLosses.SoftTargetKl(student, teacher, _options.Temperature);
     }
 
     /// <summary>Alpha · KD + (1 − Alpha) · total, the total so far being the cross-entropy (the registry's first term).</summary>

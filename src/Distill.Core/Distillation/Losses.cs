@@ -64,6 +64,7 @@ public static class Losses
     [
         CrossEntropyTerm.Entry,
         KdTerm.Entry,
+        DkdTerm.Entry,
         HintTerm.Entry,
         AttentionTerm.Entry,
     ]);

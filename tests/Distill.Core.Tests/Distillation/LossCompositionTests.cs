@@ -155,13 +155,13 @@ public class LossCompositionTests
     [Fact]
     public void The_registry_orders_the_terms_and_the_loss_section_s_keys()
     {
-        Assert.Equal(["cross_entropy", "kd", "hint", "attention"], Losses.Registry.Names);
+        Assert.Equal(["cross_entropy", "kd", "dkd", "hint", "attention"], Losses.Registry.Names);
         // The recipe's loss section: the terms' mappings and lists in registry order, then the section's own option.
-        Assert.Equal(["kd", "teacher_cache", "hint", "hints", "attention", "label_smoothing"], Losses.Keys.Select(k => k.Key.Key));
-        Assert.Equal(["kd", "teacher_cache", "hint", "hints", "attention"], Losses.KeysNeeding(LossNeeds.Teacher));
+        Assert.Equal(["kd", "teacher_cache", "dkd", "hint", "hints", "attention", "label_smoothing"], Losses.Keys.Select(k => k.Key.Key));
+        Assert.Equal(["kd", "teacher_cache", "dkd", "hint", "hints", "attention"], Losses.KeysNeeding(LossNeeds.Teacher));
         Assert.Equal(["hint", "hints", "attention"], Losses.KeysNeeding(LossNeeds.TeacherInternals));
-        // A language model's top-k cache serves kd alone: these need the teacher at every step.
-        Assert.Equal(["hint", "hints", "attention"], Losses.KeysNeeding(LossNeeds.LiveTeacher));
+        // A language model's top-k cache serves kd alone: these need the teacher's full logits or internals at every step.
+        Assert.Equal(["dkd", "hint", "hints", "attention"], Losses.KeysNeeding(LossNeeds.LiveTeacher));
         Assert.Equal(["teacher_cache", "hints", "attention"], Losses.Keys.Where(k => k.Key.LanguageModelsOnly).Select(k => k.Key.Key));
         Assert.Same(KdTerm.Entry, Losses.Of(new KdOptions()));
         // Every term has its own option record, so a record finds its entry.
