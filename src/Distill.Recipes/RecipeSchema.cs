@@ -323,7 +323,7 @@ public static partial class RecipeSchema
                     },
                     Doc = "Stop the stage early when the validation metric stops improving; needs validation_fraction > 0",
                 },
-                new() { Key = "cache_teacher", Schema = Bool, Default = true, Doc = "Image models: reuse teacher outputs across epochs when the data has no augmentation (transformer-lm: see loss.teacher_cache)" },
+                new() { Key = "cache_teacher", Schema = Bool, Default = true, Doc = "Image models: reuse teacher outputs across epochs when the data has no augmentation (transformer-lm: see loss.teacher_cache); with data.augment it resolves to false, and true written there is an error (a cache cannot serve augmented views)" },
                 .. (teacherStage
                     ? Array.Empty<Field>()
                     :
