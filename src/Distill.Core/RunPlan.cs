@@ -32,6 +32,8 @@ public sealed record RunPlan
     public TeacherOptions? Teacher { get; init; }
     /// <summary>A teacher given as an ONNX file instead of a zoo model; exclusive with <see cref="Teacher"/>.</summary>
     public Distillation.OnnxTeacherOptions? OnnxTeacher { get; init; }
+    /// <summary>Teachers whose mean logits are the teacher (classifiers); exclusive with <see cref="Teacher"/> and <see cref="OnnxTeacher"/>.</summary>
+    public Distillation.TeacherEnsembleOptions? TeacherEnsemble { get; init; }
     public required StudentOptions Student { get; init; }
     public required IReadOnlyList<StageOptions> Stages { get; init; }
     public TrackingOptions Tracking { get; init; } = new();

@@ -39,8 +39,10 @@ public static class RecipeLoader
     /// <param name="overrides">"--set" arguments, applied before validation.</param>
     /// <param name="devices">Which devices the machine that runs the recipe offers; null = this one.</param>
     /// <param name="references">Where runs:/ references are looked up; null = they stay as written.</param>
+    /// <param name="recorded">The text is a run's recorded recipe (resume, export of a run): written by an earlier version,
+    /// it is read as that version read it where a later one refuses what it said (cache_teacher: true beside data.augment).</param>
     public static RunPlan LoadText(string yaml, string displayPath, string baseDirectory, IReadOnlyList<string>? overrides = null,
-        DeviceSupport? devices = null, RunReferenceLookup? references = null)
+        DeviceSupport? devices = null, RunReferenceLookup? references = null, bool recorded = false)
     {
         if (yaml.Length > RecipeLimits.FileBytes.Value)
             throw new InvalidInputException($"{displayPath}: {TooLarge(yaml.Length.ToString("N0", System.Globalization.CultureInfo.InvariantCulture), "characters")}");
@@ -57,6 +59,7 @@ public static class RecipeLoader
             if (root is not null)
             {
                 CrossChecks.Run(root, errors);
+                TeacherCacheChecks.Run(root, recorded, errors);
                 ExportChecks.Run(root, folder, errors);
                 DeviceChecks.Run(root, devices ?? DeviceSupport.ThisMachine, errors);
                 if (errors.Count == 0)

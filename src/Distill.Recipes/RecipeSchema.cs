@@ -238,51 +238,12 @@ public static partial class RecipeSchema
     {
         Fields =
         [
-            ModelField("The teacher's architecture; required unless onnx", required: false),
+            ModelField("The teacher's architecture; required unless onnx or ensemble", required: false),
             new() { Key = "train", Schema = Stage(teacherStage: true), Doc = "Train the teacher in this run (a stage with plain cross-entropy); exclusive with checkpoint" },
             new() { Key = "checkpoint", Schema = CheckpointPath, Doc = "Load the teacher's weights from this checkpoint (a file path, or runs:/<run name, id or id prefix>/models/teacher.ckpt as for student.checkpoint); exclusive with train" },
             new() { Key = "onnx", Schema = FilePath, Doc = "An ONNX file as the teacher, run in ONNX Runtime (forward passes only): an image or tabular classifier, or for data.format text a language model (int64 tokens in, logits out, a language-model card; e.g. from distill export --target onnx-fp32), which serves KD only; exclusive with model, train and checkpoint" },
-            new()
-            {
-                Key = "outputs",
-                Schema = new MapSchema
-                {
-                    Fields =
-                    [
-                        new() { Key = "logits", Schema = Text, DefaultText = "the file's only output, else its output named logits", Doc = "Output holding the logits [batch, classes] (text: [batch, sequence, vocab]); classes or vocabulary must be the student's" },
-                        new() { Key = "taps", Schema = new MapSchema { Fields = [], AnyKey = Text }, Doc = "Tap name (as hint losses say teacher_tap) to output name, e.g. { block1: block1 }; a Distill export has them with distill export --expose-taps; not for text" },
-                    ],
-                },
-                Doc = "onnx: which outputs of the file the teacher's logits and taps are",
-            },
-            new() { Key = "threads", Schema = Int(0, RecipeLimits.Threads.Value), DefaultText = "1", Doc = "onnx: ONNX Runtime intra-op threads; 0 = one per core" },
-            new() { Key = "batch_size", Schema = Int(1, RecipeLimits.BatchSize.Value), DefaultText = "256", Doc = "onnx: samples (text: windows) per ONNX Runtime run (a file with a fixed batch dimension runs at that size)" },
-            new()
-            {
-                Key = "input",
-                Schema = new MapSchema
-                {
-                    Fields =
-                    [
-                        new() { Key = "name", Schema = Text, DefaultText = "the file's only input", Doc = "Input of the file to feed" },
-                        new() { Key = "layout", Schema = Enum("nchw", "nhwc"), Default = "nchw", Doc = "nchw: [batch, channels, height, width] (Distill, PyTorch); nhwc: channels last (TensorFlow); tabular rows are [batch, features] either way" },
-                        new()
-                        {
-                            Key = "preprocess",
-                            Schema = new MapSchema
-                            {
-                                Fields =
-                                [
-                                    new() { Key = "mean", Schema = new ListSchema { Item = Number(), MinCount = 1 }, Required = true, Doc = "Per-channel mean (one value for tabular rows)" },
-                                    new() { Key = "std", Schema = new ListSchema { Item = Number(0, minExclusive: true), MinCount = 1 }, Required = true, Doc = "Per-channel standard deviation, same length as mean" },
-                                ],
-                            },
-                            Doc = "The teacher receives each sample as read (IDX pixels scaled to 0..1, CSV features divided by data.scale), not the data's normalisation that the student gets; with preprocess, normalised as (x - mean) / std per channel; absent = as read",
-                        },
-                    ],
-                },
-                Doc = "onnx: how samples are fed to the file; not for text (a language model takes token ids)",
-            },
+            .. OnnxOptionFields(),
+            EnsembleField(),
         ],
     };
 
@@ -369,7 +330,7 @@ public static partial class RecipeSchema
                     },
                     Doc = "Stop the stage early when the validation metric stops improving; needs validation_fraction > 0",
                 },
-                new() { Key = "cache_teacher", Schema = Bool, Default = true, Doc = "Image models: reuse teacher outputs across epochs when the data has no augmentation (transformer-lm: see loss.teacher_cache)" },
+                new() { Key = "cache_teacher", Schema = Bool, Default = true, Doc = "Image models: reuse teacher outputs across epochs when the data has no augmentation (transformer-lm: see loss.teacher_cache); with data.augment it resolves to false, and true written there is an error (a cache cannot serve augmented views)" },
                 .. (teacherStage
                     ? Array.Empty<Field>()
                     :

@@ -78,6 +78,20 @@ internal static class Recipes
         return errors[0];
     }
 
+    /// <summary>A store in <paramref name="folder"/>/store with one FINISHED run named <paramref name="runName"/> that holds
+    /// <paramref name="artifact"/> (a small text file); returns the store's folder and the run's id.</summary>
+    public static (string Store, string RunId) StoreWithRun(string folder, string runName, string artifact)
+    {
+        string store = Path.Combine(folder, "store");
+        string file = Path.Combine(folder, Path.GetFileName(artifact));
+        File.WriteAllText(file, "weights");
+        using var runs = Distill.Core.Tracking.RunStore.Open(store);
+        using var tracker = runs.StartRun("default", runName);
+        tracker.LogArtifact(file, artifact);
+        tracker.End(Distill.Core.Tracking.RunStatus.Finished);
+        return (store, tracker.RunId);
+    }
+
     public static void AssertAt(RecipeError error, int line, int column, string messagePart, string file = "recipe.yaml")
     {
         Assert.Equal((file, line, column), (error.File, error.Line, error.Column));

@@ -1,4 +1,3 @@
-using Distill.Core.Tracking;
 using static Distill.Recipes.Tests.Recipes;
 
 namespace Distill.Recipes.Tests;
@@ -50,16 +49,7 @@ public sealed class RunReferenceRecipeTests : IDisposable
     [Fact]
     public void A_found_run_becomes_its_file_in_the_plan_the_params_and_the_recorded_recipe()
     {
-        string store = Path.Combine(_folder, "store");
-        string runId;
-        using (var runs = RunStore.Open(store))
-        using (var tracker = runs.StartRun("default", "digits-kd"))
-        {
-            File.WriteAllText(Path.Combine(_folder, "student.ckpt"), "weights");
-            tracker.LogArtifact(Path.Combine(_folder, "student.ckpt"), "models/student.ckpt");
-            tracker.End(RunStatus.Finished);
-            runId = tracker.RunId;
-        }
+        var (store, runId) = StoreWithRun(_folder, "digits-kd", "models/student.ckpt");
         string file = Path.Combine(store, "artifacts", runId, "models", "student.ckpt");
         // tracking.store wins over the default, as the CLI's store resolution does; the lookup gets it as a full path.
         string? seen = "unset";

@@ -24,7 +24,7 @@ public static class RecipesCommand
                 Console.Out.WriteLine($"{key}: {reference} is run {resolved.Run.Id} ({resolved.Run.Name}): {resolved.Path}");
             foreach (var note in references.Notes)
                 Console.Out.WriteLine($"note: {note} (train resolves it when the run exists)");
-            Console.Out.WriteLine($"{path}: valid ({plan.Stages.Count} stage(s), teacher: {(plan.OnnxTeacher is { } onnx ? $"ONNX file {onnx.Path}" : plan.Teacher is null ? "none" : plan.Teacher.Train is not null ? "trained by the recipe" : "loaded from checkpoint")})");
+            Console.Out.WriteLine($"{path}: valid ({plan.Stages.Count} stage(s), teacher: {(plan.OnnxTeacher is { } onnx ? $"ONNX file {onnx.Path}" : plan.TeacherEnsemble is { } ensemble ? $"ensemble of {ensemble.Members.Count}" : plan.Teacher is null ? "none" : plan.Teacher.Train is not null ? "trained by the recipe" : "loaded from checkpoint")})");
             return ExitCodes.Success;
         });
 

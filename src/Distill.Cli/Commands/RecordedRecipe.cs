@@ -17,5 +17,5 @@ internal sealed record RecordedRecipe(string Path, string Folder)
         return new RecordedRecipe(path, run.Params.GetValueOrDefault(TrainCommand.BaseDirectoryParam) ?? Environment.CurrentDirectory);
     }
 
-    public RunPlan Load() => RecipeLoader.LoadText(File.ReadAllText(Path), Path, Folder);
+    public RunPlan Load() => RecipeLoader.LoadText(File.ReadAllText(Path), Path, Folder, recorded: true);
 }

@@ -8,7 +8,8 @@ namespace Distill.Cli.Output;
 /// columns of its family (<see cref="Family"/>): for classifiers dense and non-zero parameters, file size, test
 /// metrics and wall time of training, then one row per export (→ target) with its size, accuracy and batch-1 latency in
 /// its runtime, and below it how much smaller the student is, by both counts, and what pruning did to it; for language
-/// models parameters, size, validation bits per byte, perplexity and wall time, the size ratio and the teacher cache.</summary>
+/// models parameters, size, validation bits per byte, perplexity and wall time, the size ratio and the teacher cache.
+/// A teacher ensemble is the teacher row, with a row per member below it.</summary>
 public static class SummaryTable
 {
     private sealed record Column(string Header, string Key, Func<double, string> Format);
@@ -40,16 +41,12 @@ public static class SummaryTable
 
     public static void Print(RunRecord run, string storeDirectory)
     {
-        var family = run.Metrics.ContainsKey("student/val_bpb") ? LanguageModel : Classifier;
+        var family = FamilyOf(run);
         var table = new Table().Border(TableBorder.Rounded).AddColumn("model");
         foreach (var column in family.Columns)
             table.AddColumn(new TableColumn(column.Header).RightAligned());
-        foreach (var role in new[] { "teacher", "student" })
-        {
-            if (!run.Metrics.ContainsKey($"{role}/{family.RowMetric}"))
-                continue;
-            table.AddRow([role, .. family.Columns.Select(c => Format(run, $"{role}/{c.Key}", c.Format))]);
-        }
+        foreach (var row in ModelRows(run))
+            table.AddRow(row);
         if (family.ExportRows)
             AddExportRows(table, run);
         var console = AnsiConsole.Console;
@@ -61,6 +58,28 @@ public static class SummaryTable
         }
         console.WriteLine($"run {run.Id}  status {run.Status.ToString().ToUpperInvariant()}  store {storeDirectory}");
     }
+
+    /// <summary>The models' rows: the model's name, then a cell per column of its family. A teacher ensemble (tag
+    /// teacher.ensemble) is the teacher row, "teacher (ensemble of n)", followed by a row per member.</summary>
+    public static IReadOnlyList<string[]> ModelRows(RunRecord run)
+    {
+        var family = FamilyOf(run);
+        var rows = new List<string[]>();
+        string[] Row(string name, string prefix) => [name, .. family.Columns.Select(c => Format(run, prefix + c.Key, c.Format))];
+        if (run.Tags.TryGetValue("teacher.ensemble", out var text) && int.TryParse(text, CultureInfo.InvariantCulture, out int members))
+        {
+            rows.Add(Row($"teacher (ensemble of {members})", "teacher/"));
+            for (int i = 0; i < members; i++)
+                rows.Add(Row($"  member {i}", $"teacher/member{i}/"));
+        }
+        else if (run.Metrics.ContainsKey($"teacher/{family.RowMetric}"))
+            rows.Add(Row("teacher", "teacher/"));
+        if (run.Metrics.ContainsKey($"student/{family.RowMetric}"))
+            rows.Add(Row("student", "student/"));
+        return rows;
+    }
+
+    private static Family FamilyOf(RunRecord run) => run.Metrics.ContainsKey("student/val_bpb") ? LanguageModel : Classifier;
 
     /// <summary>A language model's size ratio, by parameters.</summary>
     private static string? SizeRatioLine(RunRecord run) =>

@@ -159,26 +159,7 @@ public sealed class OnnxTeacher : ITeacher, IDisposable
 
     /// <summary>Top-1 accuracy and mean cross-entropy of the teacher's logits over <paramref name="data"/>.</summary>
     /// <param name="cancel">Checked before every batch of <see cref="Evaluator.BatchSize"/> samples.</param>
-    public Evaluation Evaluate(TensorDataset data, CancellationToken cancel = default)
-    {
-        ArgumentNullException.ThrowIfNull(data);
-        if (data.Count == 0)
-        {
-            return new Evaluation(0, 0, 0);
-        }
-        double loss = 0;
-        long correct = 0;
-        foreach (var indices in BatchSampler.Batches(data.Count, Evaluator.BatchSize, shuffle: false, seed: 0))
-        {
-            cancel.ThrowIfCancellationRequested();
-            using var scope = NewDisposeScope();
-            var (x, y) = data.Batch(indices);
-            var (logits, _) = ForwardWithTaps(x, []);
-            loss += nn.functional.cross_entropy(logits, y, reduction: nn.Reduction.Sum).item<float>();
-            correct += logits.argmax(1).eq(y).sum().item<long>();
-        }
-        return new Evaluation((double)correct / data.Count, loss / data.Count, data.Count);
-    }
+    public Evaluation Evaluate(TensorDataset data, CancellationToken cancel = default) => TeacherEvaluation.Evaluate(this, data, cancel: cancel);
 
     public void Dispose()
     {
@@ -333,11 +314,11 @@ public sealed class OnnxTeacher : ITeacher, IDisposable
             : (long[])sampleShape.Clone();
     }
 
-    /// <summary>teacher input = (x·dataStd + dataMean − Mean) / Std per channel, as one scale and shift, or null
+    /// <summary>teacher input = (x·dataStd + dataMean − Mean) / Std per channel (<see cref="InputAffine"/>), or null
     /// when the student's input is already what the teacher takes.</summary>
     private static (Tensor Scale, Tensor Shift)? Affine(OnnxTeacherOptions options, long[] sampleShape, Normalization? data, string path)
     {
-        int channels = sampleShape.Length == 3 ? (int)sampleShape[0] : 1;
+        int channels = InputAffine.Channels(sampleShape);
         if ((options.Mean is null) != (options.Std is null))
         {
             throw new InvalidInputException($"ONNX model '{path}': teacher.input.preprocess needs both mean and std");
@@ -354,25 +335,7 @@ public sealed class OnnxTeacher : ITeacher, IDisposable
                 throw new InvalidInputException($"ONNX model '{path}': teacher.input.preprocess needs finite means and positive finite standard deviations");
             }
         }
-        if (data is null && options.Mean is null)
-        {
-            return null;
-        }
-        var scale = new double[channels];
-        var shift = new double[channels];
-        for (int c = 0; c < channels; c++)
-        {
-            double dataStd = data is null ? 1 : data.Std[data.Std.Length == 1 ? 0 : c];
-            double dataMean = data is null ? 0 : data.Mean[data.Mean.Length == 1 ? 0 : c];
-            double mean = options.Mean?[c] ?? 0;
-            double std = options.Std?[c] ?? 1;
-            scale[c] = dataStd / std;
-            shift[c] = (dataMean - mean) / std;
-        }
-        long[] shape = sampleShape.Length == 3 ? [1, channels, 1, 1] : [1, .. Enumerable.Repeat(1L, sampleShape.Length)];
-        // The teacher owns these: keep them out of any dispose scope of the caller.
-        return (tensor(scale.Select(v => (float)v).ToArray(), shape).DetachFromDisposeScope(),
-            tensor(shift.Select(v => (float)v).ToArray(), shape).DetachFromDisposeScope());
+        return data is null && options.Mean is null ? null : InputAffine.Of(sampleShape, data, options.Mean, options.Std);
     }
 
     private static string Describe(IReadOnlyDictionary<string, NodeMetadata> nodes) =>

@@ -12,8 +12,8 @@ using static TorchSharp.torch;
 namespace Distill.Core.Training;
 
 /// <summary>
-/// Classifiers (zoo models on tabular or image data): a teacher (a zoo model, trained in the run or loaded, or an
-/// ONNX file), a student that stages distil, prune (masks, then maybe shrink) and quantise (QAT, or calibration with
+/// Classifiers (zoo models on tabular or image data): a teacher (a zoo model, trained in the run or loaded, an
+/// ONNX file, or an ensemble of checkpoints and ONNX files), a student that stages distil, prune (masks, then maybe shrink) and quantise (QAT, or calibration with
 /// no epochs); final models measured on the test split and exported to the recipe's targets.
 /// </summary>
 internal sealed class ClassifierFamily : IModelFamily
@@ -24,6 +24,7 @@ internal sealed class ClassifierFamily : IModelFamily
     private readonly ZooModel _student;
     private readonly StudentPruning _pruning;
     private readonly StudentQuantization _quantization = new();
+    private TeacherEnsemble? _ensemble;
 
     private ClassifierFamily(DataSplits data, ZooModel? teacher, OnnxTeacher? onnxTeacher, ZooModel student)
     {
@@ -41,6 +42,7 @@ internal sealed class ClassifierFamily : IModelFamily
         var data = DatasetLoader.Load(plan.Data, plan.BaseDirectory, plan.Seed, cancel);
         ZooModel? teacher = null;
         OnnxTeacher? onnxTeacher = null;
+        TeacherEnsemble? ensemble = null;
         ZooModel? student = null;
         ClassifierFamily? family = null;
         try
@@ -52,9 +54,13 @@ internal sealed class ClassifierFamily : IModelFamily
             onnxTeacher = plan.OnnxTeacher is { } onnx
                 ? OnnxTeacher.Load(onnx, plan.ResolvePath(onnx.Path), data.InputShape, data.NumClasses, data.Normalization, device)
                 : null;
+            // Rebuilding a member draws from the generator; the student is seeded afresh below, so it starts the same.
+            ensemble = plan.TeacherEnsemble is { } members
+                ? TeacherEnsemble.Load(members, plan.ResolvePath, data.InputShape, data.NumClasses, data.Normalization, device)
+                : null;
             manual_seed(plan.Seed + 1);
             student = Build(plan.Student.Model, data, device, cancel);
-            family = new ClassifierFamily(data, teacher, onnxTeacher, student);
+            family = new ClassifierFamily(data, teacher, onnxTeacher, student) { _ensemble = ensemble };
             if (plan.Student.Checkpoint is { } studentCheckpoint)
             {
                 var path = plan.ResolvePath(studentCheckpoint);
@@ -74,6 +80,7 @@ internal sealed class ClassifierFamily : IModelFamily
             else
             {
                 student?.Dispose();
+                ensemble?.Dispose();
                 onnxTeacher?.Dispose();
                 teacher?.Dispose();
                 data.Dispose();
@@ -86,7 +93,7 @@ internal sealed class ClassifierFamily : IModelFamily
 
     public long TrainCount => _data.Train.Count;
 
-    private ITeacher? DistillFrom => (ITeacher?)_teacher ?? _onnxTeacher;
+    private ITeacher? DistillFrom => (ITeacher?)_teacher ?? (ITeacher?)_onnxTeacher ?? _ensemble;
 
     public void Restore(string path, TrainingCheckpointHeader header, IReadOnlyDictionary<string, byte[]> sections, CancellationToken cancel)
     {
@@ -107,6 +114,8 @@ internal sealed class ClassifierFamily : IModelFamily
             tracker.SetTag("teacher.onnx", _onnxTeacher.Path);
             tracker.SetTag("teacher.onnx.sha256", DataFile.Sha256Hex(_onnxTeacher.Path));
         }
+        if (_ensemble is not null)
+            EnsembleResults.RecordStart(run, _ensemble);
         tracker.SetTag("data.sources", string.Join(";", _data.SourceFiles));
         tracker.SetTag("data.sizes", $"train={_data.Train.Count} validation={_data.Validation.Count} test={_data.Test.Count}");
         if (_data.Normalization is { } n)
@@ -186,6 +195,8 @@ internal sealed class ClassifierFamily : IModelFamily
     {
         if (_onnxTeacher is not null)
             ClassifierResults.RecordOnnxTeacher(run, _data, _onnxTeacher, cancel);
+        if (_ensemble is not null)
+            EnsembleResults.Record(run, _data, _ensemble, cancel);
         if (_teacher is not null)
             ClassifierResults.RecordFinalModel(run, _data, _teacher, "teacher", RunExecutor.TeacherArtifact, cancel);
         var sections = _pruning.Sections();
@@ -203,6 +214,7 @@ internal sealed class ClassifierFamily : IModelFamily
         _quantization.Dispose();
         _pruning.Dispose();
         _student.Dispose();
+        _ensemble?.Dispose();
         _onnxTeacher?.Dispose();
         _teacher?.Dispose();
         _data.Dispose();

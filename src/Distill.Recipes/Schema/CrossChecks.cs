@@ -8,7 +8,7 @@ internal static class CrossChecks
     public static void Run(MapValue root, List<RecipeError> errors)
     {
         var teacher = root.Map("teacher");
-        if (teacher is not null && !OnnxTeacherChecks.Run(root, teacher, errors))
+        if (teacher is not null && !TeacherEnsembleChecks.Run(root, teacher, errors) && !OnnxTeacherChecks.Run(root, teacher, errors))
         {
             CheckTeacherSource(teacher, errors);
         }

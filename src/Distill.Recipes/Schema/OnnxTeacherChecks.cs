@@ -37,13 +37,20 @@ internal static class OnnxTeacherChecks
             CheckLanguageModel(root, teacher, errors);
             return true;
         }
-        if (teacher.Map("input")?.Map("preprocess") is { } preprocess
-            && preprocess.Get("mean") is ListValue mean && preprocess.Get("std") is ListValue std && mean.Items.Count != std.Items.Count)
-        {
-            errors.Add(std.At.Error($"teacher.input.preprocess.std: has {std.Items.Count} entries but mean has {mean.Items.Count}"));
-        }
+        CheckPreprocess(teacher, "teacher", errors);
         CheckHintTaps(root, teacher, errors);
         return true;
+    }
+
+    /// <summary>input.preprocess of an ONNX file (<paramref name="path"/>: teacher, or a member of an ensemble) gives one
+    /// std per mean.</summary>
+    public static void CheckPreprocess(MapValue onnx, string path, List<RecipeError> errors)
+    {
+        if (onnx.Map("input")?.Map("preprocess") is { } preprocess
+            && preprocess.Get("mean") is ListValue mean && preprocess.Get("std") is ListValue std && mean.Items.Count != std.Items.Count)
+        {
+            errors.Add(std.At.Error($"{path}.input.preprocess.std: has {std.Items.Count} entries but mean has {mean.Items.Count}"));
+        }
     }
 
     /// <summary>A language-model ONNX teacher takes token ids and gives logits: no input options, no taps, and no

@@ -4,7 +4,7 @@ using Distill.Core.Tracking;
 
 namespace Distill.Recipes.Schema;
 
-/// <summary>Replaces each <c>runs:/</c> checkpoint reference by the file it names in the run store, so that the plan, the
+/// <summary>Replaces each <c>runs:/</c> checkpoint reference (student, teacher, members of a teacher ensemble) by the file it names in the run store, so that the plan, the
 /// run's params and its recorded recipe name that file, whichever run is the newest of its name later.</summary>
 internal static partial class ReferenceChecks
 {
@@ -19,6 +19,12 @@ internal static partial class ReferenceChecks
         {
             if (root.Map(owner) is { } map && map.Get("checkpoint") is ScalarValue { Raw: string text } value && RunReference.IsReference(text))
                 found.Add((map, $"{owner}.checkpoint", RunReference.Parse(text), value.At));
+        }
+        var members = root.Map("teacher")?.List("ensemble") ?? [];
+        for (int i = 0; i < members.Count; i++)
+        {
+            if (members[i] is MapValue member && member.Get("checkpoint") is ScalarValue { Raw: string text } value && RunReference.IsReference(text))
+                found.Add((member, $"teacher.ensemble[{i}].checkpoint", RunReference.Parse(text), value.At));
         }
         if (found.Count == 0)
             return;

@@ -153,6 +153,7 @@ internal sealed class Validator(NodeLocator locate, string baseDirectory, List<R
         if (fallback is not null)
         {
             result.Add(new Entry(field.Key, keyAt, ValueText.FromDefault(fallback, keyAt)));
+            result.MarkDefault(field.Key);
         }
         else if (field.DefaultEmpty && field.Schema is MapSchema map)
         {

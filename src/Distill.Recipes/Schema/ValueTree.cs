@@ -23,6 +23,7 @@ internal sealed class MapValue(Location at) : Value(at)
 {
     private readonly List<Entry> _entries = [];
     private readonly HashSet<string> _invalid = [];
+    private readonly HashSet<string> _defaulted = [];
 
     public IReadOnlyList<Entry> Entries => _entries;
 
@@ -33,6 +34,11 @@ internal sealed class MapValue(Location at) : Value(at)
     public void MarkInvalid(string key) => _invalid.Add(key);
 
     public bool WasInvalid(string key) => _invalid.Contains(key);
+
+    /// <summary>Records a key whose value is the schema's default, not written in the recipe (nor by --set).</summary>
+    public void MarkDefault(string key) => _defaulted.Add(key);
+
+    public bool IsDefault(string key) => _defaulted.Contains(key);
 
     public void SortBy(MapSchema schema) =>
         _entries.Sort((a, b) => IndexOf(schema, a.Key).CompareTo(IndexOf(schema, b.Key)));
