@@ -211,6 +211,21 @@ public class TargetProfileTests
         ], e.Message.Split(Environment.NewLine));
     }
 
+    /// <summary>The formats are the export backends' names: an unknown one is an error at its value, with the closest
+    /// name and the registry's names as the choices, never a default format.</summary>
+    [Fact]
+    public void An_unknown_format_is_an_error_naming_the_registered_formats()
+    {
+        var e = Assert.Throws<InvalidInputException>(() => TargetProfileLoader.Parse("name: x\nprecision: int8\nformat: tflit\n", "u.yaml"));
+        // "format: " is 8 characters: the value starts at column 9 of line 3.
+        Assert.Equal($"u.yaml:3:9: format: must be one of {string.Join(" | ", ExportBackends.Registry.Names)}, got 'tflit' (did you mean 'tflite'?)", e.Message);
+        Assert.Equal(["onnx", "tflite"], ExportBackends.Registry.Names);
+
+        foreach (var backend in ExportBackends.Registry.Entries)
+            Assert.Same(backend, TargetProfileLoader.Parse($"name: x\nformat: {backend.Name}\n", "f.yaml").Format);
+        Assert.Same(ExportBackends.Default, TargetProfileLoader.Parse("name: x\n", "d.yaml").Format);
+    }
+
     [Fact]
     public void Options_of_another_format_and_a_missing_name_are_errors()
     {
