@@ -101,8 +101,11 @@ public sealed class ExportBackendTests : IDisposable
         Assert.Equal("copy: precision: ONNX copy export writes fp32, not fp16", fp16.Message);
         var lm = Assert.Throws<InvalidInputException>(() => LanguageModelExport.WeightsFor(profile));
         Assert.Equal("copy: language models export to ONNX only (targets onnx-fp32, x86-vnni, x86-avx2), not ONNX copy", lm.Message);
-        using var taps = new ClassifierExport(new ExportRequest(model, null, profile, _data.Train, _data.Test, null, _folder.File("taps"),
-            new ExportSource(null, "test")) { ExposeTaps = true });
+        var withTaps = new ExportRequest(model, null, profile, _data.Train, _data.Test, null, _folder.File("taps"), new ExportSource(null, "test"))
+        {
+            ExposeTaps = true,
+        };
+        using var taps = new ClassifierExport(withTaps);
         var tapsError = Assert.Throws<InvalidInputException>(() => TargetExporter.Export(taps));
         Assert.Equal("target copy: taps can be exposed in float ONNX files only (e.g. onnx-fp32)", tapsError.Message);
         Assert.False(Directory.Exists(_folder.File("taps")));
