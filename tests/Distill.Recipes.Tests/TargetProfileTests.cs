@@ -17,7 +17,7 @@ public class TargetProfileTests
     public void Shipped_profiles_carry_each_targets_conventions()
     {
         var vnni = TargetProfileLoader.Load(Shipped("x86-vnni"));
-        Assert.Equal((ExportFormat.Onnx, ExportPrecision.Int8), (vnni.Format, vnni.Precision));
+        Assert.Equal((ExportBackends.Get("onnx"), ExportPrecision.Int8), (vnni.Format, vnni.Precision));
         Assert.Equal(QuantScheme.WeightInt8PerChannel, vnni.Weights);
         Assert.Equal(QuantScheme.ActivationInt8, vnni.Activations);
         Assert.True(vnni.FirstLayerFloat && vnni.QuantConfig().FirstLayerFloat);
@@ -38,7 +38,7 @@ public class TargetProfileTests
         Assert.Equal(ObserverKind.Percentile, npu.Calibration);
 
         var arm = TargetProfileLoader.Load(Shipped("arm-cortex-a"));
-        Assert.Equal((ExportFormat.Tflite, ExportPrecision.Int8, false), (arm.Format, arm.Precision, arm.IntegerIo));
+        Assert.Equal((ExportBackends.Get("tflite"), ExportPrecision.Int8, false), (arm.Format, arm.Precision, arm.IntegerIo));
         // TFLite's fully connected weights are per tensor in the file, so the fake-quant model must be too.
         var head = Assert.Single(arm.QuantConfig().Overrides);
         Assert.False(head.Weights!.PerChannel);
@@ -57,7 +57,7 @@ public class TargetProfileTests
         {
             Name = "arm-cortex-a",
             Description = "Arm Cortex-A through TensorFlow Lite / Arm NN; int8 full-integer following the TFLite int8 spec (conv weights per channel, fully connected per tensor), float input and output",
-            Format = ExportFormat.Tflite,
+            Format = ExportBackends.Get("tflite"),
             Precision = ExportPrecision.Int8,
             Weights = new QuantScheme { Bits = 8, Symmetric = true, PerChannel = true, Signed = true, NarrowRange = true },
             Activations = new QuantScheme { Bits = 8, Signed = true, Symmetric = false },
@@ -72,7 +72,7 @@ public class TargetProfileTests
         {
             Name = "edge-fp16",
             Description = "GPUs and neural engines that compute in half precision; ONNX fp16 weights and compute, float32 input and output",
-            Format = ExportFormat.Onnx,
+            Format = ExportBackends.Get("onnx"),
             Precision = ExportPrecision.Float16,
             Float32Io = true,
             Opset = 17,
@@ -82,7 +82,7 @@ public class TargetProfileTests
         {
             Name = "npu-u8",
             Description = "NPUs and QNNPACK-style kernels that take uint8; ONNX QDQ with uint8 asymmetric per-tensor activations and uint8 asymmetric per-tensor weights",
-            Format = ExportFormat.Onnx,
+            Format = ExportBackends.Get("onnx"),
             Precision = ExportPrecision.Int8,
             Weights = new QuantScheme { Bits = 8, Symmetric = false, PerChannel = false, Signed = false, NarrowRange = false },
             Activations = new QuantScheme { Bits = 8, Signed = false, Symmetric = false },
@@ -97,7 +97,7 @@ public class TargetProfileTests
         {
             Name = "onnx-fp32",
             Description = "Reference ONNX float32 file (batch norm folded); runs anywhere ONNX Runtime does",
-            Format = ExportFormat.Onnx,
+            Format = ExportBackends.Get("onnx"),
             Precision = ExportPrecision.Float32,
             Opset = 17,
             Source = Shipped("onnx-fp32"),
@@ -106,7 +106,7 @@ public class TargetProfileTests
         {
             Name = "tensorrt",
             Description = "NVIDIA TensorRT; ONNX int8 QDQ, symmetric everywhere (zero point 0), per-channel weights, entropy (KL) calibration of activations",
-            Format = ExportFormat.Onnx,
+            Format = ExportBackends.Get("onnx"),
             Precision = ExportPrecision.Int8,
             Weights = new QuantScheme { Bits = 8, Symmetric = true, PerChannel = true, Signed = true, NarrowRange = true },
             Activations = new QuantScheme { Bits = 8, Signed = true, Symmetric = true },
@@ -121,7 +121,7 @@ public class TargetProfileTests
         {
             Name = "x86-avx2",
             Description = "ONNX Runtime on x86 with AVX2 but no VNNI; int8 QDQ, U8S8 (uint8 activations, int8 weights), 7-bit weights (reduce_range) so that the u8 x s8 pair sums cannot saturate",
-            Format = ExportFormat.Onnx,
+            Format = ExportBackends.Get("onnx"),
             Precision = ExportPrecision.Int8,
             Weights = new QuantScheme { Bits = 7, Symmetric = true, PerChannel = true, Signed = true, NarrowRange = false },
             Activations = new QuantScheme { Bits = 8, Signed = false, Symmetric = false },
@@ -137,7 +137,7 @@ public class TargetProfileTests
         {
             Name = "x86-vnni",
             Description = "ONNX Runtime on x86 with AVX-512 VNNI or AVX-VNNI; int8 QDQ, S8S8 (int8 activations and weights), per-channel weights",
-            Format = ExportFormat.Onnx,
+            Format = ExportBackends.Get("onnx"),
             Precision = ExportPrecision.Int8,
             Weights = new QuantScheme { Bits = 8, Symmetric = true, PerChannel = true, Signed = true, NarrowRange = true },
             Activations = new QuantScheme { Bits = 8, Signed = true, Symmetric = false },
@@ -211,6 +211,21 @@ public class TargetProfileTests
         ], e.Message.Split(Environment.NewLine));
     }
 
+    /// <summary>The formats are the export backends' names: an unknown one is an error at its value, with the closest
+    /// name and the registry's names as the choices, never a default format.</summary>
+    [Fact]
+    public void An_unknown_format_is_an_error_naming_the_registered_formats()
+    {
+        var e = Assert.Throws<InvalidInputException>(() => TargetProfileLoader.Parse("name: x\nprecision: int8\nformat: tflit\n", "u.yaml"));
+        // "format: " is 8 characters: the value starts at column 9 of line 3.
+        Assert.Equal($"u.yaml:3:9: format: must be one of {string.Join(" | ", ExportBackends.Registry.Names)}, got 'tflit' (did you mean 'tflite'?)", e.Message);
+        Assert.Equal(["onnx", "tflite"], ExportBackends.Registry.Names);
+
+        foreach (var backend in ExportBackends.Registry.Entries)
+            Assert.Same(backend, TargetProfileLoader.Parse($"name: x\nformat: {backend.Name}\n", "f.yaml").Format);
+        Assert.Same(ExportBackends.Default, TargetProfileLoader.Parse("name: x\n", "d.yaml").Format);
+    }
+
     [Fact]
     public void Options_of_another_format_and_a_missing_name_are_errors()
     {
@@ -281,7 +296,7 @@ public class TargetProfileTests
         Assert.Empty(Load(Minimal).Exports);
         var plan = Load(Minimal + $"\nexport: [{{ target: x86-vnni }}, {{ target: {Shipped("arm-cortex-a")} }}]");
         Assert.Equal(["x86-vnni", "arm-cortex-a"], plan.Exports.Select(p => p.Name).ToArray());
-        Assert.Equal(ExportFormat.Tflite, plan.Exports[1].Format);
+        Assert.Equal(ExportBackends.Get("tflite"), plan.Exports[1].Format);
     }
 
     [Fact]

@@ -83,7 +83,7 @@ public static class CalibrateCommand
         var checkpoint = RunFiles.Resolve(parse, parse.GetValue(Checkpoint)!, "checkpoint");
         var (model, descriptor) = ModelCheckpoint.Load(checkpoint);
         using var _ = model;
-        var (options, baseDirectory, seed) = EvalCommand.DataFor(parse, checkpoint, descriptor);
+        var (options, baseDirectory, seed) = ClassifierData.For(parse, checkpoint, descriptor);
         using var data = DatasetLoader.Load(options, baseDirectory, seed);
         if (!data.InputShape.SequenceEqual(descriptor.InputShape))
             throw new InvalidInputException(

@@ -1,11 +1,10 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using Distill.Core;
-using Distill.Core.Data;
+using Distill.Core.Export;
 using Distill.Core.Export.Targets;
-using Distill.Core.Quantization;
-using Distill.Core.Text;
 using Distill.Core.Tracking;
 using Distill.Recipes.Targets;
 
@@ -31,7 +30,7 @@ public static class ExportCommand
         Description = "Recipe (or IDX/CSV file) whose training split calibrates and test split verifies (language models: a text recipe whose validation split verifies, or a .txt file); default for a run: its recipe",
     };
 
-    private static readonly Option<int?> CalibrationBatches = new("--calibration-batches")
+    internal static readonly Option<int?> CalibrationBatches = new("--calibration-batches")
     {
         Description = "Calibration batches (default: the profile's calibration.batches)",
     };
@@ -43,10 +42,12 @@ public static class ExportCommand
 
     private static readonly Option<string?> VerifySamples = new("--verify-samples")
     {
-        Description = $"Image classifiers: test samples the export is verified and measured on in its runtime: N (a random sample stratified by label, seeded) or all; default: all in ONNX Runtime, {VerificationSample.ArmNnDefault:N0} in Arm NN (about 38 ms each)",
+        Description = "Image classifiers: test samples the export is verified and measured on in its runtime: N (a random sample stratified by label, seeded) or all; default: " +
+            string.Join(", ", ExportBackends.Registry.Entries.Select(b =>
+                $"{(b.DefaultVerifySamples == VerificationSample.All ? "all" : b.DefaultVerifySamples.ToString("N0", CultureInfo.InvariantCulture))} in {b.RuntimeName}")),
     };
 
-    private static readonly Option<bool> ExposeTaps = new("--expose-taps")
+    internal static readonly Option<bool> ExposeTaps = new("--expose-taps")
     {
         Description = "Float ONNX targets: add the model's taps (block0.., features, hidden0..) as further outputs, so the file can be a teacher for hint losses",
     };
@@ -54,7 +55,7 @@ public static class ExportCommand
     public static Command Create()
     {
         var command = new Command("export",
-            "Export a student to a hardware target (ONNX or TFLite), verify it in the real runtime and write its model card.")
+            $"Export a student to a hardware target ({ExportBackends.Titles(_ => true)}), verify it in the real runtime and write its model card.")
         {
             Source, Target, Data, EvalCommand.Labels, EvalCommand.LabelColumn, CalibrationBatches, VerifySamples, ExposeTaps, Out,
         };
@@ -77,18 +78,12 @@ public static class ExportCommand
         ExportReport report;
         if (File.Exists(source) || Directory.Exists(source) || source.EndsWith(".ckpt", StringComparison.OrdinalIgnoreCase))
         {
-            if (File.Exists(source) && LmCheckpoint.IsLanguageModel(source))
-            {
-                string text = parse.GetValue(Data) ?? throw new InvalidInputException(
-                    "--data is required when exporting a language-model checkpoint file (a text recipe, whose validation split verifies the export, or a .txt file)");
-                return LmExport.Execute(parse, profile, Path.GetFullPath(source), text,
-                    outFolder ?? throw new InvalidInputException("--out is required when exporting a checkpoint file"),
-                    new ExportSource(null, Path.GetFullPath(source)), tracker: null);
-            }
-            string data = parse.GetValue(Data) ?? throw new InvalidInputException("--data is required when exporting a checkpoint file (a recipe, IDX or CSV file)");
+            var family = ModelFamilies.ForCheckpoint(source);
+            string data = parse.GetValue(Data) ?? throw new InvalidInputException($"--data is required when exporting {family.ExportData}");
             if (outFolder is null)
                 throw new InvalidInputException("--out is required when exporting a checkpoint file");
-            report = Export(parse, profile, Path.GetFullPath(source), data, outFolder, new ExportSource(null, Path.GetFullPath(source)), tracker: null);
+            string checkpoint = Path.GetFullPath(source);
+            report = Export(parse, family, new ExportSubject(profile, checkpoint, data, outFolder, new ExportSource(null, checkpoint), null), tracker: null);
         }
         else
         {
@@ -97,56 +92,31 @@ public static class ExportCommand
             string checkpoint = store.ResolveArtifact(run.Id, RunExecutor.StudentArtifact);
             var recorded = parse.GetValue(Data) is null ? RecordedRecipe.Of(store, run) : null;
             string data = recorded?.Path ?? parse.GetValue(Data)!;
-            string? recipeFolder = recorded?.Folder;
-            if (LmCheckpoint.IsLanguageModel(checkpoint))
-            {
-                var lmSource = new ExportSource(run.Id, RunExecutor.StudentArtifact);
-                if (outFolder is not null)
-                    return LmExport.Execute(parse, profile, checkpoint, data, outFolder, lmSource, tracker: null, recipeFolder);
-                using var lmTracker = store.AttachToRun(run.Id);
-                return LmExport.Execute(parse, profile, checkpoint, data, Path.Combine(lmTracker.ArtifactDirectory, ExportRecorder.Folder(profile.Name)),
-                    lmSource, lmTracker, recipeFolder);
-            }
+            var family = ModelFamilies.ForCheckpoint(checkpoint);
+            var runSource = new ExportSource(run.Id, RunExecutor.StudentArtifact);
             if (outFolder is not null)
             {
-                report = Export(parse, profile, checkpoint, data, outFolder, new ExportSource(run.Id, RunExecutor.StudentArtifact), tracker: null, recipeFolder);
+                report = Export(parse, family, new ExportSubject(profile, checkpoint, data, outFolder, runSource, recorded?.Folder), tracker: null);
             }
             else
             {
                 using var tracker = store.AttachToRun(run.Id);
-                report = Export(parse, profile, checkpoint, data, Path.Combine(tracker.ArtifactDirectory, ExportRecorder.Folder(profile.Name)),
-                    new ExportSource(run.Id, RunExecutor.StudentArtifact), tracker, recipeFolder);
+                report = Export(parse, family, new ExportSubject(profile, checkpoint, data, ExportRecorder.OutputIn(tracker, profile), runSource, recorded?.Folder),
+                    tracker);
             }
         }
         Print(parse, report);
         return report.Verification.Passed ? ExitCodes.Success : ExitCodes.RunFailed;
     }
 
-    private static ExportReport Export(ParseResult parse, TargetProfile profile, string checkpoint, string dataPath, string output,
-        ExportSource source, ITracker? tracker, string? recipeFolder = null)
+    private static ExportReport Export(ParseResult parse, IFamilyCommands family, ExportSubject subject, ITracker? tracker)
     {
-        var (model, descriptor, quantized) = QuantState.LoadModel(checkpoint);
-        using var _ = model;
-        using var __ = quantized;
-        var (options, baseDirectory, seed) = EvalCommand.DataFor(parse, dataPath, ModelInput.Of(checkpoint, descriptor), recipeFolder);
-        using var data = DatasetLoader.Load(options, baseDirectory, seed);
-        var report = TargetExporter.Export(new ExportRequest(model, quantized, profile, data.Train, data.Test, descriptor.Normalization, output, source)
-        {
-            CalibrationBatches = parse.GetValue(CalibrationBatches),
-            Seed = seed,
-            ExposeTaps = parse.GetValue(ExposeTaps),
-            Reading = descriptor.Reading,
-            Log = Output.CliLogging.Create(parse.GetValue(GlobalOptions.Verbose)),
-            Progress = Console.IsErrorRedirected ? null : new Output.VerificationProgressPrinter(Console.Error),
-        });
+        using var loaded = family.LoadExport(parse, subject);
+        var report = TargetExporter.Export(loaded.Export);
         if (tracker is not null)
             ExportRecorder.Record(tracker, report);
         return report;
     }
-
-    private static string SampleText(TestMeasurement test) => test.Samples == test.Available
-        ? string.Format(CultureInfo.InvariantCulture, "all {0:N0} test samples", test.Samples)
-        : string.Format(CultureInfo.InvariantCulture, "{0:N0} of {1:N0} test samples ({2}; --verify-samples all runs every one)", test.Samples, test.Available, test.Selection);
 
     /// <summary>--verify-samples: a positive count or "all"; null when not given.</summary>
     internal static long? ParseVerifySamples(string? text) => text switch
@@ -157,42 +127,40 @@ public static class ExportCommand
         _ => throw new InvalidInputException($"--verify-samples: expected a number of samples (at least 1) or 'all', got '{text}'"),
     };
 
+    /// <summary>The report as JSON (the family's fields between the size and the verification) or as lines.</summary>
     private static void Print(ParseResult parse, ExportReport r)
     {
+        var v = r.Verification;
         if (parse.GetValue(GlobalOptions.Json))
         {
-            Console.Out.WriteLine(JsonSerializer.Serialize(new
+            var json = new JsonObject
             {
-                target = r.Target,
-                model = r.ModelPath,
-                model_card = r.CardPath,
-                size_bytes = r.SizeBytes,
-                test_acc = r.TestAccuracy,
-                test_acc_interval = new[] { r.Test.Low, r.Test.High },
-                test_samples = r.TestSamples,
-                test_samples_available = r.Test.Available,
-                latency_ms_b1 = r.LatencyBatch1.MedianMs,
-                latency_ms_b64 = r.LatencyBatch64?.MedianMs,
-                calibrated = r.CalibratedFresh,
-                calibration_samples = r.CalibrationSamples,
-                verification = new
-                {
-                    runtime = r.Verification.Runtime,
-                    criterion = r.Verification.Criterion,
-                    value = r.Verification.Value,
-                    threshold = r.Verification.Threshold,
-                    onnx_checker = r.Verification.OnnxChecker,
-                    passed = r.Verification.Passed,
-                },
-            }, new JsonSerializerOptions { WriteIndented = true }));
+                ["target"] = r.Target,
+                ["model"] = r.ModelPath,
+                ["model_card"] = r.CardPath,
+                ["size_bytes"] = r.SizeBytes,
+            };
+            foreach (var (key, node) in r.JsonFields())
+                json[key] = node;
+            var verification = new JsonObject
+            {
+                ["runtime"] = v.Runtime,
+                ["criterion"] = v.Criterion,
+                ["value"] = v.Value,
+                ["threshold"] = v.Threshold,
+            };
+            foreach (var (key, node) in r.VerificationJsonFields())
+                verification[key] = node;
+            verification["onnx_checker"] = v.OnnxChecker;
+            verification["passed"] = v.Passed;
+            json["verification"] = verification;
+            Console.Out.WriteLine(json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             return;
         }
-        var v = r.Verification;
-        Console.Out.WriteLine(string.Format(CultureInfo.InvariantCulture,
-            "{0}: {1} ({2}), test accuracy {3:P2} (95 % interval {4:P1} to {5:P1}) on {6} in {7}, latency {8:F3} ms at batch 1{9}",
-            r.Target, r.ModelPath, Output.SummaryTable.Bytes(r.SizeBytes), r.TestAccuracy, r.Test.Low, r.Test.High, SampleText(r.Test), v.Runtime,
-            r.LatencyBatch1.MedianMs, r.LatencyBatch64 is { } b64 ? string.Format(CultureInfo.InvariantCulture, ", {0:F3} ms at batch 64", b64.MedianMs) : ""));
+        Console.Out.WriteLine($"{r.Target}: {r.ModelPath} ({Output.SummaryTable.Bytes(r.SizeBytes)}), {r.Summary()}");
         Console.Out.WriteLine($"verification {VerificationText.Describe(v)}");
+        foreach (string line in r.Details())
+            Console.Out.WriteLine(line);
         Console.Out.WriteLine($"model card: {r.CardPath}");
     }
 }

@@ -2,7 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using Distill.Core;
-using Distill.Core.Export.Onnx;
+using Distill.Core.Export;
 using Distill.Core.Text;
 
 namespace Distill.Cli.Commands;
@@ -93,16 +93,17 @@ public static class GenerateCommand
         return ExitCodes.Success;
     }
 
-    /// <summary>A checkpoint in TorchSharp, or an exported model.onnx in ONNX Runtime with <paramref name="threads"/>
-    /// intra-op threads (its tokenizer and context come from the model card in the file).</summary>
+    /// <summary>A checkpoint in TorchSharp, or an exported file of a format that holds language models (model.onnx) in
+    /// its runtime with <paramref name="threads"/> intra-op threads (its tokenizer and context come from the model card
+    /// in the file).</summary>
     private static (INextTokenModel Model, ITokenizer Tokenizer, string Describe, IDisposable Owner) Load(string path, int threads)
     {
-        if (Path.GetExtension(path).Equals(".onnx", StringComparison.OrdinalIgnoreCase))
+        if (ExportBackends.ForFile(path) is { LanguageModels: { } lm } backend)
         {
-            var runner = new OnnxLmRunner(path, threads);
-            string describe = string.Format(CultureInfo.InvariantCulture, "ONNX Runtime, {0}, {1}, {2:N0} parameters",
-                runner.Card["target"]?["precision"], runner.Tokenizer.Kind, runner.Card["model"]?["parameters"]?.GetValue<long>() ?? 0);
-            return (runner, runner.Tokenizer, describe, runner);
+            var file = lm.Open(path, threads);
+            string describe = string.Format(CultureInfo.InvariantCulture, "{0}, {1}, {2}, {3:N0} parameters",
+                backend.RuntimeName, file.Card["target"]?["precision"], file.Tokenizer.Kind, file.Card["model"]?["parameters"]?.GetValue<long>() ?? 0);
+            return (file, file.Tokenizer, describe, file);
         }
         var (model, tokenizer, _) = LmCheckpoint.Load(path);
         return (new TorchNextTokenModel(model), tokenizer, string.Format(CultureInfo.InvariantCulture, "{0}, {1:N0} parameters", tokenizer.Kind, model.ParameterCount), model);

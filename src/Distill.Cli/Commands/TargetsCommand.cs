@@ -2,13 +2,15 @@ using System.CommandLine;
 using System.Text.Json;
 using Distill.Cli.Output;
 using Distill.Core;
+using Distill.Core.Export;
 using Distill.Core.Export.Targets;
 using Distill.Recipes.Targets;
 using Spectre.Console;
 
 namespace Distill.Cli.Commands;
 
-/// <summary>`distill targets list`: the hardware target profiles found, and where each came from.</summary>
+/// <summary>`distill targets list`: the hardware target profiles found, where each came from, and the formats a profile
+/// can name (<see cref="ExportBackends"/>).</summary>
 public static class TargetsCommand
 {
     public static Command Create()
@@ -24,7 +26,7 @@ public static class TargetsCommand
                     name = e.Name,
                     path = e.Path,
                     origin = e.Origin,
-                    format = e.Profile is null ? null : e.Profile.Format.ToString().ToLowerInvariant(),
+                    format = e.Profile?.Format.Name,
                     precision = e.Profile is null ? null : ModelCard.Precision(e.Profile.Precision),
                     weights = e.Profile is { IsInteger: true } p ? p.Weights.ToString() : null,
                     activations = e.Profile is { IsInteger: true } q ? q.Activations.ToString() : null,
@@ -45,7 +47,7 @@ public static class TargetsCommand
                 }
                 table.AddRow(
                     ConsoleText.Markup(e.Name),
-                    $"{p.Format.ToString().ToLowerInvariant()} {ModelCard.Precision(p.Precision)}",
+                    $"{p.Format.Name} {ModelCard.Precision(p.Precision)}",
                     p.IsInteger ? Short(p.Weights) : "-",
                     p.IsInteger ? Short(p.Activations) : "-",
                     p.IsInteger ? ModelCard.ObserverName(p.Calibration) : "-",
@@ -56,6 +58,8 @@ public static class TargetsCommand
                 Console.Out.WriteLine($"invalid profile {PrintableText.EscapeLines(e.Error!)}");
             foreach (var (folder, origin) in TargetCatalog.SearchFolders())
                 Console.Out.WriteLine($"{origin}: {folder}");
+            foreach (var backend in ExportBackends.Registry.Entries)
+                Console.Out.WriteLine($"format {backend.Name}: {backend.Doc}");
             Console.Out.WriteLine($"{entries.Count} target(s); use one with: distill export <run-id|checkpoint> --target <name>");
             return ExitCodes.Success;
         });

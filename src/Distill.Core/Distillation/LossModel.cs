@@ -1,3 +1,4 @@
+using Distill.Core.Models;
 using Distill.Core.Text;
 
 namespace Distill.Core.Distillation;
@@ -44,7 +45,7 @@ public sealed record LossModel
         var blocks = Enumerable.Range(0, model.Layers).Select(TransformerLm.BlockName).ToList();
         return new LossModel
         {
-            Description = "transformer-lm",
+            Description = Architectures.NameOf(ModelArch.TransformerLm),
             Taps = [TransformerLm.EmbeddingName, .. blocks, TransformerLm.FinalName],
             TapShape = _ => [model.DModel],
             AttentionBlocks = blocks,

@@ -4,15 +4,13 @@ using static TorchSharp.torch;
 
 namespace Distill.Core.Export;
 
-public enum ExportFormat { Onnx, Tflite }
-
 public enum ExportPrecision { Float32, Float16, Int8 }
 
-/// <summary>What an exporter writes. Integer schemes are not here: for <see cref="ExportPrecision.Int8"/>
-/// they come from the frozen <see cref="QuantizedZooModel"/> passed with the model.</summary>
+/// <summary>What an exporter writes (its format is the exporter's: <see cref="ExportBackend.ClassifierExporter"/>). Integer
+/// schemes are not here: for <see cref="ExportPrecision.Int8"/> they come from the frozen <see cref="QuantizedZooModel"/>
+/// passed with the model.</summary>
 public sealed record ExportOptions
 {
-    public ExportFormat Format { get; init; } = ExportFormat.Onnx;
     public ExportPrecision Precision { get; init; } = ExportPrecision.Float32;
     /// <summary>ONNX fp16: keep float32 input and output (Cast at the edges).</summary>
     public bool Float32Io { get; init; } = true;
@@ -45,10 +43,9 @@ public sealed record ExportedModelInfo(
     QParams? InputQuant,
     QParams? OutputQuant);
 
+/// <summary>Writes classifiers in one format (<see cref="ExportBackend.ClassifierExporter"/>).</summary>
 public interface IModelExporter
 {
-    ExportFormat Format { get; }
-
     /// <summary>Writes <paramref name="path"/> atomically (temporary file, then rename). For
     /// <see cref="ExportPrecision.Int8"/>, <paramref name="quantized"/> is a frozen wrapper of
     /// <paramref name="model"/> whose QuantParameters() and EffectiveWeights() define the integer model;

@@ -91,8 +91,15 @@ internal static class ClassifierResults
         foreach (var profile in run.Plan.Exports)
         {
             run.Log.Information("Export {Target}: calibrating, writing and verifying the file in its runtime", profile.Name);
-            var report = ExportRecorder.ExportInto(run.Tracker, pruning.Student, quantization.Quantized, profile, data, RunExecutor.StudentArtifact,
-                seed: run.Plan.Seed, cancel: cancel, log: run.Log);
+            using var export = new ClassifierExport(new ExportRequest(pruning.Student, quantization.Quantized, profile, data.Train, data.Test,
+                data.Normalization, ExportRecorder.OutputIn(run.Tracker, profile), new ExportSource(run.Tracker.RunId, RunExecutor.StudentArtifact))
+            {
+                Seed = run.Plan.Seed,
+                Reading = data.Reading,
+                Cancel = cancel,
+                Log = run.Log,
+            });
+            var report = ExportRecorder.ExportInto(run.Tracker, export);
             run.Log.Information("Export {Target}: {Size:N0} bytes, test accuracy {Accuracy:P2} (95 % interval {Low:P1} to {High:P1}, {Samples:N0} of {Available:N0} test samples) " +
                 "in {Runtime}, {Latency:F3} ms at batch 1; verification {Verification}",
                 profile.Name, report.SizeBytes, report.TestAccuracy, report.Test.Low, report.Test.High, report.Test.Samples, report.Test.Available,

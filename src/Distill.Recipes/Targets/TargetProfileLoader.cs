@@ -1,4 +1,5 @@
 using Distill.Core;
+using Distill.Core.Export;
 using Distill.Core.Export.Targets;
 using Distill.Core.Quantization;
 using Distill.Recipes.Schema;
@@ -75,13 +76,16 @@ public static class TargetProfileLoader
             Check("name", !PlainName.IsValid(name), $"'{PrintableText.Escape(name)}' must be {PlainName.Rule}: it names the export folder exports/<name>/");
         if (values.Map("weights") is { } w && w.Raw("reduce_range") is true && w.Raw("bits") is long and not 8)
             errors.Add(w.Get("reduce_range")!.At.Error("weights.reduce_range: reduce_range means 7-bit weights; leave bits at 8"));
-        string? format = values.Str("format"), precision = values.Str("precision");
-        if (format is null || precision is null)
+        string? precision = values.Str("precision");
+        if (values.Str("format") is not { } format || ExportBackends.Registry.Find(format) is not { } backend || precision is null)
             return;
-        Check("io", format != "tflite", "applies to TFLite int8 files only; ONNX files take float input");
+        // The keys only some formats read, each with the formats that read it (from the registry).
+        Check("io", !backend.IntegerIo,
+            $"applies to {ExportBackends.Titles(b => b.IntegerIo)} int8 files only; {ExportBackends.Titles(b => !b.IntegerIo)} files take float input");
         Check("fp32_io", precision != "fp16", "applies to fp16 files only");
-        Check("first_layer", format != "onnx" || precision != "int8", "applies to int8 ONNX files only (TFLite int8 is full-integer)");
-        Check("opset", format != "onnx", "applies to ONNX files only");
+        Check("first_layer", !backend.FirstLayerFloat || precision != "int8",
+            $"applies to int8 {ExportBackends.Titles(b => b.FirstLayerFloat)} files only ({ExportBackends.Titles(b => !b.FirstLayerFloat)} int8 is full-integer)");
+        Check("opset", !backend.Opset, $"applies to {ExportBackends.Titles(b => b.Opset)} files only");
     }
 
     /// <summary>The profile that validated, cross-checked values describe; absent keys have the record's defaults.</summary>
@@ -107,7 +111,7 @@ public static class TargetProfileLoader
         return defaults with
         {
             Description = (string)values.Raw("description")!,
-            Format = TargetSchema.Formats.First(f => f.Name == (string)values.Raw("format")!).Value,
+            Format = ExportBackends.Get((string)values.Raw("format")!),
             Precision = TargetSchema.Precisions.First(p => p.Name == (string)values.Raw("precision")!).Value,
             Weights = weights,
             Activations = activations,

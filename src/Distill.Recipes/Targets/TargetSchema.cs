@@ -10,8 +10,6 @@ namespace Distill.Recipes.Targets;
 /// <see cref="QuantScheme"/>'s own initialisers, so there is one table of them.</summary>
 internal static class TargetSchema
 {
-    public static IReadOnlyList<(string Name, ExportFormat Value)> Formats { get; } = [("onnx", ExportFormat.Onnx), ("tflite", ExportFormat.Tflite)];
-
     public static IReadOnlyList<(string Name, ExportPrecision Value)> Precisions { get; } =
         [.. Enum.GetValues<ExportPrecision>().Select(p => (ModelCard.Precision(p), p))];
 
@@ -27,7 +25,7 @@ internal static class TargetSchema
             // The name's rule (PlainName) is checked with the reason it exists, after validation.
             new() { Key = "name", Schema = new ScalarSchema { Kind = ScalarKind.String }, Required = true, Doc = "The target's name: the export folder exports/<name>/" },
             new() { Key = "description", Schema = new ScalarSchema { Kind = ScalarKind.String, AllowEmpty = true }, Default = Defaults.Description, Doc = "What the target is, for distill targets list" },
-            new() { Key = "format", Schema = OneOf(Formats.Select(f => f.Name)), Default = NameOf(Formats, Defaults.Format), Doc = "File format" },
+            new() { Key = "format", Schema = OneOf(ExportBackends.Registry.Names), Default = Defaults.Format.Name, Doc = "File format" },
             new() { Key = "precision", Schema = OneOf(Precisions.Select(p => p.Name)), Default = NameOf(Precisions, Defaults.Precision), Doc = "Precision of weights and compute" },
             new()
             {

@@ -35,7 +35,7 @@ public class LmOnnxExportTests(ITestOutputHelper output)
     private static string Export(TransformerLm model, ITokenizer tokenizer, string path, LmInt8Weights? int8 = null)
     {
         var profile = new TargetProfile { Name = int8 is null ? "onnx-fp32" : "x86-vnni", Precision = int8 is null ? ExportPrecision.Float32 : ExportPrecision.Int8 };
-        var card = LmModelCard.Static(model, tokenizer, profile, int8, new ExportSource(null, "test"));
+        var card = LanguageModelExport.StaticCard(model, tokenizer, profile, int8, new ExportSource(null, "test"));
         var options = profile.ExportOptions(new Dictionary<string, string> { [ModelCard.MetadataKey] = ModelCard.ToJson(card, indented: false) });
         return LmOnnxExporter.Export(model, options, path, int8).Path;
     }

@@ -50,7 +50,7 @@ public sealed class VerificationSampleTests
     [Fact]
     public void Arm_nn_samples_a_thousand_by_default_and_onnx_runtime_runs_all()
     {
-        Assert.Equal(1000, VerificationSample.DefaultFor(ExportFormat.Tflite));
-        Assert.Equal(VerificationSample.All, VerificationSample.DefaultFor(ExportFormat.Onnx));
+        Assert.Equal(1000, ExportBackends.Get("tflite").DefaultVerifySamples);
+        Assert.Equal(VerificationSample.All, ExportBackends.Get("onnx").DefaultVerifySamples);
     }
 }

@@ -33,7 +33,7 @@ public class OnnxLmTeacherTests
     private static string Export(TransformerLm model, string path)
     {
         var profile = new TargetProfile { Name = "onnx-fp32", Precision = ExportPrecision.Float32 };
-        var card = LmModelCard.Static(model, new ByteTokenizer(), profile, null, new ExportSource(null, "test"));
+        var card = LanguageModelExport.StaticCard(model, new ByteTokenizer(), profile, null, new ExportSource(null, "test"));
         var options = profile.ExportOptions(new Dictionary<string, string> { [ModelCard.MetadataKey] = ModelCard.ToJson(card, indented: false) });
         return LmOnnxExporter.Export(model, options, path).Path;
     }

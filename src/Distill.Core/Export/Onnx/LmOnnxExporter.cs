@@ -68,10 +68,6 @@ public static class LmOnnxExporter
 
     private static void Validate(ExportOptions options, LmInt8Weights? int8)
     {
-        if (options.Format != ExportFormat.Onnx)
-        {
-            throw new InvalidInputException($"language models export to ONNX only, not {options.Format}.");
-        }
         if (options.Precision == ExportPrecision.Float16)
         {
             throw new InvalidInputException("language models export to ONNX as fp32 or int8 weights, not fp16.");

@@ -20,8 +20,6 @@ public sealed class OnnxExporter : IModelExporter
     public const int MinOpset = 13;
     public const int MaxOpset = 22;
 
-    public ExportFormat Format => ExportFormat.Onnx;
-
     public ExportedModelInfo Export(ZooModel model, QuantizedZooModel? quantized, ExportOptions options, string path)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -161,10 +159,6 @@ public sealed class OnnxExporter : IModelExporter
 
     private static void Validate(ExportOptions options)
     {
-        if (options.Format != ExportFormat.Onnx)
-        {
-            throw new ArgumentException($"the ONNX exporter cannot write {options.Format}", nameof(options));
-        }
         ArgumentNullException.ThrowIfNull(options.Metadata);
         if (options.OnnxOpset < MinOpset || options.OnnxOpset > MaxOpset)
         {

@@ -11,13 +11,13 @@ namespace Distill.Core.Export.Onnx;
 /// <param name="MeanAbsLogitDiff">Mean |ONNX − reference| over every logit; NaN without a reference.</param>
 /// <param name="NextTokenAgreement">Fraction of positions whose argmax (greedy next token) is the reference's.</param>
 /// <param name="Positions">Positions compared (windows × context).</param>
-public sealed record OnnxLmComparison(LmEvaluation Evaluation, double MaxAbsLogitDiff, double MeanAbsLogitDiff, double NextTokenAgreement, long Positions);
+public sealed record LmFileComparison(LmEvaluation Evaluation, double MaxAbsLogitDiff, double MeanAbsLogitDiff, double NextTokenAgreement, long Positions);
 
 public static class OnnxLmEvaluator
 {
     /// <summary>Runs every window through <paramref name="runner"/> (batches of <paramref name="batchSize"/>) and, when
     /// <paramref name="reference"/> is given, through it in eval mode under no_grad (its mode is restored).</summary>
-    public static OnnxLmComparison Evaluate(OnnxLmRunner runner, TokenWindows windows, ITokenizer tokenizer, int batchSize, TransformerLm? reference = null)
+    public static LmFileComparison Evaluate(OnnxLmRunner runner, TokenWindows windows, ITokenizer tokenizer, int batchSize, TransformerLm? reference = null)
     {
         ArgumentNullException.ThrowIfNull(runner);
         ArgumentNullException.ThrowIfNull(windows);
@@ -73,8 +73,8 @@ public static class OnnxLmEvaluator
             double ce = nats / tokens;
             var evaluation = new LmEvaluation(ce, nats / (Math.Log(2) * bytes), Math.Exp(ce), tokens, bytes);
             return reference is null
-                ? new OnnxLmComparison(evaluation, double.NaN, double.NaN, double.NaN, tokens)
-                : new OnnxLmComparison(evaluation, maxDiff, sumDiff / ((double)tokens * vocab), (double)agree / tokens, tokens);
+                ? new LmFileComparison(evaluation, double.NaN, double.NaN, double.NaN, tokens)
+                : new LmFileComparison(evaluation, maxDiff, sumDiff / ((double)tokens * vocab), (double)agree / tokens, tokens);
         }
         finally
         {

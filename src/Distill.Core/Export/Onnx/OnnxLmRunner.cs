@@ -10,7 +10,7 @@ namespace Distill.Core.Export.Onnx;
 /// <summary>A language-model ONNX file (<see cref="LmOnnxExporter"/>) loaded in ONNX Runtime (CPU, all graph
 /// optimisations on). Its context, vocabulary and tokenizer come from the model card in the file's metadata
 /// (<see cref="ModelCard.MetadataKey"/>), so the file alone is enough to generate text.</summary>
-public sealed class OnnxLmRunner : INextTokenModel, IDisposable
+public sealed class OnnxLmRunner : ILanguageModelFile
 {
     private readonly InferenceSession _session;
     private readonly RunOptions _runOptions = new();
@@ -67,15 +67,6 @@ public sealed class OnnxLmRunner : INextTokenModel, IDisposable
     /// <summary>The model card stored in the file.</summary>
     public JsonObject Card { get; }
 
-    /// <summary>Whether <paramref name="path"/> is an ONNX file whose card says it is a language model (false for an
-    /// image classifier's file or one without a card).</summary>
-    public static bool IsLanguageModel(string path)
-    {
-        using var session = OnnxRuntimeRunner.OpenSession(path, 1);
-        return session.ModelMetadata.CustomMetadataMap.TryGetValue(ModelCard.MetadataKey, out var json)
-            && TryParse(json) is { } card && KindOf(card) == LmModelCard.Kind;
-    }
-
     /// <summary>Logits [batch · sequence · vocab] (row-major [batch, sequence, vocab]) for token ids [batch, sequence].</summary>
     public float[] Logits(long[] tokens, int batch, int sequence)
     {
@@ -107,6 +98,9 @@ public sealed class OnnxLmRunner : INextTokenModel, IDisposable
         return logits.AsSpan((tokens.Length - 1) * VocabSize, VocabSize).ToArray();
     }
 
+    public LmFileComparison Compare(TokenWindows windows, ITokenizer tokenizer, int batchSize, TransformerLm? reference = null) =>
+        OnnxLmEvaluator.Evaluate(this, windows, tokenizer, batchSize, reference);
+
     public void Dispose()
     {
         _session.Dispose();
@@ -121,9 +115,9 @@ public sealed class OnnxLmRunner : INextTokenModel, IDisposable
                 $"{path}: no model card in the ONNX metadata ({ModelCard.MetadataKey}); a language model exported by distill export carries its tokenizer and context there");
         }
         var card = TryParse(json) ?? throw new InvalidInputException($"{path}: the model card in the ONNX metadata is not a JSON object");
-        if (KindOf(card) != LmModelCard.Kind)
+        if (KindOf(card) != LanguageModelExport.Kind)
         {
-            throw new InvalidInputException($"{path}: not a language-model ONNX file (its model card is not of kind '{LmModelCard.Kind}')");
+            throw new InvalidInputException($"{path}: not a language-model ONNX file (its model card is not of kind '{LanguageModelExport.Kind}')");
         }
         return card;
     }

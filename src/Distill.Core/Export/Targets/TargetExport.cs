@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using Distill.Core.Data;
 using Distill.Core.Models;
 using Distill.Core.Quantization;
@@ -7,7 +8,7 @@ namespace Distill.Core.Export.Targets;
 /// <summary>Where the exported model came from, for the model card.</summary>
 public sealed record ExportSource(string? RunId, string? Checkpoint);
 
-/// <summary>What <see cref="TargetExporter.Export"/> works on.</summary>
+/// <summary>What the export of a classifier (<see cref="ClassifierExport"/>) works on.</summary>
 /// <param name="Model">The float student.</param>
 /// <param name="Quantized">The checkpoint's frozen quantised view, if it has one; used when its schemes match the
 /// profile, else the model is calibrated afresh.</param>
@@ -41,7 +42,7 @@ public sealed record ExportRequest(
     public Serilog.ILogger? Log { get; init; }
     /// <summary>Test samples to verify and measure on: a stratified random sample of this many, or
     /// <see cref="VerificationSample.All"/>; null: the profile's <see cref="TargetProfile.VerifySamples"/>, else the
-    /// runtime's default (<see cref="VerificationSample.DefaultFor"/>).</summary>
+    /// runtime's default (<see cref="ExportBackend.DefaultVerifySamples"/>).</summary>
     public long? VerifySamples { get; init; }
     /// <summary>Told how many verification samples have run (Arm NN only: ONNX Runtime takes a second for all).</summary>
     public IProgress<VerificationProgress>? Progress { get; init; }
@@ -75,19 +76,23 @@ public sealed record ExportVerification(
 /// <summary>One latency figure: milliseconds per run of <paramref name="Batch"/> samples.</summary>
 public sealed record ExportLatency(string Runtime, int Batch, double MedianMs, int Runs, int Threads, string Note);
 
-public sealed record ExportReport(
-    string Target,
-    string ModelPath,
-    string CardPath,
-    long SizeBytes,
-    double TestAccuracy,
-    long TestSamples,
-    ExportLatency LatencyBatch1,
-    ExportLatency? LatencyBatch64,
-    ExportVerification Verification,
-    bool CalibratedFresh,
-    long CalibrationSamples)
+/// <summary>What an export of any model family gives: the files, the size, the verification in the runtime, and the
+/// family's figures (<see cref="ClassifierExportReport"/>, <see cref="LmExportReport"/>) for the run's metrics, the
+/// console and JSON.</summary>
+public abstract record ExportReport(string Target, string ModelPath, string CardPath, long SizeBytes, ExportVerification Verification)
 {
-    /// <summary>The samples run and the interval of the accuracy.</summary>
-    public required TestMeasurement Test { get; init; }
+    /// <summary>The family's metrics, recorded as export/&lt;target&gt;/&lt;name&gt; between size_bytes and verified.</summary>
+    public abstract IEnumerable<(string Name, double Value)> Metrics();
+
+    /// <summary>What was measured, in words, after the file and its size on the console.</summary>
+    public abstract string Summary();
+
+    /// <summary>Lines printed after the verification's.</summary>
+    public virtual IEnumerable<string> Details() => [];
+
+    /// <summary>The family's fields of `distill export --json`, between size_bytes and verification.</summary>
+    public abstract IEnumerable<KeyValuePair<string, JsonNode?>> JsonFields();
+
+    /// <summary>The family's fields of the JSON's verification, between the threshold and the ONNX checker's result.</summary>
+    public virtual IEnumerable<KeyValuePair<string, JsonNode?>> VerificationJsonFields() => [];
 }

@@ -1,15 +1,14 @@
-using Distill.Core.Export.Tflite;
 using Distill.Core.Quantization;
 
 namespace Distill.Core.Export.Targets;
 
-/// <summary>A hardware target: the file format, precision and integer schemes a runtime wants, and how to
-/// calibrate for it. Read from a YAML profile by Distill.Recipes (configs/targets/*.yaml).</summary>
+/// <summary>A hardware target: the file format (an <see cref="ExportBackend"/>), precision and integer schemes a runtime
+/// wants, and how to calibrate for it. Read from a YAML profile by Distill.Recipes (configs/targets/*.yaml).</summary>
 public sealed record TargetProfile
 {
     public required string Name { get; init; }
     public string Description { get; init; } = "";
-    public ExportFormat Format { get; init; } = ExportFormat.Onnx;
+    public ExportBackend Format { get; init; } = ExportBackends.Default;
     public ExportPrecision Precision { get; init; } = ExportPrecision.Float32;
     /// <summary>Integer scheme of conv and linear weights (int8 only).</summary>
     public QuantScheme Weights { get; init; } = QuantScheme.WeightInt8PerChannel;
@@ -20,42 +19,36 @@ public sealed record TargetProfile
     public int CalibrationBatches { get; init; } = 16;
     public int CalibrationBatchSize { get; init; } = 64;
     public ObserverOptions Observer { get; init; } = new();
-    /// <summary>ONNX int8: a first conv computes in float on the float input and only its output is quantised
-    /// (<see cref="QuantConfig.FirstLayerFloat"/>).</summary>
+    /// <summary>Int8, formats with <see cref="ExportBackend.FirstLayerFloat"/> (ONNX): a first conv computes in float on
+    /// the float input and only its output is quantised (<see cref="QuantConfig.FirstLayerFloat"/>).</summary>
     public bool FirstLayerFloat { get; init; }
-    /// <summary>TFLite int8: int8 input and output tensors.</summary>
+    /// <summary>Int8, formats with <see cref="ExportBackend.IntegerIo"/> (TFLite): int8 input and output tensors.</summary>
     public bool IntegerIo { get; init; }
     /// <summary>ONNX fp16: keep float32 input and output.</summary>
     public bool Float32Io { get; init; } = true;
     public int Opset { get; init; } = 17;
     /// <summary>Test samples an export to this target is verified on (a recipe's export entry sets it with
-    /// verify_samples); null: the runtime's default, <see cref="VerificationSample.DefaultFor"/>.</summary>
+    /// verify_samples); null: the runtime's default, <see cref="ExportBackend.DefaultVerifySamples"/>.</summary>
     public long? VerifySamples { get; init; }
     /// <summary>The file the profile was read from.</summary>
     public string? Source { get; init; }
 
     public bool IsInteger => Precision == ExportPrecision.Int8;
 
-    /// <summary>The file name of the exported model: model.onnx or model.tflite.</summary>
-    public string ModelFileName => Format == ExportFormat.Onnx ? "model.onnx" : "model.tflite";
+    /// <summary>The file name of the exported model, e.g. model.onnx.</summary>
+    public string ModelFileName => Format.ModelFileName;
 
-    /// <summary>The quantisation whose fake-quant model computes what this target's integer file computes.
-    /// TFLite keeps fully connected weights per tensor (its int8 spec; Arm NN 20.08 fails on per-channel ones).</summary>
-    public QuantConfig QuantConfig()
+    /// <summary>The quantisation whose fake-quant model computes what this target's integer file computes, with the
+    /// per-layer overrides its format needs (<see cref="ExportBackend.QuantOverrides"/>).</summary>
+    public QuantConfig QuantConfig() => new()
     {
-        var overrides = Format == ExportFormat.Tflite && Weights.PerChannel
-            ? TfliteExporter.Int8QuantConfig.Overrides.Select(o => o with { Weights = Weights with { PerChannel = false } }).ToList()
-            : [];
-        return new QuantConfig
-        {
-            Weights = Weights,
-            Activations = Activations,
-            ActivationObserver = Calibration,
-            Observer = Observer,
-            Overrides = overrides,
-            FirstLayerFloat = FirstLayerFloat,
-        };
-    }
+        Weights = Weights,
+        Activations = Activations,
+        ActivationObserver = Calibration,
+        Observer = Observer,
+        Overrides = Format.QuantOverrides(Weights),
+        FirstLayerFloat = FirstLayerFloat,
+    };
 
     /// <summary>Whether a quantised model was made with the schemes this target needs (its observer does not matter:
     /// the qparams are frozen).</summary>
@@ -88,7 +81,6 @@ public sealed record TargetProfile
 
     public ExportOptions ExportOptions(IReadOnlyDictionary<string, string> metadata) => new()
     {
-        Format = Format,
         Precision = Precision,
         Float32Io = Float32Io,
         IntegerIo = IntegerIo,
@@ -109,10 +101,16 @@ public sealed record TargetProfile
         string where = Source ?? PrintableText.Escape(Name);
         if (!PlainName.IsValid(Name))
             throw new InvalidInputException($"{where}: name: '{PrintableText.Escape(Name)}' must be {PlainName.Rule}: it names the export folder exports/<name>/");
-        if (Format == ExportFormat.Tflite && Precision == ExportPrecision.Float16)
-            throw new InvalidInputException($"{where}: precision: TFLite export writes fp32 or int8, not fp16");
-        if (FirstLayerFloat && (Format != ExportFormat.Onnx || !IsInteger))
-            throw new InvalidInputException($"{where}: first_layer: float is for int8 ONNX targets (TFLite int8 is full-integer; float targets have no integer layers)");
+        if (!Format.Precisions.Contains(Precision))
+        {
+            throw new InvalidInputException(
+                $"{where}: precision: {Format.Title} export writes {string.Join(" or ", Format.Precisions.Select(ModelCard.Precision))}, not {ModelCard.Precision(Precision)}");
+        }
+        if (FirstLayerFloat && (!Format.FirstLayerFloat || !IsInteger))
+        {
+            throw new InvalidInputException($"{where}: first_layer: float is for int8 {ExportBackends.Titles(b => b.FirstLayerFloat)} targets " +
+                $"({ExportBackends.Titles(b => !b.FirstLayerFloat)} int8 is full-integer; float targets have no integer layers)");
+        }
         if (IsInteger)
         {
             try

@@ -7,7 +7,8 @@ public sealed record VerificationProgress(string Target, string Runtime, long Do
 
 /// <summary>Which test samples an export is verified and measured on, and how sure its measured accuracy is.
 ///
-/// ONNX Runtime runs the whole test split in a second, so it gets all of it. Arm NN's portable reference backend
+/// Each format's default is its <see cref="ExportBackend.DefaultVerifySamples"/>. ONNX Runtime runs the whole test
+/// split in a second, so it gets all of it. Arm NN's portable reference backend
 /// (the only one on x86) takes about 38 ms per sample: 6.5 minutes for Fashion-MNIST's 10,000 test images, longer
 /// than training the student. There the default is a stratified, seeded random sample of 1,000: the agreement with
 /// the fake-quant student is still checked on every sample run (a broken lowering disagrees on far more than 1 %),
@@ -18,16 +19,11 @@ public static class VerificationSample
     /// <summary>Every test sample.</summary>
     public const long All = long.MaxValue;
 
-    /// <summary>The default sample size in Arm NN.</summary>
-    public const long ArmNnDefault = 1000;
-
     /// <summary>z of a two-sided 95 % interval: Φ⁻¹(0.975).</summary>
     public const double Z95 = 1.959963984540054;
 
     /// <summary>Stream of <see cref="StratifiedSplit.DeriveSeed"/> for this selection (the data loader uses 1 to 4).</summary>
     private const int SeedStream = 5;
-
-    public static long DefaultFor(ExportFormat format) => format == ExportFormat.Tflite ? ArmNnDefault : All;
 
     /// <summary>The indices (ascending) of <paramref name="count"/> samples chosen at random within each class, each class
     /// in proportion to its share of <paramref name="labels"/>; all of them when <paramref name="count"/> is not smaller.</summary>

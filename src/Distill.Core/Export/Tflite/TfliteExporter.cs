@@ -44,17 +44,11 @@ public sealed class TfliteExporter : IModelExporter
         Overrides = [new LayerOverride { Pattern = "head.*", Weights = QuantScheme.WeightInt8PerChannel with { PerChannel = false } }],
     };
 
-    public ExportFormat Format => ExportFormat.Tflite;
-
     public ExportedModelInfo Export(ZooModel model, QuantizedZooModel? quantized, ExportOptions options, string path)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(options);
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
-        if (options.Format != ExportFormat.Tflite)
-        {
-            throw new ArgumentException($"the TFLite exporter was asked for format {options.Format}", nameof(options));
-        }
         var source = options.Precision switch
         {
             ExportPrecision.Float32 => (ILayerSource)new FloatLayerSource(model),

@@ -80,7 +80,7 @@ public sealed class TfliteExportTests(TrainedZooModels models, ITestOutputHelper
         using var perChannel = PostTrainingCalibrator.Calibrate(trained.Model, trained.Data.Train, batches: 8, batchSize: 64, new QuantConfig());
         Assert.True(perChannel.QuantParameters().Single(p => p.Name == "head.fc0.weight").Params.Count > 1);
         var info = new TfliteExporter().Export(trained.Model, perChannel,
-            new ExportOptions { Format = ExportFormat.Tflite, Precision = ExportPrecision.Int8 }, Path.Combine(_dir, "per-channel.tflite"));
+            new ExportOptions { Precision = ExportPrecision.Int8 }, Path.Combine(_dir, "per-channel.tflite"));
 
         using var runner = new ArmNnRunner(info.Path);
         var (agreement, maxDiff, accuracy, _) = CompareWithFakeQuant(trained, runner, perChannel);
@@ -116,7 +116,7 @@ public sealed class TfliteExportTests(TrainedZooModels models, ITestOutputHelper
     {
         var trained = models[TrainedZooModels.Mlp];
         string path = Path.Combine(_dir, "batch7.tflite");
-        var info = new TfliteExporter(batchSize: 7).Export(trained.Model, null, new ExportOptions { Format = ExportFormat.Tflite }, path);
+        var info = new TfliteExporter(batchSize: 7).Export(trained.Model, null, new ExportOptions(), path);
         Assert.Equal([7L, 64], info.InputShape);
         Assert.Equal([7L, 10], info.OutputShape);
 
@@ -170,7 +170,7 @@ public sealed class TfliteExportTests(TrainedZooModels models, ITestOutputHelper
         var trained = models[TrainedZooModels.Mlp];
         string path = Path.Combine(_dir, "model.tflite");
         File.WriteAllText(path, "old");
-        var info = new TfliteExporter().Export(trained.Model, null, new ExportOptions { Format = ExportFormat.Tflite }, path);
+        var info = new TfliteExporter().Export(trained.Model, null, new ExportOptions(), path);
         Assert.Equal(Path.GetFullPath(path), info.Path);
         Assert.Equal(new FileInfo(path).Length, info.SizeBytes);
         Assert.Equal([path], Directory.GetFiles(_dir));
@@ -183,7 +183,7 @@ public sealed class TfliteExportTests(TrainedZooModels models, ITestOutputHelper
         using var model = ModelZoo.Build(new ModelSpec { Arch = ModelArch.Cnn, Channels = [4], KernelSize = 2 }, data.InputShape, data.NumClasses);
         string path = Path.Combine(_dir, "even.tflite");
         var error = Assert.Throws<InvalidInputException>(() =>
-            new TfliteExporter().Export(model, null, new ExportOptions { Format = ExportFormat.Tflite }, path));
+            new TfliteExporter().Export(model, null, new ExportOptions(), path));
         Assert.Contains("'block0.conv'", error.Message);
         Assert.Contains("kernel size 2", error.Message);
         Assert.Empty(Directory.GetFiles(_dir));
@@ -196,7 +196,7 @@ public sealed class TfliteExportTests(TrainedZooModels models, ITestOutputHelper
         var config = new QuantConfig { Overrides = [new LayerOverride { Pattern = "head.fc1", Float = true }] };
         using var quantized = PostTrainingCalibrator.Calibrate(trained.Model, trained.Data.Train, batches: 2, batchSize: 64, config);
         var error = Assert.Throws<InvalidInputException>(() => new TfliteExporter().Export(
-            trained.Model, quantized, new ExportOptions { Format = ExportFormat.Tflite, Precision = ExportPrecision.Int8 }, Path.Combine(_dir, "float.tflite")));
+            trained.Model, quantized, new ExportOptions { Precision = ExportPrecision.Int8 }, Path.Combine(_dir, "float.tflite")));
         Assert.Contains("'head.fc1'", error.Message);
         Assert.Empty(Directory.GetFiles(_dir));
     }
@@ -208,7 +208,7 @@ public sealed class TfliteExportTests(TrainedZooModels models, ITestOutputHelper
         var config = new QuantConfig { Activations = QuantScheme.ActivationUInt8 };
         using var quantized = PostTrainingCalibrator.Calibrate(trained.Model, trained.Data.Train, batches: 2, batchSize: 64, config);
         var error = Assert.Throws<InvalidInputException>(() => new TfliteExporter().Export(
-            trained.Model, quantized, new ExportOptions { Format = ExportFormat.Tflite, Precision = ExportPrecision.Int8 }, Path.Combine(_dir, "uint8.tflite")));
+            trained.Model, quantized, new ExportOptions { Precision = ExportPrecision.Int8 }, Path.Combine(_dir, "uint8.tflite")));
         Assert.Contains("'input'", error.Message);
         Assert.Contains("uint8", error.Message);
     }
@@ -243,7 +243,6 @@ public sealed class TfliteExportTests(TrainedZooModels models, ITestOutputHelper
     {
         var options = new ExportOptions
         {
-            Format = ExportFormat.Tflite,
             Precision = precision,
             IntegerIo = integerIo,
             Metadata = metadata ?? new Dictionary<string, string>(),
