@@ -83,11 +83,8 @@ public static class CalibrateCommand
         var checkpoint = RunFiles.Resolve(parse, parse.GetValue(Checkpoint)!, "checkpoint");
         var (model, descriptor) = ModelCheckpoint.Load(checkpoint);
         using var _ = model;
-        var (options, baseDirectory, seed) = ClassifierData.For(parse, checkpoint, descriptor);
-        using var data = DatasetLoader.Load(options, baseDirectory, seed);
-        if (!data.InputShape.SequenceEqual(descriptor.InputShape))
-            throw new InvalidInputException(
-                $"{parse.GetValue(EvalCommand.Data)}: calibration samples have shape [{string.Join(",", data.InputShape)}], but {checkpoint} takes [{string.Join(",", descriptor.InputShape)}]");
+        var (loaded, seed) = ClassifierData.Load(parse, checkpoint, descriptor);
+        using var data = loaded;
         var results = PostTrainingCalibrator.Compare(model, data.Train, data.Test, batches, batchSize, config, observers, seed);
         if (save is not null)
         {

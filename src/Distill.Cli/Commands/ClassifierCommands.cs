@@ -59,11 +59,7 @@ internal sealed class ClassifierCommands : IFamilyCommands
         var (model, descriptor, quantized) = QuantState.LoadModel(checkpoint);
         using var _ = model;
         using var __ = quantized;
-        var (options, baseDirectory, seed) = ClassifierData.For(parse, checkpoint, descriptor);
-        using var data = DatasetLoader.Load(options, baseDirectory, seed);
-        if (!data.InputShape.SequenceEqual(descriptor.InputShape))
-            throw new InvalidInputException(
-                $"{dataPath}: samples have shape [{string.Join(", ", data.InputShape)}], but {checkpoint} expects [{string.Join(", ", descriptor.InputShape)}]");
+        using var data = ClassifierData.Load(parse, checkpoint, descriptor).Data;
 
         var clock = Stopwatch.StartNew();
         // A quantised model is measured as it will be deployed: through its fake-quant view.

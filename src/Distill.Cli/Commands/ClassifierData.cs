@@ -16,6 +16,21 @@ internal static class ClassifierData
     internal static (DataOptions Options, string BaseDirectory, int Seed) For(ParseResult parse, string checkpoint, ModelDescriptor descriptor) =>
         For(parse, parse.GetValue(EvalCommand.Data)!, ModelInput.Of(checkpoint, descriptor));
 
+    /// <summary>The data of <see cref="For(ParseResult, string, ModelDescriptor)"/>, read; samples of another shape than
+    /// the checkpoint's model takes are an error naming the --data file. Seed: the recipe's (it picked the split).</summary>
+    internal static (DataSplits Data, int Seed) Load(ParseResult parse, string checkpoint, ModelDescriptor descriptor)
+    {
+        var (options, baseDirectory, seed) = For(parse, checkpoint, descriptor);
+        var data = DatasetLoader.Load(options, baseDirectory, seed);
+        if (!data.InputShape.SequenceEqual(descriptor.InputShape))
+        {
+            data.Dispose();
+            throw new InvalidInputException(
+                $"{parse.GetValue(EvalCommand.Data)}: samples have shape [{string.Join(",", data.InputShape)}], but {checkpoint} expects [{string.Join(",", descriptor.InputShape)}]");
+        }
+        return (data, seed);
+    }
+
     /// <param name="path">A recipe, IDX images file or CSV file.</param>
     /// <param name="model">What the model says about its input: a bare data file is read as its training data was.</param>
     /// <param name="recipeFolder">For a run's recorded recipe: the folder its relative paths are taken from
