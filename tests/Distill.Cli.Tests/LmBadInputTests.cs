@@ -60,6 +60,18 @@ public sealed class LmBadInputTests
     }
 
     [Fact]
+    public void Export_target_a_language_model_cannot_take_is_refused_at_its_line()
+    {
+        using var dir = new TempDir();
+        var result = Train(dir, Recipe(Corpus, "byte", "train: { epochs: 1 }") + "\nexport: [{ target: arm-cortex-a }]\n");
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Contains($"{dir.File("recipe.yaml")}:13:20: export[0].target:", result.StdErr);
+        Assert.Contains("language models export to ONNX only", result.StdErr);
+        Assert.Contains("not TFLite", result.StdErr);
+        AssertNoRun(dir);
+    }
+
+    [Fact]
     public void Char_model_refuses_unknown_characters_and_a_byte_recipe_refuses_it_as_teacher()
     {
         using var dir = new TempDir();

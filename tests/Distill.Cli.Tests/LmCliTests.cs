@@ -68,6 +68,14 @@ public sealed class LmCliTests(LmTinyRun tiny) : IClassFixture<LmTinyRun>
         Assert.Equal(512L * 32 * (16 * 2 + 16 * 4 + 4), cacheBytes);
         Assert.True(double.Parse(run.Tag("distil.teacher_cache_build_seconds")!, System.Globalization.CultureInfo.InvariantCulture) > 0);
 
+        // The recipe's export list: the student written to ONNX, verified in ONNX Runtime on the same validation
+        // windows. fp32 in ONNX Runtime and in TorchSharp differ only by float rounding.
+        foreach (var artifact in new[] { "exports/onnx-fp32/model.onnx", "exports/onnx-fp32/model_card.json" })
+            Assert.True(File.Exists(tiny.Artifact(artifact)), artifact);
+        Assert.Equal(run.Metric("student/val_bpb"), run.Metric("export/onnx-fp32/val_bpb"), 3);
+        Assert.True(run.Metric("export/onnx-fp32/agreement") >= 0.99, $"agreement {run.Metric("export/onnx-fp32/agreement")}");
+        Assert.True(run.Metric("export/onnx-fp32/tokens_per_second") > 0);
+
         // One child run per phase, each finished, with the phase's own metrics.
         var shown = CliProcess.Run("runs", "show", run.Id, "--store", tiny.Store.Path);
         Assert.True(shown.ExitCode == 0, shown.ToString());

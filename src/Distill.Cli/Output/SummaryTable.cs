@@ -8,7 +8,8 @@ namespace Distill.Cli.Output;
 /// columns of its family (<see cref="Family"/>): for classifiers dense and non-zero parameters, file size, test
 /// metrics and wall time of training, then one row per export (→ target) with its size, accuracy and batch-1 latency in
 /// its runtime, and below it how much smaller the student is, by both counts, and what pruning did to it; for language
-/// models parameters, size, validation bits per byte, perplexity and wall time, the size ratio and the teacher cache.
+/// models parameters, size, validation bits per byte, perplexity and wall time, a row per export with its size, bits
+/// per byte and tokens per second in its runtime, then the size ratio and the teacher cache.
 /// A teacher ensemble is the teacher row, with a row per member below it.</summary>
 public static class SummaryTable
 {
@@ -16,7 +17,8 @@ public static class SummaryTable
 
     /// <summary>A model family's table: its columns (the first names the model), the metric whose presence makes a
     /// model's row, and the lines printed below the table.</summary>
-    private sealed record Family(IReadOnlyList<Column> Columns, string RowMetric, bool ExportRows, Func<RunRecord, IEnumerable<string?>> Lines);
+    private sealed record Family(IReadOnlyList<Column> Columns, string RowMetric, Func<RunRecord, string, string[]> ExportCells,
+        Func<RunRecord, IEnumerable<string?>> Lines);
 
     private static readonly Family Classifier = new(
         [
@@ -27,7 +29,13 @@ public static class SummaryTable
             new("test loss", "test_loss", v => v.ToString("F4", CultureInfo.InvariantCulture)),
             new("time", "wall_seconds", Seconds),
         ],
-        RowMetric: "params", ExportRows: true, run => [RatioLine(run), PruningLine(run)]);
+        RowMetric: "params",
+        ExportCells: (run, prefix) =>
+        [
+            "", "", Format(run, prefix + "size_bytes", Bytes), Format(run, prefix + "test_acc", MetricFormat.Percent), "",
+            Format(run, prefix + "latency_ms_b1", v => v.ToString("F3", CultureInfo.InvariantCulture) + " ms @b1"),
+        ],
+        run => [RatioLine(run), PruningLine(run)]);
 
     private static readonly Family LanguageModel = new(
         [
@@ -37,7 +45,13 @@ public static class SummaryTable
             new("perplexity", "perplexity", v => v.ToString("F3", CultureInfo.InvariantCulture)),
             new("wall time", "wall_seconds", Seconds),
         ],
-        RowMetric: "val_bpb", ExportRows: false, run => [SizeRatioLine(run), TeacherCacheLine(run)]);
+        RowMetric: "val_bpb",
+        ExportCells: (run, prefix) =>
+        [
+            "", Format(run, prefix + "size_bytes", Bytes), Format(run, prefix + "val_bpb", v => v.ToString("F4", CultureInfo.InvariantCulture)), "",
+            Format(run, prefix + "tokens_per_second", v => v.ToString("F1", CultureInfo.InvariantCulture) + " tok/s"),
+        ],
+        run => [SizeRatioLine(run), TeacherCacheLine(run)]);
 
     public static void Print(RunRecord run, string storeDirectory)
     {
@@ -47,8 +61,7 @@ public static class SummaryTable
             table.AddColumn(new TableColumn(column.Header).RightAligned());
         foreach (var row in ModelRows(run))
             table.AddRow(row);
-        if (family.ExportRows)
-            AddExportRows(table, run);
+        AddExportRows(table, run, family);
         var console = AnsiConsole.Console;
         console.Write(table);
         foreach (var line in family.Lines(run))
@@ -124,9 +137,10 @@ public static class SummaryTable
         return null;
     }
 
-    /// <summary>One row per export of the run (metrics export/&lt;target&gt;/…): size, accuracy in the runtime, and
-    /// latency at batch 1 in the wall-time column.</summary>
-    private static void AddExportRows(Table table, RunRecord run)
+    /// <summary>One row per export of the run (metrics export/&lt;target&gt;/…) with its family's cells: size, accuracy
+    /// (classifiers) or bits per byte (language models) in the runtime, and batch-1 latency or tokens per second in the
+    /// wall-time column.</summary>
+    private static void AddExportRows(Table table, RunRecord run, Family family)
     {
         var targets = run.Metrics.Keys
             .Where(k => k.StartsWith("export/", StringComparison.Ordinal) && k.EndsWith("/size_bytes", StringComparison.Ordinal))
@@ -134,15 +148,7 @@ public static class SummaryTable
             .Order(StringComparer.Ordinal);
         foreach (var target in targets)
         {
-            string prefix = $"export/{target}/";
-            table.AddRow(
-                $"→ {target}",
-                "",
-                "",
-                Format(run, prefix + "size_bytes", Bytes),
-                Format(run, prefix + "test_acc", MetricFormat.Percent),
-                "",
-                Format(run, prefix + "latency_ms_b1", v => v.ToString("F3", CultureInfo.InvariantCulture) + " ms @b1"));
+            table.AddRow([$"→ {target}", .. family.ExportCells(run, $"export/{target}/")]);
         }
     }
 

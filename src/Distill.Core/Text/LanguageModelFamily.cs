@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Distill.Core.Data;
 using Distill.Core.Distillation;
+using Distill.Core.Export.Targets;
 using Distill.Core.Models;
 using Distill.Core.Training;
 using TorchSharp.Modules;
@@ -155,6 +156,28 @@ internal sealed class LanguageModelFamily : IModelFamily
         if (_onnxTeacher is not null)
             RecordOnnxTeacher(run, _onnxTeacher, cancel);
         RecordFinalModel(run, _student, "student", RunExecutor.StudentArtifact, cancel);
+        RunExports(run, cancel);
+    }
+
+    /// <summary>Exports the final student to each target of the recipe, into the run, verified and measured on the
+    /// validation windows in the target's runtime (on the CPU, where that runtime runs).</summary>
+    private void RunExports(RunContext run, CancellationToken cancel)
+    {
+        if (run.Plan.Exports.Count == 0)
+            return;
+        _student.to(CPU);
+        foreach (var profile in run.Plan.Exports)
+        {
+            cancel.ThrowIfCancellationRequested();
+            run.Log.Information("Export {Target}: writing the language model and verifying it in its runtime", profile.Name);
+            var export = new LanguageModelExport(new LmExportRequest(_student, _data.Tokenizer, profile, _data.Validation,
+                ExportRecorder.OutputIn(run.Tracker, profile), new ExportSource(run.Tracker.RunId, RunExecutor.StudentArtifact))
+            {
+                Threads = torch.get_num_threads(),
+            });
+            var report = ExportRecorder.ExportInto(run.Tracker, export);
+            run.Log.Information("Export {Target}: {Size:N0} bytes, {Summary}", profile.Name, report.SizeBytes, report.Summary());
+        }
     }
 
     public void Dispose()

@@ -5,12 +5,14 @@ using Distill.Recipes.Targets;
 namespace Distill.Recipes.Schema;
 
 /// <summary>Resolves the targets of the recipe's export list (a profile file relative to the recipe's folder,
-/// or a profile name); an unknown target or a bad profile is an error at the target's line.</summary>
+/// or a profile name); an unknown target, a bad profile, or (for data.format text) a profile a language model cannot
+/// be exported to is an error at the target's line.</summary>
 internal static class ExportChecks
 {
     public static void Run(MapValue root, string folder, List<RecipeError> errors)
     {
         var seen = new HashSet<string>(StringComparer.Ordinal);
+        bool text = root.Map("data")?.Str("format") == "text";
         var items = root.List("export").OfType<MapValue>().ToList();
         for (int i = 0; i < items.Count; i++)
         {
@@ -19,6 +21,8 @@ internal static class ExportChecks
             try
             {
                 var profile = TargetCatalog.Resolve(target, folder);
+                if (text)
+                    LanguageModelExport.WeightsFor(profile);
                 if (!seen.Add(profile.Name))
                     errors.Add(value.At.Error($"export[{i}].target: target '{profile.Name}' is already exported by an earlier item"));
             }
