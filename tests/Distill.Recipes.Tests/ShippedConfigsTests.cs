@@ -29,11 +29,19 @@ public class ShippedConfigsTests
         var lookup = new RunReferenceLookup { StoreDirectory = _ => store, MissingRunIsNote = true };
         var plan = RecipeLoader.Load(Path.Combine(dir.FullName, "configs", relativePath), references: lookup);
         Assert.NotEmpty(plan.Stages);
-        // The fashion-mnist recipes that build on kd.yaml name its run; on a fresh clone that is a note pointing at kd.yaml.
-        bool fromKdRun = relativePath.StartsWith("fashion-mnist", StringComparison.Ordinal)
-            && Path.GetFileName(relativePath) is not ("kd.yaml" or "scratch.yaml");
-        Assert.Equal(fromKdRun, lookup.Notes.Count > 0);
-        Assert.All(lookup.Notes, note => Assert.Contains($"run {Path.Combine(dir.FullName, "configs", "fashion-mnist", "kd.yaml")} first: no run fashion-mnist-kd", note.Message));
+        // Recipes that build on another recipe's run name it with runs:/<name>/…; on a fresh clone that is a note
+        // pointing at the shipped recipe that makes that run (kd.yaml, or the method table's teacher recipes).
+        string path = Path.Combine(dir.FullName, "configs", relativePath);
+        var referenced = File.ReadLines(path).Where(line => !line.TrimStart().StartsWith('#'))
+            .SelectMany(line => System.Text.RegularExpressions.Regex.Matches(line, @"runs:/([\w.-]+)/")).Select(m => m.Groups[1].Value).ToHashSet();
+        Assert.Equal(referenced.Count > 0, lookup.Notes.Count > 0);
+        Assert.All(lookup.Notes, note =>
+        {
+            var named = System.Text.RegularExpressions.Regex.Match(note.Message, @"run (\S+\.yaml) first: no (?:FINISHED )?run (?:named )?([\w.-]+) ");
+            Assert.True(named.Success, note.Message);
+            Assert.Contains(named.Groups[2].Value, referenced);
+            Assert.Contains($"name: {named.Groups[2].Value}\n", File.ReadAllText(named.Groups[1].Value));
+        });
         Assert.False(Directory.Exists(store));
     }
 }
