@@ -144,6 +144,28 @@ public sealed class LmCliTests(LmTinyRun tiny) : IClassFixture<LmTinyRun>
     }
 
     [Fact]
+    public void Speculative_generation_with_the_exported_student_as_draft_gives_the_teachers_greedy_text()
+    {
+        // 9 prompt tokens and 60 new ones run past the 32-token context, so both ways of checking a draft are used.
+        string[] greedy = ["generate", tiny.Artifact("models/teacher.ckpt"), "--prompt", "Mr. Darcy", "--max-tokens", "60", "--temperature", "0", "--json"];
+        var plain = CliProcess.Run(greedy);
+        var speculative = CliProcess.Run([.. greedy, "--draft", tiny.Artifact("exports/onnx-fp32/model.onnx"), "--draft-tokens", "3"]);
+        Assert.True(speculative.ExitCode == 0, speculative.ToString());
+        var a = System.Text.Json.JsonDocument.Parse(plain.StdOut).RootElement;
+        var b = System.Text.Json.JsonDocument.Parse(speculative.StdOut).RootElement;
+        Assert.Equal(a.GetProperty("text").GetString(), b.GetProperty("text").GetString());
+        Assert.Equal(3, b.GetProperty("draft_tokens").GetInt32());
+        double rate = b.GetProperty("acceptance_rate").GetDouble();
+        Assert.InRange(rate, 0, 1);
+        Assert.Equal(b.GetProperty("accepted").GetInt32(), (int)Math.Round(rate * b.GetProperty("proposed").GetInt32()));
+        Assert.Equal(System.Text.Json.JsonValueKind.Null, a.GetProperty("acceptance_rate").ValueKind);
+
+        var text = CliProcess.Run([.. greedy[..^1], "--draft", tiny.Artifact("models/student.ckpt")]);
+        Assert.True(text.ExitCode == 0, text.ToString());
+        Assert.Matches(@"draft .*student\.ckpt \(byte, [0-9,]+ parameters\): [0-9]+ of [0-9]+ proposed tokens accepted \([0-9.]+ ?%\); [0-9]+ passes of the model, [0-9]+ of the draft", text.StdErr);
+    }
+
+    [Fact]
     public void Eval_of_a_language_model_reports_the_runs_validation_figures()
     {
         var result = CliProcess.Run("eval", tiny.Artifact("models/student.ckpt"), "--data", "configs/text/lm-tiny.yaml", "--json");

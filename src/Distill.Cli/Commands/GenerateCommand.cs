@@ -7,7 +7,8 @@ using Distill.Core.Text;
 
 namespace Distill.Cli.Commands;
 
-/// <summary>`distill generate`: text from a language-model checkpoint, streamed to stdout as it is decoded.</summary>
+/// <summary>`distill generate`: text from a language-model checkpoint, streamed to stdout as it is decoded; with
+/// --draft, by speculative decoding with a smaller model of the same tokenizer.</summary>
 public static class GenerateCommand
 {
     private static readonly Argument<string> Checkpoint = new("checkpoint")
@@ -24,12 +25,21 @@ public static class GenerateCommand
     };
     private static readonly Option<int> TopK = new("--top-k") { Description = "Sample among the K most likely tokens only; 0 = all" };
     private static readonly Option<int> Seed = new("--seed") { Description = "Seed of the sampler: same seed, same text" };
+    private static readonly Option<string?> Draft = new("--draft")
+    {
+        Description = "A smaller language model with the same tokenizer (checkpoint or model.onnx, e.g. the distilled student) that drafts tokens for speculative decoding: greedy text is token for token the model's own, sampled text follows the model's distribution",
+    };
+    private static readonly Option<int> DraftTokens = new("--draft-tokens")
+    {
+        Description = "Tokens the draft proposes per step, checked by the model in one pass",
+        DefaultValueFactory = _ => 4,
+    };
 
     public static Command Create()
     {
         var command = new Command("generate", "Continue a prompt with a language-model checkpoint or its exported model.onnx; streams the text and reports tokens per second.")
         {
-            Checkpoint, Prompt, MaxTokens, Temperature, TopK, Seed,
+            Checkpoint, Prompt, MaxTokens, Temperature, TopK, Seed, Draft, DraftTokens,
         };
         command.SetAction(Execute);
         return command;
@@ -38,8 +48,17 @@ public static class GenerateCommand
     private static int Execute(ParseResult parse)
     {
         var path = RunFiles.Resolve(parse, parse.GetValue(Checkpoint)!, "checkpoint");
-        var (model, tokenizer, describe, owner) = Load(path, parse.GetValue(GlobalOptions.Threads) ?? 1);
+        int threads = parse.GetValue(GlobalOptions.Threads) ?? 1;
+        var (model, tokenizer, describe, owner) = Load(path, threads);
         using var __ = owner;
+        string? draftPath = parse.GetValue(Draft) is { } draftArgument ? RunFiles.Resolve(parse, draftArgument, "draft") : null;
+        (INextTokenModel Model, ITokenizer Tokenizer, string Describe, IDisposable Owner)? draft = draftPath is null ? null : Load(draftPath, threads);
+        using var ___ = draft?.Owner;
+        if (draft is { } d && TokenizerFile.ToJson(d.Tokenizer) != TokenizerFile.ToJson(tokenizer))
+        {
+            throw new InvalidInputException(
+                $"{draftPath}: the draft reads {d.Tokenizer.Kind} tokens ({d.Tokenizer.VocabSize}) and {path} {tokenizer.Kind} tokens ({tokenizer.VocabSize}): a draft must share the model's tokenizer");
+        }
         var options = new GenerationOptions
         {
             MaxTokens = parse.GetValue(MaxTokens),
@@ -48,7 +67,10 @@ public static class GenerateCommand
             Seed = parse.GetValue(Seed),
         };
         bool json = parse.GetValue(GlobalOptions.Json);
-        var generator = new TextGenerator(model, tokenizer);
+        var generator = new TextGenerator(model, tokenizer)
+        {
+            Draft = draft is null ? null : new SpeculativeDraft(draft.Value.Model, parse.GetValue(DraftTokens)),
+        };
         string prompt = parse.GetValue(Prompt)!;
         GenerationResult result;
         if (json)
@@ -67,6 +89,14 @@ public static class GenerateCommand
                 temperature = options.Temperature,
                 top_k = options.TopK,
                 seed = options.Seed,
+                draft = draftPath,
+                draft_model = draft?.Describe,
+                draft_tokens = draft is null ? (int?)null : parse.GetValue(DraftTokens),
+                acceptance_rate = result.Speculation?.AcceptanceRate,
+                proposed = result.Speculation?.Proposed,
+                accepted = result.Speculation?.Accepted,
+                target_calls = result.Speculation?.TargetCalls,
+                draft_calls = result.Speculation?.DraftCalls,
             }, new JsonSerializerOptions { WriteIndented = true }));
             return ExitCodes.Success;
         }
@@ -90,6 +120,12 @@ public static class GenerateCommand
         Console.Error.WriteLine(string.Format(CultureInfo.InvariantCulture,
             "{0} tokens in {1:F2} s: {2:F1} tokens/s ({3})",
             result.Tokens.Length, result.Elapsed.TotalSeconds, result.TokensPerSecond, describe));
+        if (result.Speculation is { } speculation)
+        {
+            Console.Error.WriteLine(string.Format(CultureInfo.InvariantCulture,
+                "draft {0} ({1}): {2} of {3} proposed tokens accepted ({4:P1}); {5} passes of the model, {6} of the draft",
+                draftPath, draft!.Value.Describe, speculation.Accepted, speculation.Proposed, speculation.AcceptanceRate, speculation.TargetCalls, speculation.DraftCalls));
+        }
         return ExitCodes.Success;
     }
 

@@ -14,6 +14,10 @@ public interface INextTokenModel
 
     /// <summary>Logits [VocabSize] of the token that follows <paramref name="window"/> (1 ≤ length ≤ Context).</summary>
     float[] NextTokenLogits(IReadOnlyList<int> window);
+
+    /// <summary>In one forward pass, the logits of the token after each of the last <paramref name="count"/> prefixes
+    /// of <paramref name="window"/> (1 ≤ count ≤ length ≤ Context), shortest prefix first.</summary>
+    float[][] PositionLogits(IReadOnlyList<int> window, int count);
 }
 
 /// <summary>A <see cref="TransformerLm"/> run in eval mode under no_grad, one window at a time (its mode is restored
@@ -24,9 +28,13 @@ public sealed class TorchNextTokenModel(TransformerLm model) : INextTokenModel
 
     public int VocabSize => model.Options.VocabSize;
 
-    public float[] NextTokenLogits(IReadOnlyList<int> window)
+    public float[] NextTokenLogits(IReadOnlyList<int> window) => PositionLogits(window, 1)[0];
+
+    public float[][] PositionLogits(IReadOnlyList<int> window, int count)
     {
         ArgumentNullException.ThrowIfNull(window);
+        ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(count, window.Count);
         bool wasTraining = model.training;
         model.eval();
         try
@@ -34,7 +42,8 @@ public sealed class TorchNextTokenModel(TransformerLm model) : INextTokenModel
             using var noGrad = no_grad();
             using var scope = NewDisposeScope();
             var input = tensor(window.Select(t => (long)t).ToArray(), [1, window.Count]);
-            return model.forward(input)[0, window.Count - 1].to_type(ScalarType.Float32).data<float>().ToArray();
+            var logits = model.forward(input)[0].to_type(ScalarType.Float32);
+            return [.. Enumerable.Range(window.Count - count, count).Select(position => logits[position].data<float>().ToArray())];
         }
         finally
         {

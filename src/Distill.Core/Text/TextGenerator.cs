@@ -19,13 +19,19 @@ public sealed record GenerationOptions
 
 /// <param name="TokensPerSecond">New tokens divided by the wall time of the generation loop (model calls and
 /// sampling, after the prompt is encoded).</param>
-public sealed record GenerationResult(string Text, int[] Tokens, int PromptTokens, TimeSpan Elapsed, double TokensPerSecond);
+/// <param name="Speculation">With a draft model: what speculative decoding proposed and kept; null without one.</param>
+public sealed record GenerationResult(string Text, int[] Tokens, int PromptTokens, TimeSpan Elapsed, double TokensPerSecond,
+    SpeculationStats? Speculation = null);
 
 /// <summary>Autoregressive text generation with a <see cref="TransformerLm"/> or any <see cref="INextTokenModel"/>
 /// (e.g. an ONNX file in ONNX Runtime). The model sees at most its context: past that, the oldest tokens slide out of
-/// the window.</summary>
+/// the window. With a <see cref="Draft"/>, tokens come from <see cref="SpeculativeDecoding"/>: the same text when
+/// greedy, the same distribution when sampling, in fewer passes of the model.</summary>
 public sealed class TextGenerator(INextTokenModel model, ITokenizer tokenizer)
 {
+    /// <summary>A draft model for speculative decoding; it must share the model's vocabulary.</summary>
+    public SpeculativeDraft? Draft { get; init; }
+
     public TextGenerator(TransformerLm model, ITokenizer tokenizer)
         : this(new TorchNextTokenModel(model), tokenizer)
     {
@@ -39,7 +45,7 @@ public sealed class TextGenerator(INextTokenModel model, ITokenizer tokenizer)
         var promptTokens = tokenizer.Encode(prompt, "prompt");
         var generated = new List<int>();
         int emitted = 0;
-        var (tokens, elapsed) = GenerateTokens(promptTokens, options, token =>
+        var (tokens, elapsed, speculation) = Run(promptTokens, options, token =>
         {
             generated.Add(token);
             if (onText is null)
@@ -64,16 +70,29 @@ public sealed class TextGenerator(INextTokenModel model, ITokenizer tokenizer)
             onText(all[emitted..]);
         }
         double seconds = elapsed.TotalSeconds;
-        return new GenerationResult(all, tokens, promptTokens.Length, elapsed, seconds > 0 ? generated.Count / seconds : 0);
+        return new GenerationResult(all, tokens, promptTokens.Length, elapsed, seconds > 0 ? generated.Count / seconds : 0, speculation);
     }
 
     /// <summary>The new tokens after <paramref name="prompt"/> and the time the loop took.</summary>
     public (int[] Tokens, TimeSpan Elapsed) GenerateTokens(int[] prompt, GenerationOptions options, Action<int>? onToken = null)
     {
+        var (tokens, elapsed, _) = Run(prompt, options, onToken);
+        return (tokens, elapsed);
+    }
+
+    private (int[] Tokens, TimeSpan Elapsed, SpeculationStats? Speculation) Run(int[] prompt, GenerationOptions options, Action<int>? onToken)
+    {
         ArgumentNullException.ThrowIfNull(prompt);
         ArgumentNullException.ThrowIfNull(options);
         Validate(prompt, options);
         var random = new Random(options.Seed);
+        if (Draft is { } draft)
+        {
+            var clock = Stopwatch.StartNew();
+            var (speculated, stats) = new SpeculativeDecoding(model, draft).Generate(prompt, options, random, onToken);
+            clock.Stop();
+            return (speculated, clock.Elapsed, stats);
+        }
         var context = new List<int>(prompt);
         var generated = new int[options.MaxTokens];
         var watch = Stopwatch.StartNew();
@@ -87,7 +106,7 @@ public sealed class TextGenerator(INextTokenModel model, ITokenizer tokenizer)
             onToken?.Invoke(next);
         }
         watch.Stop();
-        return (generated, watch.Elapsed);
+        return (generated, watch.Elapsed, null);
     }
 
     /// <summary>Argmax when the temperature is 0 (first index on ties); otherwise a draw from
@@ -152,6 +171,23 @@ public sealed class TextGenerator(INextTokenModel model, ITokenizer tokenizer)
         if (prompt.Any(t => t < 0 || t >= model.VocabSize))
         {
             throw new InvalidInputException($"prompt: a token is outside the model's vocabulary of {model.VocabSize}.");
+        }
+        if (Draft is { } draft)
+        {
+            if (draft.Tokens < 1)
+            {
+                throw new InvalidInputException($"draft tokens must be at least 1, got {draft.Tokens}.");
+            }
+            if (draft.Model.VocabSize != model.VocabSize)
+            {
+                throw new InvalidInputException(
+                    $"draft: its vocabulary has {draft.Model.VocabSize} tokens and the model's {model.VocabSize}: a draft must share the model's tokenizer.");
+            }
+            if (prompt.Length > draft.Model.Context)
+            {
+                throw new InvalidInputException(
+                    $"prompt: {prompt.Length} tokens is longer than the draft's context of {draft.Model.Context} tokens.");
+            }
         }
     }
 }

@@ -86,16 +86,20 @@ public sealed class OnnxLmRunner : ILanguageModelFile
         return logits;
     }
 
-    public float[] NextTokenLogits(IReadOnlyList<int> window)
+    public float[] NextTokenLogits(IReadOnlyList<int> window) => PositionLogits(window, 1)[0];
+
+    public float[][] PositionLogits(IReadOnlyList<int> window, int count)
     {
         ArgumentNullException.ThrowIfNull(window);
+        ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(count, window.Count);
         var tokens = new long[window.Count];
         for (int i = 0; i < tokens.Length; i++)
         {
             tokens[i] = window[i];
         }
         var logits = Logits(tokens, 1, tokens.Length);
-        return logits.AsSpan((tokens.Length - 1) * VocabSize, VocabSize).ToArray();
+        return [.. Enumerable.Range(tokens.Length - count, count).Select(position => logits.AsSpan(position * VocabSize, VocabSize).ToArray())];
     }
 
     public LmFileComparison Compare(TokenWindows windows, ITokenizer tokenizer, int batchSize, TransformerLm? reference = null) =>
