@@ -1,0 +1,119 @@
+using System.Diagnostics;
+using System.Globalization;
+using Distill.Core.Sweeps;
+using Distill.Core.Tracking;
+
+namespace Distill.Cli.Commands.Sweep;
+
+/// <summary>
+/// Runs trials on this machine as separate `distill train` processes, at most <c>parallel</c> at once, each with its
+/// share of the cores as threads, all writing the sweep's store (SQLite on a local disk takes several writers). Each
+/// trial's output goes to &lt;sweep folder&gt;/logs/trial-N.out. Cancelling sends SIGTERM to the running trials, which
+/// end their runs KILLED (with their checkpoints, so that `distill sweep resume` continues them).
+/// </summary>
+public sealed class LocalBackend(SweepManifest manifest, string storeDirectory, string sweepFolder, TextWriter output)
+{
+    public void Run(IReadOnlyList<SweepTrial> trials, int parallel, int threadsPerTrial, CancellationToken cancel)
+    {
+        var pending = new Queue<SweepTrial>(trials);
+        var running = new List<(SweepTrial Trial, Process Process, Task Copy)>();
+        Directory.CreateDirectory(Path.Combine(sweepFolder, "logs"));
+        try
+        {
+            while (pending.Count > 0 || running.Count > 0)
+            {
+                while (running.Count < parallel && pending.Count > 0 && !cancel.IsCancellationRequested)
+                {
+                    var trial = pending.Dequeue();
+                    var (process, copy) = Start(trial, threadsPerTrial);
+                    running.Add((trial, process, copy));
+                    output.WriteLine($"trial {trial.Index} started: {trial}");
+                }
+                if (running.Count == 0)
+                    break;
+                int done = Task.WaitAny([.. running.Select(r => r.Process.WaitForExitAsync())], cancel.IsCancellationRequested ? Timeout.Infinite : 1000);
+                if (cancel.IsCancellationRequested)
+                {
+                    Terminate(running.Select(r => r.Process));
+                    foreach (var r in running)
+                    {
+                        r.Process.WaitForExit();
+                        r.Copy.Wait(CancellationToken.None);
+                    }
+                    running.Clear();
+                    cancel.ThrowIfCancellationRequested();
+                }
+                if (done < 0)
+                    continue;
+                var (finished, exited, copied) = running[done];
+                running.RemoveAt(done);
+                exited.WaitForExit();
+                copied.Wait(CancellationToken.None);
+                output.WriteLine($"trial {finished.Index} ended: {Outcome(finished, exited.ExitCode)}");
+                exited.Dispose();
+            }
+        }
+        finally
+        {
+            foreach (var r in running)
+                r.Process.Dispose();
+        }
+    }
+
+    private (Process, Task) Start(SweepTrial trial, int threads)
+    {
+        RunRecord? previous;
+        using (var store = RunStore.Open(storeDirectory))
+            previous = SweepResults.Collect(store, manifest).First(r => r.Trial.Index == trial.Index).Run;
+        var args = TrialCommand.Arguments(manifest, trial, storeDirectory, previous, threads.ToString(CultureInfo.InvariantCulture));
+        var info = new ProcessStartInfo(args[0])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (string arg in args.Skip(1))
+            info.ArgumentList.Add(arg);
+        var process = Process.Start(info) ?? throw new InvalidOperationException($"could not start {args[0]}");
+        var log = new FileStream(LogPath(trial), FileMode.Append, FileAccess.Write, FileShare.Read);
+        var shared = Stream.Synchronized(log);
+        var copy = Task.WhenAll(
+                process.StandardOutput.BaseStream.CopyToAsync(shared),
+                process.StandardError.BaseStream.CopyToAsync(shared))
+            .ContinueWith(_ => log.Dispose(), TaskScheduler.Default);
+        return (process, copy);
+    }
+
+    public string LogPath(SweepTrial trial) => Path.Combine(sweepFolder, "logs", $"trial-{trial.Index}.out");
+
+    private string Outcome(SweepTrial trial, int exitCode)
+    {
+        using var store = RunStore.Open(storeDirectory);
+        var result = SweepResults.Collect(store, manifest).First(r => r.Trial.Index == trial.Index);
+        if (result.Run is null)
+            return $"no run (exit code {exitCode}; see {LogPath(trial)})";
+        string metric = result.Metric is { } m ? $", {manifest.Metric} {MetricFormat.Format(manifest.Metric, m)}" : "";
+        string wall = result.WallSeconds is { } s ? $" in {s.ToString("F1", CultureInfo.InvariantCulture)} s" : "";
+        string error = result.Run.Tags.GetValueOrDefault("error") is { } e ? $": {e}" : "";
+        return $"{RunStatusName(result.Run.Status)}{metric}{wall}{error}";
+    }
+
+    public static string RunStatusName(RunStatus status) => status.ToString().ToUpperInvariant();
+
+    /// <summary>SIGTERM (through kill(1)), so that each trial ends its run KILLED and keeps its checkpoint.</summary>
+    private static void Terminate(IEnumerable<Process> processes)
+    {
+        foreach (var process in processes.Where(p => !p.HasExited))
+        {
+            try
+            {
+                using var kill = Process.Start("kill", ["-TERM", process.Id.ToString(CultureInfo.InvariantCulture)]);
+                kill.WaitForExit();
+            }
+            catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException)
+            {
+                process.Kill(entireProcessTree: true);
+            }
+        }
+    }
+}
