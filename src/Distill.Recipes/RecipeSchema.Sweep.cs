@@ -21,7 +21,7 @@ public static partial class RecipeSchema
             {
                 Key = "random",
                 Schema = new MapSchema { Fields = [], AnyKey = Text },
-                Doc = "Recipe key to a distribution a value is drawn from for each of trials: uniform(a,b), loguniform(a,b) or choice(v1,v2,...)",
+                Doc = "Recipe key to the distribution its value is drawn from, once per draw (see trials): uniform(a,b), loguniform(a,b) or choice(v1,v2,...)",
             },
             new() { Key = "trials", Schema = Int(1, Core.Sweeps.SearchSpace.MaxTrials), Doc = "Draws of the random keys (each combined with every grid point); required with random" },
             new() { Key = "seed", Schema = Int(0, int.MaxValue), Default = 0L, Doc = "Seed of the random draws" },
