@@ -11,7 +11,7 @@ namespace Distill.Cli.Commands.Sweep;
 /// trial's output goes to &lt;sweep folder&gt;/logs/trial-N.out. Cancelling sends SIGTERM to the running trials, which
 /// end their runs KILLED (with their checkpoints, so that `distill sweep resume` continues them).
 /// </summary>
-public sealed class LocalBackend(SweepManifest manifest, string storeDirectory, string sweepFolder, TextWriter output)
+public sealed class LocalBackend(SweepManifest manifest, string storeDirectory, string sweepFolder, IReadOnlyList<string> forwarded, TextWriter output)
 {
     public void Run(IReadOnlyList<SweepTrial> trials, int parallel, int threadsPerTrial, CancellationToken cancel)
     {
@@ -65,7 +65,7 @@ public sealed class LocalBackend(SweepManifest manifest, string storeDirectory, 
         RunRecord? previous;
         using (var store = RunStore.Open(storeDirectory))
             previous = SweepResults.Collect(store, manifest).First(r => r.Trial.Index == trial.Index).Run;
-        var args = TrialCommand.Arguments(manifest, trial, storeDirectory, previous, threads.ToString(CultureInfo.InvariantCulture));
+        var args = TrialCommand.Arguments(manifest, trial, storeDirectory, previous, threads.ToString(CultureInfo.InvariantCulture), forwarded);
         var info = new ProcessStartInfo(args[0])
         {
             RedirectStandardOutput = true,

@@ -11,7 +11,7 @@ namespace Distill.Cli.Commands.Sweep;
 /// writers on many nodes, so each task writes its own store (&lt;sweep folder&gt;/trials/N/store, seeded with a copy of
 /// the sweep run so that the trial's run can name it as parent) and <see cref="Merge"/> imports them into the sweep's store.
 /// </summary>
-public sealed class SlurmBackend(SweepManifest manifest, string storeDirectory, string sweepFolder, TextWriter output)
+public sealed class SlurmBackend(SweepManifest manifest, string storeDirectory, string sweepFolder, IReadOnlyList<string> forwarded, TextWriter output)
 {
     private static readonly TimeSpan PollInterval = TimeSpan.FromSeconds(2);
 
@@ -42,7 +42,7 @@ public sealed class SlurmBackend(SweepManifest manifest, string storeDirectory, 
                 previous = SweepResults.Collect(store, manifest).First(r => r.Trial.Index == trial.Index).Run;
             }
             // The script passes the task's own thread count.
-            var command = TrialCommand.Arguments(manifest, trial, taskStore, previous, threads: null);
+            var command = TrialCommand.Arguments(manifest, trial, taskStore, previous, threads: null, forwarded);
             commands[trial.Index] = command;
         }
         Directory.CreateDirectory(Path.Combine(sweepFolder, "logs"));

@@ -28,7 +28,7 @@ public static class SweepResumeCommand
                 var active = SlurmBackend.ActiveTasks(manifest.SlurmJobs);
                 if (active.Count > 0)
                     throw new InvalidInputException($"sweep {manifest.SweepRunId} still has {active.Count} Slurm task(s) pending or running (jobs {string.Join(",", manifest.SlurmJobs)}); wait for them or scancel them first");
-                new SlurmBackend(manifest, store.Directory, folder, Console.Error).Merge(store);
+                new SlurmBackend(manifest, store.Directory, folder, SweepRunner.Forwarded(parse), Console.Error).Merge(store);
             }
             var unfinished = SweepResults.Collect(store, manifest).Where(r => !r.Finished).Select(r => r.Trial).OrderBy(t => t.Index).ToList();
             if (unfinished.Count == 0)

@@ -16,16 +16,17 @@ internal static class SweepRunner
     {
         string folder = SweepManifest.Folder(store.Directory, manifest.SweepRunId);
         using var cancel = DistillCli.CancelOnSignals();
+        var forwarded = Forwarded(parse);
         try
         {
             if (manifest.Backend == "local")
             {
                 int threads = parse.GetValue(GlobalOptions.Threads) ?? Math.Max(1, Environment.ProcessorCount / manifest.Parallel);
-                new LocalBackend(manifest, store.Directory, folder, Console.Error).Run(trials, manifest.Parallel, threads, cancel.Token);
+                new LocalBackend(manifest, store.Directory, folder, forwarded, Console.Error).Run(trials, manifest.Parallel, threads, cancel.Token);
             }
             else
             {
-                var slurm = new SlurmBackend(manifest, store.Directory, folder, Console.Error);
+                var slurm = new SlurmBackend(manifest, store.Directory, folder, forwarded, Console.Error);
                 string job = slurm.Submit(trials, manifest.Parallel);
                 manifest = manifest with { SlurmJobs = [.. manifest.SlurmJobs, job] };
                 manifest.Save(folder);
@@ -68,4 +69,9 @@ internal static class SweepRunner
         SweepShowCommand.Print(parse, manifest, results, store.Directory);
         return unfinished.Count == 0 ? ExitCodes.Success : ExitCodes.RunFailed;
     }
+
+    /// <summary>The MLflow server given on the command line goes to every trial (a recipe's tracking.uri and
+    /// $MLFLOW_TRACKING_URI reach them by themselves).</summary>
+    public static IReadOnlyList<string> Forwarded(ParseResult parse) =>
+        parse.GetValue(GlobalOptions.TrackingUri) is { } uri ? ["--tracking-uri", uri] : [];
 }

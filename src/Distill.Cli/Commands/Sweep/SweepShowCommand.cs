@@ -24,7 +24,7 @@ public static class SweepShowCommand
             using var store = RunStore.Open(GlobalOptions.StoreDirectory(parse));
             var manifest = Find(store, parse.GetValue(Id)!);
             if (manifest.Backend == "slurm")
-                new SlurmBackend(manifest, store.Directory, SweepManifest.Folder(store.Directory, manifest.SweepRunId), Console.Error).Merge(store);
+                new SlurmBackend(manifest, store.Directory, SweepManifest.Folder(store.Directory, manifest.SweepRunId), SweepRunner.Forwarded(parse), Console.Error).Merge(store);
             var results = SweepResults.Collect(store, manifest);
             Print(parse, manifest, results, store.Directory);
             if (results.Any(r => r.Finished && r.Metric is not null))

@@ -20,9 +20,12 @@ public static class TrialCommand
     /// <param name="store">The store the trial writes.</param>
     /// <param name="previous">The trial's run so far in that store, or null.</param>
     /// <param name="threads">--threads for the trial; null = leave it out (the script passes its own).</param>
-    public static List<string> Arguments(SweepManifest manifest, SweepTrial trial, string store, RunRecord? previous, string? threads)
+    /// <param name="forwarded">Global options of the sweep command the trial gets too (--tracking-uri).</param>
+    public static List<string> Arguments(SweepManifest manifest, SweepTrial trial, string store, RunRecord? previous, string? threads,
+        IReadOnlyList<string> forwarded)
     {
         var args = new List<string>(Program()) { "--store", store };
+        args.AddRange(forwarded);
         if (threads is not null)
             args.AddRange(["--threads", threads]);
         if (previous is not null && File.Exists(Path.Combine(store, "artifacts", previous.Id, Core.RunExecutor.CheckpointArtifact)))
