@@ -76,6 +76,35 @@ public sealed class SweepCliTests
     }
 
     [Fact]
+    public void AshaStopsATrialThatFallsBehindAtARung_AndTheSweepStillFinishes()
+    {
+        using var dir = new TempDir();
+        string recipe = TinyDigitsRun.WriteRecipe(dir);
+        File.WriteAllText(recipe, File.ReadAllText(recipe).Replace("epochs: 1", "epochs: 100", StringComparison.Ordinal));
+        string store = dir.File("store");
+
+        // One at a time: trial 0 (a working learning rate) records the first rung; trial 1 (a learning rate too small to
+        // learn anything in an epoch) is below it at epoch 1 and is stopped long before its 100 epochs.
+        var sweep = CliProcess.Run("sweep", recipe, "--grid", "stages[0].optimizer.lr=0.01,0.00001", "--early-stop", "asha", "--store", store);
+
+        Assert.True(sweep.ExitCode == 0, sweep.ToString());
+        string sweepId = Regex.Match(sweep.StdErr, "sweep ([0-9a-f]{32}):").Groups[1].Value;
+        using var runs = RunStore.Open(store);
+        var trials = runs.GetChildRuns(sweepId).ToDictionary(t => t.Tags["distill.sweep.trial"]);
+        Assert.Equal(RunStatus.Finished, trials["0"].Status);
+        var stopped = trials["1"];
+        Assert.Equal(RunStatus.Killed, stopped.Status);
+        Assert.StartsWith("stopped early by ASHA at epoch 1: ", stopped.Tags["distill.sweep.early_stop"], StringComparison.Ordinal);
+        Assert.Equal(stopped.Tags["distill.sweep.early_stop"], stopped.Tags["error"]);
+        Assert.True(runs.GetMetricHistory(stopped.Id, "val/acc").Count < 100);
+        Assert.Equal(RunStatus.Finished, runs.GetRun(sweepId).Status);
+        Assert.Contains("1 stopped early by ASHA", sweep.StdOut, StringComparison.Ordinal);
+        // Nothing is left to resume: a stopped trial is done.
+        var resume = CliProcess.Run("sweep", "resume", sweepId, "--store", store);
+        Assert.Contains("nothing to resume", resume.StdOut, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void RunsImport_CopiesAnotherStoresRuns_AndASecondImportChangesNothing()
     {
         using var dir = new TempDir();
@@ -106,6 +135,7 @@ public sealed class SweepCliTests
     [InlineData(new[] { "--random", "stages[0].optimizer.lr=unifrom(0,1)", "--trials", "2" }, "did you mean 'uniform'")]
     [InlineData(new[] { "--grid", "stages[0].epochs=1,-1" }, "--grid stages[0].epochs: stages[0].epochs: must be")]
     [InlineData(new string[0], "the sweep has no search space")]
+    [InlineData(new[] { "--grid", "seed=1,2", "--early-stop", "hyperband" }, "--early-stop: the only method is asha")]
     public void BadSweepInput_IsExit2WithTheOptionNamed_AndWritesNothing(string[] options, string message)
     {
         using var dir = new TempDir();

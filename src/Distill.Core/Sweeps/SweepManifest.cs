@@ -15,6 +15,16 @@ public sealed record SlurmOptions
     public string? Account { get; init; }
 }
 
+/// <summary>ASHA early stopping of a local sweep (see <see cref="Asha"/>): on this per-epoch metric of each trial's run.</summary>
+public sealed record EarlyStopSettings(string Metric = "val/acc", int GraceEpochs = 1, int Reduction = 3)
+{
+    /// <summary>Tag of a trial's run that ASHA stopped: why.</summary>
+    public const string Tag = "distill.sweep.early_stop";
+
+    /// <summary>Losses, bits per byte and perplexity are better when smaller; anything else (accuracy) when larger.</summary>
+    public bool Maximize => Metric.Split('/')[^1] is not ("loss" or "bpb" or "perplexity");
+}
+
 /// <summary>
 /// Everything needed to run, resume and show a sweep, written to &lt;store&gt;/sweeps/&lt;sweep id&gt;/sweep.json when it
 /// starts (and kept as an artifact of the sweep run).
@@ -39,6 +49,8 @@ public sealed record SweepManifest
     public required SearchSpace Space { get; init; }
     public required IReadOnlyList<SweepTrial> Trials { get; init; }
     public SlurmOptions Slurm { get; init; } = new();
+    /// <summary>ASHA early stopping (local backend); null = every trial runs to its end.</summary>
+    public EarlyStopSettings? EarlyStop { get; init; }
     /// <summary>Slurm job ids this sweep submitted, oldest first.</summary>
     public IReadOnlyList<string> SlurmJobs { get; init; } = [];
 

@@ -7,6 +7,12 @@ public sealed record TrialResult(SweepTrial Trial, RunRecord? Run, double? Metri
 {
     public bool Finished => Run?.Status == RunStatus.Finished;
 
+    /// <summary>ASHA stopped it (its run is KILLED, with the reason as a tag): done, not to be run again.</summary>
+    public bool StoppedEarly => Run?.Status == RunStatus.Killed && Run.Tags.ContainsKey(EarlyStopSettings.Tag);
+
+    /// <summary>Finished, or stopped early by ASHA: nothing left to run.</summary>
+    public bool Done => Finished || StoppedEarly;
+
     /// <summary>Seconds from the run's start to its end; null while it runs or before it started.</summary>
     public double? WallSeconds => Run is { EndTime: { } end } run ? (end - run.StartTime).TotalSeconds : null;
 }

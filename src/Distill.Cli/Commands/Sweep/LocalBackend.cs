@@ -13,8 +13,19 @@ namespace Distill.Cli.Commands.Sweep;
 /// </summary>
 public sealed class LocalBackend(SweepManifest manifest, string storeDirectory, string sweepFolder, IReadOnlyList<string> forwarded, TextWriter output)
 {
+    /// <summary>How often running trials are checked for new per-epoch values when ASHA is on.</summary>
+    private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(500);
+
+    private readonly Asha? _asha = manifest.EarlyStop is { } e ? new Asha(e.GraceEpochs, e.Reduction, e.Maximize) : null;
+    /// <summary>Per trial: the last epoch whose value ASHA has seen.</summary>
+    private readonly Dictionary<int, long> _seen = [];
+    /// <summary>Trials ASHA stopped, with the reason, while their process ends.</summary>
+    private readonly Dictionary<int, (string RunId, string Reason)> _stopped = [];
+
     public void Run(IReadOnlyList<SweepTrial> trials, int parallel, int threadsPerTrial, CancellationToken cancel)
     {
+        if (_asha is not null)
+            Judge([], seedOnly: true);
         var pending = new Queue<SweepTrial>(trials);
         var running = new List<(SweepTrial Trial, Process Process, Task Copy)>();
         Directory.CreateDirectory(Path.Combine(sweepFolder, "logs"));
@@ -31,7 +42,9 @@ public sealed class LocalBackend(SweepManifest manifest, string storeDirectory, 
                 }
                 if (running.Count == 0)
                     break;
-                int done = Task.WaitAny([.. running.Select(r => r.Process.WaitForExitAsync())], cancel.IsCancellationRequested ? Timeout.Infinite : 1000);
+                int done = Task.WaitAny([.. running.Select(r => r.Process.WaitForExitAsync())], cancel.IsCancellationRequested ? Timeout.Infinite : (int)PollInterval.TotalMilliseconds);
+                if (_asha is not null && done < 0 && !cancel.IsCancellationRequested)
+                    Judge(running.Select(r => (r.Trial, r.Process)).ToList(), seedOnly: false);
                 if (cancel.IsCancellationRequested)
                 {
                     Terminate(running.Select(r => r.Process));
@@ -49,6 +62,16 @@ public sealed class LocalBackend(SweepManifest manifest, string storeDirectory, 
                 running.RemoveAt(done);
                 exited.WaitForExit();
                 copied.Wait(CancellationToken.None);
+                if (_stopped.TryGetValue(finished.Index, out var stop))
+                {
+                    // The trial ended KILLED on the SIGTERM; its error says why, not "interrupted by the user".
+                    using var store = RunStore.Open(storeDirectory);
+                    if (store.GetRun(stop.RunId).Status == RunStatus.Killed)
+                    {
+                        using var run = store.AttachToRun(stop.RunId);
+                        run.SetTag("error", stop.Reason);
+                    }
+                }
                 output.WriteLine($"trial {finished.Index} ended: {Outcome(finished, exited.ExitCode)}");
                 exited.Dispose();
             }
@@ -57,6 +80,40 @@ public sealed class LocalBackend(SweepManifest manifest, string storeDirectory, 
         {
             foreach (var r in running)
                 r.Process.Dispose();
+        }
+    }
+
+    /// <summary>Feeds ASHA the per-epoch values the trials logged since the last look, and stops (SIGTERM) a running
+    /// trial it rules out, tagging its run with the reason. <paramref name="seedOnly"/>: only record what the trials of an
+    /// earlier session reached, stopping nothing (a resumed sweep keeps its rungs).</summary>
+    private void Judge(IReadOnlyList<(SweepTrial Trial, Process Process)> running, bool seedOnly)
+    {
+        var settings = manifest.EarlyStop!;
+        using var store = RunStore.Open(storeDirectory);
+        var runs = SweepResults.Collect(store, manifest).Where(r => r.Run is not null).ToDictionary(r => r.Trial.Index, r => r.Run!);
+        var judged = seedOnly
+            ? runs.Keys.Select(index => (Index: index, Process: (Process?)null)).ToList()
+            : running.Select(r => (Index: r.Trial.Index, Process: (Process?)r.Process)).ToList();
+        foreach (var (index, process) in judged)
+        {
+            if (_stopped.ContainsKey(index) || !runs.TryGetValue(index, out var run))
+                continue;
+            if (!seedOnly && run.Status != RunStatus.Running)
+                continue;
+            long seen = _seen.GetValueOrDefault(index);
+            foreach (var point in store.GetMetricHistory(run.Id, settings.Metric).Where(p => p.Step > seen))
+            {
+                _seen[index] = point.Step;
+                string? reason = _asha!.Report(index, point.Step, point.Value);
+                if (reason is null || seedOnly || process is null)
+                    continue;
+                using (var tracker = store.AttachToRun(run.Id))
+                    tracker.SetTag(EarlyStopSettings.Tag, reason);
+                _stopped[index] = (run.Id, reason);
+                output.WriteLine($"trial {index} {reason} ({settings.Metric})");
+                Terminate([process]);
+                break;
+            }
         }
     }
 

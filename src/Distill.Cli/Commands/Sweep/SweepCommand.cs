@@ -31,6 +31,10 @@ public static class SweepCommand
     private static readonly Option<string?> Mode = new("--mode") { Description = "max or min: which way the metric is better (default: max)" };
     private static readonly Option<string> Backend = new("--backend") { Description = "local: processes on this machine; slurm: a job array submitted with sbatch", DefaultValueFactory = _ => "local" };
     private static readonly Option<int?> Parallel = new("--parallel") { Description = "Trials at once (default: the recipe's sweep.parallel, else 1)" };
+    private static readonly Option<string?> EarlyStop = new("--early-stop") { Description = "asha: stop trials whose per-epoch validation metric falls behind (asynchronous successive halving; local backend only)" };
+    private static readonly Option<string> EarlyStopMetric = new("--early-stop-metric") { Description = "The per-epoch metric ASHA compares (loss, bpb and perplexity: smaller is better)", DefaultValueFactory = _ => "val/acc" };
+    private static readonly Option<int> AshaGrace = new("--asha-grace") { Description = "ASHA's first rung: epochs every trial runs before it can be stopped", DefaultValueFactory = _ => 1 };
+    private static readonly Option<int> AshaReduction = new("--asha-reduction") { Description = "ASHA's reduction factor η: rungs at grace·η^k epochs, the top 1/η go on at each", DefaultValueFactory = _ => 3 };
     private static readonly Option<bool> Wait = new("--wait") { Description = "slurm: follow the job until every task ends, then merge the trials' stores and show the ranking" };
     private static readonly Option<int?> Cpus = new("--cpus-per-task") { Description = "slurm: CPUs per array task (default: the recipe's sweep.slurm.cpus_per_task)" };
     private static readonly Option<string?> Memory = new("--mem") { Description = "slurm: memory per array task, e.g. 4G (default: sweep.slurm.mem)" };
@@ -42,7 +46,8 @@ public static class SweepCommand
     {
         var sweep = new Command("sweep", "Try a recipe over a search space: one child run per trial under a sweep run, on local processes or a Slurm job array.")
         {
-            Recipe, Grid, RandomKeys, Trials, Seed, Metric, Mode, Backend, Parallel, Wait, Cpus, Memory, Time, Partition, Account,
+            Recipe, Grid, RandomKeys, Trials, Seed, Metric, Mode, Backend, Parallel, EarlyStop, EarlyStopMetric, AshaGrace, AshaReduction,
+            Wait, Cpus, Memory, Time, Partition, Account,
         };
         sweep.SetAction(Execute);
         sweep.Subcommands.Add(SweepShowCommand.Create());
@@ -60,6 +65,7 @@ public static class SweepCommand
             throw new InvalidInputException($"--parallel must be at least 1, got {badParallel}");
         if (parse.GetValue(Mode) is { } mode && mode is not ("max" or "min"))
             throw new InvalidInputException($"--mode must be max or min, got '{mode}'");
+        var earlyStop = EarlyStopSettingsOf(parse, backend);
         if (backend == "slurm")
             SlurmBackend.RequireSlurm();
 
@@ -71,7 +77,7 @@ public static class SweepCommand
         var recipeStore = plan.Tracking.Store is { } s ? Path.Combine(plan.BaseDirectory, s) : null;
         using var store = RunStore.Open(GlobalOptions.StoreDirectory(parse, recipeStore));
         using var sweepRun = store.StartRun(plan.Tracking.Experiment, SweepRunName(plan.Name));
-        manifest = manifest with { SweepRunId = sweepRun.RunId };
+        manifest = manifest with { SweepRunId = sweepRun.RunId, EarlyStop = earlyStop };
         string folder = SweepManifest.Folder(store.Directory, sweepRun.RunId);
         manifest.Save(folder);
         sweepRun.LogParams(SweepParams(manifest));
@@ -79,6 +85,22 @@ public static class SweepCommand
         sweepRun.LogArtifact(Path.Combine(folder, SweepManifest.FileName));
         Console.Error.WriteLine($"sweep {sweepRun.RunId}: {manifest.Trials.Count} trial(s) of {recipe}, {backend} backend, at most {manifest.Parallel} at once");
         return SweepRunner.Run(parse, store, sweepRun, manifest, manifest.Trials, parse.GetValue(Wait));
+    }
+
+    private static EarlyStopSettings? EarlyStopSettingsOf(ParseResult parse, string backend)
+    {
+        if (parse.GetValue(EarlyStop) is not { } method)
+            return null;
+        if (method != "asha")
+            throw new InvalidInputException($"--early-stop: the only method is asha, got '{method}'");
+        if (backend != "local")
+            throw new InvalidInputException("--early-stop asha works with the local backend only: the Slurm backend's tasks write their own stores, which the sweep does not watch while they run");
+        int grace = parse.GetValue(AshaGrace), reduction = parse.GetValue(AshaReduction);
+        if (grace < 1)
+            throw new InvalidInputException($"--asha-grace must be at least 1 epoch, got {grace}");
+        if (reduction < 2)
+            throw new InvalidInputException($"--asha-reduction must be at least 2, got {reduction}");
+        return new EarlyStopSettings(parse.GetValue(EarlyStopMetric)!, grace, reduction);
     }
 
     /// <summary>A run name the sweep run can have: the recipe's name and "-sweep", within the name's length limit.</summary>
@@ -139,6 +161,13 @@ public static class SweepCommand
             ["sweep.trials"] = manifest.Trials.Count.ToString(CultureInfo.InvariantCulture),
             ["sweep.seed"] = manifest.Space.Seed.ToString(CultureInfo.InvariantCulture),
         };
+        if (manifest.EarlyStop is { } early)
+        {
+            parameters["sweep.early_stop"] = "asha";
+            parameters["sweep.early_stop.metric"] = early.Metric;
+            parameters["sweep.early_stop.grace_epochs"] = early.GraceEpochs.ToString(CultureInfo.InvariantCulture);
+            parameters["sweep.early_stop.reduction"] = early.Reduction.ToString(CultureInfo.InvariantCulture);
+        }
         foreach (var axis in manifest.Space.Grid)
             parameters[$"sweep.grid.{ParamKeys.FromRecipePath(axis.Key)}"] = string.Join(",", axis.Values);
         foreach (var axis in manifest.Space.Random)

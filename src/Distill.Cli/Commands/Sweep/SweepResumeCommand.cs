@@ -14,7 +14,7 @@ public static class SweepResumeCommand
         var id = new Argument<string>("sweep") { Description = "The sweep's run id (or a unique prefix)" };
         var parallel = new Option<int?>("--parallel") { Description = "Trials at once (default: as the sweep started)" };
         var wait = new Option<bool>("--wait") { Description = "slurm: follow the job until every task ends, then merge and show the ranking" };
-        var resume = new Command("resume", "Run the trials of a sweep that did not finish (FAILED, KILLED or never started).") { id, parallel, wait };
+        var resume = new Command("resume", "Run the trials of a sweep that did not finish (FAILED, KILLED or never started; not those ASHA stopped).") { id, parallel, wait };
         resume.SetAction(parse =>
         {
             if (parse.GetValue(parallel) is < 1 and var bad)
@@ -30,10 +30,10 @@ public static class SweepResumeCommand
                     throw new InvalidInputException($"sweep {manifest.SweepRunId} still has {active.Count} Slurm task(s) pending or running (jobs {string.Join(",", manifest.SlurmJobs)}); wait for them or scancel them first");
                 new SlurmBackend(manifest, store.Directory, folder, SweepRunner.Forwarded(parse), Console.Error).Merge(store);
             }
-            var unfinished = SweepResults.Collect(store, manifest).Where(r => !r.Finished).Select(r => r.Trial).OrderBy(t => t.Index).ToList();
+            var unfinished = SweepResults.Collect(store, manifest).Where(r => !r.Done).Select(r => r.Trial).OrderBy(t => t.Index).ToList();
             if (unfinished.Count == 0)
             {
-                Console.Out.WriteLine($"sweep {manifest.SweepRunId}: every trial finished; nothing to resume");
+                Console.Out.WriteLine($"sweep {manifest.SweepRunId}: every trial finished (or was stopped early by ASHA); nothing to resume");
                 return ExitCodes.Success;
             }
             if (parse.GetValue(parallel) is { } k)

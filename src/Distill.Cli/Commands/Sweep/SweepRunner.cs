@@ -59,7 +59,7 @@ internal static class SweepRunner
             sweepRun.SetTag(BestRunTag, bestRun.Id);
             sweepRun.LogMetric(manifest.Metric, bestMetric, 0);
         }
-        var unfinished = results.Where(r => !r.Finished).OrderBy(r => r.Trial.Index).ToList();
+        var unfinished = results.Where(r => !r.Done).OrderBy(r => r.Trial.Index).ToList();
         if (unfinished.Count == 0)
             sweepRun.End(RunStatus.Finished);
         else

@@ -65,6 +65,7 @@ public static class SweepShowCommand
                     trial = r.Trial.Index,
                     values = r.Trial.Values.ToDictionary(v => v.Key, v => v.Value),
                     status = r.Run is null ? null : LocalBackend.RunStatusName(r.Run.Status),
+                    stopped_early = r.StoppedEarly,
                     run_id = r.Run?.Id,
                     metric = r.Metric,
                     wall_seconds = r.WallSeconds,
@@ -80,16 +81,21 @@ public static class SweepShowCommand
         };
         foreach (string key in keys)
             columns.Add(new StringDataFrameColumn(key, results.Select(r => r.Trial.Values.First(v => v.Key == key).Value)));
-        columns.Add(new StringDataFrameColumn("status", results.Select(r => r.Run is null ? "NOT STARTED" : LocalBackend.RunStatusName(r.Run.Status))));
+        columns.Add(new StringDataFrameColumn("status", results.Select(Status)));
         columns.Add(new StringDataFrameColumn(manifest.Metric, results.Select(r => r.Metric is { } m ? MetricFormat.Format(manifest.Metric, m) : null)));
         columns.Add(new StringDataFrameColumn("wall_s", results.Select(r => r.WallSeconds?.ToString("F1", CultureInfo.InvariantCulture))));
         columns.Add(new StringDataFrameColumn("run_id", results.Select(r => r.Run?.Id[..8])));
         DataFrameTable.Write(DataFrameTable.Build(new DataFrame(columns)));
         int finished = results.Count(r => r.Finished);
-        Console.Out.WriteLine($"sweep {manifest.SweepRunId}: {finished} of {results.Count} trial(s) finished ({manifest.Metric}, {(manifest.Maximize ? "higher" : "lower")} is better)");
+        int stopped = results.Count(r => r.StoppedEarly);
+        string early = stopped > 0 ? $", {stopped} stopped early by ASHA" : "";
+        Console.Out.WriteLine($"sweep {manifest.SweepRunId}: {finished} of {results.Count} trial(s) finished{early} ({manifest.Metric}, {(manifest.Maximize ? "higher" : "lower")} is better)");
         if (best is { Run: { } run, Metric: { } metric })
             Console.Out.WriteLine($"best: trial {best.Trial.Index} (run {run.Id}): {manifest.Metric} {MetricFormat.Format(manifest.Metric, metric)} with {best.Trial}");
-        if (finished < results.Count)
+        if (results.Any(r => !r.Done))
             Console.Out.WriteLine($"run the unfinished trials with: distill sweep resume {manifest.SweepRunId}{GlobalOptions.StoreArgument(storeDirectory)}");
     }
+
+    private static string Status(TrialResult result) =>
+        result.Run is null ? "NOT STARTED" : result.StoppedEarly ? "STOPPED (ASHA)" : LocalBackend.RunStatusName(result.Run.Status);
 }
