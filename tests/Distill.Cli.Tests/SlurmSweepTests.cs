@@ -62,7 +62,7 @@ public sealed class SlurmSweepTests(SlurmCluster cluster)
         string store = dir.File("store");
 
         // Trial 1 trains long enough to be cancelled after its first checkpoint.
-        var sweep = Distill("sweep", recipe, "--grid", "stages[0].epochs=1,400", "--backend", "slurm", "--parallel", "2", "--store", store);
+        var sweep = Distill("sweep", recipe, "--grid", "stages[0].epochs=1,150", "--backend", "slurm", "--parallel", "2", "--store", store);
         Assert.True(sweep.ExitCode == 0, sweep + "\n" + cluster.Logs());
         string sweepId = Regex.Match(sweep.StdErr, "sweep ([0-9a-f]{32}):").Groups[1].Value;
         string job = Regex.Match(sweep.StdErr, "submitted Slurm job ([0-9]+)").Groups[1].Value;

@@ -105,6 +105,49 @@ public sealed class SweepCliTests
     }
 
     [Fact]
+    public void SigtermToALocalSweep_EndsItAndItsRunningTrialKilled_AndSweepResumeContinuesTheTrialToTheEnd()
+    {
+        using var dir = new TempDir();
+        string recipe = TinyDigitsRun.WriteRecipe(dir);
+        File.WriteAllText(recipe, File.ReadAllText(recipe).Replace("epochs: 1", "epochs: 100", StringComparison.Ordinal));
+        string store = dir.File("store");
+        using var sweep = new WatchedProcess(["sweep", recipe, "--grid", "seed=1", "--store", store], "trial 0 started");
+        sweep.WaitForMarker(TimeSpan.FromMinutes(2));
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (!Directory.Exists(Path.Combine(store, "artifacts"))
+            || !Directory.EnumerateFiles(Path.Combine(store, "artifacts"), "last.ckpt", SearchOption.AllDirectories).Any())
+        {
+            Assert.True(waited.Elapsed < TimeSpan.FromMinutes(2) && !sweep.Process.HasExited, "the trial never checkpointed\n" + sweep.StdErr);
+            Thread.Sleep(100);
+        }
+
+        using (var kill = System.Diagnostics.Process.Start("kill", ["-TERM", sweep.Process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+            kill.WaitForExit();
+        Assert.True(sweep.Process.WaitForExit(TimeSpan.FromMinutes(2)), "the sweep did not stop after SIGTERM\n" + sweep.StdErr);
+
+        Assert.Equal(130, sweep.Process.ExitCode);
+        string sweepId = Regex.Match(sweep.StdErr, "sweep ([0-9a-f]{32}):").Groups[1].Value;
+        string trialId;
+        using (var runs = RunStore.Open(store))
+        {
+            Assert.Equal(RunStatus.Killed, runs.GetRun(sweepId).Status);
+            var trial = Assert.Single(runs.GetChildRuns(sweepId));
+            Assert.Equal(RunStatus.Killed, trial.Status);
+            trialId = trial.Id;
+        }
+
+        var resume = CliProcess.Run("sweep", "resume", sweepId[..10], "--store", store);
+
+        Assert.True(resume.ExitCode == 0, resume.ToString());
+        using var after = RunStore.Open(store);
+        var resumed = Assert.Single(after.GetChildRuns(sweepId));
+        Assert.Equal(trialId, resumed.Id); // the same run, continued from its checkpoint
+        Assert.Equal(RunStatus.Finished, resumed.Status);
+        Assert.Equal(100, after.GetMetricHistory(trialId, "val/acc").Count);
+        Assert.Equal(RunStatus.Finished, after.GetRun(sweepId).Status);
+    }
+
+    [Fact]
     public void RunsImport_CopiesAnotherStoresRuns_AndASecondImportChangesNothing()
     {
         using var dir = new TempDir();
