@@ -73,6 +73,10 @@ public sealed class SweepCliTests
         Assert.All(lrs, lr => Assert.InRange(lr, 0.001, 0.01));
         var losses = json.RootElement.GetProperty("trials").EnumerateArray().Select(t => t.GetProperty("metric").GetDouble()).ToList();
         Assert.Equal(losses.Order(), losses);
+        // The sweep's description (with its distribution) reads back.
+        var show = CliProcess.Run("sweep", "show", json.RootElement.GetProperty("sweep").GetString()!, "--store", store, "--json", "--out", dir.File("p.png"));
+        Assert.True(show.ExitCode == 0, show.ToString());
+        Assert.Equal(sweep.StdOut, show.StdOut);
     }
 
     [Fact]

@@ -56,12 +56,12 @@ public sealed partial class RunStore
         // A child may come before its parent in the copy; the links are checked when the transaction commits.
         Sql.Execute(_connection, "PRAGMA defer_foreign_keys = ON;");
         Sql.Execute(_connection, "CREATE TEMP TABLE IF NOT EXISTS import_ids (id TEXT PRIMARY KEY, is_new INTEGER NOT NULL); DELETE FROM temp.import_ids;");
-        const string Stamp = "max(coalesce({0}.end_time, 0), {0}.heartbeat)";
+        // A run's last change: its end, or its last heartbeat while it ran (a resumed run beats both).
         Sql.Execute(_connection,
-            $"""
+            """
             INSERT INTO temp.import_ids (id, is_new)
             SELECT s.id, d.id IS NULL FROM src.runs s LEFT JOIN main.runs d ON d.id = s.id
-            WHERE d.id IS NULL OR {string.Format(System.Globalization.CultureInfo.InvariantCulture, Stamp, "s")} > {string.Format(System.Globalization.CultureInfo.InvariantCulture, Stamp, "d")};
+            WHERE d.id IS NULL OR max(coalesce(s.end_time, 0), s.heartbeat) > max(coalesce(d.end_time, 0), d.heartbeat);
             """);
         if (onlyRunIds is not null)
         {
