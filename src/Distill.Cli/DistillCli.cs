@@ -27,6 +27,7 @@ public static class DistillCli
         root.Subcommands.Add(RunsCommand.Create());
         root.Subcommands.Add(ExperimentsCommand.Create());
         root.Subcommands.Add(RecipesCommand.Create());
+        root.Subcommands.Add(Commands.Sweep.SweepCommand.Create());
 
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)

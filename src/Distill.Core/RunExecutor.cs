@@ -33,6 +33,21 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
     /// --store a later command needs to find the run.</summary>
     public Func<string, string> ResumeCommand { get; init; } = DefaultResumeCommand;
 
+    /// <summary>A new run is started as a child of this run (a sweep's trial under its sweep run); null = a top-level run.</summary>
+    public string? ParentRunId { get; init; }
+
+    /// <summary>Tags a new run gets when it starts (a sweep trial's sweep id and index).</summary>
+    public IReadOnlyDictionary<string, string> StartTags { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>This executor with new runs started as children of <paramref name="parentRunId"/>, with <paramref name="tags"/>.</summary>
+    public RunExecutor AsTrial(string parentRunId, IReadOnlyDictionary<string, string> tags) => new(store, logger, progress)
+    {
+        TrackerDecorator = TrackerDecorator,
+        ResumeCommand = ResumeCommand,
+        ParentRunId = parentRunId,
+        StartTags = tags,
+    };
+
     public static string DefaultResumeCommand(string runId) => $"distill train --resume {runId}";
 
     public string Train(RunPlan plan, CancellationToken cancel) => Execute(plan, resumeRunId: null, cancel);
@@ -74,7 +89,12 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
             family.Restore(checkpointPath, resumeHeader, resumeSections, cancel);
         }
 
-        var storeTracker = resumeRunId is null ? store.StartRun(plan.Tracking.Experiment, plan.Name) : store.ResumeRun(resumeRunId);
+        var storeTracker = resumeRunId is null ? store.StartRun(plan.Tracking.Experiment, plan.Name, ParentRunId) : store.ResumeRun(resumeRunId);
+        if (resumeRunId is null)
+        {
+            foreach (var (key, value) in StartTags)
+                storeTracker.SetTag(key, value);
+        }
         using var tracker = TrackerDecorator is null ? storeTracker : TrackerDecorator(storeTracker);
         var logPath = Path.Combine(tracker.ArtifactDirectory, LogArtifact);
         Directory.CreateDirectory(Path.GetDirectoryName(logPath)!);

@@ -61,6 +61,7 @@ public static class RecipeLoader
                 CrossChecks.Run(root, errors);
                 TeacherCacheChecks.Run(root, recorded, errors);
                 ExportChecks.Run(root, folder, errors);
+                SweepSection.Check(root, errors);
                 DeviceChecks.Run(root, devices ?? DeviceSupport.ThisMachine, errors);
                 if (errors.Count == 0)
                 {

@@ -162,6 +162,7 @@ public static partial class RecipeSchema
                 },
                 Doc = "Export the final student to these hardware targets at the end of the run (files and metrics under exports/<target>/)",
             },
+            new() { Key = "sweep", Schema = Sweep(), Doc = "The search space of `distill sweep` (ignored by distill train); --grid, --random and the sweep options on the command line win over it" },
         ],
     };
 

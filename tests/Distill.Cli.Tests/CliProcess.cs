@@ -69,7 +69,7 @@ public static class CliProcess
         return Run(info, $"distill {string.Join(' ', args)}", TimeSpan.FromMinutes(5));
     }
 
-    private static CliResult Run(ProcessStartInfo info, string what, TimeSpan timeout)
+    public static CliResult Run(ProcessStartInfo info, string what, TimeSpan timeout)
     {
         using var process = Process.Start(info)!;
         var stdout = new StringBuilder();

@@ -5,6 +5,12 @@ using Distill.Core.Tracking.Analysis;
 
 // Times listing, comparing and plotting against a store holding one run with 100,000 metric points
 // (and 200 ordinary runs beside it). Usage: dotnet run -c Release --project tests/Distill.StoreBenchmark [points] [repeats]
+// With "import [stores]": times `runs import` of that many trial stores (as the tasks of a Slurm sweep write them) into one.
+if (args.Length > 0 && args[0] == "import")
+{
+    ImportBenchmark.Run(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 100);
+    return;
+}
 int points = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 100_000;
 int repeats = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 7;
 string folder = Path.Combine(Path.GetTempPath(), "distill-store-benchmark-" + Guid.NewGuid().ToString("N"));

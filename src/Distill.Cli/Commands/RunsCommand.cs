@@ -18,6 +18,7 @@ public static class RunsCommand
         runs.Subcommands.Add(RunsArtifactsCommands.Download());
         runs.Subcommands.Add(RunsLifecycleCommands.Delete());
         runs.Subcommands.Add(RunsLifecycleCommands.Restore());
+        runs.Subcommands.Add(RunsImportCommand.Create());
         MlflowCommands.AddTo(runs);
         return runs;
     }

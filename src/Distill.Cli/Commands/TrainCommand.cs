@@ -29,11 +29,17 @@ public static class TrainCommand
         Description = "Continue an interrupted or failed run from its last checkpoint",
     };
 
+    /// <summary>Set by `distill sweep` on the trials it starts: the new run is a child of this sweep run.</summary>
+    public static readonly Option<string?> SweepRun = new("--sweep-run") { Hidden = true };
+
+    /// <summary>Set by `distill sweep`: the trial's index, recorded as the run's distill.sweep.trial tag.</summary>
+    public static readonly Option<int?> SweepTrial = new("--sweep-trial") { Hidden = true };
+
     public static Command Create()
     {
         var command = new Command("train", "Train the teacher and distil the student as the recipe says; prints a summary.")
         {
-            Recipe, Set, Resume,
+            Recipe, Set, Resume, SweepRun, SweepTrial,
         };
         command.SetAction(Execute);
         return command;
@@ -78,6 +84,14 @@ public static class TrainCommand
                 logger.Information("{Key} {Reference} → run {RunId} ({Name}, {Experiment}): {Path}", key, reference, resolved.Run.Id,
                     resolved.Run.Name, resolved.Run.Experiment, resolved.Path);
             var executor = TrackingServer.Executor(store, logger, progress, parse, plan);
+            if (parse.GetValue(SweepRun) is { } sweepRun)
+            {
+                executor = executor.AsTrial(sweepRun, new Dictionary<string, string>
+                {
+                    [Core.Sweeps.SweepManifest.SweepTag] = sweepRun,
+                    [Core.Sweeps.SweepManifest.TrialTag] = (parse.GetValue(SweepTrial) ?? 0).ToString(System.Globalization.CultureInfo.InvariantCulture),
+                });
+            }
             runId = executor.Train(plan with { Params = WithBaseDirectory(plan) }, cancel.Token);
         }
 

@@ -269,3 +269,29 @@ public sealed partial class RunStore
         return names;
     }
 }
+
+public sealed partial class RunStore
+{
+    /// <summary>Ends a run that is still RUNNING although its process is known to be gone (a batch task the scheduler
+    /// cancelled or killed before the run could end itself), with the reason as its "error" tag. A run that ended
+    /// meanwhile is left as it is; returns whether this call ended it.</summary>
+    public bool EndAbandonedRun(string runId, RunStatus status, string error)
+    {
+        ArgumentOutOfRangeException.ThrowIfEqual(status, RunStatus.Running);
+        RequireWritable("end a run");
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            string id = ResolveRunId(runId);
+            using var transaction = _connection.BeginTransaction();
+            int changed = Sql.Execute(_connection, "UPDATE runs SET status = @status, end_time = @now WHERE id = @id AND status = 'RUNNING';",
+                ("@status", RunStatusText.ToText(status)), ("@now", Sql.NowMs()), ("@id", id));
+            if (changed == 1)
+                Sql.Execute(_connection,
+                    "INSERT INTO tags (run_id, key, value) VALUES (@id, 'error', @error) ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value;",
+                    ("@id", id), ("@error", error));
+            transaction.Commit();
+            return changed == 1;
+        }
+    }
+}

@@ -28,6 +28,7 @@ internal static class PlanBinder
         Stages = root.List("stages").Cast<MapValue>().Select(BindStage).ToList(),
         Tracking = BindTracking(Map(root, "tracking")),
         Exports = ExportChecks.Bind(root, baseDirectory),
+        Sweep = SweepSection.Bind(root),
         ResolvedRecipe = ResolvedRecipe.ToYaml(root),
         Params = ResolvedRecipe.Flatten(root),
         BaseDirectory = baseDirectory,
