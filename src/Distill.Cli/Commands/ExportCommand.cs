@@ -151,7 +151,7 @@ public static class ExportCommand
             };
             foreach (var (key, node) in r.VerificationJsonFields())
                 verification[key] = node;
-            verification["onnx_checker"] = v.OnnxChecker;
+            verification[v.Criterion == TargetExporter.SpecProblems ? "spec_check" : "onnx_checker"] = v.OnnxChecker;
             verification["passed"] = v.Passed;
             json["verification"] = verification;
             Console.Out.WriteLine(json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));

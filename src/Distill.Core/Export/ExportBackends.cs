@@ -1,3 +1,4 @@
+using Distill.Core.Export.CoreMl;
 using Distill.Core.Export.Onnx;
 using Distill.Core.Export.Tflite;
 
@@ -12,6 +13,7 @@ public static class ExportBackends
     [
         new OnnxExportBackend(),
         new TfliteExportBackend(),
+        new CoreMlExportBackend(),
     ]);
 
     /// <summary>The format of a profile that does not name one: the first entry.</summary>

@@ -100,9 +100,15 @@ internal static class ClassifierResults
                 Log = run.Log,
             });
             var report = ExportRecorder.ExportInto(run.Tracker, export);
+            if (report.Test is null || report.LatencyBatch1 is null)
+            {
+                run.Log.Information("Export {Target}: {Size:N0} bytes, {Summary}; verification {Verification}",
+                    profile.Name, report.SizeBytes, report.Summary(), VerificationText.Describe(report.Verification));
+                continue;
+            }
             run.Log.Information("Export {Target}: {Size:N0} bytes, test accuracy {Accuracy:P2} (95 % interval {Low:P1} to {High:P1}, {Samples:N0} of {Available:N0} test samples) " +
                 "in {Runtime}, {Latency:F3} ms at batch 1; verification {Verification}",
-                profile.Name, report.SizeBytes, report.TestAccuracy, report.Test.Low, report.Test.High, report.Test.Samples, report.Test.Available,
+                profile.Name, report.SizeBytes, report.Test.Accuracy, report.Test.Low, report.Test.High, report.Test.Samples, report.Test.Available,
                 report.Verification.Runtime, report.LatencyBatch1.MedianMs, VerificationText.Describe(report.Verification));
         }
     }

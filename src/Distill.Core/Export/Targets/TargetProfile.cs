@@ -84,6 +84,7 @@ public sealed record TargetProfile
         Precision = Precision,
         Float32Io = Float32Io,
         IntegerIo = IntegerIo,
+        Int8Weights = Weights,
         OnnxOpset = Opset,
         OnnxIrVersion = Opset switch
         {
@@ -106,6 +107,8 @@ public sealed record TargetProfile
             throw new InvalidInputException(
                 $"{where}: precision: {Format.Title} export writes {string.Join(" or ", Format.Precisions.Select(ModelCard.Precision))}, not {ModelCard.Precision(Precision)}");
         }
+        if (Format.ProfileProblem(this) is { } problem)
+            throw new InvalidInputException($"{where}: {problem}");
         if (FirstLayerFloat && (!Format.FirstLayerFloat || !IsInteger))
         {
             throw new InvalidInputException($"{where}: first_layer: float is for int8 {ExportBackends.Titles(b => b.FirstLayerFloat)} targets " +
