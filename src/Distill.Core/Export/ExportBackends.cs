@@ -27,7 +27,10 @@ public static class ExportBackends
     public static ExportBackend? ForFile(string path) =>
         Registry.Entries.FirstOrDefault(b => Path.GetExtension(path).Equals(b.FileExtension, StringComparison.OrdinalIgnoreCase));
 
-    /// <summary>The titles of the backends <paramref name="which"/> picks, for sentences: "ONNX or TFLite".</summary>
-    public static string Titles(Func<ExportBackend, bool> which) =>
-        string.Join(" or ", Registry.Entries.Where(which).Select(b => b.Title));
+    /// <summary>The titles of the backends <paramref name="which"/> picks, for sentences: "ONNX or TFLite", "ONNX, TFLite or Core ML".</summary>
+    public static string Titles(Func<ExportBackend, bool> which)
+    {
+        var titles = Registry.Entries.Where(which).Select(b => b.Title).ToList();
+        return titles.Count <= 2 ? string.Join(" or ", titles) : $"{string.Join(", ", titles[..^1])} or {titles[^1]}";
+    }
 }

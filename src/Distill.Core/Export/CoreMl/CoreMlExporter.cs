@@ -15,14 +15,15 @@ namespace Distill.Core.Export.CoreMl;
 /// (<c>EXACT_ARRAY_MAPPING</c>), already normalised as in training (the preprocessing is stated in the input's
 /// description and in the metadata). Outputs: <c>classLabel</c> (int64, the predicted class), <c>classLabelProbs</c>
 /// (dictionary class → probability, from the softmax blob <c>probabilities</c>), and <c>logits</c> (float32 [1, classes]).
-/// Layers: convolution (depthwise: nGroups = channels) with the batch norm folded in, ReLU, ReLU6 (clip), max and
-/// global average pooling, flattenTo2D, innerProduct, softmaxND; dropouts vanish. Weights: float32, float16
+/// Layers, only what the zoo's classifiers (mlp, cnn) need: convolution (depthwise: nGroups = channels) with the batch
+/// norm folded in, ReLU, max pooling, flattenTo2D, innerProduct, softmaxND; dropouts vanish. Any other layer kind is an
+/// error naming the layer. Weights: float32, float16
 /// (<c>float16Value</c>), or 8-bit linear-quantised per <see cref="ExportOptions.Int8Weights"/> (<c>rawValue</c>;
 /// activations stay float: Core ML neural networks dequantise weights at load). Biases stay float (fp16 in fp16 files).
 /// </remarks>
 public sealed class CoreMlExporter : IModelExporter
 {
-    /// <summary>EXACT_ARRAY_MAPPING, flattenTo2D, softmaxND and clip need version 4; float16 weights need 2 and
+    /// <summary>EXACT_ARRAY_MAPPING, flattenTo2D and softmaxND need version 4; float16 weights need 2 and
     /// quantised weights 3, both below it.</summary>
     public const int SpecificationVersion = 4;
     public const string InputName = "input";
@@ -35,7 +36,7 @@ public sealed class CoreMlExporter : IModelExporter
 
     /// <summary>The layer kinds written, for error messages.</summary>
     public const string WrittenKinds =
-        "conv, depthwise conv, linear, batch norm folded into the conv before it, ReLU, ReLU6, max pool (unpadded), global average pool, flatten, dropout (dropped)";
+        "conv, depthwise conv, linear, batch norm folded into the conv before it, ReLU, max pool (unpadded), flatten, dropout (dropped)";
 
     public ExportedModelInfo Export(ZooModel model, QuantizedZooModel? quantized, ExportOptions options, string path)
     {

@@ -40,21 +40,8 @@ internal sealed class CoreMlLowering(ModelGraph graph, ExportOptions options)
                 case LayerKind.Relu:
                     Add(node, l => l.Activation = new ActivationParams { ReLU = new ActivationReLU() }, input);
                     break;
-                case LayerKind.Relu6:
-                    Add(node, l => l.Clip = new ClipLayerParams { MinVal = 0, MaxVal = 6 }, input);
-                    break;
                 case LayerKind.MaxPool:
                     Add(node, MaxPool(node), input);
-                    break;
-                case LayerKind.GlobalAvgPool:
-                    Add(node, l => l.Pooling = new PoolingLayerParams
-                    {
-                        Type = PoolingLayerParams.Types.PoolingType.Average,
-                        GlobalPooling = true,
-                        KernelSize = { 1, 1 },
-                        Stride = { 1, 1 },
-                        Valid = new ValidPadding(),
-                    }, input);
                     break;
                 case LayerKind.Flatten:
                     // [1, C, H, W] → [1, C·H·W] in C order, as PyTorch's flatten(1); a no-op on [1, features].

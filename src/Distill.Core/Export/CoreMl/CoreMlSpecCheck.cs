@@ -40,15 +40,14 @@ public static class CoreMlSpecCheck
     }
 
     /// <summary>The lowest specification version that has every feature <paramref name="nn"/> uses: EXACT_ARRAY_MAPPING and
-    /// the layers added in Core ML 3 (flattenTo2D, softmaxND, clip) need 4, quantised weights 3, float16 weights 2.</summary>
+    /// the layers added in Core ML 3 (flattenTo2D, softmaxND) need 4, quantised weights 3, float16 weights 2.</summary>
     internal static int RequiredVersion(NeuralNetworkClassifier nn)
     {
         ArgumentNullException.ThrowIfNull(nn);
         var weights = nn.Layers.SelectMany(WeightsOf).ToList();
         bool version4 = nn.ArrayInputShapeMapping != NeuralNetworkMultiArrayShapeMapping.Rank5ArrayMapping
             || nn.ImageInputShapeMapping != NeuralNetworkImageShapeMapping.Rank5ImageMapping
-            || nn.Layers.Any(l => l.LayerCase is NeuralNetworkLayer.LayerOneofCase.FlattenTo2D or NeuralNetworkLayer.LayerOneofCase.SoftmaxND
-                or NeuralNetworkLayer.LayerOneofCase.Clip);
+            || nn.Layers.Any(l => l.LayerCase is NeuralNetworkLayer.LayerOneofCase.FlattenTo2D or NeuralNetworkLayer.LayerOneofCase.SoftmaxND);
         return version4 ? 4 : weights.Any(w => w.Quantization is not null) ? 3 : weights.Any(w => !w.Float16Value.IsEmpty) ? 2 : 1;
     }
 

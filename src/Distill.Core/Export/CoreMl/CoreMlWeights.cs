@@ -60,18 +60,6 @@ internal static class CoreMlWeights
         };
     }
 
-    /// <summary>The dequantised values of <see cref="Linear"/>'s output: what a Core ML runtime computes with.</summary>
-    public static float[] Dequantize(WeightParams weights)
-    {
-        var raw = weights.RawValue.Span;
-        var linear = weights.Quantization.LinearQuantization;
-        int per = raw.Length / linear.Scale.Count;
-        var values = new float[raw.Length];
-        for (int i = 0; i < raw.Length; i++)
-            values[i] = (raw[i] * linear.Scale[i / per]) + linear.Bias[i / per];
-        return values;
-    }
-
     private static (float Scale, float Offset) Range(ReadOnlySpan<float> values, QuantScheme scheme)
     {
         float min = float.PositiveInfinity, max = float.NegativeInfinity;

@@ -112,7 +112,7 @@ public sealed record TargetProfile
         if (FirstLayerFloat && (!Format.FirstLayerFloat || !IsInteger))
         {
             throw new InvalidInputException($"{where}: first_layer: float is for int8 {ExportBackends.Titles(b => b.FirstLayerFloat)} targets " +
-                $"({ExportBackends.Titles(b => !b.FirstLayerFloat)} int8 is full-integer; float targets have no integer layers)");
+                $"({ExportBackends.Titles(b => !b.FirstLayerFloat && !b.Int8WeightsOnly)} int8 is full-integer; float targets have no integer layers)");
         }
         if (IsInteger)
         {
