@@ -252,6 +252,9 @@ public sealed class ExportTests(ExportedRunFixture fixture) : IClassFixture<Expo
             entries.Select(e => e.GetProperty("name").GetString()!).ToArray());
         Assert.All(entries, e => Assert.Equal("current directory", e.GetProperty("origin").GetString()));
         Assert.Equal("entropy", entries.Single(e => e.GetProperty("name").GetString() == "tensorrt").GetProperty("calibration").GetString());
+        // Core ML int8 quantises weights only: float activations, no calibration.
+        var coreml = entries.Single(e => e.GetProperty("name").GetString() == "coreml-int8");
+        Assert.Equal(("float", JsonValueKind.Null), (coreml.GetProperty("activations").GetString(), coreml.GetProperty("calibration").ValueKind));
 
         // From another folder, the copies shipped next to the program are found.
         using var elsewhere = new TempDir();

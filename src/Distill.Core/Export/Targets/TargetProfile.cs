@@ -35,6 +35,9 @@ public sealed record TargetProfile
 
     public bool IsInteger => Precision == ExportPrecision.Int8;
 
+    /// <summary>Int8 with integer activations, calibrated; false for float targets and weights-only int8 formats (Core ML).</summary>
+    public bool QuantizesActivations => IsInteger && !Format.Int8WeightsOnly;
+
     /// <summary>The file name of the exported model, e.g. model.onnx.</summary>
     public string ModelFileName => Format.ModelFileName;
 
