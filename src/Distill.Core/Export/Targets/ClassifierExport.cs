@@ -32,6 +32,8 @@ public sealed class ClassifierExport(ExportRequest request) : IFamilyExport<Clas
     {
         if (request.ExposeTaps && (!Backend.ExposesTaps || Profile.IsInteger))
             throw new InvalidInputException($"target {Profile.Name}: taps can be exposed in float {ExportBackends.Titles(b => b.ExposesTaps)} files only (e.g. onnx-fp32)");
+        if (!Backend.HasRuntime && (request.VerifySamples ?? Profile.VerifySamples) is not null)
+            throw new InvalidInputException($"target {Profile.Name}: verify_samples / --verify-samples: {Backend.Title} files are not run here: {Backend.Runtime}, so no samples are verified");
     }
 
     public void Prepare()

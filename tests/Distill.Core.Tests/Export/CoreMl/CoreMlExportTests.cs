@@ -211,6 +211,13 @@ public sealed class CoreMlExportTests(ExportModelsFixture models, ITestOutputHel
         Assert.Equal("coreml-int8", (string)JsonNode.Parse(spec.Description.Metadata.UserDefined[ModelCard.MetadataKey])!["target"]!["name"]!);
         Assert.Contains("\"std\"", spec.Description.Metadata.UserDefined[CoreMlExporter.PreprocessingKey], StringComparison.Ordinal);
 
+        using var sampled = new ClassifierExport(new ExportRequest(models.DigitsMlp, null, profile, data.Train, data.Test, data.Normalization,
+            folder.File("sampled"), new ExportSource(null, "test")) { VerifySamples = 100 });
+        var samples = Assert.Throws<InvalidInputException>(() => TargetExporter.Export(sampled));
+        Assert.Equal("target coreml-int8: verify_samples / --verify-samples: Core ML files are not run here: no Core ML runtime (none exists outside Apple's systems), so no samples are verified",
+            samples.Message);
+        Assert.False(Directory.Exists(folder.File("sampled")));
+
         var run = Assert.Throws<InvalidInputException>(() => ExportBackends.Get("coreml").RunClassifier(report.ModelPath, data.Test.Features, new RuntimeSettings()));
         Assert.Contains("cannot run a Core ML file: no Core ML runtime exists outside Apple's systems", run.Message, StringComparison.Ordinal);
     }
