@@ -49,7 +49,7 @@ public sealed class CoreMlExportBackend : ExportBackend
         {
             ["weights"] = weights.Symmetric
                 ? $"8-bit symmetric: codes ±127 around 128, scale max|w| / 127, {(weights.PerChannel ? "one per output channel" : "one per tensor")}"
-                : $"8-bit asymmetric: scale (max - min) / 255 and bias min, {(weights.PerChannel ? "one per output channel" : "one per tensor")}",
+                : $"8-bit asymmetric: range [min(w, 0), max(w, 0)] in 255 steps, zero exact (bias = -zero_point * scale), {(weights.PerChannel ? "one per output channel" : "one per tensor")}",
             ["activations"] = "float (not quantised)",
             ["batch_norm"] = "folded into the conv before quantising",
             ["calibration"] = "none needed: the weights' own ranges",

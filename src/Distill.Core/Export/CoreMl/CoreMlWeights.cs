@@ -31,7 +31,8 @@ internal static class CoreMlWeights
 
     /// <summary>Weights [channels, ...] in row-major order quantised with <paramref name="scheme"/>'s symmetry and
     /// granularity (its bits must be <see cref="Bits"/>; Core ML codes are unsigned, so a symmetric code c is stored as
-    /// c + 128 with bias −128 · scale). Asymmetric: scale = (max − min) / 255, bias = min, q = round((w − min) / scale).
+    /// c + 128 with bias −128 · scale). Asymmetric: the range [min(w, 0), max(w, 0)] in 255 steps, scale = range / 255,
+    /// zero point z = round(−min / scale), bias = −z · scale, so that a zero weight (pruned) stays exactly zero.
     /// Symmetric: scale = max|w| / 127, codes in [−127, 127].</summary>
     public static WeightParams Linear(float[] values, int channels, QuantScheme scheme)
     {
@@ -74,6 +75,10 @@ internal static class CoreMlWeights
             float scale = absMax > 0 ? absMax / 127f : 1f;
             return (scale, -128f * scale);
         }
-        return max > min ? ((max - min) / 255f, min) : (1f, min);
+        float low = Math.Min(min, 0f), high = Math.Max(max, 0f);
+        if (high == low)
+            return (1f, 0f);
+        float step = (high - low) / 255f;
+        return (step, -MathF.Round(-low / step, MidpointRounding.ToEven) * step);
     }
 }
