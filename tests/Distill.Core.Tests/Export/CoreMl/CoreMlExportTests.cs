@@ -212,7 +212,8 @@ public sealed class CoreMlExportTests(ExportModelsFixture models, ITestOutputHel
         Assert.Contains("\"std\"", spec.Description.Metadata.UserDefined[CoreMlExporter.PreprocessingKey], StringComparison.Ordinal);
 
         using var sampled = new ClassifierExport(new ExportRequest(models.DigitsMlp, null, profile, data.Train, data.Test, data.Normalization,
-            folder.File("sampled"), new ExportSource(null, "test")) { VerifySamples = 100 });
+            folder.File("sampled"), new ExportSource(null, "test"))
+        { VerifySamples = 100 });
         var samples = Assert.Throws<InvalidInputException>(() => TargetExporter.Export(sampled));
         Assert.Equal("target coreml-int8: verify_samples / --verify-samples: Core ML files are not run here: no Core ML runtime (none exists outside Apple's systems), so no samples are verified",
             samples.Message);
