@@ -90,7 +90,10 @@ internal static class ClassifierResults
         quantization.Quantized?.to(CPU);
         foreach (var profile in run.Plan.Exports)
         {
-            run.Log.Information("Export {Target}: calibrating, writing and verifying the file in its runtime", profile.Name);
+            if (profile.Format.HasRuntime)
+                run.Log.Information("Export {Target}: calibrating, writing and verifying the file in its runtime", profile.Name);
+            else
+                run.Log.Information("Export {Target}: writing the file and checking it against the {Format} specification (no runtime to run it here)", profile.Name, profile.Format.Title);
             using var export = new ClassifierExport(new ExportRequest(pruning.Student, quantization.Quantized, profile, data.Train, data.Test,
                 data.Normalization, ExportRecorder.OutputIn(run.Tracker, profile), new ExportSource(run.Tracker.RunId, RunExecutor.StudentArtifact))
             {
