@@ -52,6 +52,10 @@ public sealed class CalibrateCommandTests
         Assert.True(badBits.ExitCode == 2, badBits.ToString());
         Assert.Contains(9.ToString(CultureInfo.InvariantCulture), badBits.StdErr);
 
+        var weightsOnly = CliProcess.Run("calibrate", checkpoint, "--data", "configs/digits/kd.yaml", "--target", "coreml-int8");
+        Assert.True(weightsOnly.ExitCode == 2, weightsOnly.ToString());
+        Assert.Contains("--target coreml-int8: Core ML int8 quantises weights only and needs no calibration", weightsOnly.StdErr);
+
         // Calibration data of the wrong shape: 28x28 Fashion-MNIST images for a model of 64 features.
         var badShape = CliProcess.Run("calibrate", checkpoint, "--data", "configs/quickstart.yaml");
         Assert.True(badShape.ExitCode == 2, badShape.ToString());

@@ -24,7 +24,7 @@ public sealed class ExportFormatCliTests
         string profile = dir.File("phone.yaml");
         File.WriteAllText(profile, "name: phone\nformat: tflit\nprecision: int8\n");
         // "format: " is 8 characters: the value starts at column 9 of line 2.
-        string error = $"{profile}:2:9: format: must be one of onnx | tflite, got 'tflit' (did you mean 'tflite'?)";
+        string error = $"{profile}:2:9: format: must be one of onnx | tflite | coreml, got 'tflit' (did you mean 'tflite'?)";
 
         var export = CliProcess.Run("export", dir.File("student.ckpt"), "--target", profile, "--data", "configs/digits/kd.yaml", "--out", dir.File("out"));
         Assert.Equal(2, export.ExitCode);

@@ -216,16 +216,45 @@ public sealed class ExportTests(ExportedRunFixture fixture) : IClassFixture<Expo
         Assert.Equal(["out"], Directory.GetFileSystemEntries(dir.Path).Select(f => Path.GetFileName(f)!).ToArray());
     }
 
+    /// <summary>No Core ML runtime exists here: the export checks the file against the specification, claims no accuracy
+    /// or latency, and `distill eval` refuses the file (the Core ML tests run its layers in a reference evaluator).</summary>
+    [Fact]
+    public void Core_ML_exports_are_checked_not_run_and_eval_refuses_them()
+    {
+        using var dir = new TempDir();
+        var fp16 = CliProcess.Run("export", fixture.Run.Id, "--target", "coreml-fp16", "--store", fixture.Store.Path, "--out", dir.File("fp16"));
+        Assert.True(fp16.ExitCode == 0, fp16.ToString());
+        Assert.Contains("model.mlmodel", fp16.StdOut);
+        Assert.Contains("not run: no Core ML runtime (none exists outside Apple's systems); no test accuracy or latency measured", fp16.StdOut);
+        Assert.Contains("verification passed: Core ML specification check passed", fp16.StdOut);
+
+        var int8 = CliProcess.Run("export", fixture.Run.Id, "--target", "coreml-int8", "--store", fixture.Store.Path, "--out", dir.File("int8"), "--json");
+        Assert.True(int8.ExitCode == 0, int8.ToString());
+        var report = JsonNode.Parse(int8.StdOut)!;
+        Assert.Null(report["test_acc"]);
+        Assert.Equal(("spec_problems", "passed", false), ((string)report["verification"]!["criterion"]!, (string)report["verification"]!["spec_check"]!, (bool)report["calibrated"]!));
+        // 8-bit weights: about half the fp16 file.
+        Assert.True(new FileInfo(dir.File("int8/model.mlmodel")).Length < new FileInfo(dir.File("fp16/model.mlmodel")).Length);
+
+        var eval = CliProcess.Run("eval", dir.File("int8/model.mlmodel"), "--data", fixture.Recipe);
+        Assert.Equal(2, eval.ExitCode);
+        Assert.Contains("cannot run a Core ML file: no Core ML runtime exists outside Apple's systems", eval.StdErr);
+        Assert.Equal("", eval.StdOut);
+    }
+
     [Fact]
     public void Targets_list_shows_every_profile_and_where_it_came_from()
     {
         var result = CliProcess.Run("targets", "list", "--json");
         Assert.True(result.ExitCode == 0, result.ToString());
         var entries = JsonDocument.Parse(result.StdOut).RootElement.EnumerateArray().ToList();
-        Assert.Equal(["arm-cortex-a", "edge-fp16", "npu-u8", "onnx-fp32", "tensorrt", "x86-avx2", "x86-vnni"],
+        Assert.Equal(["arm-cortex-a", "coreml-fp16", "coreml-int8", "edge-fp16", "npu-u8", "onnx-fp32", "tensorrt", "x86-avx2", "x86-vnni"],
             entries.Select(e => e.GetProperty("name").GetString()!).ToArray());
         Assert.All(entries, e => Assert.Equal("current directory", e.GetProperty("origin").GetString()));
         Assert.Equal("entropy", entries.Single(e => e.GetProperty("name").GetString() == "tensorrt").GetProperty("calibration").GetString());
+        // Core ML int8 quantises weights only: float activations, no calibration.
+        var coreml = entries.Single(e => e.GetProperty("name").GetString() == "coreml-int8");
+        Assert.Equal(("float", JsonValueKind.Null), (coreml.GetProperty("activations").GetString(), coreml.GetProperty("calibration").ValueKind));
 
         // From another folder, the copies shipped next to the program are found.
         using var elsewhere = new TempDir();
@@ -245,7 +274,7 @@ public sealed class ExportTests(ExportedRunFixture fixture) : IClassFixture<Expo
         var unknown = CliProcess.Run("export", fixture.Run.Id, "--target", "x86-vnnni", "--store", store);
         Assert.Equal(2, unknown.ExitCode);
         Assert.Contains("unknown target 'x86-vnnni'", unknown.StdErr);
-        Assert.Contains("known targets: arm-cortex-a, edge-fp16, npu-u8, onnx-fp32, tensorrt, x86-avx2, x86-vnni", unknown.StdErr);
+        Assert.Contains("known targets: arm-cortex-a, coreml-fp16, coreml-int8, edge-fp16, npu-u8, onnx-fp32, tensorrt, x86-avx2, x86-vnni", unknown.StdErr);
 
         string badProfile = Path.Combine(dir.Path, "bad.yaml");
         File.WriteAllText(badProfile, "name: bad\nformat: onnx\nprecision: int8\nactivations: { signed: yes }\n");

@@ -92,6 +92,11 @@ public sealed class LmOnnxCliTests(LmTinyRun tiny) : IClassFixture<LmTinyRun>
         var tflite = CliProcess.Run("export", student, "--target", "arm-cortex-a", "--data", "configs/text/lm-tiny.yaml", "--out", dir.File("tflite"));
         Assert.Equal(2, tflite.ExitCode);
         Assert.Contains("language models export to ONNX only", tflite.StdErr);
+        // Core ML: the transformer's layer kinds (embedding, layer norm, attention) are not written; refused before anything is.
+        var coreml = CliProcess.Run("export", student, "--target", "coreml-fp16", "--data", "configs/text/lm-tiny.yaml", "--out", dir.File("coreml"));
+        Assert.Equal(2, coreml.ExitCode);
+        Assert.Contains("language models export to ONNX only", coreml.StdErr);
+        Assert.False(Directory.Exists(dir.File("coreml")));
 
         var noData = CliProcess.Run("export", student, "--target", "onnx-fp32", "--out", dir.File("none"));
         Assert.Equal(2, noData.ExitCode);

@@ -23,6 +23,11 @@ public sealed class RecipeFeatureTests
         Assert.True(Math.Abs(run.Metric("student/test_acc") - run.Metric("student/float_test_acc")) <= 0.05,
             $"quantised {run.Metric("student/test_acc")} vs float {run.Metric("student/float_test_acc")}");
         Assert.Equal("train=1350 validation=150 test=500", run.Tag("data.sizes"));
+        // Its Core ML export is checked against the specification, not run: a size and a verdict, no accuracy.
+        Assert.Equal(1, run.Metric("export/coreml-int8/verified"));
+        Assert.True(run.Metric("export/coreml-int8/size_bytes") < run.Metric("export/x86-vnni/size_bytes"));
+        Assert.Contains("exports/coreml-int8/model.mlmodel", run.Artifacts);
+        Assert.False(run.HasMetric("export/coreml-int8/test_acc"));
     }
 
     [Fact]

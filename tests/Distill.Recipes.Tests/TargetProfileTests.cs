@@ -70,6 +70,23 @@ public class TargetProfileTests
         },
         new TargetProfile
         {
+            Name = "coreml-fp16",
+            Description = "Apple devices through Core ML (iOS 13+, macOS 10.15+); .mlmodel NeuralNetwork classifier with float16 weights, float32 input and output; checked against the Core ML specification, not run (no Core ML runtime outside Apple's systems)",
+            Format = ExportBackends.Get("coreml"),
+            Precision = ExportPrecision.Float16,
+            Source = Shipped("coreml-fp16"),
+        },
+        new TargetProfile
+        {
+            Name = "coreml-int8",
+            Description = "Apple devices through Core ML (iOS 13+, macOS 10.15+); .mlmodel NeuralNetwork classifier with 8-bit linear-quantised weights per output channel (activations float, no calibration); checked against the Core ML specification, not run",
+            Format = ExportBackends.Get("coreml"),
+            Precision = ExportPrecision.Int8,
+            Weights = new QuantScheme { Bits = 8, Symmetric = false, PerChannel = true, Signed = false, NarrowRange = false },
+            Source = Shipped("coreml-int8"),
+        },
+        new TargetProfile
+        {
             Name = "edge-fp16",
             Description = "GPUs and neural engines that compute in half precision; ONNX fp16 weights and compute, float32 input and output",
             Format = ExportBackends.Get("onnx"),
@@ -163,7 +180,7 @@ public class TargetProfileTests
     public void Every_shipped_profile_is_listed_and_named_as_its_file()
     {
         var entries = TargetCatalog.List();
-        string[] expected = ["arm-cortex-a", "edge-fp16", "npu-u8", "onnx-fp32", "tensorrt", "x86-avx2", "x86-vnni"];
+        string[] expected = ["arm-cortex-a", "coreml-fp16", "coreml-int8", "edge-fp16", "npu-u8", "onnx-fp32", "tensorrt", "x86-avx2", "x86-vnni"];
         Assert.Equal(expected, entries.Select(e => e.Name).Order(StringComparer.Ordinal).ToArray());
         Assert.All(entries, e => Assert.Equal(e.Name, e.Profile!.Name));
     }
@@ -219,11 +236,35 @@ public class TargetProfileTests
         var e = Assert.Throws<InvalidInputException>(() => TargetProfileLoader.Parse("name: x\nprecision: int8\nformat: tflit\n", "u.yaml"));
         // "format: " is 8 characters: the value starts at column 9 of line 3.
         Assert.Equal($"u.yaml:3:9: format: must be one of {string.Join(" | ", ExportBackends.Registry.Names)}, got 'tflit' (did you mean 'tflite'?)", e.Message);
-        Assert.Equal(["onnx", "tflite"], ExportBackends.Registry.Names);
+        Assert.Equal(["onnx", "tflite", "coreml"], ExportBackends.Registry.Names);
 
         foreach (var backend in ExportBackends.Registry.Entries)
             Assert.Same(backend, TargetProfileLoader.Parse($"name: x\nformat: {backend.Name}\n", "f.yaml").Format);
         Assert.Same(ExportBackends.Default, TargetProfileLoader.Parse("name: x\n", "d.yaml").Format);
+    }
+
+    /// <summary>Core ML int8 files quantise weights only (8-bit codes, float activations, no calibration) and fp16 files
+    /// keep float32 input and output: the keys that would say otherwise are errors at their value.</summary>
+    [Fact]
+    public void Core_ML_profiles_refuse_activation_calibration_and_other_widths()
+    {
+        var e = Assert.Throws<InvalidInputException>(() => TargetProfileLoader.Parse("""
+            name: c
+            format: coreml
+            precision: int8
+            activations: { signed: true }
+            calibration: { method: entropy }
+            """, "c.yaml"));
+        Assert.Equal(
+        [
+            "c.yaml:4:14: activations: Core ML int8 files quantise weights only (activations stay float); the key applies to ONNX or TFLite int8 files",
+            "c.yaml:5:14: calibration: Core ML int8 files quantise weights only and need no calibration; the key applies to ONNX or TFLite int8 files",
+        ], e.Message.Split(Environment.NewLine));
+
+        var bits = Assert.Throws<InvalidInputException>(() => TargetProfileLoader.Parse("name: c\nformat: coreml\nprecision: int8\nweights: { reduce_range: true }\n", "b.yaml"));
+        Assert.Equal("b.yaml:1:1: weights: Core ML int8 files hold 8-bit weights, not 7-bit (reduce_range is 7-bit)", bits.Message);
+        var io = Assert.Throws<InvalidInputException>(() => TargetProfileLoader.Parse("name: c\nformat: coreml\nprecision: fp16\nfp32_io: false\n", "h.yaml"));
+        Assert.Equal("h.yaml:1:1: fp32_io: Core ML fp16 files keep float32 input and output (float16 multiArrays need specification 7); leave fp32_io at true", io.Message);
     }
 
     [Fact]
@@ -238,7 +279,7 @@ public class TargetProfileTests
         Assert.Equal(
         [
             "p.yaml:1:1: missing required key 'name'",
-            "p.yaml:3:5: io: applies to TFLite int8 files only; ONNX files take float input",
+            "p.yaml:3:5: io: applies to TFLite int8 files only; ONNX or Core ML files take float input",
             "p.yaml:4:35: weights.reduce_range: reduce_range means 7-bit weights; leave bits at 8",
         ], e.Message.Split(Environment.NewLine));
 
@@ -287,7 +328,7 @@ public class TargetProfileTests
     {
         var e = Assert.Throws<InvalidInputException>(() => TargetCatalog.Resolve("x86-vnnni"));
         Assert.StartsWith("unknown target 'x86-vnnni'", e.Message);
-        Assert.Contains("known targets: arm-cortex-a, edge-fp16, npu-u8, onnx-fp32, tensorrt, x86-avx2, x86-vnni", e.Message);
+        Assert.Contains("known targets: arm-cortex-a, coreml-fp16, coreml-int8, edge-fp16, npu-u8, onnx-fp32, tensorrt, x86-avx2, x86-vnni", e.Message);
     }
 
     [Fact]

@@ -62,6 +62,8 @@ public static class CalibrateCommand
         var profile = parse.GetValue(Target) is { } target ? TargetCatalog.Resolve(target) : null;
         if (profile is not null && !profile.IsInteger)
             throw new InvalidInputException($"--target {profile.Name}: is a {ModelCard.Precision(profile.Precision)} target; calibration is for int8 targets");
+        if (profile is { QuantizesActivations: false })
+            throw new InvalidInputException($"--target {profile.Name}: {profile.Format.Title} int8 quantises weights only and needs no calibration; export the float student to it directly");
         if (profile is not null && (parse.GetResult(WeightBits) is { Implicit: false } || parse.GetResult(ActivationBits) is { Implicit: false }))
             throw new InvalidInputException($"--weight-bits and --activation-bits cannot be combined with --target: the profile {profile.Name} sets the schemes");
         var observers = ParseObservers(parse.GetValue(ObserverOption) ?? [], profile);

@@ -29,8 +29,8 @@ public static class TargetsCommand
                     format = e.Profile?.Format.Name,
                     precision = e.Profile is null ? null : ModelCard.Precision(e.Profile.Precision),
                     weights = e.Profile is { IsInteger: true } p ? p.Weights.ToString() : null,
-                    activations = e.Profile is { IsInteger: true } q ? q.Activations.ToString() : null,
-                    calibration = e.Profile is { IsInteger: true } c ? ModelCard.ObserverName(c.Calibration) : null,
+                    activations = e.Profile is { IsInteger: true } q ? (q.QuantizesActivations ? q.Activations.ToString() : "float") : null,
+                    calibration = e.Profile is { QuantizesActivations: true } c ? ModelCard.ObserverName(c.Calibration) : null,
                     description = e.Profile?.Description,
                     error = e.Error,
                 }), new JsonSerializerOptions { WriteIndented = true }));
@@ -49,8 +49,8 @@ public static class TargetsCommand
                     ConsoleText.Markup(e.Name),
                     $"{p.Format.Name} {ModelCard.Precision(p.Precision)}",
                     p.IsInteger ? Short(p.Weights) : "-",
-                    p.IsInteger ? Short(p.Activations) : "-",
-                    p.IsInteger ? ModelCard.ObserverName(p.Calibration) : "-",
+                    p.QuantizesActivations ? Short(p.Activations) : p.IsInteger ? "float" : "-",
+                    p.QuantizesActivations ? ModelCard.ObserverName(p.Calibration) : "-",
                     e.Origin);
             }
             AnsiConsole.Console.Write(table);

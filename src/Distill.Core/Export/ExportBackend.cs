@@ -50,6 +50,21 @@ public abstract class ExportBackend : IRegistryEntry
     /// <summary>Float files can carry the model's taps as further outputs (<see cref="ExportOptions.ExposeTaps"/>).</summary>
     public virtual bool ExposesTaps => false;
 
+    /// <summary>Whether its files can be run here (<see cref="RunClassifier"/>); without a runtime an export checks the
+    /// file with <see cref="CheckFile"/> only and measures no accuracy or latency (Core ML).</summary>
+    public virtual bool HasRuntime => true;
+
+    /// <summary>Its int8 files quantise weights only (activations stay float): no calibration, and the model card's
+    /// quantisation section is <see cref="WeightsOnlyQuantization"/>.</summary>
+    public virtual bool Int8WeightsOnly => false;
+
+    /// <summary>The model card's quantisation section of a weights-only int8 file (<see cref="Int8WeightsOnly"/>).</summary>
+    public virtual System.Text.Json.Nodes.JsonObject WeightsOnlyQuantization(QuantScheme weights) =>
+        throw new NotSupportedException($"{Title} int8 files are not weights-only");
+
+    /// <summary>What in <paramref name="profile"/> this format cannot write, as "key: problem"; null when it can.</summary>
+    public virtual string? ProfileProblem(TargetProfile profile) => null;
+
     /// <summary>Test samples a classifier's file is verified on unless the profile or the user says
     /// (<see cref="VerificationSample"/>): all of them where the runtime is fast.</summary>
     public virtual long DefaultVerifySamples => VerificationSample.All;

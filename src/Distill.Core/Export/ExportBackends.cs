@@ -1,3 +1,4 @@
+using Distill.Core.Export.CoreMl;
 using Distill.Core.Export.Onnx;
 using Distill.Core.Export.Tflite;
 
@@ -12,6 +13,7 @@ public static class ExportBackends
     [
         new OnnxExportBackend(),
         new TfliteExportBackend(),
+        new CoreMlExportBackend(),
     ]);
 
     /// <summary>The format of a profile that does not name one: the first entry.</summary>
@@ -25,7 +27,10 @@ public static class ExportBackends
     public static ExportBackend? ForFile(string path) =>
         Registry.Entries.FirstOrDefault(b => Path.GetExtension(path).Equals(b.FileExtension, StringComparison.OrdinalIgnoreCase));
 
-    /// <summary>The titles of the backends <paramref name="which"/> picks, for sentences: "ONNX or TFLite".</summary>
-    public static string Titles(Func<ExportBackend, bool> which) =>
-        string.Join(" or ", Registry.Entries.Where(which).Select(b => b.Title));
+    /// <summary>The titles of the backends <paramref name="which"/> picks, for sentences: "ONNX or TFLite", "ONNX, TFLite or Core ML".</summary>
+    public static string Titles(Func<ExportBackend, bool> which)
+    {
+        var titles = Registry.Entries.Where(which).Select(b => b.Title).ToList();
+        return titles.Count <= 2 ? string.Join(" or ", titles) : $"{string.Join(", ", titles[..^1])} or {titles[^1]}";
+    }
 }

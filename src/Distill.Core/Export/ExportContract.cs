@@ -16,6 +16,8 @@ public sealed record ExportOptions
     public bool Float32Io { get; init; } = true;
     /// <summary>TFLite int8: int8 input and output tensors instead of float32 with QUANTIZE/DEQUANTIZE at the edges.</summary>
     public bool IntegerIo { get; init; }
+    /// <summary>Weights-only int8 formats (Core ML): the weights' scheme (symmetry, per channel or per tensor).</summary>
+    public QuantScheme Int8Weights { get; init; } = QuantScheme.WeightInt8PerChannel;
     public int OnnxOpset { get; init; } = 17;
     public int OnnxIrVersion { get; init; } = 8;
     /// <summary>Key/value metadata written into the file (ONNX metadata_props, TFLite metadata buffers),

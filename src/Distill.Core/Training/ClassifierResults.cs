@@ -90,7 +90,10 @@ internal static class ClassifierResults
         quantization.Quantized?.to(CPU);
         foreach (var profile in run.Plan.Exports)
         {
-            run.Log.Information("Export {Target}: calibrating, writing and verifying the file in its runtime", profile.Name);
+            if (profile.Format.HasRuntime)
+                run.Log.Information("Export {Target}: calibrating, writing and verifying the file in its runtime", profile.Name);
+            else
+                run.Log.Information("Export {Target}: writing the file and checking it against the {Format} specification (no runtime to run it here)", profile.Name, profile.Format.Title);
             using var export = new ClassifierExport(new ExportRequest(pruning.Student, quantization.Quantized, profile, data.Train, data.Test,
                 data.Normalization, ExportRecorder.OutputIn(run.Tracker, profile), new ExportSource(run.Tracker.RunId, RunExecutor.StudentArtifact))
             {
@@ -100,9 +103,15 @@ internal static class ClassifierResults
                 Log = run.Log,
             });
             var report = ExportRecorder.ExportInto(run.Tracker, export);
+            if (report.Test is null || report.LatencyBatch1 is null)
+            {
+                run.Log.Information("Export {Target}: {Size:N0} bytes, {Summary}; verification {Verification}",
+                    profile.Name, report.SizeBytes, report.Summary(), VerificationText.Describe(report.Verification));
+                continue;
+            }
             run.Log.Information("Export {Target}: {Size:N0} bytes, test accuracy {Accuracy:P2} (95 % interval {Low:P1} to {High:P1}, {Samples:N0} of {Available:N0} test samples) " +
                 "in {Runtime}, {Latency:F3} ms at batch 1; verification {Verification}",
-                profile.Name, report.SizeBytes, report.TestAccuracy, report.Test.Low, report.Test.High, report.Test.Samples, report.Test.Available,
+                profile.Name, report.SizeBytes, report.Test.Accuracy, report.Test.Low, report.Test.High, report.Test.Samples, report.Test.Available,
                 report.Verification.Runtime, report.LatencyBatch1.MedianMs, VerificationText.Describe(report.Verification));
         }
     }

@@ -84,8 +84,12 @@ public static class TargetProfileLoader
             $"applies to {ExportBackends.Titles(b => b.IntegerIo)} int8 files only; {ExportBackends.Titles(b => !b.IntegerIo)} files take float input");
         Check("fp32_io", precision != "fp16", "applies to fp16 files only");
         Check("first_layer", !backend.FirstLayerFloat || precision != "int8",
-            $"applies to int8 {ExportBackends.Titles(b => b.FirstLayerFloat)} files only ({ExportBackends.Titles(b => !b.FirstLayerFloat)} int8 is full-integer)");
+            $"applies to int8 {ExportBackends.Titles(b => b.FirstLayerFloat)} files only ({ExportBackends.Titles(b => !b.FirstLayerFloat && !b.Int8WeightsOnly)} int8 is full-integer)");
         Check("opset", !backend.Opset, $"applies to {ExportBackends.Titles(b => b.Opset)} files only");
+        Check("activations", backend.Int8WeightsOnly,
+            $"{backend.Title} int8 files quantise weights only (activations stay float); the key applies to {ExportBackends.Titles(b => !b.Int8WeightsOnly)} int8 files");
+        Check("calibration", backend.Int8WeightsOnly,
+            $"{backend.Title} int8 files quantise weights only and need no calibration; the key applies to {ExportBackends.Titles(b => !b.Int8WeightsOnly)} int8 files");
     }
 
     /// <summary>The profile that validated, cross-checked values describe; absent keys have the record's defaults.</summary>

@@ -22,8 +22,8 @@ public sealed class ExportBackendTests : IDisposable
     public void Backends_are_found_by_name_and_by_their_files_extension()
     {
         var entries = ExportBackends.Registry.Entries;
-        Assert.Equal(["onnx", "tflite"], entries.Select(b => b.Name));
-        Assert.Equal([".onnx", ".tflite"], entries.Select(b => b.FileExtension));
+        Assert.Equal(["onnx", "tflite", "coreml"], entries.Select(b => b.Name));
+        Assert.Equal([".onnx", ".tflite", ".mlmodel"], entries.Select(b => b.FileExtension));
         Assert.Same(entries[0], ExportBackends.Default);
         foreach (var backend in entries)
         {
@@ -35,7 +35,7 @@ public sealed class ExportBackendTests : IDisposable
         Assert.Null(ExportBackends.ForFile("model_card.json"));
 
         var unknown = Assert.Throws<InvalidInputException>(() => ExportBackends.Get("tflit"));
-        Assert.Equal("unknown export format 'tflit' (did you mean 'tflite'?); choose from onnx, tflite", unknown.Message);
+        Assert.Equal("unknown export format 'tflit' (did you mean 'tflite'?); choose from onnx, tflite, coreml", unknown.Message);
     }
 
     [Fact]
@@ -47,7 +47,7 @@ public sealed class ExportBackendTests : IDisposable
         Assert.Equal((false, true, false, false), (tflite.FirstLayerFloat, tflite.IntegerIo, tflite.Opset, tflite.ExposesTaps));
         Assert.NotNull(onnx.LanguageModels);
         Assert.Null(tflite.LanguageModels);
-        Assert.Equal("ONNX or TFLite", ExportBackends.Titles(_ => true));
+        Assert.Equal("ONNX, TFLite or Core ML", ExportBackends.Titles(_ => true));
 
         // Per-channel weights: TFLite keeps fully connected layers per tensor (the head), ONNX needs no override.
         var weights = QuantScheme.WeightInt8PerChannel;
@@ -88,7 +88,7 @@ public sealed class ExportBackendTests : IDisposable
             Assert.True(report.Verification.Passed, report.Verification.ToString());
             Assert.Equal("ONNX Runtime (copy)", report.Verification.Runtime);
             // The backend's default sample size, drawn stratified from the 359 test samples.
-            Assert.Equal((100L, _data.Test.Count), (report.Test.Samples, report.Test.Available));
+            Assert.Equal((100L, _data.Test.Count), (report.Test!.Samples, report.Test.Available));
 
             var card = JsonNode.Parse(File.ReadAllText(report.CardPath))!;
             Assert.Equal("onnx-copy", (string)card["target"]!["format"]!);

@@ -6,57 +6,62 @@ using Distill.Core.Quantization;
 namespace Distill.Core.Export.Targets;
 
 /// <summary>What a classifier's export measured: the test samples run in the runtime and the accuracy there, the
-/// latencies (batch 1 first), and whether the student was calibrated afresh for the target.</summary>
+/// latencies (batch 1 first), and whether the student was calibrated afresh for the target. A format with no runtime
+/// here (Core ML) measures neither: <see cref="Test"/> is null and <see cref="Latencies"/> empty.</summary>
 public sealed record ClassifierExportReport(
     string Target,
     string ModelPath,
     string CardPath,
     long SizeBytes,
     ExportVerification Verification,
-    TestMeasurement Test,
+    TestMeasurement? Test,
     IReadOnlyList<ExportLatency> Latencies,
     bool CalibratedFresh,
     long CalibrationSamples) : ExportReport(Target, ModelPath, CardPath, SizeBytes, Verification)
 {
-    public double TestAccuracy => Test.Accuracy;
-    public long TestSamples => Test.Samples;
-    public ExportLatency LatencyBatch1 => Latencies[0];
+    public double? TestAccuracy => Test?.Accuracy;
+    public long TestSamples => Test?.Samples ?? 0;
+    public ExportLatency? LatencyBatch1 => Latencies.Count > 0 ? Latencies[0] : null;
     public ExportLatency? LatencyBatch64 => Latencies.Count > 1 ? Latencies[1] : null;
 
     /// <summary>test_acc (with test_acc_low and test_acc_high, its 95 % interval, and test_samples), latency_ms_b1,
-    /// latency_ms_b64 (ONNX) and agreement with the student.</summary>
+    /// latency_ms_b64 (ONNX) and agreement with the student; none of them when the file was not run.</summary>
     public override IEnumerable<(string Name, double Value)> Metrics()
     {
-        yield return ("test_acc", TestAccuracy);
+        if (Test is null || LatencyBatch1 is null || Verification.Top1Agreement is not { } agreement)
+            yield break;
+        yield return ("test_acc", Test.Accuracy);
         yield return ("test_acc_low", Test.Low);
         yield return ("test_acc_high", Test.High);
         yield return ("test_samples", Test.Samples);
         yield return ("latency_ms_b1", LatencyBatch1.MedianMs);
         if (LatencyBatch64 is { } b64)
             yield return ("latency_ms_b64", b64.MedianMs);
-        yield return ("agreement", Verification.Top1Agreement);
+        yield return ("agreement", agreement);
     }
 
-    public override string Summary() => string.Format(CultureInfo.InvariantCulture,
+    public override string Summary() => Test is null || LatencyBatch1 is null
+        ? $"not run: {Verification.Runtime}; no test accuracy or latency measured"
+        : string.Format(CultureInfo.InvariantCulture,
         "test accuracy {0:P2} (95 % interval {1:P1} to {2:P1}) on {3} in {4}, latency {5:F3} ms at batch 1{6}",
-        TestAccuracy, Test.Low, Test.High, SampleText(), Verification.Runtime, LatencyBatch1.MedianMs,
+        Test.Accuracy, Test.Low, Test.High, SampleText(Test), Verification.Runtime, LatencyBatch1.MedianMs,
         LatencyBatch64 is { } b64 ? string.Format(CultureInfo.InvariantCulture, ", {0:F3} ms at batch 64", b64.MedianMs) : "");
 
     public override IEnumerable<KeyValuePair<string, JsonNode?>> JsonFields() =>
     [
         new("test_acc", TestAccuracy),
-        new("test_acc_interval", new JsonArray(Test.Low, Test.High)),
+        new("test_acc_interval", Test is null ? null : new JsonArray(Test.Low, Test.High)),
         new("test_samples", TestSamples),
-        new("test_samples_available", Test.Available),
-        new("latency_ms_b1", LatencyBatch1.MedianMs),
+        new("test_samples_available", Test?.Available),
+        new("latency_ms_b1", LatencyBatch1?.MedianMs),
         new("latency_ms_b64", LatencyBatch64?.MedianMs),
         new("calibrated", CalibratedFresh),
         new("calibration_samples", CalibrationSamples),
     ];
 
-    private string SampleText() => Test.Samples == Test.Available
-        ? string.Format(CultureInfo.InvariantCulture, "all {0:N0} test samples", Test.Samples)
-        : string.Format(CultureInfo.InvariantCulture, "{0:N0} of {1:N0} test samples ({2}; --verify-samples all runs every one)", Test.Samples, Test.Available, Test.Selection);
+    private static string SampleText(TestMeasurement test) => test.Samples == test.Available
+        ? string.Format(CultureInfo.InvariantCulture, "all {0:N0} test samples", test.Samples)
+        : string.Format(CultureInfo.InvariantCulture, "{0:N0} of {1:N0} test samples ({2}; --verify-samples all runs every one)", test.Samples, test.Available, test.Selection);
 }
 
 /// <summary>The classifier's sections of a model card that do not depend on the format.</summary>
@@ -127,6 +132,15 @@ internal static class ClassifierCard
             ["threads"] = l.Threads,
             ["note"] = l.Note,
         })]),
+    };
+
+    /// <summary>The card's <c>measured</c> of a file not run (no runtime here): its size and why nothing else.</summary>
+    public static JsonObject NotRun(long sizeBytes, ExportBackend backend) => new()
+    {
+        ["test_accuracy"] = null,
+        ["size_bytes"] = sizeBytes,
+        ["latency"] = new JsonArray(),
+        ["not_run"] = $"the file was not run: {backend.Runtime}; it was checked against the {backend.Title} specification only",
     };
 
     public static JsonObject? QParams(QParams? q) => q is null ? null : new JsonObject

@@ -32,6 +32,8 @@ public sealed class ClassifierExport(ExportRequest request) : IFamilyExport<Clas
     {
         if (request.ExposeTaps && (!Backend.ExposesTaps || Profile.IsInteger))
             throw new InvalidInputException($"target {Profile.Name}: taps can be exposed in float {ExportBackends.Titles(b => b.ExposesTaps)} files only (e.g. onnx-fp32)");
+        if (!Backend.HasRuntime && (request.VerifySamples ?? Profile.VerifySamples) is not null)
+            throw new InvalidInputException($"target {Profile.Name}: verify_samples / --verify-samples: {Backend.Title} files are not run here: {Backend.Runtime}, so no samples are verified");
     }
 
     public void Prepare()
@@ -72,7 +74,8 @@ public sealed class ClassifierExport(ExportRequest request) : IFamilyExport<Clas
                 ["dtype"] = IoType(),
                 ["meaning"] = OutputMeaning,
             }),
-            new("quantization", _quantized is null ? null : ClassifierCard.Quantization(_quantized, Backend)),
+            new("quantization", _quantized is not null ? ClassifierCard.Quantization(_quantized, Backend)
+                : Profile.IsInteger ? Backend.WeightsOnlyQuantization(Profile.Weights) : null),
             new("calibration", _quantized is null ? null : new JsonObject
             {
                 ["method"] = _calibration,
@@ -96,6 +99,11 @@ public sealed class ClassifierExport(ExportRequest request) : IFamilyExport<Clas
     public JsonObject FullCard(JsonObject card, ExportedModelInfo info)
     {
         var report = _report ?? throw new InvalidOperationException("FullCard before Verify");
+        var figures = new List<KeyValuePair<string, JsonNode?>>
+        {
+            new("top1_agreement", report.Verification.Top1Agreement),
+            new("samples", report.Verification.Samples),
+        };
         var input = (JsonObject)card["input"]!;
         input["name"] = info.InputName;
         input["shape"] = ModelCard.Shape(info.InputShape);
@@ -107,11 +115,10 @@ public sealed class ClassifierExport(ExportRequest request) : IFamilyExport<Clas
         output["shape"] = ModelCard.Shape(info.OutputShape);
         output["dtype"] = info.OutputDType;
         output["quantization"] = ClassifierCard.QParams(info.OutputQuant);
-        return ModelCard.Complete(card, ClassifierCard.Measured(report.Test, info.SizeBytes, report.Latencies), report.Verification,
-            [
-                new("top1_agreement", report.Verification.Top1Agreement),
-                new("samples", report.Verification.Samples),
-            ]);
+        var measured = report.Test is { } test
+            ? ClassifierCard.Measured(test, info.SizeBytes, report.Latencies)
+            : ClassifierCard.NotRun(info.SizeBytes, Backend);
+        return ModelCard.Complete(card, measured, report.Verification, figures);
     }
 
     public void Dispose()
@@ -142,7 +149,7 @@ public sealed class ClassifierExport(ExportRequest request) : IFamilyExport<Clas
     private (QuantizedZooModel? Model, bool Owned, string Method, long Samples) QuantizedFor()
     {
         var profile = Profile;
-        if (!profile.IsInteger)
+        if (!profile.IsInteger || Backend.Int8WeightsOnly)
             return (null, false, "", 0);
         if (request.Quantized is { IsFrozen: true } given && profile.Matches(given.Config))
             return (given, false, "from the checkpoint (quantised during training: QAT or a calibration stage)", 0);
@@ -163,10 +170,12 @@ public sealed class ClassifierExport(ExportRequest request) : IFamilyExport<Clas
         return (quantized, true, method, samples);
     }
 
-    private (ExportVerification Verification, TestMeasurement Test, IReadOnlyList<ExportLatency> Latencies) VerifyAndMeasure(string modelPath)
+    private (ExportVerification Verification, TestMeasurement? Test, IReadOnlyList<ExportLatency> Latencies) VerifyAndMeasure(string modelPath)
     {
         var profile = Profile;
         var cancel = request.Cancel;
+        if (!Backend.HasRuntime)
+            return (SpecCheckOnly(modelPath), null, []);
         using var scope = NewDisposeScope();
         long wanted = request.VerifySamples ?? profile.VerifySamples ?? Backend.DefaultVerifySamples;
         var picked = VerificationSample.Pick(request.Test.LabelArray(), wanted, request.Seed);
@@ -199,6 +208,15 @@ public sealed class ClassifierExport(ExportRequest request) : IFamilyExport<Clas
 
         ExportVerification Float(double tolerance) => new(runtime, "float student", "max_abs_logit_diff", maxDiff, tolerance,
             maxDiff, agreement, n, checker, checkerOk && maxDiff <= tolerance);
+    }
+
+    /// <summary>A format with no runtime here (Core ML): its own check of the file is the whole verification.</summary>
+    private ExportVerification SpecCheckOnly(string modelPath)
+    {
+        string check = Backend.CheckFile(modelPath, request.Cancel);
+        int problems = check == "passed" ? 0 : check.Split("; ").Length;
+        return new ExportVerification(Backend.Runtime, $"{Backend.Title} specification", TargetExporter.SpecProblems, problems, 0,
+            null, null, 0, check, problems == 0);
     }
 
     /// <summary>The student's logits on <paramref name="x"/>: the fake-quant view for int8 files, else the float model.</summary>

@@ -44,9 +44,13 @@ public sealed record LmExportReport(
         ("val_bpb", Validation.BitsPerByte),
         ("val_cross_entropy", Validation.CrossEntropy),
         ("tokens_per_second", Throughput.TokensPerSecond),
-        ("agreement", Verification.Top1Agreement),
-        ("max_abs_logit_diff", Verification.MaxAbsLogitDiff),
+        ("agreement", Agreement),
+        ("max_abs_logit_diff", MaxDiff),
     ];
+
+    /// <summary>A language model's file is always run (every format that writes them has a runtime).</summary>
+    private double Agreement => Verification.Top1Agreement ?? throw new InvalidOperationException("a language model's file was not run");
+    private double MaxDiff => Verification.MaxAbsLogitDiff ?? throw new InvalidOperationException("a language model's file was not run");
 
     public override string Summary() => string.Format(CultureInfo.InvariantCulture,
         "validation {0:F4} bits/byte on {1:N0} tokens in {2}, {3:F1} tokens/s (greedy, {4}-token window, {5} thread(s))",
@@ -55,7 +59,7 @@ public sealed record LmExportReport(
     public override IEnumerable<string> Details() =>
     [
         string.Format(CultureInfo.InvariantCulture, "  max |logit diff| {0:G4}, mean {1:G4}, next-token agreement {2} on {3:N0} positions",
-            Verification.MaxAbsLogitDiff, MeanAbsLogitDiff, MetricFormat.Percent(Verification.Top1Agreement), Verification.Samples),
+            MaxDiff, MeanAbsLogitDiff, MetricFormat.Percent(Agreement), Verification.Samples),
     ];
 
     public override IEnumerable<KeyValuePair<string, JsonNode?>> JsonFields() =>

@@ -69,7 +69,7 @@ public static class ModelCard
         };
         foreach (var (key, node) in figures)
             v[key] = node;
-        v["onnx_checker"] = verification.OnnxChecker;
+        v[verification.Criterion == TargetExporter.SpecProblems ? "spec_check" : "onnx_checker"] = verification.OnnxChecker;
         v["passed"] = verification.Passed;
         card["verification"] = v;
         return card;

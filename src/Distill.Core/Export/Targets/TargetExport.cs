@@ -60,15 +60,18 @@ public sealed record TestMeasurement(double Accuracy, long Samples, long Availab
 /// <param name="Criterion">"max_abs_logit_diff" (float files) or "top1_agreement" (int8 files).</param>
 /// <param name="Value">The measured value of the criterion.</param>
 /// <param name="Threshold">Upper bound of the diff, or lower bound of the agreement.</param>
-/// <param name="OnnxChecker">"passed", "not applicable", or "unavailable: why" (no python3-onnx).</param>
+/// <param name="MaxAbsLogitDiff">Null when the file was not run (<see cref="ExportBackend.HasRuntime"/>).</param>
+/// <param name="Top1Agreement">Null when the file was not run.</param>
+/// <param name="OnnxChecker">"passed", "not applicable", or "unavailable: why" (no python3-onnx); for a format with no
+/// runtime (criterion <see cref="TargetExporter.SpecProblems"/>), its own check's result.</param>
 public sealed record ExportVerification(
     string Runtime,
     string Reference,
     string Criterion,
     double Value,
     double Threshold,
-    double MaxAbsLogitDiff,
-    double Top1Agreement,
+    double? MaxAbsLogitDiff,
+    double? Top1Agreement,
     long Samples,
     string OnnxChecker,
     bool Passed);

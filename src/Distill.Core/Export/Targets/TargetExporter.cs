@@ -13,6 +13,10 @@ public static class TargetExporter
     /// <summary>Int8 files must agree with the fake-quant student on this fraction of top-1 predictions.</summary>
     public const double Int8Agreement = 0.99;
 
+    /// <summary>The criterion of a format with no runtime here (<see cref="ExportBackend.HasRuntime"/>): the problems its
+    /// own check of the file found, at most 0; the check's result is in <see cref="ExportVerification.OnnxChecker"/>.</summary>
+    public const string SpecProblems = "spec_problems";
+
     /// <summary>The ONNX checker's result for a file that is not ONNX (TFLite).</summary>
     public const string CheckerNotApplicable = "not applicable";
 

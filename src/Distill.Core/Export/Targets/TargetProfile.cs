@@ -35,6 +35,9 @@ public sealed record TargetProfile
 
     public bool IsInteger => Precision == ExportPrecision.Int8;
 
+    /// <summary>Int8 with integer activations, calibrated; false for float targets and weights-only int8 formats (Core ML).</summary>
+    public bool QuantizesActivations => IsInteger && !Format.Int8WeightsOnly;
+
     /// <summary>The file name of the exported model, e.g. model.onnx.</summary>
     public string ModelFileName => Format.ModelFileName;
 
@@ -84,6 +87,7 @@ public sealed record TargetProfile
         Precision = Precision,
         Float32Io = Float32Io,
         IntegerIo = IntegerIo,
+        Int8Weights = Weights,
         OnnxOpset = Opset,
         OnnxIrVersion = Opset switch
         {
@@ -106,10 +110,12 @@ public sealed record TargetProfile
             throw new InvalidInputException(
                 $"{where}: precision: {Format.Title} export writes {string.Join(" or ", Format.Precisions.Select(ModelCard.Precision))}, not {ModelCard.Precision(Precision)}");
         }
+        if (Format.ProfileProblem(this) is { } problem)
+            throw new InvalidInputException($"{where}: {problem}");
         if (FirstLayerFloat && (!Format.FirstLayerFloat || !IsInteger))
         {
             throw new InvalidInputException($"{where}: first_layer: float is for int8 {ExportBackends.Titles(b => b.FirstLayerFloat)} targets " +
-                $"({ExportBackends.Titles(b => !b.FirstLayerFloat)} int8 is full-integer; float targets have no integer layers)");
+                $"({ExportBackends.Titles(b => !b.FirstLayerFloat && !b.Int8WeightsOnly)} int8 is full-integer; float targets have no integer layers)");
         }
         if (IsInteger)
         {

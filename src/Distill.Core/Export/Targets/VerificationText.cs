@@ -15,6 +15,11 @@ public static class VerificationText
     {
         ArgumentNullException.ThrowIfNull(verification);
         var v = verification;
+        if (v.Criterion == TargetExporter.SpecProblems)
+        {
+            return $"{(v.Passed ? "passed" : "FAILED")}: {v.Reference} check {v.OnnxChecker} (parsed back through the schema, required fields set, " +
+                $"specification version matches the features used); not run: {v.Runtime}";
+        }
         string bound = MetricFormat.IsFraction(v.Criterion) ? "at least" : "at most";
         return $"{(v.Passed ? "passed" : "FAILED")}: {v.Criterion} {Value(v.Criterion, v.Value)} against the {v.Reference} " +
             $"({bound} {Value(v.Criterion, v.Threshold)}); {Checker(v.OnnxChecker)}";
