@@ -49,7 +49,7 @@ internal sealed class SpeculativeDecoding(INextTokenModel target, SpeculativeDra
                 draftCalls++;
                 if (greedy)
                 {
-                    proposal[j] = Argmax(logits);
+                    proposal[j] = TextGenerator.Argmax(logits);
                 }
                 else
                 {
@@ -65,7 +65,7 @@ internal sealed class SpeculativeDecoding(INextTokenModel target, SpeculativeDra
             {
                 if (greedy)
                 {
-                    int best = Argmax(scored[kept]);
+                    int best = TextGenerator.Argmax(scored[kept]);
                     if (best != proposal[kept])
                     {
                         next = best;
@@ -93,7 +93,7 @@ internal sealed class SpeculativeDecoding(INextTokenModel target, SpeculativeDra
             }
             if (next < 0)
             {
-                next = greedy ? Argmax(scored[k]) : Sample(Distribution(scored[k], options), random);
+                next = greedy ? TextGenerator.Argmax(scored[k]) : Sample(Distribution(scored[k], options), random);
             }
             Emit(next);
         }
@@ -126,30 +126,11 @@ internal sealed class SpeculativeDecoding(INextTokenModel target, SpeculativeDra
         return tokens.GetRange(length - size, size);
     }
 
-    /// <summary>First index of the largest logit, as <see cref="TextGenerator.Pick"/> chooses greedily.</summary>
-    private static int Argmax(float[] logits)
-    {
-        int best = 0;
-        for (int i = 1; i < logits.Length; i++)
-        {
-            if (logits[i] > logits[best])
-            {
-                best = i;
-            }
-        }
-        return best;
-    }
-
     /// <summary>softmax(logits / T) over the top K tokens (the same tokens <see cref="TextGenerator.Pick"/> samples
     /// among), zero elsewhere.</summary>
     internal static double[] Distribution(float[] logits, GenerationOptions options)
     {
-        var chosen = Enumerable.Range(0, logits.Length);
-        if (options.TopK > 0 && options.TopK < logits.Length)
-        {
-            chosen = chosen.OrderByDescending(i => logits[i]).ThenBy(i => i).Take(options.TopK);
-        }
-        var indices = chosen.ToArray();
+        var indices = TextGenerator.Candidates(logits, options.TopK);
         double max = indices.Max(i => (double)logits[i]);
         var probabilities = new double[logits.Length];
         double sum = 0;

@@ -115,22 +115,9 @@ public sealed class TextGenerator(INextTokenModel model, ITokenizer tokenizer)
     {
         if (options.Temperature == 0)
         {
-            int best = 0;
-            for (int i = 1; i < logits.Length; i++)
-            {
-                if (logits[i] > logits[best])
-                {
-                    best = i;
-                }
-            }
-            return best;
+            return Argmax(logits);
         }
-        var candidates = Enumerable.Range(0, logits.Length);
-        if (options.TopK > 0 && options.TopK < logits.Length)
-        {
-            candidates = candidates.OrderByDescending(i => logits[i]).ThenBy(i => i).Take(options.TopK);
-        }
-        var chosen = candidates.ToArray();
+        var chosen = Candidates(logits, options.TopK);
         double max = chosen.Max(i => (double)logits[i]);
         var weights = chosen.Select(i => Math.Exp((logits[i] - max) / options.Temperature)).ToArray();
         double u = random.NextDouble() * weights.Sum();
@@ -143,6 +130,31 @@ public sealed class TextGenerator(INextTokenModel model, ITokenizer tokenizer)
             }
         }
         return chosen[^1];
+    }
+
+    /// <summary>The tokens sampling draws from: all in index order, or the top K by logit (ties by index).</summary>
+    internal static int[] Candidates(float[] logits, int topK)
+    {
+        var candidates = Enumerable.Range(0, logits.Length);
+        if (topK > 0 && topK < logits.Length)
+        {
+            candidates = candidates.OrderByDescending(i => logits[i]).ThenBy(i => i).Take(topK);
+        }
+        return [.. candidates];
+    }
+
+    /// <summary>First index of the largest logit.</summary>
+    internal static int Argmax(float[] logits)
+    {
+        int best = 0;
+        for (int i = 1; i < logits.Length; i++)
+        {
+            if (logits[i] > logits[best])
+            {
+                best = i;
+            }
+        }
+        return best;
     }
 
     private void Validate(int[] prompt, GenerationOptions options)
