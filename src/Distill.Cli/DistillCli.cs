@@ -10,6 +10,7 @@ public static class DistillCli
 {
     public static int Run(string[] args)
     {
+        KillAtLineWriter.InstallIfRequested();
         var root = new RootCommand("Distill: distil, prune, quantise and export small models for edge devices.")
         {
             GlobalOptions.Store,

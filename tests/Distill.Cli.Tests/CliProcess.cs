@@ -34,21 +34,30 @@ public static class CliProcess
 
     public static CliResult Run(params string[] args) => Run(args, TimeSpan.FromMinutes(5));
 
-    /// <summary>Starts `distill train …` into <paramref name="store"/> and kills it (SIGKILL, or
-    /// <paramref name="stop"/>) once a stderr line contains <paramref name="marker"/>; returns the id of the run
-    /// that checkpointed (the recipe run; its phase runs have artifact folders too).</summary>
-    public static string KillAfter(string[] args, string store, string marker, Action<Process>? stop = null)
+    /// <summary>Runs `distill train …` into <paramref name="store"/> until it has printed a stderr line containing
+    /// <paramref name="marker"/>, where it kills itself (SIGKILL, or SIGTERM with <paramref name="terminate"/>;
+    /// see KillAtLineWriter: a signal sent from here when the line arrives can land after a fast run has finished).
+    /// Returns the exit code and the id of the run that checkpointed (the recipe run; its phase runs have artifact
+    /// folders too).</summary>
+    public static (string RunId, int ExitCode) KillAt(string[] args, string store, string marker, bool terminate = false)
     {
-        using var watched = new WatchedProcess([.. args, "--store", store], marker);
-        watched.WaitForMarker(TimeSpan.FromMinutes(5));
-        if (stop is null)
-            watched.Process.Kill();
-        else
-            stop(watched.Process);
-        watched.Process.WaitForExit();
+        var info = StartInfo([.. args, "--store", store]);
+        info.Environment["DISTILL_KILL_AT_LINE"] = marker;
+        if (terminate)
+            info.Environment["DISTILL_KILL_SIGNAL"] = "TERM";
+        var result = Run(info, $"distill {string.Join(' ', args)} (killed at '{marker}')", TimeSpan.FromMinutes(5));
+        Assert.True(result.StdErr.Contains(marker, StringComparison.Ordinal), $"distill never printed '{marker}':\n{result}");
         var runs = Directory.GetDirectories(Path.Combine(store, "artifacts"))
             .Where(d => File.Exists(Path.Combine(d, "checkpoints", "last.ckpt")));
-        return Path.GetFileName(Assert.Single(runs));
+        return (Path.GetFileName(Assert.Single(runs)), result.ExitCode);
+    }
+
+    /// <summary>As <see cref="KillAt"/> with SIGKILL; asserts the process died of it.</summary>
+    public static string KillAfter(string[] args, string store, string marker)
+    {
+        var (runId, exitCode) = KillAt(args, store, marker);
+        Assert.Equal(137, exitCode); // 128 + SIGKILL
+        return runId;
     }
 
     public static CliResult Run(IEnumerable<string> args, TimeSpan timeout, string? workingDirectory = null) =>
