@@ -9,21 +9,24 @@ namespace Distill.Runtime;
 /// </summary>
 public static class DeviceStateFile
 {
-    public static DeviceState Read(string path)
+    public static DeviceState Read(string path) => Parse(File.ReadAllText(path), path);
+
+    /// <param name="where">Names the text in errors: a file, or file:line.</param>
+    public static DeviceState Parse(string json, string where)
     {
         DeviceState? state;
         try
         {
-            state = JsonSerializer.Deserialize<DeviceState>(File.ReadAllText(path), FamilyManifest.Json);
+            state = JsonSerializer.Deserialize<DeviceState>(json, FamilyManifest.Json);
         }
         catch (JsonException e)
         {
-            throw new ManifestException(path, $"not a device state: {e.Message}");
+            throw new ManifestException(where, $"not a device state: {e.Message}");
         }
         if (state is null)
-            throw new ManifestException(path, "is empty");
+            throw new ManifestException(where, "is empty");
         if (state.BatteryPercent is < 0 or > 100)
-            throw new ManifestException(path, $"battery_percent is {state.BatteryPercent}; it must be 0 to 100");
+            throw new ManifestException(where, $"battery_percent is {state.BatteryPercent}; it must be 0 to 100");
         return state;
     }
 }

@@ -7,7 +7,8 @@ namespace Distill.Runtime;
 /// <summary>Median latency of one variant in milliseconds per call, at batch 1 and batch 64.</summary>
 public sealed record VariantLatency(double Batch1Ms, double Batch64Ms);
 
-/// <summary>One model of a family: its ONNX file (relative to the manifest) and what it was measured to cost.</summary>
+/// <summary>One model of a family: its ONNX file (relative to the manifest) and what it was measured to cost; the model
+/// card of its export (preprocessing, classes) when there is one.</summary>
 public sealed record FamilyVariant(
     string Name,
     string File,
@@ -16,9 +17,10 @@ public sealed record FamilyVariant(
     long SizeBytes,
     double TestAccuracy,
     VariantLatency Latency,
-    long PeakMemoryBytes,
+    long? PeakMemoryBytes,
     double EnergyMjPerInference,
-    string EnergyMethod)
+    string EnergyMethod,
+    string? ModelCard = null)
 {
     /// <summary>What "cheapest" means on battery: energy per inference, then latency.</summary>
     internal (double, double) Cost => (EnergyMjPerInference, Latency.Batch1Ms);
@@ -41,7 +43,6 @@ public sealed record FamilyManifest(
     int Version,
     string Target,
     FamilyInput Input,
-    string[] Labels,
     FamilyMeasurement MeasuredWith,
     FamilyVariant[] Variants,
     FamilyPolicy Policy)

@@ -88,7 +88,7 @@ public sealed record FamilyPolicy(
         variants.OrderByDescending(v => v.TestAccuracy).ThenBy(v => v.Latency.Batch1Ms).First();
 
     private static string Name(ThermalState state) => state.ToString().ToLowerInvariant();
-    private static string Ms(double ms) => ms.ToString("0.###", CultureInfo.InvariantCulture) + " ms";
+    private static string Ms(double ms) => ms.ToString("0.#####", CultureInfo.InvariantCulture) + " ms";
     private static string Percent(double accuracy) => (accuracy * 100).ToString("F2", CultureInfo.InvariantCulture) + " %";
     private static string Points(double points) => points.ToString("0.##", CultureInfo.InvariantCulture) + (points == 1 ? " point" : " points");
     private static string Energy(FamilyVariant v) =>

@@ -4,7 +4,7 @@ public sealed class FamilyPolicyTests
 {
     /// <summary>Three variants as a width family measures: more accurate costs more time and energy.</summary>
     internal static FamilyManifest Family(FamilyPolicy? policy = null) => new(
-        FamilyManifest.CurrentVersion, "x86-vnni", new FamilyInput("input", [1, 8, 8]), [],
+        FamilyManifest.CurrentVersion, "x86-vnni", new FamilyInput("input", [1, 8, 8]),
         new FamilyMeasurement(1, 100, "test"),
         [
             Variant("small", 0.880, 0.020, 0.05),
