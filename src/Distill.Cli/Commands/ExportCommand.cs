@@ -52,12 +52,24 @@ public static class ExportCommand
         Description = "Float ONNX targets: add the model's taps (block0.., features, hidden0..) as further outputs, so the file can be a teacher for hint losses",
     };
 
+    private static readonly Option<bool> FamilyOption = new("--family")
+    {
+        Description = "The source is a sweep run: export each finished trial to the target (an ONNX profile) and write a model family, exports/<target>/family/ in the sweep run: the variants' files and manifest.json with each one's accuracy, latency at batch 1 and 64, peak memory and energy per inference, and the default policy (see distill family pick)",
+    };
+
+    private static readonly Option<double> WattsPerCore = new("--watts-per-core")
+    {
+        Description = "With --family on a machine without readable RAPL counters: the power of a busy core for the energy estimate",
+        DefaultValueFactory = _ => Core.Export.Energy.EnergyMeter.DefaultWattsPerCore,
+    };
+
     public static Command Create()
     {
         var command = new Command("export",
             $"Export a student to a hardware target ({ExportBackends.Titles(_ => true)}), verify it in the real runtime (Core ML, which has none here: against its specification) and write its model card.")
         {
             Source, Target, Data, EvalCommand.Labels, EvalCommand.LabelColumn, CalibrationBatches, VerifySamples, ExposeTaps, Out,
+            FamilyOption, WattsPerCore,
         };
         command.SetAction(Execute);
         return command;
@@ -75,6 +87,8 @@ public static class ExportCommand
             throw new InvalidInputException($"--out {outFolder}: is a file; the export output must be a folder");
 
         string source = RunFiles.Resolve(parse, parse.GetValue(Source)!, "source");
+        if (parse.GetValue(FamilyOption))
+            return FamilyExport.Run(parse, profile, source, outFolder is not null, parse.GetValue(WattsPerCore));
         ExportReport report;
         if (File.Exists(source) || Directory.Exists(source) || source.EndsWith(".ckpt", StringComparison.OrdinalIgnoreCase))
         {
@@ -109,7 +123,7 @@ public static class ExportCommand
         return report.Verification.Passed ? ExitCodes.Success : ExitCodes.RunFailed;
     }
 
-    private static ExportReport Export(ParseResult parse, IFamilyCommands family, ExportSubject subject, ITracker? tracker)
+    internal static ExportReport Export(ParseResult parse, IFamilyCommands family, ExportSubject subject, ITracker? tracker)
     {
         using var loaded = family.LoadExport(parse, subject);
         var report = TargetExporter.Export(loaded.Export);
