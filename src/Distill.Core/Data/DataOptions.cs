@@ -2,7 +2,7 @@ using Distill.Core.Text;
 
 namespace Distill.Core.Data;
 
-public enum DataFormat { Idx, Csv, Text }
+public enum DataFormat { Idx, Csv, Text, ImageFolder }
 
 public enum NormalizationMode
 {
@@ -64,7 +64,18 @@ public sealed record DataOptions
     public long[]? ImageShape { get; init; }
     /// <summary>Divide CSV features by this value before normalisation (16 for optical digits).</summary>
     public double CsvScale { get; init; } = 1.0;
+    /// <summary>CSV without <see cref="TestCsv"/>, image folder without <see cref="TestFolder"/>: the stratified
+    /// fraction of the training data held out as test data.</summary>
     public double TestFraction { get; init; } = 0.2;
+
+    // Image folder: one sub-folder per class, of PNG/JPEG images.
+    public string? TrainFolder { get; init; }
+    /// <summary>When null, a stratified <see cref="TestFraction"/> of the training folder is held out.</summary>
+    public string? TestFolder { get; init; }
+    public ImageFolderOptions? ImageFolder { get; init; }
+    /// <summary>Where decoded image folders are cached (not a recipe key: the run store's data-cache folder); null =
+    /// decode every time.</summary>
+    public string? ImageCacheDirectory { get; init; }
 
     /// <summary>The number of classes: labels must be 0..NumClasses-1, and a class may have no sample. Null: the
     /// largest training label + 1, and every class below it must have a training sample.</summary>

@@ -40,7 +40,19 @@ internal static class PlanBinder
         bool idx = format == "idx";
         return new DataOptions
         {
-            Format = Choice(format, "data.format", ("idx", DataFormat.Idx), ("csv", DataFormat.Csv), ("text", DataFormat.Text)),
+            Format = Choice(format, "data.format", ("idx", DataFormat.Idx), ("csv", DataFormat.Csv), ("image_folder", DataFormat.ImageFolder), ("text", DataFormat.Text)),
+            TrainFolder = data.Str("train_folder"),
+            TestFolder = data.Str("test_folder"),
+            ImageFolder = format == "image_folder"
+                ? new ImageFolderOptions
+                {
+                    Height = Ints(data, "image_size")![0],
+                    Width = Ints(data, "image_size")![1],
+                    Channels = Int(data, "channels"),
+                    ConvertChannels = Bool(data, "convert_channels"),
+                    SkipBad = Bool(data, "skip_bad"),
+                }
+                : null,
             TrainIdx = idx ? BindIdx(Map(data, "train")) : null,
             TestIdx = idx ? BindIdx(Map(data, "test")) : null,
             TrainCsv = data.Str("train_csv"),
