@@ -60,3 +60,40 @@ public class ImageFolderRecipeTests
         AssertAt(Single(Recipe().Replace("[32, 24]", "[32]", StringComparison.Ordinal)), 6, 15, "data.image_size");
     }
 }
+
+public class NamedCsvRecipeTests
+{
+    private const string Csv = """
+        name: t
+        data:
+          format: csv
+          train_csv: digits/digits.csv.gz
+          features: [a, b]
+          label_column: species
+          labels: name
+        student:
+          model: { arch: mlp, hidden: [8] }
+        stages:
+          - name: s
+        """;
+
+    [Fact]
+    public void Features_and_label_names_bind()
+    {
+        string folder = Path.Combine(Path.GetTempPath(), "distill-named-csv-recipe");
+        Directory.CreateDirectory(Path.Combine(folder, "digits"));
+        File.WriteAllText(Path.Combine(folder, "digits", "digits.csv.gz"), "a,b,species\n");
+        var data = RecipeLoader.LoadText(Csv, "recipe.yaml", folder).Data;
+        Assert.Equal(["a", "b"], data.CsvFeatures!);
+        Assert.True(data.CsvLabelNames);
+        Assert.Equal("species", data.LabelColumn);
+        Assert.False(RecipeLoader.LoadText(Csv.Replace("  labels: name\n", "", StringComparison.Ordinal), "recipe.yaml", folder).Data.CsvLabelNames);
+    }
+
+    [Fact]
+    public void Features_are_only_for_csv()
+    {
+        var error = Single(Recipes.Minimal.Replace("student:", "  features: [a]\nstudent:", StringComparison.Ordinal));
+        AssertAt(error, 5, 3, "data.features: only allowed when data.format is csv");
+    }
+}

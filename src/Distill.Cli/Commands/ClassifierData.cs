@@ -53,8 +53,16 @@ internal static class ClassifierData
             var plan = recipeFolder is null
                 ? RecipeLoader.Load(path, devices: DeviceSupport.Any)
                 : RecipeLoader.LoadText(File.ReadAllText(path), path, recipeFolder, devices: DeviceSupport.Any);
-            return (plan.Data with { Normalize = asTrained.Normalize, Mean = asTrained.Mean, Std = asTrained.Std, NumClasses = asTrained.NumClasses, Augment = null },
-                plan.BaseDirectory, plan.Seed);
+            return (plan.Data with
+            {
+                Normalize = asTrained.Normalize,
+                Mean = asTrained.Mean,
+                Std = asTrained.Std,
+                NumClasses = asTrained.NumClasses,
+                Augment = null,
+                // Class names map to the model's classes, not to those of whatever file the recipe reads now.
+                CsvClassNames = plan.Data.CsvLabelNames ? model.Reading?.ClassNames?.ToArray() : null,
+            }, plan.BaseDirectory, plan.Seed);
         }
         if (path.Contains("idx3", StringComparison.Ordinal))
         {
@@ -77,6 +85,9 @@ internal static class ClassifierData
             CsvHasHeader = reading.Header,
             CsvScale = reading.Scale,
             LabelColumn = parse.GetValue(EvalCommand.LabelColumn) ?? reading.LabelColumn,
+            CsvFeatures = reading.Features?.ToArray(),
+            CsvLabelNames = reading.ClassNames is not null,
+            CsvClassNames = reading.ClassNames?.ToArray(),
             ValidationFraction = 0,
             ImageShape = model.Shape.Length == 3 ? model.Shape : null
         }, Environment.CurrentDirectory, 0);
@@ -95,7 +106,10 @@ internal static class ClassifierData
         Normalization? normalization = pre["mean"] is JsonArray mean && pre["std"] is JsonArray std
             ? new Normalization([.. mean.Select(v => v!.GetValue<double>())], [.. std.Select(v => v!.GetValue<double>())])
             : null;
-        return new ModelInput(path, inputShape, model["classes"]!.GetValue<int>(), normalization, Reading(pre));
+        var reading = Reading(pre);
+        if (reading is { Format: DataFormat.Csv } && pre["labels_by_name"]?.GetValue<bool>() == true && card["labels"] is JsonArray labels)
+            reading = reading with { ClassNames = [.. labels.Select(l => l!.GetValue<string>())] };
+        return new ModelInput(path, inputShape, model["classes"]!.GetValue<int>(), normalization, reading);
     }
 
     /// <summary>The card's record of how the training data was read; null in cards written before it was recorded.</summary>
@@ -104,7 +118,8 @@ internal static class ClassifierData
         {
             "idx" => new DataReading(DataFormat.Idx, DataReading.IdxScale, false, null),
             "csv" => new DataReading(DataFormat.Csv, preprocessing["scale"]!.GetValue<double>(), preprocessing["csv_header"]!.GetValue<bool>(),
-                preprocessing["label_column"]?.GetValue<string>()),
+                preprocessing["label_column"]?.GetValue<string>(),
+                Features: preprocessing["features"] is JsonArray features ? [.. features.Select(f => f!.GetValue<string>())] : null),
             _ => null,
         };
 }

@@ -60,6 +60,16 @@ public sealed record DataOptions
     /// <summary>Header name of the label column, or null for the last column.</summary>
     public string? LabelColumn { get; init; }
     public bool CsvHasHeader { get; init; } = true;
+    /// <summary>Feature columns by header name, read through Microsoft.Data.Analysis (<see cref="NamedCsv"/>); null = every
+    /// column but the label.</summary>
+    public string[]? CsvFeatures { get; init; }
+    /// <summary>Labels are class names (any text), mapped to classes 0..K-1 in ordinal order of the names.</summary>
+    public bool CsvLabelNames { get; init; }
+    /// <summary>With <see cref="CsvLabelNames"/>: the classes in label order, as a trained model has them (eval); null =
+    /// the training file's names, sorted.</summary>
+    public string[]? CsvClassNames { get; init; }
+    /// <summary>Whether the CSV is read by column name (features named or labels by name) through DataFrame.</summary>
+    public bool CsvNamed => CsvFeatures is not null || CsvLabelNames;
     /// <summary>Reshape each CSV row's features to this [C,H,W] shape (e.g. [1,8,8] for digits).</summary>
     public long[]? ImageShape { get; init; }
     /// <summary>Divide CSV features by this value before normalisation (16 for optical digits).</summary>

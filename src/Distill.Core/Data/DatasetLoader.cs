@@ -47,7 +47,7 @@ public static class DatasetLoader
             }
             else
             {
-                (train, test, numClasses) = options.Format == DataFormat.Idx
+                (train, test, numClasses, classNames) = options.Format == DataFormat.Idx
                     ? LoadIdx(options, Resolve, cancel)
                     : LoadCsv(options, seed, Resolve, cancel);
             }
@@ -147,7 +147,7 @@ public static class DatasetLoader
         }
     }
 
-    private static (TensorDataset Train, TensorDataset Test, int NumClasses) LoadIdx(DataOptions options, Func<string, string, string> resolve, CancellationToken cancel)
+    private static (TensorDataset Train, TensorDataset Test, int NumClasses, string[]? ClassNames) LoadIdx(DataOptions options, Func<string, string, string> resolve, CancellationToken cancel)
     {
         // Resolved in this order: the fingerprint lists the files as they are resolved.
         string trainImages = resolve("train-images", options.TrainIdx!.Images);
@@ -166,7 +166,7 @@ public static class DatasetLoader
                         $"{testImages}: image size [{string.Join(", ", test.SampleShape)}] differs from the training images' [{string.Join(", ", train.SampleShape)}]");
                 }
                 int classes = ClassLabels.Count(IdxLabels(trainLabels, train), IdxLabels(testLabels, test), options.NumClasses);
-                return (train, test, classes);
+                return (train, test, classes, null);
             }
             catch
             {
@@ -184,8 +184,9 @@ public static class DatasetLoader
     private static LabelFile IdxLabels(string path, TensorDataset data) =>
         new(path, data.LabelArray(), i => $"index {i.ToString(CultureInfo.InvariantCulture)}");
 
-    private static LabelFile CsvLabels(CsvTable table) =>
-        new(table.Path, table.Labels, i => $"line {table.Lines[i].ToString(CultureInfo.InvariantCulture)}");
+    /// <param name="named">Read by <see cref="NamedCsv"/>, whose <see cref="CsvTable.Lines"/> number rows, not lines.</param>
+    private static LabelFile CsvLabels(CsvTable table, bool named) =>
+        new(table.Path, table.Labels, i => $"{(named ? "row" : "line")} {table.Lines[i].ToString(CultureInfo.InvariantCulture)}");
 
     private static TensorDataset ReadIdxPair(string imagesPath, string labelsPath, CancellationToken cancel)
     {
@@ -204,25 +205,37 @@ public static class DatasetLoader
         return new TensorDataset(features.MoveToOuterDisposeScope(), labels.to_type(ScalarType.Int64).MoveToOuterDisposeScope());
     }
 
-    private static (TensorDataset Train, TensorDataset Test, int NumClasses) LoadCsv(DataOptions options, int seed, Func<string, string, string> resolve, CancellationToken cancel)
+    private static (TensorDataset Train, TensorDataset Test, int NumClasses, string[]? ClassNames) LoadCsv(DataOptions options, int seed, Func<string, string, string> resolve, CancellationToken cancel)
     {
-        var trainTable = CsvTable.Read(resolve("train-csv", options.TrainCsv!), options.CsvHasHeader, options.LabelColumn, cancel);
-        var testTable = options.TestCsv is null ? null : CsvTable.Read(resolve("test-csv", options.TestCsv), options.CsvHasHeader, options.LabelColumn, cancel);
+        string[]? classNames = null;
+        CsvTable ReadTable(string path, IReadOnlyList<string>? classes)
+        {
+            if (!options.CsvNamed)
+                return CsvTable.Read(path, options.CsvHasHeader, options.LabelColumn, cancel);
+            if (!options.CsvHasHeader)
+                throw new InvalidInputException($"{path}: columns are named (data.features or data.labels: name), but the file is read without a header row");
+            (var table, classNames) = NamedCsv.Read(path, options.CsvFeatures, options.LabelColumn, options.CsvLabelNames, classes, cancel);
+            return table;
+        }
+        var trainTable = ReadTable(resolve("train-csv", options.TrainCsv!), options.CsvClassNames);
+        // A test file's class names are the training file's, in the same order.
+        var testTable = options.TestCsv is null ? null : ReadTable(resolve("test-csv", options.TestCsv), classNames);
         if (testTable is not null && testTable.FeatureCount != trainTable.FeatureCount)
         {
             throw new InvalidInputException(
                 $"{testTable.Path}: {testTable.FeatureCount} feature columns, but {trainTable.Path} has {trainTable.FeatureCount}");
         }
-        int classes = ClassLabels.Count(CsvLabels(trainTable), testTable is null ? null : CsvLabels(testTable), options.NumClasses);
+        int classes = ClassLabels.Count(CsvLabels(trainTable, options.CsvNamed), testTable is null ? null : CsvLabels(testTable, options.CsvNamed),
+            options.NumClasses ?? classNames?.Length);
         var trainAll = ToDataset(trainTable, options);
         try
         {
             if (testTable is not null)
             {
-                return (trainAll, ToDataset(testTable, options), classes);
+                return (trainAll, ToDataset(testTable, options), classes, classNames);
             }
             var (heldTrain, heldTest) = HoldOutTest(trainAll, options.TestFraction, seed, trainTable.Path, "rows");
-            return (heldTrain, heldTest, classes);
+            return (heldTrain, heldTest, classes, classNames);
         }
         catch
         {
@@ -356,6 +369,8 @@ public static class DatasetLoader
         if (o.Format == DataFormat.Csv)
         {
             text.Append(CultureInfo.InvariantCulture, $"csv_header={o.CsvHasHeader}\nlabel_column={o.LabelColumn ?? "<last>"}\ncsv_scale={D(o.CsvScale)}\n");
+            if (o.CsvNamed)
+                text.Append(CultureInfo.InvariantCulture, $"features={(o.CsvFeatures is null ? "<all>" : string.Join("\u001f", o.CsvFeatures))}\nlabel_names={o.CsvLabelNames}\n");
             text.Append(CultureInfo.InvariantCulture, $"image_shape={(o.ImageShape is null ? "-" : string.Join("x", o.ImageShape))}\n");
             text.Append(CultureInfo.InvariantCulture, $"test_fraction={(o.TestCsv is null ? D(o.TestFraction) : "-")}\n");
         }

@@ -59,6 +59,8 @@ internal static class PlanBinder
             TestCsv = data.Str("test_csv"),
             LabelColumn = data.Str("label_column"),
             CsvHasHeader = data.Raw("header") as bool? ?? true,
+            CsvFeatures = data.Get("features") is ListValue features ? features.Items.Select(i => (string)Scalar(i)).ToArray() : null,
+            CsvLabelNames = data.Str("labels") == "name",
             ImageShape = data.Get("image_shape") is ListValue shape ? shape.Items.Select(i => (long)Scalar(i)).ToArray() : null,
             CsvScale = data.Raw("scale") as double? ?? 1.0,
             TestFraction = data.Raw("test_fraction") as double? ?? 0.2,

@@ -74,6 +74,8 @@ internal static class ClassifierCard
         ["scale"] = reading?.Scale,
         ["csv_header"] = reading?.Format == DataFormat.Csv ? reading.Header : null,
         ["label_column"] = reading?.LabelColumn,
+        ["features"] = reading?.Features is { } features ? new JsonArray([.. features.Select(f => (JsonNode)JsonValue.Create(f))]) : null,
+        ["labels_by_name"] = reading?.Format == DataFormat.Csv ? reading.ClassNames is not null : null,
         ["mean"] = normalization is null ? null : new JsonArray([.. normalization.Mean.Select(v => (JsonNode)JsonValue.Create(v))]),
         ["std"] = normalization is null ? null : new JsonArray([.. normalization.Std.Select(v => (JsonNode)JsonValue.Create(v))]),
     };
