@@ -73,6 +73,8 @@ internal static class ClassifierData
             var files = new IdxFiles(Path.GetFullPath(path), Path.GetFullPath(labels));
             return (asTrained with { Format = DataFormat.Idx, TrainIdx = files, TestIdx = files, ValidationFraction = 0 }, Environment.CurrentDirectory, 0);
         }
+        if (Directory.Exists(path))
+            throw new InvalidInputException($"{path}: is a folder; for an image folder give the recipe that reads it (--data recipe.yaml)");
         if (model.Reading is not { Format: DataFormat.Csv } reading)
             throw new InvalidInputException(
                 $"{path}: cannot read this CSV file as {model.Source}'s training data was read: {WhyNoCsvReading(model.Reading)}, so its data.scale and data.header are unknown; give a recipe that states them (--data recipe.yaml)");
@@ -95,7 +97,7 @@ internal static class ClassifierData
 
     private static string WhyNoCsvReading(DataReading? reading) => reading is null
         ? "it does not record how (written before Distill recorded it)"
-        : $"it was trained on {reading.Format.ToString().ToUpperInvariant()} files";
+        : $"it was trained on {reading.FormatName} data";
 
     /// <summary>What an exported file's model card says about the data the model takes.</summary>
     internal static ModelInput InputOf(string path, JsonObject card)
