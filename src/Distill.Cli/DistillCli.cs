@@ -30,6 +30,7 @@ public static class DistillCli
         root.Subcommands.Add(RecipesCommand.Create());
         root.Subcommands.Add(Commands.Sweep.SweepCommand.Create());
         root.Subcommands.Add(FamilyCommand.Create());
+        root.Subcommands.Add(DataCommand.Create());
 
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)

@@ -25,6 +25,8 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
     public const string TeacherArtifact = "models/teacher.ckpt";
     public const string StudentArtifact = "models/student.ckpt";
     public const string LogArtifact = "logs/run.jsonl";
+    /// <summary>The run store's folder of decoded image folders (uint8 caches).</summary>
+    public const string ImageCacheFolder = "data-cache";
 
     /// <summary>Wraps the store's tracker of each run, e.g. to send the run to an MLflow server as well.</summary>
     public Func<ITracker, ITracker>? TrackerDecorator { get; init; }
@@ -72,6 +74,9 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
                 throw new InvalidInputException($"run {run.Id} has no checkpoint to resume from (it stopped before its first epoch ended); start it again");
             resumeRunId = run.Id;
         }
+        // Decoded image folders are cached beside the runs, so that the next run on the same folder does not decode it again.
+        if (plan.Data.Format == DataFormat.ImageFolder && plan.Data.ImageCacheDirectory is null)
+            plan = plan with { Data = plan.Data with { ImageCacheDirectory = Path.Combine(store.Directory, ImageCacheFolder) } };
         var phases = RunPhase.Of(plan);
         using IModelFamily family = plan.Data.Format == DataFormat.Text
             ? LanguageModelFamily.Load(plan, phases, device, cancel)

@@ -104,6 +104,7 @@ public static partial class RecipeSchema
     private static readonly ScalarSchema FilePath = new() { Kind = ScalarKind.Path };
     private static readonly ScalarSchema CheckpointPath = new() { Kind = ScalarKind.Checkpoint };
     private static readonly ScalarSchema FolderPath = new() { Kind = ScalarKind.Folder };
+    private static readonly ScalarSchema ExistingFolder = new() { Kind = ScalarKind.ExistingFolder };
     private static readonly ScalarSchema HttpUrl = new() { Kind = ScalarKind.String, Pattern = HttpUrlPattern() };
 
     private static ScalarSchema Enum(params string[] allowed) => new() { Kind = ScalarKind.Enum, Allowed = allowed };
@@ -171,25 +172,36 @@ public static partial class RecipeSchema
         var idx = new Condition("format", "idx");
         var csv = new Condition("format", "csv");
         var fixedNorm = new Condition("normalize", "fixed");
-        var image = new Condition("format", "idx", "csv");
+        var image = new Condition("format", "idx", "csv", "image_folder");
+        var numbered = new Condition("format", "idx", "csv");
+        var folder = new Condition("format", "image_folder");
+        var heldOut = new Condition("format", "csv", "image_folder");
         var text = new Condition("format", "text");
         return new MapSchema
         {
             Fields =
             [
-                new() { Key = "format", Schema = Enum("idx", "csv", "text"), Default = "idx", Doc = "idx: MNIST-style image and label files (optionally .gz); csv: one sample per row; text: a plain-text corpus for language models (transformer-lm)" },
+                new() { Key = "format", Schema = Enum("idx", "csv", "image_folder", "text"), Default = "idx", Doc = "idx: MNIST-style image and label files (optionally .gz); csv: one sample per row; image_folder: one sub-folder of PNG/JPEG images per class; text: a plain-text corpus for language models (transformer-lm)" },
                 new() { Key = "train", Schema = IdxPair(), Required = true, When = idx, Doc = "Training images and labels" },
                 new() { Key = "test", Schema = IdxPair(), Required = true, When = idx, Doc = "Test images and labels" },
                 new() { Key = "train_csv", Schema = FilePath, Required = true, When = csv, Doc = "CSV of numeric features and an integer label per row" },
                 new() { Key = "test_csv", Schema = FilePath, When = csv, Doc = "Test CSV; without it test_fraction of train_csv is held out (stratified)" },
                 new() { Key = "label_column", Schema = Text, When = csv, Doc = "Header name of the label column; absent = the last column" },
                 new() { Key = "header", Schema = Bool, Default = true, When = csv, Doc = "Whether the first row is a header" },
+                new() { Key = "features", Schema = new ListSchema { Item = Text, MinCount = 1 }, When = csv, Doc = "Feature columns by header name, in this order (other columns are ignored); named columns are read with Microsoft.Data.Analysis and an empty cell is an error naming its row and column; absent = every column but the label" },
+                new() { Key = "labels", Schema = Enum("index", "name"), Default = "index", When = csv, Doc = "index: labels are class numbers 0..K-1; name: labels are class names (any text), whose distinct values sorted ordinally become classes 0..K-1, recorded with the run and in the model card" },
                 new() { Key = "image_shape", Schema = new ListSchema { Item = Int(1, RecipeLimits.ImageSide.Value), ExactCount = 3 }, When = csv, Doc = "Reshape each row's features to [channels, height, width], e.g. [1, 8, 8]" },
                 new() { Key = "scale", Schema = Number(0, minExclusive: true), Default = 1.0, When = csv, Doc = "Divide features by this before normalisation (16 for optical digits)" },
-                new() { Key = "test_fraction", Schema = Fraction(), Default = 0.2, When = csv, Doc = "Fraction of train_csv held out for testing when test_csv is absent" },
-                new() { Key = "num_classes", Schema = Int(2, Core.Data.CsvTable.MaxLabel + 1), When = image, Doc = "Number of classes: every label must be in 0..num_classes-1, and a class may have no sample; absent = the largest training label + 1, and every class below it needs a training sample" },
+                new() { Key = "train_folder", Schema = ExistingFolder, Required = true, When = folder, Doc = "Folder with one sub-folder per class (its name is the class; names sorted give the labels 0..K-1) of PNG or JPEG images (.png, .jpg, .jpeg; other files are ignored)" },
+                new() { Key = "test_folder", Schema = ExistingFolder, When = folder, Doc = "Test images, in sub-folders named as train_folder's classes; without it test_fraction of train_folder is held out (stratified)" },
+                new() { Key = "image_size", Schema = new ListSchema { Item = Int(1, RecipeLimits.ImageSide.Value), ExactCount = 2 }, Required = true, When = folder, Doc = "[height, width]: every image is resized to this (bilinear) unless it has that size" },
+                new() { Key = "channels", Schema = Int(1, 3), Required = true, When = folder, Doc = "1: grey, 3: RGB; an image of the other kind is an error unless convert_channels" },
+                new() { Key = "convert_channels", Schema = Bool, Default = false, When = folder, Doc = "Convert grey images to RGB (channels 3) and colour images to grey (channels 1, ITU-R BT.601 luma) instead of refusing them" },
+                new() { Key = "skip_bad", Schema = Bool, Default = false, When = folder, Doc = "Skip images that cannot be decoded (logged with their count) instead of stopping with the first one's path" },
+                new() { Key = "test_fraction", Schema = Fraction(), Default = 0.2, When = heldOut, Doc = "Fraction of train_csv (train_folder) held out for testing when test_csv (test_folder) is absent" },
+                new() { Key = "num_classes", Schema = Int(2, Core.Data.CsvTable.MaxLabel + 1), When = numbered, Doc = "Number of classes: every label must be in 0..num_classes-1, and a class may have no sample; absent = the largest training label + 1, and every class below it needs a training sample" },
                 new() { Key = "validation_fraction", Schema = Fraction(), Default = 0.1, Doc = "Stratified fraction of the training data held out for validation (text: the tail of every block, at most 0.5)" },
-                new() { Key = "normalize", Schema = Enum("none", "standard", "fixed"), Default = "standard", When = image, Doc = "none: as read (IDX bytes scaled to 0..1); standard: per-channel mean/std of the training split; fixed: mean/std given below" },
+                new() { Key = "normalize", Schema = Enum("none", "standard", "fixed"), Default = "standard", When = image, Doc = "none: as read (IDX bytes and image pixels scaled to 0..1); standard: per-channel mean/std of the training split; fixed: mean/std given below" },
                 new() { Key = "mean", Schema = new ListSchema { Item = Number(), MinCount = 1 }, Required = true, When = fixedNorm, Doc = "Per-channel mean" },
                 new() { Key = "std", Schema = new ListSchema { Item = Number(0, minExclusive: true), MinCount = 1 }, Required = true, When = fixedNorm, Doc = "Per-channel standard deviation, same length as mean" },
                 new() { Key = "max_train", Schema = Int(1, int.MaxValue), When = image, Doc = "Use at most this many training samples (stratified, deterministic)" },

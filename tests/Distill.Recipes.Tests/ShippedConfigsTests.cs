@@ -27,7 +27,8 @@ public class ShippedConfigsTests
             dir = dir.Parent;
         string store = Path.Combine(Path.GetTempPath(), "distill-no-store-" + Guid.NewGuid().ToString("N"));
         var lookup = new RunReferenceLookup { StoreDirectory = _ => store, MissingRunIsNote = true };
-        var plan = RecipeLoader.Load(Path.Combine(dir.FullName, "configs", relativePath), references: lookup);
+        var plan = ImageFolderRecipe(Path.Combine(dir.FullName, "configs", relativePath), lookup)
+            ?? RecipeLoader.Load(Path.Combine(dir.FullName, "configs", relativePath), references: lookup);
         Assert.NotEmpty(plan.Stages);
         // Recipes that build on another recipe's run name it with runs:/<name>/…; on a fresh clone that is a note
         // pointing at the shipped recipe that makes that run (kd.yaml, or the method table's teacher recipes).
@@ -43,5 +44,20 @@ public class ShippedConfigsTests
             Assert.Contains($"name: {named.Groups[2].Value}\n", File.ReadAllText(named.Groups[1].Value));
         });
         Assert.False(Directory.Exists(store));
+    }
+
+    /// <summary>An image-folder recipe reads a folder that a command writes first (`distill data image-folder`, as the
+    /// recipe says), which a fresh clone does not have: it is validated from a scratch folder of the same layout, with
+    /// its train_folder and test_folder made there. Null for other recipes.</summary>
+    private static Core.RunPlan? ImageFolderRecipe(string path, RunReferenceLookup lookup)
+    {
+        string text = File.ReadAllText(path);
+        if (!text.Contains("format: image_folder", StringComparison.Ordinal))
+            return null;
+        string scratch = Path.Combine(Path.GetTempPath(), "distill-image-folder-recipe-" + Guid.NewGuid().ToString("N"));
+        string recipeFolder = Path.Combine(scratch, "configs", Path.GetFileName(Path.GetDirectoryName(path))!);
+        foreach (System.Text.RegularExpressions.Match m in System.Text.RegularExpressions.Regex.Matches(text, @"(?m)^\s*(?:train|test)_folder:\s*(\S+)"))
+            Directory.CreateDirectory(Path.GetFullPath(Path.Combine(recipeFolder, m.Groups[1].Value)));
+        return RecipeLoader.LoadText(text, path, recipeFolder, references: lookup);
     }
 }

@@ -53,8 +53,16 @@ internal static class ClassifierData
             var plan = recipeFolder is null
                 ? RecipeLoader.Load(path, devices: DeviceSupport.Any)
                 : RecipeLoader.LoadText(File.ReadAllText(path), path, recipeFolder, devices: DeviceSupport.Any);
-            return (plan.Data with { Normalize = asTrained.Normalize, Mean = asTrained.Mean, Std = asTrained.Std, NumClasses = asTrained.NumClasses, Augment = null },
-                plan.BaseDirectory, plan.Seed);
+            return (plan.Data with
+            {
+                Normalize = asTrained.Normalize,
+                Mean = asTrained.Mean,
+                Std = asTrained.Std,
+                NumClasses = asTrained.NumClasses,
+                Augment = null,
+                // Class names map to the model's classes, not to those of whatever file the recipe reads now.
+                CsvClassNames = plan.Data.CsvLabelNames ? model.Reading?.ClassNames?.ToArray() : null,
+            }, plan.BaseDirectory, plan.Seed);
         }
         if (path.Contains("idx3", StringComparison.Ordinal))
         {
@@ -65,6 +73,8 @@ internal static class ClassifierData
             var files = new IdxFiles(Path.GetFullPath(path), Path.GetFullPath(labels));
             return (asTrained with { Format = DataFormat.Idx, TrainIdx = files, TestIdx = files, ValidationFraction = 0 }, Environment.CurrentDirectory, 0);
         }
+        if (Directory.Exists(path))
+            throw new InvalidInputException($"{path}: is a folder; for an image folder give the recipe that reads it (--data recipe.yaml)");
         if (model.Reading is not { Format: DataFormat.Csv } reading)
             throw new InvalidInputException(
                 $"{path}: cannot read this CSV file as {model.Source}'s training data was read: {WhyNoCsvReading(model.Reading)}, so its data.scale and data.header are unknown; give a recipe that states them (--data recipe.yaml)");
@@ -77,6 +87,9 @@ internal static class ClassifierData
             CsvHasHeader = reading.Header,
             CsvScale = reading.Scale,
             LabelColumn = parse.GetValue(EvalCommand.LabelColumn) ?? reading.LabelColumn,
+            CsvFeatures = reading.Features?.ToArray(),
+            CsvLabelNames = reading.ClassNames is not null,
+            CsvClassNames = reading.ClassNames?.ToArray(),
             ValidationFraction = 0,
             ImageShape = model.Shape.Length == 3 ? model.Shape : null
         }, Environment.CurrentDirectory, 0);
@@ -84,7 +97,7 @@ internal static class ClassifierData
 
     private static string WhyNoCsvReading(DataReading? reading) => reading is null
         ? "it does not record how (written before Distill recorded it)"
-        : $"it was trained on {reading.Format.ToString().ToUpperInvariant()} files";
+        : $"it was trained on {reading.FormatName} data";
 
     /// <summary>What an exported file's model card says about the data the model takes.</summary>
     internal static ModelInput InputOf(string path, JsonObject card)
@@ -95,7 +108,10 @@ internal static class ClassifierData
         Normalization? normalization = pre["mean"] is JsonArray mean && pre["std"] is JsonArray std
             ? new Normalization([.. mean.Select(v => v!.GetValue<double>())], [.. std.Select(v => v!.GetValue<double>())])
             : null;
-        return new ModelInput(path, inputShape, model["classes"]!.GetValue<int>(), normalization, Reading(pre));
+        var reading = Reading(pre);
+        if (reading is { Format: DataFormat.Csv } && pre["labels_by_name"]?.GetValue<bool>() == true && card["labels"] is JsonArray labels)
+            reading = reading with { ClassNames = [.. labels.Select(l => l!.GetValue<string>())] };
+        return new ModelInput(path, inputShape, model["classes"]!.GetValue<int>(), normalization, reading);
     }
 
     /// <summary>The card's record of how the training data was read; null in cards written before it was recorded.</summary>
@@ -104,7 +120,8 @@ internal static class ClassifierData
         {
             "idx" => new DataReading(DataFormat.Idx, DataReading.IdxScale, false, null),
             "csv" => new DataReading(DataFormat.Csv, preprocessing["scale"]!.GetValue<double>(), preprocessing["csv_header"]!.GetValue<bool>(),
-                preprocessing["label_column"]?.GetValue<string>()),
+                preprocessing["label_column"]?.GetValue<string>(),
+                Features: preprocessing["features"] is JsonArray features ? [.. features.Select(f => f!.GetValue<string>())] : null),
             _ => null,
         };
 }

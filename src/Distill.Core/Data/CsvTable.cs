@@ -20,6 +20,10 @@ public sealed class CsvTable
         Lines = lines;
     }
 
+    /// <summary>A table read elsewhere (<see cref="NamedCsv"/>); <paramref name="lines"/> number the rows for messages.</summary>
+    internal static CsvTable Of(string path, string[] featureNames, string labelName, float[] features, long[] labels, int[] lines) =>
+        new(path, featureNames, labelName, features, labels, lines);
+
     public string Path { get; }
     /// <summary>Header names of the feature columns, or "column N" (1-based) without a header.</summary>
     public IReadOnlyList<string> FeatureNames { get; }

@@ -2,7 +2,7 @@ using Distill.Core.Text;
 
 namespace Distill.Core.Data;
 
-public enum DataFormat { Idx, Csv, Text }
+public enum DataFormat { Idx, Csv, Text, ImageFolder }
 
 public enum NormalizationMode
 {
@@ -60,11 +60,32 @@ public sealed record DataOptions
     /// <summary>Header name of the label column, or null for the last column.</summary>
     public string? LabelColumn { get; init; }
     public bool CsvHasHeader { get; init; } = true;
+    /// <summary>Feature columns by header name, read through Microsoft.Data.Analysis (<see cref="NamedCsv"/>); null = every
+    /// column but the label.</summary>
+    public string[]? CsvFeatures { get; init; }
+    /// <summary>Labels are class names (any text), mapped to classes 0..K-1 in ordinal order of the names.</summary>
+    public bool CsvLabelNames { get; init; }
+    /// <summary>With <see cref="CsvLabelNames"/>: the classes in label order, as a trained model has them (eval); null =
+    /// the training file's names, sorted.</summary>
+    public string[]? CsvClassNames { get; init; }
+    /// <summary>Whether the CSV is read by column name (features named or labels by name) through DataFrame.</summary>
+    public bool CsvNamed => CsvFeatures is not null || CsvLabelNames;
     /// <summary>Reshape each CSV row's features to this [C,H,W] shape (e.g. [1,8,8] for digits).</summary>
     public long[]? ImageShape { get; init; }
     /// <summary>Divide CSV features by this value before normalisation (16 for optical digits).</summary>
     public double CsvScale { get; init; } = 1.0;
+    /// <summary>CSV without <see cref="TestCsv"/>, image folder without <see cref="TestFolder"/>: the stratified
+    /// fraction of the training data held out as test data.</summary>
     public double TestFraction { get; init; } = 0.2;
+
+    // Image folder: one sub-folder per class, of PNG/JPEG images.
+    public string? TrainFolder { get; init; }
+    /// <summary>When null, a stratified <see cref="TestFraction"/> of the training folder is held out.</summary>
+    public string? TestFolder { get; init; }
+    public ImageFolderOptions? ImageFolder { get; init; }
+    /// <summary>Where decoded image folders are cached (not a recipe key: the run store's data-cache folder); null =
+    /// decode every time.</summary>
+    public string? ImageCacheDirectory { get; init; }
 
     /// <summary>The number of classes: labels must be 0..NumClasses-1, and a class may have no sample. Null: the
     /// largest training label + 1, and every class below it must have a training sample.</summary>

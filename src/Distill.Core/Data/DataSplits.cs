@@ -22,6 +22,8 @@ public sealed class DataSplits : IDisposable
     public required string Fingerprint { get; init; }
     /// <summary>Full paths of the files read.</summary>
     public required IReadOnlyList<string> SourceFiles { get; init; }
+    /// <summary>What reading the data did that the run log should say (images skipped, read from the cache).</summary>
+    public IReadOnlyList<string> Notes { get; init; } = [];
     /// <summary>Augmentation to apply per training batch, or null when the data is fixed.</summary>
     public AugmentOptions? Augment { get; init; }
 

@@ -26,11 +26,11 @@ public static class DatasetLoader
         ArgumentNullException.ThrowIfNull(baseDirectory);
         CheckOptions(options);
 
-        var files = new List<(string Role, string Path)>();
+        var files = new List<SourceFile>();
         string Resolve(string role, string relative)
         {
             string full = Path.GetFullPath(Path.Combine(baseDirectory, relative));
-            files.Add((role, full));
+            files.Add(new SourceFile(role, full));
             return full;
         }
 
@@ -38,9 +38,19 @@ public static class DatasetLoader
         try
         {
             int numClasses;
-            (train, test, numClasses) = options.Format == DataFormat.Idx
-                ? LoadIdx(options, Resolve, cancel)
-                : LoadCsv(options, seed, Resolve, cancel);
+            string[]? classNames = null;
+            IReadOnlyList<string> notes = [];
+            if (options.Format == DataFormat.ImageFolder)
+            {
+                (train, test, classNames, notes) = ImageFolderSplits.Load(options, seed, baseDirectory, files, cancel);
+                numClasses = classNames.Length;
+            }
+            else
+            {
+                (train, test, numClasses, classNames) = options.Format == DataFormat.Idx
+                    ? LoadIdx(options, Resolve, cancel)
+                    : LoadCsv(options, seed, Resolve, cancel);
+            }
             cancel.ThrowIfCancellationRequested();
             string trainSource = files[0].Path;
 
@@ -77,7 +87,8 @@ public static class DatasetLoader
                 NumClasses = numClasses,
                 InputShape = train.SampleShape,
                 Normalization = normalization,
-                Reading = DataReading.Of(options),
+                Reading = DataReading.Of(options) is { } reading && classNames is not null ? reading with { ClassNames = classNames } : DataReading.Of(options),
+                Notes = notes,
                 Fingerprint = Fingerprint(options, seed, files),
                 SourceFiles = files.Select(f => f.Path).ToArray(),
                 Augment = options.Augment,
@@ -101,6 +112,10 @@ public static class DatasetLoader
         if (o.Format == DataFormat.Csv && string.IsNullOrWhiteSpace(o.TrainCsv))
         {
             throw new InvalidInputException("data: the CSV format needs a training CSV file");
+        }
+        if (o.Format == DataFormat.ImageFolder)
+        {
+            ImageFolderSplits.Check(o);
         }
         if (!(o.ValidationFraction >= 0 && o.ValidationFraction < 1))
         {
@@ -132,7 +147,7 @@ public static class DatasetLoader
         }
     }
 
-    private static (TensorDataset Train, TensorDataset Test, int NumClasses) LoadIdx(DataOptions options, Func<string, string, string> resolve, CancellationToken cancel)
+    private static (TensorDataset Train, TensorDataset Test, int NumClasses, string[]? ClassNames) LoadIdx(DataOptions options, Func<string, string, string> resolve, CancellationToken cancel)
     {
         // Resolved in this order: the fingerprint lists the files as they are resolved.
         string trainImages = resolve("train-images", options.TrainIdx!.Images);
@@ -151,7 +166,7 @@ public static class DatasetLoader
                         $"{testImages}: image size [{string.Join(", ", test.SampleShape)}] differs from the training images' [{string.Join(", ", train.SampleShape)}]");
                 }
                 int classes = ClassLabels.Count(IdxLabels(trainLabels, train), IdxLabels(testLabels, test), options.NumClasses);
-                return (train, test, classes);
+                return (train, test, classes, null);
             }
             catch
             {
@@ -169,8 +184,9 @@ public static class DatasetLoader
     private static LabelFile IdxLabels(string path, TensorDataset data) =>
         new(path, data.LabelArray(), i => $"index {i.ToString(CultureInfo.InvariantCulture)}");
 
-    private static LabelFile CsvLabels(CsvTable table) =>
-        new(table.Path, table.Labels, i => $"line {table.Lines[i].ToString(CultureInfo.InvariantCulture)}");
+    /// <param name="named">Read by <see cref="NamedCsv"/>, whose <see cref="CsvTable.Lines"/> number rows, not lines.</param>
+    private static LabelFile CsvLabels(CsvTable table, bool named) =>
+        new(table.Path, table.Labels, i => $"{(named ? "row" : "line")} {table.Lines[i].ToString(CultureInfo.InvariantCulture)}");
 
     private static TensorDataset ReadIdxPair(string imagesPath, string labelsPath, CancellationToken cancel)
     {
@@ -189,32 +205,37 @@ public static class DatasetLoader
         return new TensorDataset(features.MoveToOuterDisposeScope(), labels.to_type(ScalarType.Int64).MoveToOuterDisposeScope());
     }
 
-    private static (TensorDataset Train, TensorDataset Test, int NumClasses) LoadCsv(DataOptions options, int seed, Func<string, string, string> resolve, CancellationToken cancel)
+    private static (TensorDataset Train, TensorDataset Test, int NumClasses, string[]? ClassNames) LoadCsv(DataOptions options, int seed, Func<string, string, string> resolve, CancellationToken cancel)
     {
-        var trainTable = CsvTable.Read(resolve("train-csv", options.TrainCsv!), options.CsvHasHeader, options.LabelColumn, cancel);
-        var testTable = options.TestCsv is null ? null : CsvTable.Read(resolve("test-csv", options.TestCsv), options.CsvHasHeader, options.LabelColumn, cancel);
+        string[]? classNames = null;
+        CsvTable ReadTable(string path, IReadOnlyList<string>? classes)
+        {
+            if (!options.CsvNamed)
+                return CsvTable.Read(path, options.CsvHasHeader, options.LabelColumn, cancel);
+            if (!options.CsvHasHeader)
+                throw new InvalidInputException($"{path}: columns are named (data.features or data.labels: name), but the file is read without a header row");
+            (var table, classNames) = NamedCsv.Read(path, options.CsvFeatures, options.LabelColumn, options.CsvLabelNames, classes, cancel);
+            return table;
+        }
+        var trainTable = ReadTable(resolve("train-csv", options.TrainCsv!), options.CsvClassNames);
+        // A test file's class names are the training file's, in the same order.
+        var testTable = options.TestCsv is null ? null : ReadTable(resolve("test-csv", options.TestCsv), classNames);
         if (testTable is not null && testTable.FeatureCount != trainTable.FeatureCount)
         {
             throw new InvalidInputException(
                 $"{testTable.Path}: {testTable.FeatureCount} feature columns, but {trainTable.Path} has {trainTable.FeatureCount}");
         }
-        int classes = ClassLabels.Count(CsvLabels(trainTable), testTable is null ? null : CsvLabels(testTable), options.NumClasses);
+        int classes = ClassLabels.Count(CsvLabels(trainTable, options.CsvNamed), testTable is null ? null : CsvLabels(testTable, options.CsvNamed),
+            options.NumClasses ?? classNames?.Length);
         var trainAll = ToDataset(trainTable, options);
         try
         {
             if (testTable is not null)
             {
-                return (trainAll, ToDataset(testTable, options), classes);
+                return (trainAll, ToDataset(testTable, options), classes, classNames);
             }
-            long testCount = (long)Math.Round(trainAll.Count * options.TestFraction, MidpointRounding.AwayFromZero);
-            var (testIndices, trainIndices) = StratifiedSplit.Pick(trainTable.Labels, testCount, StratifiedSplit.DeriveSeed(seed, TestHoldOutStream));
-            if (testIndices.Length == 0 || trainIndices.Length == 0)
-            {
-                throw new InvalidInputException(
-                    $"{trainTable.Path}: {trainAll.Count} rows are too few to hold out a test fraction of {options.TestFraction}");
-            }
-            var test = trainAll.Subset(testIndices);
-            return (Replace(trainAll, trainIndices), test, classes);
+            var (heldTrain, heldTest) = HoldOutTest(trainAll, options.TestFraction, seed, trainTable.Path, "rows");
+            return (heldTrain, heldTest, classes, classNames);
         }
         catch
         {
@@ -244,6 +265,22 @@ public static class DatasetLoader
         }
         var labels = tensor(table.Labels, ScalarType.Int64);
         return new TensorDataset(features.MoveToOuterDisposeScope(), labels.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>Splits a stratified <paramref name="fraction"/> of <paramref name="all"/> off as test data; disposes
+    /// <paramref name="all"/> when it succeeds.</summary>
+    /// <param name="what">What the samples are, for the message: "rows", "images".</param>
+    internal static (TensorDataset Train, TensorDataset Test) HoldOutTest(TensorDataset all, double fraction, int seed, string source, string what)
+    {
+        long testCount = (long)Math.Round(all.Count * fraction, MidpointRounding.AwayFromZero);
+        var (testIndices, trainIndices) = StratifiedSplit.Pick(all.LabelArray(), testCount, StratifiedSplit.DeriveSeed(seed, TestHoldOutStream));
+        if (testIndices.Length == 0 || trainIndices.Length == 0)
+        {
+            throw new InvalidInputException(
+                $"{source}: {all.Count} {what} are too few to hold out a test fraction of {fraction}");
+        }
+        var test = all.Subset(testIndices);
+        return (Replace(all, trainIndices), test);
     }
 
     /// <summary>Returns the subset and disposes the dataset it came from.</summary>
@@ -317,14 +354,14 @@ public static class DatasetLoader
         return new Normalization(mean.data<double>().ToArray(), stdValues);
     }
 
-    private static string Fingerprint(DataOptions o, int seed, List<(string Role, string Path)> files)
+    private static string Fingerprint(DataOptions o, int seed, List<SourceFile> files)
     {
         // File contents are identified by their hash, not their path, so moving the data keeps the
         // fingerprint; every option that changes which samples land where, or their values, is in.
         var text = new StringBuilder("distill-data v1\n");
-        foreach (var (role, path) in files)
+        foreach (var file in files)
         {
-            text.Append(CultureInfo.InvariantCulture, $"file {role} sha256={DataFile.Sha256Hex(path)}\n");
+            text.Append(CultureInfo.InvariantCulture, $"file {file.Role} sha256={file.Sha256 ?? DataFile.Sha256Hex(file.Path)}\n");
         }
         string D(double v) => v.ToString("R", CultureInfo.InvariantCulture);
         text.Append(CultureInfo.InvariantCulture, $"format={o.Format}\nseed={seed}\nvalidation_fraction={D(o.ValidationFraction)}\n");
@@ -332,8 +369,15 @@ public static class DatasetLoader
         if (o.Format == DataFormat.Csv)
         {
             text.Append(CultureInfo.InvariantCulture, $"csv_header={o.CsvHasHeader}\nlabel_column={o.LabelColumn ?? "<last>"}\ncsv_scale={D(o.CsvScale)}\n");
+            if (o.CsvNamed)
+                text.Append(CultureInfo.InvariantCulture, $"features={(o.CsvFeatures is null ? "<all>" : string.Join("\u001f", o.CsvFeatures))}\nlabel_names={o.CsvLabelNames}\n");
             text.Append(CultureInfo.InvariantCulture, $"image_shape={(o.ImageShape is null ? "-" : string.Join("x", o.ImageShape))}\n");
             text.Append(CultureInfo.InvariantCulture, $"test_fraction={(o.TestCsv is null ? D(o.TestFraction) : "-")}\n");
+        }
+        if (o.Format == DataFormat.ImageFolder && o.ImageFolder is { } image)
+        {
+            text.Append(CultureInfo.InvariantCulture, $"image_size={image.Height}x{image.Width}\nchannels={image.Channels}\nskip_bad={image.SkipBad}\nconvert_channels={image.ConvertChannels}\n");
+            text.Append(CultureInfo.InvariantCulture, $"test_fraction={(o.TestFolder is null ? D(o.TestFraction) : "-")}\n");
         }
         text.Append(CultureInfo.InvariantCulture, $"normalize={o.Normalize}\n");
         if (o.Normalize == NormalizationMode.Fixed)
@@ -343,3 +387,7 @@ public static class DatasetLoader
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text.ToString())));
     }
 }
+
+/// <summary>A file (or, for an image folder, a folder) the data was read from; <paramref name="Sha256"/> is its
+/// content hash when already known (an image folder's, over all its images), else the file is hashed.</summary>
+internal sealed record SourceFile(string Role, string Path, string? Sha256 = null);

@@ -117,12 +117,32 @@ internal sealed class ClassifierFamily : IModelFamily
         if (_ensemble is not null)
             EnsembleResults.RecordStart(run, _ensemble);
         tracker.SetTag("data.sources", string.Join(";", _data.SourceFiles));
+        if (_data.Reading?.ClassNames is { } classNames)
+            tracker.SetTag("data.class_names", ClassNamesTag(classNames));
+        foreach (string note in _data.Notes)
+            run.Log.Information("Data: {Note}", note);
         tracker.SetTag("data.sizes", $"train={_data.Train.Count} validation={_data.Validation.Count} test={_data.Test.Count}");
         if (_data.Normalization is { } n)
             tracker.SetTag("data.normalization", $"mean=[{Join(n.Mean)}] std=[{Join(n.Std)}]");
         if (_teacher is not null)
             tracker.LogMetric("teacher/params", _teacher.ParameterCount, 0);
         tracker.LogMetric("student/params", _pruning.Student.ParameterCount, 0);
+    }
+
+    /// <summary>The class names in label order as a JSON array; cut short (ending "…") where a tag's length limit is reached.</summary>
+    internal static string ClassNamesTag(IReadOnlyList<string> names)
+    {
+        string all = System.Text.Json.JsonSerializer.Serialize(names);
+        if (all.Length <= TrackingLimits.TagValueLength)
+            return all;
+        var kept = new List<string>();
+        foreach (string name in names)
+        {
+            if (System.Text.Json.JsonSerializer.Serialize(kept.Append(name).Append("…")).Length > TrackingLimits.TagValueLength)
+                break;
+            kept.Add(name);
+        }
+        return System.Text.Json.JsonSerializer.Serialize(kept.Append("…"));
     }
 
     public void PreparePhase(RunContext run, RunPhase phase, int index, CancellationToken cancel)

@@ -16,6 +16,7 @@ internal static class CrossChecks
         CheckModel(root.Map("student")?.Map("model"), "student.model", errors);
         CheckNormalization(root.Map("data"), errors);
         CheckAugmentNeedsImages(root.Map("data"), errors);
+        CheckImageChannels(root.Map("data"), errors);
 
         var stages = root.List("stages").OfType<MapValue>().ToList();
         for (int i = 0; i < stages.Count; i++)
@@ -101,6 +102,14 @@ internal static class CrossChecks
             {
                 errors.Add(entry.KeyAt.Error($"data.augment.{entry.Key}: needs images, but these CSV rows are flat features; set data.image_shape (e.g. [1, 8, 8]) or use mixup only"));
             }
+        }
+    }
+
+    private static void CheckImageChannels(MapValue? data, List<RecipeError> errors)
+    {
+        if (data?.Find("channels") is { Value: ScalarValue { Raw: 2L } value })
+        {
+            errors.Add(value.At.Error("data.channels: must be 1 (grey) or 3 (RGB), got 2"));
         }
     }
 

@@ -40,13 +40,27 @@ internal static class PlanBinder
         bool idx = format == "idx";
         return new DataOptions
         {
-            Format = Choice(format, "data.format", ("idx", DataFormat.Idx), ("csv", DataFormat.Csv), ("text", DataFormat.Text)),
+            Format = Choice(format, "data.format", ("idx", DataFormat.Idx), ("csv", DataFormat.Csv), ("image_folder", DataFormat.ImageFolder), ("text", DataFormat.Text)),
+            TrainFolder = data.Str("train_folder"),
+            TestFolder = data.Str("test_folder"),
+            ImageFolder = format == "image_folder"
+                ? new ImageFolderOptions
+                {
+                    Height = Ints(data, "image_size")![0],
+                    Width = Ints(data, "image_size")![1],
+                    Channels = Int(data, "channels"),
+                    ConvertChannels = Bool(data, "convert_channels"),
+                    SkipBad = Bool(data, "skip_bad"),
+                }
+                : null,
             TrainIdx = idx ? BindIdx(Map(data, "train")) : null,
             TestIdx = idx ? BindIdx(Map(data, "test")) : null,
             TrainCsv = data.Str("train_csv"),
             TestCsv = data.Str("test_csv"),
             LabelColumn = data.Str("label_column"),
             CsvHasHeader = data.Raw("header") as bool? ?? true,
+            CsvFeatures = data.Get("features") is ListValue features ? features.Items.Select(i => (string)Scalar(i)).ToArray() : null,
+            CsvLabelNames = data.Str("labels") == "name",
             ImageShape = data.Get("image_shape") is ListValue shape ? shape.Items.Select(i => (long)Scalar(i)).ToArray() : null,
             CsvScale = data.Raw("scale") as double? ?? 1.0,
             TestFraction = data.Raw("test_fraction") as double? ?? 0.2,

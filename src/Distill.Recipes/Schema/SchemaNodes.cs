@@ -11,10 +11,10 @@ internal abstract class SchemaNode
 
 /// <summary>Path: an existing file; Checkpoint: an existing file or a <c>runs:/</c> reference to an earlier run's file (looked
 /// up in the run store when the recipe is loaded for a run, see <see cref="RunReferenceLookup"/>); Folder: a folder that need
-/// not exist yet; Target: a target profile's name or file.
+/// not exist yet; ExistingFolder: a folder that exists; Target: a target profile's name or file.
 /// A path relative to the recipe's folder is resolved to a full path, so that the resolved recipe means the same
 /// files wherever it is read from.</summary>
-internal enum ScalarKind { Integer, Number, Boolean, String, Enum, Path, Checkpoint, Folder, Target }
+internal enum ScalarKind { Integer, Number, Boolean, String, Enum, Path, Checkpoint, Folder, ExistingFolder, Target }
 
 internal sealed class ScalarSchema : SchemaNode
 {
@@ -41,6 +41,7 @@ internal sealed class ScalarSchema : SchemaNode
         ScalarKind.Path => "path to an existing file (relative to the recipe's folder)",
         ScalarKind.Checkpoint => "path to an existing file (relative to the recipe's folder), or runs:/<run id, id prefix or run name>/<artifact path>: a file of an earlier run in the run store",
         ScalarKind.Folder => "path to a folder (relative to the recipe's folder)",
+        ScalarKind.ExistingFolder => "path to an existing folder (relative to the recipe's folder)",
         ScalarKind.Target => "target profile name, or path to a profile file (relative to the recipe's folder)",
         // A name's rule states its length already.
         _ => Pattern is null ? "string" + MaxLengthText() : PatternRule is { } rule ? $"name: {rule}" : $"string matching {Pattern}" + MaxLengthText(),

@@ -225,7 +225,7 @@ internal sealed class Validator(NodeLocator locate, string baseDirectory, List<R
             ScalarKind.Integer => "an integer",
             ScalarKind.Number => "a number",
             ScalarKind.Boolean => "true or false",
-            ScalarKind.Path or ScalarKind.Folder => "a path",
+            ScalarKind.Path or ScalarKind.Folder or ScalarKind.ExistingFolder => "a path",
             ScalarKind.Checkpoint => "a path or runs:/<run>/<artifact path>",
             ScalarKind.Target => "a target name or profile file",
             ScalarKind.Enum => "one of " + string.Join(" | ", schema.Allowed),
@@ -297,6 +297,13 @@ internal sealed class Validator(NodeLocator locate, string baseDirectory, List<R
                 return FullPath(text, path, at) is { } checkpoint && ShortEnough(checkpoint, schema, path, at) && ExistingFile(checkpoint, path, at) ? checkpoint : null;
             case ScalarKind.Folder:
                 return FullPath(text, path, at) is { } folder && ShortEnough(folder, schema, path, at) ? folder : null;
+            case ScalarKind.ExistingFolder:
+                if (FullPath(text, path, at) is not { } existing || !ShortEnough(existing, schema, path, at))
+                    return null;
+                if (Directory.Exists(existing))
+                    return existing;
+                Error(at, path, File.Exists(existing) ? $"{existing} is a file, not a folder" : $"folder not found: {existing}");
+                return null;
             case ScalarKind.Target:
                 // A profile file becomes its full path; a name stays a name (looked up in configs/targets when exporting).
                 if (!ShortEnough(text, schema, path, at))

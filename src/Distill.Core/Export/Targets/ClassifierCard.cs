@@ -69,14 +69,21 @@ internal static class ClassifierCard
 {
     public static JsonObject Preprocessing(Normalization? normalization, DataReading? reading) => new()
     {
-        ["steps"] = "pixels (IDX) as bytes / 255, CSV features / the recipe's scale; then per channel (x - mean) / std",
-        ["data_format"] = reading?.Format.ToString().ToLowerInvariant(),
+        ["steps"] = "pixels (IDX, image folders: RGB or grey, resized to the input's height and width) as bytes / 255, CSV features / the recipe's scale; then per channel (x - mean) / std",
+        ["data_format"] = reading?.FormatName,
         ["scale"] = reading?.Scale,
         ["csv_header"] = reading?.Format == DataFormat.Csv ? reading.Header : null,
         ["label_column"] = reading?.LabelColumn,
+        ["features"] = reading?.Features is { } features ? new JsonArray([.. features.Select(f => (JsonNode)JsonValue.Create(f))]) : null,
+        ["labels_by_name"] = reading?.Format == DataFormat.Csv ? reading.ClassNames is not null : null,
         ["mean"] = normalization is null ? null : new JsonArray([.. normalization.Mean.Select(v => (JsonNode)JsonValue.Create(v))]),
         ["std"] = normalization is null ? null : new JsonArray([.. normalization.Std.Select(v => (JsonNode)JsonValue.Create(v))]),
     };
+
+    /// <summary>The name of each class in label order: the data's class names, else the labels' numbers.</summary>
+    public static JsonArray Labels(int classes, DataReading? reading) =>
+        new([.. Enumerable.Range(0, classes).Select(i => (JsonNode)JsonValue.Create(
+            reading?.ClassNames is { } names && names.Count == classes ? names[i] : i.ToString(CultureInfo.InvariantCulture)))]);
 
     public static JsonObject Quantization(QuantizedZooModel quantized, ExportBackend backend)
     {

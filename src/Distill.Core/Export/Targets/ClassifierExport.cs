@@ -66,7 +66,7 @@ public sealed class ClassifierExport(ExportRequest request) : IFamilyExport<Clas
                 ["batch"] = signature.Batch,
             }),
             new("preprocessing", ClassifierCard.Preprocessing(request.Normalization, request.Reading)),
-            new("labels", new JsonArray([.. Enumerable.Range(0, model.NumClasses).Select(i => (JsonNode)JsonValue.Create(i.ToString(CultureInfo.InvariantCulture)))])),
+            new("labels", ClassifierCard.Labels(model.NumClasses, request.Reading)),
             new("output", new JsonObject
             {
                 ["name"] = signature.OutputName,
