@@ -30,6 +30,8 @@ public sealed class ClassifierExport(ExportRequest request) : IFamilyExport<Clas
 
     public void Check()
     {
+        if (Profile.KvCache)
+            throw new InvalidInputException($"{Profile.Source ?? Profile.Name}: kv_cache: true is for language models; a classifier has no past key/values (use a profile without it, e.g. onnx-fp32)");
         if (request.ExposeTaps && (!Backend.ExposesTaps || Profile.IsInteger))
             throw new InvalidInputException($"target {Profile.Name}: taps can be exposed in float {ExportBackends.Titles(b => b.ExposesTaps)} files only (e.g. onnx-fp32)");
         if (!Backend.HasRuntime && (request.VerifySamples ?? Profile.VerifySamples) is not null)
