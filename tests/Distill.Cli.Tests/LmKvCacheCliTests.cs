@@ -109,4 +109,15 @@ public sealed class LmKvCacheCliTests(LmTinyRun tiny) : IClassFixture<LmTinyRun>
         Assert.Contains(problem, result.StdErr);
         Assert.Equal("", result.StdOut);
     }
+
+    [Fact]
+    public void A_classifier_export_to_a_kv_cache_profile_exits_2_before_writing()
+    {
+        using var dir = new TempDir();
+        var (store, runId, recipe) = TinyDigitsRun.Train(dir);
+        var result = CliProcess.Run("export", runId, "--target", "onnx-fp32-kv", "--data", recipe, "--store", store, "--out", dir.File("kv"));
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Contains("onnx-fp32-kv.yaml: kv_cache: true is for language models", result.StdErr);
+        Assert.False(Directory.Exists(dir.File("kv")));
+    }
 }
