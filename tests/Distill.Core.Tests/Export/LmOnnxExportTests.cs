@@ -158,6 +158,40 @@ public class LmOnnxExportTests(ITestOutputHelper output)
             new TextGenerator(kvFile, ByteTokenizer.Instance).Generate("Mr. D", greedy).Tokens);
     }
 
+    /// <summary>Speculative decoding over KV-cache files (target and draft) keeps and cuts back both caches: with an
+    /// unrelated draft (most proposals rejected) and with the model as its own draft (all accepted), greedy and sampled,
+    /// the tokens are those of the full-recompute files; greedy, they are the target's own greedy tokens.</summary>
+    [Fact]
+    public void SpeculativeDecodingOverKvCacheFilesGivesTheFullRecomputeFilesTokens()
+    {
+        using var folder = new ExportFolder();
+        var sizes = Sizes with { Context = 32 };
+        using var target = NewModel(8, sizes, scale: 8);
+        using var other = NewModel(9, sizes with { Layers = 1 }, scale: 8);
+        using var targetFull = OnnxLmRunner.Open(Export(target, ByteTokenizer.Instance, folder.File("t.onnx")), 1);
+        using var targetKv = OnnxLmRunner.Open(Export(target, ByteTokenizer.Instance, folder.File("t-kv.onnx"), kvCache: true), 1);
+        using var otherFull = OnnxLmRunner.Open(Export(other, ByteTokenizer.Instance, folder.File("o.onnx")), 1);
+        using var otherKv = OnnxLmRunner.Open(Export(other, ByteTokenizer.Instance, folder.File("o-kv.onnx"), kvCache: true), 1);
+        var greedy = new GenerationOptions { MaxTokens = 60, Temperature = 0 };
+        var sampled = new GenerationOptions { MaxTokens = 60, Temperature = 0.9, TopK = 20, Seed = 5 };
+        var own = new TextGenerator(targetFull, ByteTokenizer.Instance).Generate("Mr. D", greedy).Tokens;
+        foreach (var (draftFull, draftKv, name) in new[] { (otherFull, otherKv, "unrelated"), (targetFull, targetKv, "itself") })
+        {
+            foreach (var options in new[] { greedy, sampled })
+            {
+                var full = new TextGenerator(targetFull, ByteTokenizer.Instance) { Draft = new SpeculativeDraft(draftFull, 4) }.Generate("Mr. D", options);
+                var kv = new TextGenerator(targetKv, ByteTokenizer.Instance) { Draft = new SpeculativeDraft(draftKv, 4) }.Generate("Mr. D", options);
+                output.WriteLine($"draft {name}, T={options.Temperature}: acceptance {kv.Speculation!.AcceptanceRate:P0}");
+                Assert.Equal(full.Tokens, kv.Tokens);
+                Assert.Equal(full.Speculation, kv.Speculation);
+                Assert.True(((IKvCacheModel)draftKv).CachedTokens > 0, "the draft ran through its cache");
+                if (options.Temperature == 0)
+                    Assert.Equal(own, kv.Tokens);
+            }
+        }
+        Assert.True(own.Distinct().Count() > 5, "degenerate generation proves little");
+    }
+
     [Fact]
     public void KvCacheFileDeclaresItsPastAndPresentTensorsAndItsCardDescribesThem()
     {
