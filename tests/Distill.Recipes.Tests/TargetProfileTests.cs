@@ -387,4 +387,13 @@ public class TargetProfileTests
         var missing = Single(Minimal + "\nexport: [{ }]");
         Assert.Contains("target", missing.Message);
     }
+
+    [Fact]
+    public void Classifier_recipe_exporting_to_a_kv_cache_profile_fails_at_its_line()
+    {
+        var error = Single(Minimal + "\nexport:\n  - target: onnx-fp32\n  - target: onnx-fp32-kv");
+        Assert.Equal((11, 13), (error.Line, error.Column));
+        Assert.StartsWith("export[1].target: ", error.Message);
+        Assert.EndsWith("onnx-fp32-kv.yaml: kv_cache: true is for language models; a classifier has no past key/values (use a profile without it, e.g. onnx-fp32)", error.Message);
+    }
 }
