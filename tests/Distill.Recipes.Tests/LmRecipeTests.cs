@@ -128,6 +128,13 @@ public class LmRecipeTests
     }
 
     [Fact]
+    public void Language_model_recipe_exports_the_full_recompute_and_the_kv_cache_file()
+    {
+        var plan = Load(Lm + "\nexport: [{ target: onnx-fp32 }, { target: onnx-fp32-kv }]");
+        Assert.Equal([("onnx-fp32", false), ("onnx-fp32-kv", true)], plan.Exports.Select(p => (p.Name, p.KvCache)).ToArray());
+    }
+
+    [Fact]
     public void Text_needs_a_validation_fraction_of_at_most_one_half()
     {
         string yaml = Lm.Replace("  path: pride-and-prejudice.txt", "  path: pride-and-prejudice.txt\n  validation_fraction: 0.6");

@@ -121,6 +121,16 @@ public class TargetProfileTests
         },
         new TargetProfile
         {
+            Name = "onnx-fp32-kv",
+            Description = "ONNX float32 language model with a KV cache (past key/values in, present out); onnx-fp32 keeps the full-recompute file",
+            Format = ExportBackends.Get("onnx"),
+            Precision = ExportPrecision.Float32,
+            Opset = 17,
+            KvCache = true,
+            Source = Shipped("onnx-fp32-kv"),
+        },
+        new TargetProfile
+        {
             Name = "tensorrt",
             Description = "NVIDIA TensorRT; ONNX int8 QDQ, symmetric everywhere (zero point 0), per-channel weights, entropy (KL) calibration of activations",
             Format = ExportBackends.Get("onnx"),
@@ -180,7 +190,7 @@ public class TargetProfileTests
     public void Every_shipped_profile_is_listed_and_named_as_its_file()
     {
         var entries = TargetCatalog.List();
-        string[] expected = ["arm-cortex-a", "coreml-fp16", "coreml-int8", "edge-fp16", "npu-u8", "onnx-fp32", "tensorrt", "x86-avx2", "x86-vnni"];
+        string[] expected = ["arm-cortex-a", "coreml-fp16", "coreml-int8", "edge-fp16", "npu-u8", "onnx-fp32", "onnx-fp32-kv", "tensorrt", "x86-avx2", "x86-vnni"];
         Assert.Equal(expected, entries.Select(e => e.Name).Order(StringComparer.Ordinal).ToArray());
         Assert.All(entries, e => Assert.Equal(e.Name, e.Profile!.Name));
     }
@@ -205,7 +215,7 @@ public class TargetProfileTests
             "t.yaml:4:45: weights.symmetric: expected true or false, got 'maybe'",
             "t.yaml:5:24: calibration.method: must be one of min_max | moving_average | percentile | entropy | mse, got 'kl'",
             "t.yaml:5:37: calibration.batches: must be in [1, 100000], got 0",
-            "t.yaml:6:1: unknown key 'shape'; allowed keys: name, description, format, precision, weights, activations, calibration, io, fp32_io, opset, first_layer",
+            "t.yaml:6:1: unknown key 'shape'; allowed keys: name, description, format, precision, weights, activations, calibration, io, fp32_io, opset, first_layer, kv_cache",
         ], lines);
     }
 
@@ -224,7 +234,7 @@ public class TargetProfileTests
         [
             "d.yaml:3:12: weights: unknown key 'per_chanel' (did you mean 'per_channel'?); allowed keys: bits, reduce_range, symmetric, per_channel, signed, narrow_range",
             "d.yaml:4:24: calibration.method: must be one of min_max | moving_average | percentile | entropy | mse, got 'minmax' (did you mean 'min_max'?)",
-            "d.yaml:5:1: unknown key 'fromat' (did you mean 'format'?); allowed keys: name, description, format, precision, weights, activations, calibration, io, fp32_io, opset, first_layer",
+            "d.yaml:5:1: unknown key 'fromat' (did you mean 'format'?); allowed keys: name, description, format, precision, weights, activations, calibration, io, fp32_io, opset, first_layer, kv_cache",
         ], e.Message.Split(Environment.NewLine));
     }
 
@@ -245,6 +255,15 @@ public class TargetProfileTests
 
     /// <summary>Core ML int8 files quantise weights only (8-bit codes, float activations, no calibration) and fp16 files
     /// keep float32 input and output: the keys that would say otherwise are errors at their value.</summary>
+    [Fact]
+    public void Kv_cache_is_refused_for_formats_that_write_no_language_models()
+    {
+        var e = Assert.Throws<InvalidInputException>(() => TargetProfileLoader.Parse("name: t\nformat: tflite\nprecision: int8\nkv_cache: true\n", "t.yaml"));
+        Assert.Equal("t.yaml:4:11: kv_cache: applies to language-model files, which ONNX writes; TFLite writes classifiers only", e.Message);
+        Assert.True(TargetProfileLoader.Parse("name: o\nformat: onnx\nprecision: int8\nkv_cache: true\n", "o.yaml").KvCache);
+        Assert.False(TargetProfileLoader.Parse("name: o\nformat: tflite\nprecision: int8\nkv_cache: false\n", "f.yaml").KvCache);
+    }
+
     [Fact]
     public void Core_ML_profiles_refuse_activation_calibration_and_other_widths()
     {
@@ -328,7 +347,7 @@ public class TargetProfileTests
     {
         var e = Assert.Throws<InvalidInputException>(() => TargetCatalog.Resolve("x86-vnnni"));
         Assert.StartsWith("unknown target 'x86-vnnni'", e.Message);
-        Assert.Contains("known targets: arm-cortex-a, coreml-fp16, coreml-int8, edge-fp16, npu-u8, onnx-fp32, tensorrt, x86-avx2, x86-vnni", e.Message);
+        Assert.Contains("known targets: arm-cortex-a, coreml-fp16, coreml-int8, edge-fp16, npu-u8, onnx-fp32-kv, onnx-fp32, tensorrt, x86-avx2, x86-vnni", e.Message);
     }
 
     [Fact]
@@ -367,5 +386,14 @@ public class TargetProfileTests
 
         var missing = Single(Minimal + "\nexport: [{ }]");
         Assert.Contains("target", missing.Message);
+    }
+
+    [Fact]
+    public void Classifier_recipe_exporting_to_a_kv_cache_profile_fails_at_its_line()
+    {
+        var error = Single(Minimal + "\nexport:\n  - target: onnx-fp32\n  - target: onnx-fp32-kv");
+        Assert.Equal((11, 13), (error.Line, error.Column));
+        Assert.StartsWith("export[1].target: ", error.Message);
+        Assert.EndsWith("onnx-fp32-kv.yaml: kv_cache: true is for language models; a classifier has no past key/values (use a profile without it, e.g. onnx-fp32)", error.Message);
     }
 }

@@ -35,11 +35,17 @@ public static class GenerateCommand
         DefaultValueFactory = _ => 4,
     };
 
+    private static readonly Option<ContextOverflow> Overflow = new("--overflow")
+    {
+        Description = "Past the model's context: slide (each token from the last context tokens; a KV-cache file reruns the window every step) or restart (when the window is full, go on from its last half: a KV-cache file stays one position per token)",
+        DefaultValueFactory = _ => ContextOverflow.Slide,
+    };
+
     public static Command Create()
     {
         var command = new Command("generate", "Continue a prompt with a language-model checkpoint or its exported model.onnx; streams the text and reports tokens per second.")
         {
-            Checkpoint, Prompt, MaxTokens, Temperature, TopK, Seed, Draft, DraftTokens,
+            Checkpoint, Prompt, MaxTokens, Temperature, TopK, Seed, Draft, DraftTokens, Overflow,
         };
         command.SetAction(Execute);
         return command;
@@ -65,6 +71,7 @@ public static class GenerateCommand
             Temperature = parse.GetValue(Temperature),
             TopK = parse.GetValue(TopK),
             Seed = parse.GetValue(Seed),
+            Overflow = parse.GetValue(Overflow),
         };
         bool json = parse.GetValue(GlobalOptions.Json);
         var generator = new TextGenerator(model, tokenizer)
@@ -89,6 +96,8 @@ public static class GenerateCommand
                 temperature = options.Temperature,
                 top_k = options.TopK,
                 seed = options.Seed,
+                overflow = options.Overflow.ToString().ToLowerInvariant(),
+                kv_cache = model is IKvCacheModel,
                 draft = draftPath,
                 draft_model = draft?.Describe,
                 draft_tokens = draft is null ? (int?)null : parse.GetValue(DraftTokens),
@@ -137,8 +146,9 @@ public static class GenerateCommand
         if (ExportBackends.ForFile(path) is { LanguageModels: { } lm } backend)
         {
             var file = lm.Open(path, threads);
-            string describe = string.Format(CultureInfo.InvariantCulture, "{0}, {1}, {2}, {3:N0} parameters",
-                backend.RuntimeName, file.Card["target"]?["precision"], file.Tokenizer.Kind, file.Card["model"]?["parameters"]?.GetValue<long>() ?? 0);
+            string describe = string.Format(CultureInfo.InvariantCulture, "{0}, {1}, {2}, {3:N0} parameters{4}",
+                backend.RuntimeName, file.Card["target"]?["precision"], file.Tokenizer.Kind, file.Card["model"]?["parameters"]?.GetValue<long>() ?? 0,
+                file is IKvCacheModel ? ", KV cache" : "");
             return (file, file.Tokenizer, describe, file);
         }
         var (model, tokenizer, _) = LmCheckpoint.Load(path);

@@ -26,6 +26,9 @@ public sealed record ExportOptions
     /// <summary>ONNX float32/float16: add the zoo model's taps (block{i}, features, hidden{i}) as further graph
     /// outputs named like the taps, after "logits", so that the file can serve as a teacher for hint losses.</summary>
     public bool ExposeTaps { get; init; }
+    /// <summary>ONNX language models: past key/values in, present ones out (Onnx.LmKvCacheLayout), so that generation
+    /// runs one position per new token; false writes the full-recompute file.</summary>
+    public bool KvCache { get; init; }
 }
 
 /// <summary>What an exported file takes and gives, as the model card describes it.</summary>

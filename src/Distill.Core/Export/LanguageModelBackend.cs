@@ -14,6 +14,10 @@ public interface ILanguageModelBackend
     /// <summary>The names of the file's input, its dimensions and its output, for the model card.</summary>
     LmSignature Signature { get; }
 
+    /// <summary>The model card's <c>kv_cache</c> section (the past/present tensors of the KV-cache form) of a model with
+    /// <paramref name="options"/>; null when the format has no such form.</summary>
+    JsonObject? KvCache(TransformerLmOptions options);
+
     /// <summary>The int8 weight form for a profile's weight scheme.</summary>
     /// <param name="where">The profile, for the message.</param>
     /// <exception cref="InvalidInputException">The format cannot compute with such weights.</exception>

@@ -23,6 +23,6 @@ public static class LmThroughput
         var (_, elapsed) = generator.GenerateTokens(context[^Math.Min(context.Length, model.Context)..], new GenerationOptions { MaxTokens = tokens, Temperature = 0 });
         double seconds = elapsed.TotalSeconds;
         return new LmThroughputResult(seconds > 0 ? tokens / seconds : 0, tokens, Math.Min(context.Length, model.Context), threads,
-            $"greedy decoding, {tokens} tokens after {warmup} warm-up tokens, a {Math.Min(context.Length, model.Context)}-token window per step (no past key/values), batch 1, {threads} intra-op thread(s)");
+            $"greedy decoding, {tokens} tokens after {warmup} warm-up tokens, a {Math.Min(context.Length, model.Context)}-token window per step ({(model is IKvCacheModel ? "KV-cache file, but the window slides past the context, so each step reruns it" : "no past key/values")}), batch 1, {threads} intra-op thread(s)");
     }
 }

@@ -21,9 +21,15 @@ public sealed record SpeculationStats(int Proposed, int Accepted, int TargetCall
 /// distributions after the same temperature and top-k).</para>
 /// <para>The target sees at most its context, as in plain generation: while the text and the draft fit in it, one pass
 /// scores the whole draft; past it, each position is scored in its own sliding window (exact, but no faster).</para>
+/// <para>Both models read their windows through <see cref="ContextWindow"/>, so a KV-cache file (either one) keeps
+/// its cache across steps: the draft runs one position per proposed token, and after a rejection both caches are cut
+/// back to the accepted text instead of rerun.</para>
 /// </summary>
 internal sealed class SpeculativeDecoding(INextTokenModel target, SpeculativeDraft draft)
 {
+    private readonly ContextWindow _targetWindow = new(target, ContextOverflow.Slide);
+    private readonly ContextWindow _draftWindow = new(draft.Model, ContextOverflow.Slide);
+
     public (int[] Tokens, SpeculationStats Stats) Generate(int[] prompt, GenerationOptions options, Random random, Action<int>? onToken)
     {
         var context = new List<int>(prompt);
@@ -45,7 +51,7 @@ internal sealed class SpeculativeDecoding(INextTokenModel target, SpeculativeDra
             var drafted = new List<int>(context);
             for (int j = 0; j < k; j++)
             {
-                var logits = draft.Model.NextTokenLogits(Window(drafted, drafted.Count, draft.Model.Context));
+                var logits = _draftWindow.Next(drafted);
                 draftCalls++;
                 if (greedy)
                 {
@@ -108,7 +114,7 @@ internal sealed class SpeculativeDecoding(INextTokenModel target, SpeculativeDra
         if (tokens.Count <= target.Context)
         {
             calls++;
-            return target.PositionLogits(tokens, count);
+            return _targetWindow.Logits(tokens, count);
         }
         var logits = new float[count][];
         for (int j = 0; j < count; j++)

@@ -15,6 +15,9 @@ public sealed record GenerationOptions
 
     /// <summary>Seeds the sampler (System.Random): same model, prompt and options give the same text.</summary>
     public int Seed { get; init; }
+
+    /// <summary>Which window each token is predicted from once the text outgrows the model's context.</summary>
+    public ContextOverflow Overflow { get; init; } = ContextOverflow.Slide;
 }
 
 /// <param name="TokensPerSecond">New tokens divided by the wall time of the generation loop (model calls and
@@ -25,7 +28,8 @@ public sealed record GenerationResult(string Text, int[] Tokens, int PromptToken
 
 /// <summary>Autoregressive text generation with a <see cref="TransformerLm"/> or any <see cref="INextTokenModel"/>
 /// (e.g. an ONNX file in ONNX Runtime). The model sees at most its context: past that, the oldest tokens slide out of
-/// the window. With a <see cref="Draft"/>, tokens come from <see cref="SpeculativeDecoding"/>: the same text when
+/// the window (<see cref="GenerationOptions.Overflow"/>). A model with a KV cache (<see cref="IKvCacheModel"/>) runs
+/// one position per token while the window only grows. With a <see cref="Draft"/>, tokens come from <see cref="SpeculativeDecoding"/>: the same text when
 /// greedy, the same distribution when sampling, in fewer passes of the model.</summary>
 public sealed class TextGenerator(INextTokenModel model, ITokenizer tokenizer)
 {
@@ -95,11 +99,11 @@ public sealed class TextGenerator(INextTokenModel model, ITokenizer tokenizer)
         }
         var context = new List<int>(prompt);
         var generated = new int[options.MaxTokens];
+        var windows = new ContextWindow(model, options.Overflow);
         var watch = Stopwatch.StartNew();
         for (int step = 0; step < options.MaxTokens; step++)
         {
-            int window = Math.Min(context.Count, model.Context);
-            var last = model.NextTokenLogits(context.GetRange(context.Count - window, window));
+            var last = windows.Next(context);
             int next = Pick(last, options, random);
             generated[step] = next;
             context.Add(next);
@@ -186,6 +190,11 @@ public sealed class TextGenerator(INextTokenModel model, ITokenizer tokenizer)
         }
         if (Draft is { } draft)
         {
+            if (options.Overflow != ContextOverflow.Slide)
+            {
+                throw new InvalidInputException(
+                    $"speculative decoding (a draft) slides the window past the context; overflow {options.Overflow.ToString().ToLowerInvariant()} is for plain generation.");
+            }
             if (draft.Tokens < 1)
             {
                 throw new InvalidInputException($"draft tokens must be at least 1, got {draft.Tokens}.");

@@ -5,8 +5,8 @@ using Distill.Recipes.Targets;
 namespace Distill.Recipes.Schema;
 
 /// <summary>Resolves the targets of the recipe's export list (a profile file relative to the recipe's folder,
-/// or a profile name); an unknown target, a bad profile, or (for data.format text) a profile a language model cannot
-/// be exported to is an error at the target's line.</summary>
+/// or a profile name); an unknown target, a bad profile, or a profile the recipe's model family (a language model
+/// for data.format text, else a classifier) cannot be exported to is an error at the target's line.</summary>
 internal static class ExportChecks
 {
     public static void Run(MapValue root, string folder, List<RecipeError> errors)
@@ -23,6 +23,8 @@ internal static class ExportChecks
                 var profile = TargetCatalog.Resolve(target, folder);
                 if (text)
                     LanguageModelExport.WeightsFor(profile);
+                else
+                    ClassifierExport.CheckProfile(profile);
                 if (!seen.Add(profile.Name))
                     errors.Add(value.At.Error($"export[{i}].target: target '{profile.Name}' is already exported by an earlier item"));
             }

@@ -86,6 +86,8 @@ public static class TargetProfileLoader
         Check("first_layer", !backend.FirstLayerFloat || precision != "int8",
             $"applies to int8 {ExportBackends.Titles(b => b.FirstLayerFloat)} files only ({ExportBackends.Titles(b => !b.FirstLayerFloat && !b.Int8WeightsOnly)} int8 is full-integer)");
         Check("opset", !backend.Opset, $"applies to {ExportBackends.Titles(b => b.Opset)} files only");
+        Check("kv_cache", values.Raw("kv_cache") is true && backend.LanguageModels is null,
+            $"applies to language-model files, which {ExportBackends.Titles(b => b.LanguageModels is not null)} writes; {backend.Title} writes classifiers only");
         Check("activations", backend.Int8WeightsOnly,
             $"{backend.Title} int8 files quantise weights only (activations stay float); the key applies to {ExportBackends.Titles(b => !b.Int8WeightsOnly)} int8 files");
         Check("calibration", backend.Int8WeightsOnly,
@@ -127,6 +129,7 @@ public static class TargetProfileLoader
             Float32Io = Bool(values, "fp32_io"),
             FirstLayerFloat = (string)values.Raw("first_layer")! == "float",
             Opset = Int(values, "opset"),
+            KvCache = Bool(values, "kv_cache"),
             Source = Path.GetFullPath(path),
         };
     }

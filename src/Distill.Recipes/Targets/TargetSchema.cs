@@ -77,6 +77,7 @@ internal static class TargetSchema
             new() { Key = "fp32_io", Schema = Boolean, Default = Defaults.Float32Io, Doc = "fp16: keep float32 input and output" },
             new() { Key = "opset", Schema = Int(13, 22), Default = (long)Defaults.Opset, Doc = "ONNX opset" },
             new() { Key = "first_layer", Schema = OneOf(["integer", "float"]), Default = Defaults.FirstLayerFloat ? "float" : "integer", Doc = "ONNX int8: a first conv computes in float" },
+            new() { Key = "kv_cache", Schema = Boolean, Default = Defaults.KvCache, Doc = "Language models (ONNX): the file takes past keys and values and returns the present ones, so generation runs one position per new token; false: the full-recompute file (tokens in, logits out)" },
         ],
     };
 

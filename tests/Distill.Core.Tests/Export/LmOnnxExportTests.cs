@@ -32,9 +32,14 @@ public class LmOnnxExportTests(ITestOutputHelper output)
         return model;
     }
 
-    private static string Export(TransformerLm model, ITokenizer tokenizer, string path, LmInt8Weights? int8 = null)
+    private static string Export(TransformerLm model, ITokenizer tokenizer, string path, LmInt8Weights? int8 = null, bool kvCache = false)
     {
-        var profile = new TargetProfile { Name = int8 is null ? "onnx-fp32" : "x86-vnni", Precision = int8 is null ? ExportPrecision.Float32 : ExportPrecision.Int8 };
+        var profile = new TargetProfile
+        {
+            Name = int8 is null ? "onnx-fp32" : "x86-vnni",
+            Precision = int8 is null ? ExportPrecision.Float32 : ExportPrecision.Int8,
+            KvCache = kvCache,
+        };
         var card = LanguageModelExport.StaticCard(model, tokenizer, profile, int8, new ExportSource(null, "test"));
         var options = profile.ExportOptions(new Dictionary<string, string> { [ModelCard.MetadataKey] = ModelCard.ToJson(card, indented: false) });
         return LmOnnxExporter.Export(model, options, path, int8).Path;
@@ -104,6 +109,107 @@ public class LmOnnxExportTests(ITestOutputHelper output)
         var sampled = new GenerationOptions { MaxTokens = 40, Temperature = 0.9, TopK = 10, Seed = 7 };
         Assert.Equal(new TextGenerator(small, chars).Generate("Mr. Darcy", sampled).Tokens,
             new TextGenerator(runner, runner.Tokenizer).Generate("Mr. Darcy", sampled).Tokens);
+    }
+
+    /// <summary>The KV-cache file against the full-recompute file of the same model: 200 greedy steps after a 5-token
+    /// prompt with a 16-token context, so the windows slide (every step reruns the window in both files) or restart
+    /// (the cache grows from 8 to 16 tokens between restarts): the same tokens and logits within 1e-4 at every step.</summary>
+    [Theory]
+    [InlineData(ContextOverflow.Slide)]
+    [InlineData(ContextOverflow.Restart)]
+    public void KvCacheFileGivesTheFullRecomputeFilesTokensAndLogitsFor200Steps(ContextOverflow overflow)
+    {
+        using var folder = new ExportFolder();
+        using var model = NewModel(6, scale: 8);
+        string full = Export(model, ByteTokenizer.Instance, folder.File("full.onnx"));
+        string kv = Export(model, ByteTokenizer.Instance, folder.File("kv.onnx"), kvCache: true);
+        OnnxChecker.Check(kv);
+        using var fullFile = OnnxLmRunner.Open(full, 1);
+        using var kvFile = OnnxLmRunner.Open(kv, 1);
+        Assert.IsNotAssignableFrom<IKvCacheModel>(fullFile);
+        var cached = Assert.IsAssignableFrom<IKvCacheModel>(kvFile);
+
+        var fullWindows = new ContextWindow(fullFile, overflow);
+        var kvWindows = new ContextWindow(kvFile, overflow);
+        List<int> a = [.. ByteTokenizer.Instance.Encode("Mr. D", "prompt")], b = [.. a];
+        double worst = 0;
+        int appendedOne = 0;
+        for (int step = 0; step < 200; step++)
+        {
+            var expected = fullWindows.Next(a);
+            int before = cached.CachedTokens;
+            var actual = kvWindows.Next(b);
+            appendedOne += cached.CachedTokens == before + 1 ? 1 : 0;
+            worst = Math.Max(worst, expected.Zip(actual, (x, y) => Math.Abs(x - y)).Max());
+            a.Add(TextGenerator.Argmax(expected));
+            b.Add(TextGenerator.Argmax(actual));
+            Assert.Equal(a, b);
+        }
+        output.WriteLine($"{overflow}: max |logit diff| {worst:G3}, {appendedOne} of 200 steps ran one position; text {ByteTokenizer.Instance.Decode(b)}");
+        Assert.True(worst <= 1e-4, $"max |logit diff| {worst}");
+        Assert.True(a.Distinct().Count() > 5, "degenerate generation proves little");
+        // Slide: only the steps while the text grows from 6 to 16 tokens extend the cache (11), every later one reruns the
+        // full window. Restart: the cache is rebuilt at the prompt (5 tokens) and whenever the window would reach 17
+        // tokens (17, 26, …, 197: 21 times, keeping 8), every other step appends one token: 200 − 22 = 178.
+        Assert.Equal(overflow == ContextOverflow.Slide ? 11 : 178, appendedOne);
+
+        var greedy = new GenerationOptions { MaxTokens = 200, Temperature = 0, Overflow = overflow };
+        Assert.Equal(new TextGenerator(fullFile, ByteTokenizer.Instance).Generate("Mr. D", greedy).Tokens,
+            new TextGenerator(kvFile, ByteTokenizer.Instance).Generate("Mr. D", greedy).Tokens);
+    }
+
+    /// <summary>Speculative decoding over KV-cache files (target and draft) keeps and cuts back both caches: with an
+    /// unrelated draft (most proposals rejected) and with the model as its own draft (all accepted), greedy and sampled,
+    /// the tokens are those of the full-recompute files; greedy, they are the target's own greedy tokens.</summary>
+    [Fact]
+    public void SpeculativeDecodingOverKvCacheFilesGivesTheFullRecomputeFilesTokens()
+    {
+        using var folder = new ExportFolder();
+        var sizes = Sizes with { Context = 32 };
+        using var target = NewModel(8, sizes, scale: 8);
+        using var other = NewModel(9, sizes with { Layers = 1 }, scale: 8);
+        using var targetFull = OnnxLmRunner.Open(Export(target, ByteTokenizer.Instance, folder.File("t.onnx")), 1);
+        using var targetKv = OnnxLmRunner.Open(Export(target, ByteTokenizer.Instance, folder.File("t-kv.onnx"), kvCache: true), 1);
+        using var otherFull = OnnxLmRunner.Open(Export(other, ByteTokenizer.Instance, folder.File("o.onnx")), 1);
+        using var otherKv = OnnxLmRunner.Open(Export(other, ByteTokenizer.Instance, folder.File("o-kv.onnx"), kvCache: true), 1);
+        var greedy = new GenerationOptions { MaxTokens = 60, Temperature = 0 };
+        var sampled = new GenerationOptions { MaxTokens = 60, Temperature = 0.9, TopK = 20, Seed = 5 };
+        var own = new TextGenerator(targetFull, ByteTokenizer.Instance).Generate("Mr. D", greedy).Tokens;
+        foreach (var (draftFull, draftKv, name) in new[] { (otherFull, otherKv, "unrelated"), (targetFull, targetKv, "itself") })
+        {
+            foreach (var options in new[] { greedy, sampled })
+            {
+                var full = new TextGenerator(targetFull, ByteTokenizer.Instance) { Draft = new SpeculativeDraft(draftFull, 4) }.Generate("Mr. D", options);
+                var kv = new TextGenerator(targetKv, ByteTokenizer.Instance) { Draft = new SpeculativeDraft(draftKv, 4) }.Generate("Mr. D", options);
+                output.WriteLine($"draft {name}, T={options.Temperature}: acceptance {kv.Speculation!.AcceptanceRate:P0}");
+                Assert.Equal(full.Tokens, kv.Tokens);
+                Assert.Equal(full.Speculation, kv.Speculation);
+                Assert.True(((IKvCacheModel)draftKv).CachedTokens > 0, "the draft ran through its cache");
+                if (options.Temperature == 0)
+                    Assert.Equal(own, kv.Tokens);
+            }
+        }
+        Assert.True(own.Distinct().Count() > 5, "degenerate generation proves little");
+    }
+
+    [Fact]
+    public void KvCacheFileDeclaresItsPastAndPresentTensorsAndItsCardDescribesThem()
+    {
+        using var folder = new ExportFolder();
+        using var model = NewModel(7);
+        string kv = Export(model, ByteTokenizer.Instance, folder.File("kv.onnx"), kvCache: true);
+        var proto = Load(kv);
+        Assert.Equal(["tokens", "past_key_values.0.key", "past_key_values.0.value", "past_key_values.1.key", "past_key_values.1.value"],
+            proto.Graph.Input.Select(i => i.Name));
+        Assert.Equal(["logits", "present.0.key", "present.0.value", "present.1.key", "present.1.value"], proto.Graph.Output.Select(o => o.Name));
+        var past = proto.Graph.Input[1].Type.TensorType.Shape.Dim;
+        Assert.Equal(("batch", 4L, "past_sequence", 8L), (past[0].DimParam, past[1].DimValue, past[2].DimParam, past[3].DimValue));
+        using var file = OnnxLmRunner.Open(kv, 1);
+        var card = file.Card["kv_cache"]!.AsObject();
+        Assert.Equal("[-1,4,-1,8]", card["shape"]!.ToJsonString());
+        Assert.Equal("float32", card["dtype"]!.GetValue<string>());
+        Assert.StartsWith("KV cache:", file.Card["decoding"]!.GetValue<string>());
+        Assert.Null(Load(Export(model, ByteTokenizer.Instance, folder.File("full.onnx"))).Graph.Input.Skip(1).FirstOrDefault());
     }
 
     [Fact]

@@ -23,12 +23,14 @@ internal sealed class LmGraphLowering
     private readonly Dictionary<string, (float[] Values, long[] Shape)> _weights;
     private readonly LmInt8Weights? _int8;
     private readonly HashSet<string> _quantizable;
+    private readonly bool _kvCache;
 
-    private LmGraphLowering(OnnxGraph graph, TransformerLm model, LmInt8Weights? int8)
+    private LmGraphLowering(OnnxGraph graph, TransformerLm model, LmInt8Weights? int8, bool kvCache)
     {
         _graph = graph;
         _options = model.Options;
         _int8 = int8;
+        _kvCache = kvCache;
         _quantizable = model.Layers.Select(l => l.Name).ToHashSet();
         _weights = [];
         foreach (var (name, parameter) in model.named_parameters())
@@ -38,23 +40,36 @@ internal sealed class LmGraphLowering
         }
     }
 
-    /// <summary>Adds the graph from <paramref name="tokens"/> to the float logits; returns the logits' name.</summary>
-    public static string Lower(OnnxGraph graph, TransformerLm model, LmInt8Weights? int8, string tokens)
+    /// <summary>Adds the graph from <paramref name="tokens"/> to the float logits; returns the logits' name. With
+    /// <paramref name="kvCache"/>, every block also reads its past keys and values and writes the present ones
+    /// (<see cref="LmKvCacheLayout"/>; the caller declares them as graph inputs and outputs), and positions and the
+    /// causal mask start after the past.</summary>
+    public static string Lower(OnnxGraph graph, TransformerLm model, LmInt8Weights? int8, string tokens, bool kvCache = false)
     {
         ArgumentNullException.ThrowIfNull(model);
-        return new LmGraphLowering(graph, model, int8).LowerModel(tokens);
+        return new LmGraphLowering(graph, model, int8, kvCache).LowerModel(tokens);
     }
 
     private string LowerModel(string tokens)
     {
         int context = _options.Context;
         string one = _graph.Int64Tensor("const.one", [1], []);
-        string zero = _graph.Int64Tensor("const.zero", [0], []);
         string shape = _graph.Node("Shape", "tokens.shape", [tokens], "tokens.shape");
         string seq = _graph.Node("Gather", "sequence_length", [shape, one], "sequence_length", OnnxGraph.Int("axis", 0));
         string seq1d = _graph.Node("Gather", "sequence_length_1d", [shape, _graph.Int64Tensor("const.one_1d", [1], [1])], "sequence_length_1d",
             OnnxGraph.Int("axis", 0));
-        string positions = _graph.Node("Range", "positions", [zero, seq, one], "positions");
+        string first = _kvCache ? "" : _graph.Int64Tensor("const.zero", [0], []);
+        string first1d = "";
+        if (_kvCache)
+        {
+            string pastShape = _graph.Node("Shape", "past.shape", [LmKvCacheLayout.PastKey(0)], "past.shape");
+            first = _graph.Node("Gather", "past_sequence_length", [pastShape, _graph.Int64Tensor("const.two", [2], [])], "past_sequence_length",
+                OnnxGraph.Int("axis", 0));
+            first1d = _graph.Node("Gather", "past_sequence_length_1d", [pastShape, _graph.Int64Tensor("const.two_1d", [2], [1])],
+                "past_sequence_length_1d", OnnxGraph.Int("axis", 0));
+        }
+        string end = _kvCache ? _graph.Node("Add", "positions.end", [first, seq], "positions.end") : seq;
+        string positions = _graph.Node("Range", "positions", [first, end, one], "positions");
 
         string tokEmb = Float("tok_emb.weight");
         string tok = _graph.Node("Gather", "tok_emb", [tokEmb, tokens], "tok_emb.output", OnnxGraph.Int("axis", 0));
@@ -69,15 +84,21 @@ internal sealed class LmGraphLowering
                 mask[row * context + col] = float.NegativeInfinity;
             }
         }
-        string maskEnds = _graph.Node("Concat", "causal_mask.ends", [seq1d, seq1d], "causal_mask.ends", OnnxGraph.Int("axis", 0));
+        // Rows: the input's positions (after the past); columns: every key position, past and present.
+        string end1d = _kvCache ? _graph.Node("Add", "total_sequence_length_1d", [first1d, seq1d], "total_sequence_length_1d") : seq1d;
+        string maskStarts = _kvCache
+            ? _graph.Node("Concat", "causal_mask.starts", [first1d, _graph.Int64Tensor("const.zero_1d", [0], [1])], "causal_mask.starts",
+                OnnxGraph.Int("axis", 0))
+            : _graph.Int64Tensor("causal_mask.starts", [0, 0], [2]);
+        string maskEnds = _graph.Node("Concat", "causal_mask.ends", [end1d, end1d], "causal_mask.ends", OnnxGraph.Int("axis", 0));
         string causal = _graph.Node("Slice", "causal_mask.slice",
-            [_graph.FloatTensor("causal_mask", mask, [context, context]), _graph.Int64Tensor("causal_mask.starts", [0, 0], [2]), maskEnds,
+            [_graph.FloatTensor("causal_mask", mask, [context, context]), maskStarts, maskEnds,
                 _graph.Int64Tensor("causal_mask.axes", [0, 1], [2])],
             "causal_mask.sliced");
 
         for (int i = 0; i < _options.Layers; i++)
         {
-            x = Block($"blocks.{i}", x, causal);
+            x = Block(i, x, causal);
         }
         x = LayerNorm("ln_f", x);
         if (_int8 is { Head: true })
@@ -89,8 +110,9 @@ internal sealed class LmGraphLowering
         return _graph.Node("MatMul", "head", [x, head], "logits");
     }
 
-    private string Block(string p, string x, string causal)
+    private string Block(int layer, string x, string causal)
     {
+        string p = $"blocks.{layer}";
         int d = _options.DModel, heads = _options.Heads, headDim = d / heads;
         string h = LayerNorm($"{p}.ln1", x);
         string qkv = Linear($"{p}.attn.qkv", h);
@@ -98,8 +120,22 @@ internal sealed class LmGraphLowering
         _graph.Node("Split", $"{p}.attn.split", [qkv, split], [$"{p}.attn.q", $"{p}.attn.k", $"{p}.attn.v"], OnnxGraph.Int("axis", -1));
         string heads4 = Shared("const.heads_shape", name => _graph.Int64Tensor(name, [0, 0, heads, headDim], [4]));
         string q = Heads($"{p}.attn.q", heads4, [0, 2, 1, 3]);
-        string kT = Heads($"{p}.attn.k", heads4, [0, 2, 3, 1]);
-        string v = Heads($"{p}.attn.v", heads4, [0, 2, 1, 3]);
+        string kT, v;
+        if (_kvCache)
+        {
+            // Keys and values [B, heads, T, hd] are appended to the past along the sequence axis; the attention reads
+            // the present ones (past + new), the keys transposed.
+            string k = _graph.Node("Concat", $"{p}.attn.present_key", [LmKvCacheLayout.PastKey(layer), Heads($"{p}.attn.k", heads4, [0, 2, 1, 3])],
+                LmKvCacheLayout.PresentKey(layer), OnnxGraph.Int("axis", 2));
+            v = _graph.Node("Concat", $"{p}.attn.present_value", [LmKvCacheLayout.PastValue(layer), Heads($"{p}.attn.v", heads4, [0, 2, 1, 3])],
+                LmKvCacheLayout.PresentValue(layer), OnnxGraph.Int("axis", 2));
+            kT = _graph.Node("Transpose", $"{p}.attn.present_key.transpose", [k], $"{p}.attn.present_key.transposed", OnnxGraph.Ints("perm", [0, 1, 3, 2]));
+        }
+        else
+        {
+            kT = Heads($"{p}.attn.k", heads4, [0, 2, 3, 1]);
+            v = Heads($"{p}.attn.v", heads4, [0, 2, 1, 3]);
+        }
         string scale = Shared("const.attention_scale", name => _graph.FloatTensor(name, [(float)(1.0 / Math.Sqrt(headDim))], []));
         string scores = _graph.Node("MatMul", $"{p}.attn.scores", [q, kT], $"{p}.attn.scores");
         scores = _graph.Node("Mul", $"{p}.attn.scaled", [scores, scale], $"{p}.attn.scaled");

@@ -6,8 +6,10 @@ namespace Distill.Core.Export.Onnx;
 
 /// <summary>Writes a <see cref="TransformerLm"/> as an ONNX file: input "tokens" int64 [batch, sequence], output
 /// "logits" float32 [batch, sequence, vocab], both dimensions symbolic, sequence ≤ the model's context. No past
-/// key/values: a generator feeds the last ≤ context tokens and reads the last position. fp32, or int8 weights for the
-/// large matmuls (<see cref="LmInt8Weights"/>, see <see cref="LmGraphLowering"/>).</summary>
+/// key/values: a generator feeds the last ≤ context tokens and reads the last position. With
+/// <see cref="ExportOptions.KvCache"/> the file also takes past keys and values and returns the present ones
+/// (<see cref="LmKvCacheLayout"/>). fp32, or int8 weights for the large matmuls (<see cref="LmInt8Weights"/>, see
+/// <see cref="LmGraphLowering"/>).</summary>
 public static class LmOnnxExporter
 {
     public const string InputName = "tokens";
@@ -28,7 +30,7 @@ public static class LmOnnxExporter
         var weights = options.Precision == ExportPrecision.Int8 ? int8 ?? new LmInt8Weights() : null;
 
         var graph = new OnnxGraph();
-        string logits = LmGraphLowering.Lower(graph, model, weights, InputName);
+        string logits = LmGraphLowering.Lower(graph, model, weights, InputName, options.KvCache);
         if (logits != OutputName)
         {
             throw new InvalidOperationException($"the LM graph ends in '{logits}', not '{OutputName}'");
@@ -36,13 +38,24 @@ public static class LmOnnxExporter
         graph.Proto.Input.Add(OnnxGraph.TensorValue(InputName, OnnxGraph.Int64, [(0, BatchDimension), (0, SequenceDimension)]));
         graph.Proto.Output.Add(OnnxGraph.TensorValue(OutputName, OnnxGraph.Float,
             [(0, BatchDimension), (0, SequenceDimension), (model.Options.VocabSize, null)]));
+        if (options.KvCache)
+        {
+            var layout = LmKvCacheLayout.Of(model.Options);
+            foreach (var (past, present) in layout.PastNames.Zip(layout.PresentNames))
+            {
+                graph.Proto.Input.Add(OnnxGraph.TensorValue(past, OnnxGraph.Float,
+                    [(0, BatchDimension), (layout.Heads, null), (0, LmKvCacheLayout.PastSequenceDimension), (layout.HeadDim, null)]));
+                graph.Proto.Output.Add(OnnxGraph.TensorValue(present, OnnxGraph.Float,
+                    [(0, BatchDimension), (layout.Heads, null), (0, LmKvCacheLayout.TotalSequenceDimension), (layout.HeadDim, null)]));
+            }
+        }
 
         var proto = new ModelProto
         {
             IrVersion = options.OnnxIrVersion,
             ProducerName = OnnxExporter.ProducerName,
             ProducerVersion = VersionInfo.Distill,
-            DocString = $"Distill {LmCheckpoint.Describe(model.Options)}, {(weights is null ? "fp32" : "int8 weights")}",
+            DocString = $"Distill {LmCheckpoint.Describe(model.Options)}, {(weights is null ? "fp32" : "int8 weights")}{(options.KvCache ? ", KV cache" : "")}",
             Graph = graph.Proto,
         };
         proto.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = options.OnnxOpset });

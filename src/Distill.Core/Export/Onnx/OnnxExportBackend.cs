@@ -114,6 +114,8 @@ public sealed class OnnxExportBackend : ExportBackend
         public ExportedModelInfo Export(TransformerLm model, ExportOptions options, string path, LmInt8Weights? int8) =>
             LmOnnxExporter.Export(model, options, path, int8);
 
-        public ILanguageModelFile Open(string path, int threads) => new OnnxLmRunner(path, threads);
+        public JsonObject? KvCache(TransformerLmOptions options) => LmKvCacheLayout.Of(options).Card(options.Context);
+
+        public ILanguageModelFile Open(string path, int threads) => OnnxLmRunner.Open(path, threads);
     }
 }

@@ -9,7 +9,10 @@ namespace Distill.Core.Export.Onnx;
 
 /// <summary>A language-model ONNX file (<see cref="LmOnnxExporter"/>) loaded in ONNX Runtime (CPU, all graph
 /// optimisations on). Its context, vocabulary and tokenizer come from the model card in the file's metadata
-/// (<see cref="ModelCard.MetadataKey"/>), so the file alone is enough to generate text.</summary>
+/// (<see cref="ModelCard.MetadataKey"/>), so the file alone is enough to generate text. A KV-cache file (past
+/// key/value inputs, <see cref="LmKvCacheLayout"/>) is recognised by its inputs and checked against the layout its model
+/// card implies; its full-window methods feed an empty past. <see cref="Open"/> gives such a file a cache
+/// (<see cref="OnnxKvCacheLmRunner"/>).</summary>
 public sealed class OnnxLmRunner : ILanguageModelFile
 {
     private readonly InferenceSession _session;
@@ -47,6 +50,7 @@ public sealed class OnnxLmRunner : ILanguageModelFile
             {
                 throw new InvalidInputException($"{path}: output '{logitsOutput}' is {output.ElementDataType}, not float logits");
             }
+            KvCache = ReadKvLayout(path, _session, Card);
         }
         catch
         {
@@ -56,7 +60,17 @@ public sealed class OnnxLmRunner : ILanguageModelFile
         }
     }
 
+    /// <summary>Opens <paramref name="path"/>; a KV-cache file comes with its cache.</summary>
+    public static ILanguageModelFile Open(string path, int threads)
+    {
+        var runner = new OnnxLmRunner(path, threads);
+        return runner.KvCache is null ? runner : new OnnxKvCacheLmRunner(runner);
+    }
+
     public string Path { get; }
+
+    /// <summary>The past/present layout of a KV-cache file; null for a full-recompute file.</summary>
+    public LmKvCacheLayout? KvCache { get; }
 
     public int Context { get; }
 
@@ -75,8 +89,7 @@ public sealed class OnnxLmRunner : ILanguageModelFile
         {
             throw new ArgumentException($"tokens must be [batch, sequence] with 1 ≤ sequence ≤ {Context}; got {tokens.Length} ids for [{batch}, {sequence}]", nameof(tokens));
         }
-        using var value = OrtValue.CreateTensorValueFromMemory(tokens, [batch, sequence]);
-        using var outputs = _session.Run(_runOptions, [LmOnnxExporter.InputName], [value], [_logitsOutput]);
+        using var outputs = Run(tokens, batch, sequence, past: null);
         var logits = outputs[0].GetTensorDataAsSpan<float>().ToArray();
         if (logits.Length != (long)batch * sequence * VocabSize)
         {
@@ -84,6 +97,35 @@ public sealed class OnnxLmRunner : ILanguageModelFile
                 $"{Path}: output '{_logitsOutput}' gave {logits.Length} values for [{batch}, {sequence}] tokens, not logits [batch, sequence, {VocabSize}]");
         }
         return logits;
+    }
+
+    /// <summary>One run: the logits first, then (KV-cache files) the present keys and values in
+    /// <see cref="LmKvCacheLayout.PresentNames"/> order. <paramref name="past"/> null means an empty past.</summary>
+    internal IDisposableReadOnlyCollection<OrtValue> Run(long[] tokens, int batch, int sequence, IReadOnlyList<OrtValue>? past)
+    {
+        using var value = OrtValue.CreateTensorValueFromMemory(tokens, [batch, sequence]);
+        if (KvCache is not { } layout)
+        {
+            return _session.Run(_runOptions, [LmOnnxExporter.InputName], [value], [_logitsOutput]);
+        }
+        var empty = new List<OrtValue>();
+        try
+        {
+            if (past is null)
+            {
+                long[] shape = [batch, layout.Heads, 0, layout.HeadDim];
+                for (int i = 0; i < layout.PastNames.Count; i++)
+                {
+                    empty.Add(OrtValue.CreateTensorValueFromMemory(Array.Empty<float>(), shape));
+                }
+            }
+            return _session.Run(_runOptions, [LmOnnxExporter.InputName, .. layout.PastNames], [value, .. past ?? empty],
+                [_logitsOutput, .. layout.PresentNames]);
+        }
+        finally
+        {
+            empty.ForEach(v => v.Dispose());
+        }
     }
 
     public float[] NextTokenLogits(IReadOnlyList<int> window) => PositionLogits(window, 1)[0];
@@ -109,6 +151,58 @@ public sealed class OnnxLmRunner : ILanguageModelFile
     {
         _session.Dispose();
         _runOptions.Dispose();
+    }
+
+    /// <summary>Null when the file takes only the tokens; otherwise the layout its model card's sizes imply, which its
+    /// past inputs and present outputs must match exactly (names, float32, [batch, heads, length, head_dim]).</summary>
+    private static LmKvCacheLayout? ReadKvLayout(string path, InferenceSession session, JsonObject card)
+    {
+        var extraInputs = session.InputMetadata.Keys.Where(k => k != LmOnnxExporter.InputName).ToList();
+        var presentOutputs = session.OutputMetadata.Keys.Where(k => k.StartsWith("present", StringComparison.Ordinal)).ToList();
+        if (extraInputs.Count == 0 && presentOutputs.Count == 0)
+        {
+            return null;
+        }
+        LmKvCacheLayout layout;
+        try
+        {
+            var model = card["model"]!.AsObject();
+            int layers = model["layers"]!.GetValue<int>(), heads = model["heads"]!.GetValue<int>(), d = model["d_model"]!.GetValue<int>();
+            if (layers < 1 || heads < 1 || d % heads != 0)
+                throw new FormatException($"layers {layers}, heads {heads}, d_model {d}");
+            layout = new LmKvCacheLayout(layers, heads, d / heads);
+        }
+        catch (Exception e) when (e is NullReferenceException or InvalidOperationException or FormatException)
+        {
+            throw new InvalidInputException($"{path}: KV-cache layout mismatch: the file has past/present tensors but its model card lacks valid model.layers, heads and d_model: {e.Message}", e);
+        }
+        string expected = $"[batch, {layout.Heads}, length, {layout.HeadDim}] float32";
+        Check("input", extraInputs, layout.PastNames, session.InputMetadata);
+        Check("output", presentOutputs, layout.PresentNames, session.OutputMetadata);
+        return layout;
+
+        void Check(string what, List<string> actual, IReadOnlyList<string> wanted, IReadOnlyDictionary<string, NodeMetadata> metadata)
+        {
+            var missing = wanted.Except(actual).ToList();
+            var unexpected = actual.Except(wanted).ToList();
+            if (missing.Count > 0 || unexpected.Count > 0)
+            {
+                throw new InvalidInputException(
+                    $"{path}: KV-cache layout mismatch: the model card's {layout.Layers} layers need {what}s {string.Join(", ", wanted)}" +
+                    (missing.Count > 0 ? $"; missing: {string.Join(", ", missing)}" : "") +
+                    (unexpected.Count > 0 ? $"; unexpected: {string.Join(", ", unexpected)}" : ""));
+            }
+            foreach (var name in wanted)
+            {
+                var m = metadata[name];
+                var dims = m.Dimensions;
+                if (m.ElementDataType != TensorElementType.Float || dims.Length != 4 || dims[1] != layout.Heads || dims[3] != layout.HeadDim)
+                {
+                    throw new InvalidInputException(
+                        $"{path}: KV-cache layout mismatch: {what} '{name}' is [{string.Join(", ", dims.Select(x => x < 0 ? "?" : x.ToString(System.Globalization.CultureInfo.InvariantCulture)))}] {m.ElementDataType}, expected {expected}");
+                }
+            }
+        }
     }
 
     private static JsonObject ReadCard(string path, InferenceSession session)

@@ -28,8 +28,17 @@ public sealed class ClassifierExport(ExportRequest request) : IFamilyExport<Clas
     public CancellationToken Cancel => request.Cancel;
     private ExportBackend Backend => request.Profile.Format;
 
+    /// <summary>Throws <see cref="InvalidInputException"/> for a profile no classifier can be exported to.</summary>
+    public static void CheckProfile(TargetProfile profile)
+    {
+        ArgumentNullException.ThrowIfNull(profile);
+        if (profile.KvCache)
+            throw new InvalidInputException($"{profile.Source ?? profile.Name}: kv_cache: true is for language models; a classifier has no past key/values (use a profile without it, e.g. onnx-fp32)");
+    }
+
     public void Check()
     {
+        CheckProfile(Profile);
         if (request.ExposeTaps && (!Backend.ExposesTaps || Profile.IsInteger))
             throw new InvalidInputException($"target {Profile.Name}: taps can be exposed in float {ExportBackends.Titles(b => b.ExposesTaps)} files only (e.g. onnx-fp32)");
         if (!Backend.HasRuntime && (request.VerifySamples ?? Profile.VerifySamples) is not null)

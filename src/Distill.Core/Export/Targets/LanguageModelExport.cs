@@ -92,6 +92,9 @@ public sealed class LanguageModelExport(LmExportRequest request) : IFamilyExport
     public const string Decoding =
         "fixed context window, no past key/values: feed the last <= context tokens as 'tokens' [1, n] and read the logits of the last position; append the chosen token and repeat";
 
+    public const string KvCacheDecoding =
+        "KV cache: feed the prompt as 'tokens' [1, n] with empty past tensors, read the logits of the last position and keep the present tensors; then feed each chosen token alone as 'tokens' [1, 1] with the previous present tensors as the past. When past + new tokens would exceed the context, start again with empty past tensors on the window to keep (positions restart at 0)";
+
     /// <summary>fp32 files must reproduce the TorchSharp logits within this.</summary>
     public const double Float32Tolerance = TargetExporter.Float32Tolerance;
 
@@ -148,6 +151,8 @@ public sealed class LanguageModelExport(LmExportRequest request) : IFamilyExport
         var o = model.Options;
         var lm = Backend(profile);
         var names = lm.Signature;
+        if (profile.KvCache && lm.KvCache(o) is null)
+            throw new InvalidInputException($"{profile.Source ?? profile.Name}: kv_cache: {profile.Format.Title} language-model files have no KV-cache form");
         return ModelCard.Static(profile, source, Kind,
         [
             new("model", new JsonObject
@@ -177,7 +182,8 @@ public sealed class LanguageModelExport(LmExportRequest request) : IFamilyExport
                 ["dtype"] = "float32",
                 ["meaning"] = "next-token logits at every position (causal: position i sees tokens 0..i); softmax gives the next-token distribution",
             }),
-            new("decoding", Decoding),
+            new("decoding", profile.KvCache ? KvCacheDecoding : Decoding),
+            .. profile.KvCache ? [new KeyValuePair<string, JsonNode?>("kv_cache", lm.KvCache(o))] : Array.Empty<KeyValuePair<string, JsonNode?>>(),
             new("quantization", int8 is null ? null : lm.QuantizationCard(int8)),
         ]);
     }

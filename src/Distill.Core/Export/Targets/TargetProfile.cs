@@ -27,6 +27,9 @@ public sealed record TargetProfile
     /// <summary>ONNX fp16: keep float32 input and output.</summary>
     public bool Float32Io { get; init; } = true;
     public int Opset { get; init; } = 17;
+    /// <summary>Language models: write the KV-cache form (past key/values in, present out) instead of the
+    /// full-recompute file. Classifier exports to the profile are refused.</summary>
+    public bool KvCache { get; init; }
     /// <summary>Test samples an export to this target is verified on (a recipe's export entry sets it with
     /// verify_samples); null: the runtime's default, <see cref="ExportBackend.DefaultVerifySamples"/>.</summary>
     public long? VerifySamples { get; init; }
@@ -97,6 +100,7 @@ public sealed record TargetProfile
             _ => 10,
         },
         Metadata = metadata,
+        KvCache = KvCache,
     };
 
     /// <summary>Throws <see cref="InvalidInputException"/> naming the profile and the problem.</summary>
