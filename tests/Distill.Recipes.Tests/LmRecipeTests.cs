@@ -120,7 +120,7 @@ public class LmRecipeTests
     public void Image_keys_are_refused_under_text_data_and_language_model_sizes_under_image_models()
     {
         string yaml = Lm.Replace("  path: pride-and-prejudice.txt", "  path: pride-and-prejudice.txt\n  normalize: none");
-        AssertAt(Single(yaml), Find(yaml, "normalize"), "data.normalize: only allowed when data.format is idx, csv or image_folder");
+        AssertAt(Single(yaml), Find(yaml, "normalize"), "data.normalize: only allowed when data.format is idx or csv or image_folder");
 
         string mlp = Recipes.Minimal.Replace("hidden: [32] }", "hidden: [32], layers: 2 }");
         var error = Assert.Throws<RecipeException>(() => Recipes.Load(mlp)).Errors.Single();

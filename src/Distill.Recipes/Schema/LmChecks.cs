@@ -91,7 +91,7 @@ internal static class LmChecks
         {
             if (data.Find(key) is { } entry)
             {
-                errors.Add(entry.KeyAt.Error($"data.{key}: only allowed when data.format is idx, csv or image_folder"));
+                errors.Add(entry.KeyAt.Error($"data.{key}: only allowed when data.format is idx or csv or image_folder"));
             }
         }
     }
