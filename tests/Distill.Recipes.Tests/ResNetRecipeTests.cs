@@ -18,13 +18,13 @@ public class ResNetRecipeTests
     [Fact]
     public void ResnetBindsChannelsAndBlocks_BlocksDefaultToOnePerStage()
     {
-        var spec = Load(WithModel("{ arch: resnet, channels: [8, 16, 32], blocks: [1, 2, 1], hidden: [24] }")).Student.Model;
+        var spec = Load(WithModel("{ arch: resnet, channels: [16, 32, 64], blocks: [1, 2, 1], hidden: [24] }")).Student.Model;
         Assert.Equal(ModelArch.Resnet, spec.Arch);
-        Assert.Equal([8, 16, 32], spec.Channels);
+        Assert.Equal([16, 32, 64], spec.Channels);
         Assert.Equal([1, 2, 1], spec.Blocks);
         Assert.Equal([24], spec.Hidden);
 
-        Assert.Equal([1, 1], Load(WithModel("{ arch: resnet, channels: [8, 16] }")).Student.Model.Blocks);
+        Assert.Equal([1, 1], Load(WithModel("{ arch: resnet, channels: [16, 32] }")).Student.Model.Blocks);
         // blocks is a resnet key: a cnn leaves it empty.
         Assert.Empty(Load(WithModel("{ arch: cnn, channels: [8] }")).Student.Model.Blocks);
     }
@@ -32,15 +32,24 @@ public class ResNetRecipeTests
     [Fact]
     public void BlocksOfAnotherLengthThanChannelsIsAnErrorAtTheBlocksList()
     {
-        string yaml = WithModel("{ arch: resnet, channels: [8, 16], blocks: [1, 2, 1] }");
+        string yaml = WithModel("{ arch: resnet, channels: [16, 32], blocks: [1, 2, 1] }");
         AssertAt(Single(yaml), 6, ColumnOf(yaml, "[1, 2, 1]"), "student.model.blocks: has 3 entries but channels has 2; give one per stage");
     }
 
     [Fact]
     public void ABlockCountBelowOneIsAnErrorAtTheItem()
     {
-        string yaml = WithModel("{ arch: resnet, channels: [8, 16], blocks: [1, 0] }");
+        string yaml = WithModel("{ arch: resnet, channels: [16, 32], blocks: [1, 0] }");
         AssertAt(Single(yaml), 6, ColumnOf(yaml, "0]"), "student.model.blocks[1]");
+    }
+
+    [Fact]
+    public void AStageNarrowerThanSixteenIsAnErrorAtItsWidth()
+    {
+        string yaml = WithModel("{ arch: resnet, channels: [16, 8] }");
+        AssertAt(Single(yaml), 6, ColumnOf(yaml, "8]"), "student.model.channels[1]: a resnet stage must be at least 16 channels wide, got 8: LibTorch's oneDNN convolution gradient");
+        // A cnn keeps any width.
+        Assert.Equal([8], Load(WithModel("{ arch: cnn, channels: [8] }")).Student.Model.Channels);
     }
 
     [Fact]
@@ -55,7 +64,7 @@ public class ResNetRecipeTests
     [InlineData("prune", "    epochs: 2\n    prune: { sparsity: 0.5 }", "cannot be pruned")]
     public void AQuantizeOrPruneSectionOnAResnetStudentIsAnErrorAtItsKey(string key, string stage, string what)
     {
-        string yaml = WithModel("{ arch: resnet, channels: [8] }") + "\n" + stage;
+        string yaml = WithModel("{ arch: resnet, channels: [16] }") + "\n" + stage;
         var error = Single(yaml);
         AssertAt(error, 10, 5, $"stages[0].{key}: the student is a resnet {what}: int8 quantisation (QAT, PTQ), pruning and the TFLite and Core ML exports are not built for residual models yet");
     }
@@ -66,7 +75,7 @@ public class ResNetRecipeTests
     [InlineData("coreml-fp16", "Core ML float")]
     public void AResnetStudentExportedToAnythingButFloatOnnxIsAnErrorAtTheTarget(string target, string what)
     {
-        string yaml = WithModel("{ arch: resnet, channels: [8] }") + $"\n    epochs: 1\nexport:\n  - target: {target}";
+        string yaml = WithModel("{ arch: resnet, channels: [16] }") + $"\n    epochs: 1\nexport:\n  - target: {target}";
         var error = Single(yaml);
         AssertAt(error, 11, 13, $"export[0].target: target {target}: a resnet cannot be exported to {what}");
     }
@@ -74,11 +83,11 @@ public class ResNetRecipeTests
     [Fact]
     public void AResnetStudentExportsToFloatOnnx_AResnetTeacherMayHaveAnyStudent()
     {
-        var plan = Load(WithModel("{ arch: resnet, channels: [8] }") + "\n    epochs: 1\nexport:\n  - target: onnx-fp32\n  - target: edge-fp16");
+        var plan = Load(WithModel("{ arch: resnet, channels: [16] }") + "\n    epochs: 1\nexport:\n  - target: onnx-fp32\n  - target: edge-fp16");
         Assert.Equal(2, plan.Exports.Count);
 
         // The limits are the student's: a resnet teacher distilled into a cnn that is quantised and exported to int8.
-        string yaml = Minimal.Replace("student:", "teacher:\n  model: { arch: resnet, channels: [8, 16], blocks: [2, 1] }\n  train: { epochs: 1 }\nstudent:", StringComparison.Ordinal)
+        string yaml = Minimal.Replace("student:", "teacher:\n  model: { arch: resnet, channels: [16, 32], blocks: [2, 1] }\n  train: { epochs: 1 }\nstudent:", StringComparison.Ordinal)
             .Replace(MlpModel, "{ arch: cnn, channels: [8] }", StringComparison.Ordinal)
             + "\n    epochs: 1\n    quantize: {}\nexport:\n  - target: x86-vnni";
         var kd = Load(yaml);

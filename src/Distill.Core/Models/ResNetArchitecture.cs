@@ -2,6 +2,20 @@ using static TorchSharp.torch;
 
 namespace Distill.Core.Models;
 
+/// <summary>Stages of a resnet are at least <see cref="MinWidth"/> channels wide: with LibTorch 2.10's oneDNN
+/// convolutions (TorchSharp 0.107, CPU), the input gradient of a 3x3 conv with 4, 8 or 12 channels comes out NaN now
+/// and then (seen here in 1 to 11 of 20 backward passes of a 64-image batch; none at 16 channels or more, none with
+/// oneDNN off), and a residual block's same-width convs hit that at once. A narrower resnet is refused rather than left
+/// to diverge.</summary>
+public static class ResNetLimits
+{
+    public const int MinWidth = 16;
+
+    /// <summary>Why narrower stages are refused, for messages.</summary>
+    public const string MinWidthReason =
+        "LibTorch's oneDNN convolution gradient turns NaN now and then for narrower convs (docs/architecture.md, Other platform notes)";
+}
+
 /// <summary>resnet: a stem "stem.conv" 3x3 → "stem.bn" → ReLU, then stages of basic residual blocks
 /// "stage{s}_block{b}", then global average pooling "pool" and the classifier head (<see cref="ClassifierHead"/>)
 /// with a dropout on its input. A block is conv1 3x3 → bn1 → ReLU → conv2 3x3 → bn2, plus the shortcut (the
@@ -11,6 +25,9 @@ namespace Distill.Core.Models;
 /// output), "features" (the pooled head input), "logits".</summary>
 internal sealed class ResNetArchitecture : IZooArchitecture
 {
+    private const int MinWidth = ResNetLimits.MinWidth;
+    private const string MinWidthReason = ResNetLimits.MinWidthReason;
+
     public string Describe(ModelSpec spec) =>
         $"a resnet with channels [{string.Join(", ", spec.Channels)}] blocks [{string.Join(", ", spec.Blocks)}] hidden [{string.Join(", ", spec.Hidden)}]";
 
@@ -22,8 +39,8 @@ internal sealed class ResNetArchitecture : IZooArchitecture
         int n = spec.Channels.Length;
         if (n == 0)
             throw new InvalidInputException("A resnet needs at least one stage (channels is empty).");
-        if (spec.Channels.Any(c => c <= 0))
-            throw new InvalidInputException($"resnet channels must be positive, got [{string.Join(",", spec.Channels)}].");
+        if (spec.Channels.Any(c => c < MinWidth))
+            throw new InvalidInputException($"resnet channels must be at least {MinWidth}, got [{string.Join(",", spec.Channels)}]: {MinWidthReason}.");
         if (spec.Blocks.Length != n)
             throw new InvalidInputException($"resnet blocks has {spec.Blocks.Length} entries but channels has {n}; give one per stage.");
         if (spec.Blocks.Any(b => b < 1))

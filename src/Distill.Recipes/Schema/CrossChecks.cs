@@ -65,6 +65,16 @@ internal static class CrossChecks
         {
             return;
         }
+        if (model.Str("arch") == Architectures.NameOf(ModelArch.Resnet))
+        {
+            for (int i = 0; i < channels.Items.Count; i++)
+            {
+                if (channels.Items[i] is ScalarValue { Raw: long width } item && width < ResNetLimits.MinWidth)
+                {
+                    errors.Add(item.At.Error($"{path}.channels[{i}]: a resnet stage must be at least {ResNetLimits.MinWidth} channels wide, got {width}: {ResNetLimits.MinWidthReason}"));
+                }
+            }
+        }
         if (model.Get("blocks") is ListValue blocks && blocks.Items.Count != channels.Items.Count)
         {
             errors.Add(blocks.At.Error(
