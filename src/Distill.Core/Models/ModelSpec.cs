@@ -8,7 +8,7 @@ public sealed record ModelSpec
 {
     public ModelArch Arch { get; init; } = ModelArch.Cnn;
 
-    /// <summary>mlp: widths of the hidden layers. cnn: widths of the hidden layers of the classifier head.</summary>
+    /// <summary>mlp: widths of the hidden layers. cnn, resnet: widths of the hidden layers of the classifier head.</summary>
     public int[] Hidden { get; init; } = [];
 
     /// <summary>cnn: output channels of each conv block. resnet: width of each stage.</summary>
