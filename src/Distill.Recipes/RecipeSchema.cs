@@ -263,6 +263,8 @@ public static partial class RecipeSchema
     private static Field ModelField(string doc, bool required = true)
     {
         var cnn = new Condition("arch", Architectures.NameOf(ModelArch.Cnn));
+        var resnet = new Condition("arch", Architectures.NameOf(ModelArch.Resnet));
+        var convolutional = new Condition("arch", Architectures.NameOf(ModelArch.Cnn), Architectures.NameOf(ModelArch.Resnet));
         var classifier = new Condition("arch", [.. Architectures.NamesOf(ModelFamilyKind.Classifier)]);
         var lm = new Condition("arch", [.. Architectures.NamesOf(ModelFamilyKind.LanguageModel)]);
         return new Field
@@ -275,8 +277,17 @@ public static partial class RecipeSchema
                 Fields =
                 [
                     new() { Key = "arch", Schema = Enum([.. Architectures.Registry.Names]), Required = true, Doc = string.Join("; ", Architectures.Registry.Entries.Select(e => $"{e.Name}: {e.Doc}")) },
-                    new() { Key = "channels", Schema = new ListSchema { Item = Int(1, RecipeLimits.Width.Value), MinCount = 1, MaxCount = RecipeLimits.ConvBlocks }, Required = true, When = cnn, Doc = "Output channels of each conv block" },
-                    new() { Key = "hidden", Schema = new ListSchema { Item = Int(1, RecipeLimits.Width.Value), MaxCount = RecipeLimits.HiddenLayers }, Default = Array.Empty<object>(), When = classifier, Doc = "Widths of the hidden fully connected layers (cnn: of the head)" },
+                    new() { Key = "channels", Schema = new ListSchema { Item = Int(1, RecipeLimits.Width.Value), MinCount = 1, MaxCount = RecipeLimits.ConvBlocks }, Required = true, When = convolutional, Doc = "Output channels of each conv block (resnet: width of each stage)" },
+                    new()
+                    {
+                        Key = "blocks",
+                        Schema = new ListSchema { Item = Int(1, RecipeLimits.ConvBlocks.Value), MaxCount = RecipeLimits.ConvBlocks },
+                        When = resnet,
+                        DefaultFrom = m => RepeatPerBlock(m, 1L),
+                        DefaultText = "1 for every stage",
+                        Doc = "Basic residual blocks in each stage (the first block of every stage after the first halves the image size); same length as channels",
+                    },
+                    new() { Key = "hidden", Schema = new ListSchema { Item = Int(1, RecipeLimits.Width.Value), MaxCount = RecipeLimits.HiddenLayers }, Default = Array.Empty<object>(), When = classifier, Doc = "Widths of the hidden fully connected layers (cnn, resnet: of the head)" },
                     new()
                     {
                         Key = "depthwise",
@@ -307,10 +318,10 @@ public static partial class RecipeSchema
         };
     }
 
-    private static object[]? RepeatPerBlock(MapValue model, bool value)
+    private static object[]? RepeatPerBlock(MapValue model, object value)
     {
         var channels = model.Get("channels") as ListValue;
-        return channels is null ? null : Enumerable.Repeat((object)value, channels.Items.Count).ToArray();
+        return channels is null ? null : Enumerable.Repeat(value, channels.Items.Count).ToArray();
     }
 
     private static MapSchema Stage(bool teacherStage)

@@ -2,17 +2,20 @@ using Distill.Core.Text;
 
 namespace Distill.Core.Models;
 
-public enum ModelArch { Mlp, Cnn, TransformerLm }
+public enum ModelArch { Mlp, Cnn, TransformerLm, Resnet }
 
 public sealed record ModelSpec
 {
     public ModelArch Arch { get; init; } = ModelArch.Cnn;
 
-    /// <summary>mlp: widths of the hidden layers. cnn: widths of the hidden layers of the classifier head.</summary>
+    /// <summary>mlp: widths of the hidden layers. cnn, resnet: widths of the hidden layers of the classifier head.</summary>
     public int[] Hidden { get; init; } = [];
 
-    /// <summary>cnn: output channels of each conv block.</summary>
+    /// <summary>cnn: output channels of each conv block. resnet: width of each stage.</summary>
     public int[] Channels { get; init; } = [];
+
+    /// <summary>resnet: basic residual blocks per stage, same length as <see cref="Channels"/>, each at least 1.</summary>
+    public int[] Blocks { get; init; } = [];
 
     /// <summary>cnn: which blocks are depthwise-separable (depthwise 3x3 + pointwise 1x1); null = none.
     /// Same length as <see cref="Channels"/>. The first block on a 1-channel input may not be.</summary>

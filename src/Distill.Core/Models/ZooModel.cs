@@ -42,6 +42,7 @@ public sealed class ZooModel : nn.Module<Tensor, Tensor>, ITeacher
     public int NumClasses { get; }
 
     /// <summary>cnn: "block0".."block{n-1}" (after pooling), "features" (flattened head input), "logits".
+    /// resnet: "stage0".."stage{n-1}" (each stage's last block, after its ReLU), "features" (pooled head input), "logits".
     /// mlp: "hidden0".."hidden{n-1}" (after ReLU), "logits".</summary>
     public IReadOnlyList<string> TapNames { get; }
 

@@ -14,6 +14,7 @@ public static class ModelShrinker
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(masks);
+        StudentPruning.RequirePrunable(model);
         var kept = PrunableLayers.Of(model).Where(l => l.HasPrunableChannels)
             .ToDictionary(l => l.Name[..^".weight".Length], l => KeptUnits(model, masks, l.Name, l.Shape[0]));
         var spec = ModelZoo.WithWidths(model.Spec, kept.ToDictionary(k => k.Key, k => k.Value.Length));

@@ -31,9 +31,20 @@ public sealed class StudentPruning(ZooModel student) : IDisposable
     {
         foreach (var stage in stages)
         {
-            if (stage.Prune is { } prune)
-                LayerSelection.Select(student, prune, stage.Name);
+            if (stage.Prune is not { } prune)
+                continue;
+            RequirePrunable(student, prune.Where);
+            LayerSelection.Select(student, prune, stage.Name);
         }
+    }
+
+    /// <summary>Throws <see cref="InvalidInputException"/> for a residual model (e.g. a resnet): pruning does not follow
+    /// channels through residual adds yet, so it refuses them instead of pruning or shrinking them wrongly.</summary>
+    public static void RequirePrunable(ZooModel model, string? where = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        if (Architectures.Of(model.Spec.Arch).Residual)
+            throw new InvalidInputException($"{(where is null ? "" : where + ": ")}{Architectures.ResidualLimits(model.Spec.Arch, "cannot be pruned")}.");
     }
 
     /// <summary>Starts from a model checkpoint: its weights, and its masks when it has them.</summary>

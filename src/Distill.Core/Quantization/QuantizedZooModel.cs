@@ -44,6 +44,8 @@ public sealed class QuantizedZooModel : nn.Module<Tensor, Tensor>
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(config);
         config.Validate();
+        if (Architectures.Of(model.Spec.Arch).Residual)
+            throw new InvalidInputException($"{Architectures.ResidualLimits(model.Spec.Arch, "cannot be quantised")}.");
         Model = model;
         Config = config;
         // The model's module groups under their own names, so parameter names match the model's.

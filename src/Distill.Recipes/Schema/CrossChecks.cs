@@ -1,4 +1,5 @@
 using Distill.Core.Distillation;
+using Distill.Core.Models;
 
 namespace Distill.Recipes.Schema;
 
@@ -28,6 +29,7 @@ internal static class CrossChecks
             PruneChecks.Run(stages[i], $"stages[{i}]", errors);
         }
         QuantizeChecks.Run(stages, errors);
+        CheckResidualStudent(root.Map("student")?.Map("model"), stages, errors);
         CheckStageNames(teacher?.Map("train"), stages, errors);
 
         var trainStages = stages.Select((s, i) => (Stage: s, Path: $"stages[{i}]")).ToList();
@@ -63,12 +65,47 @@ internal static class CrossChecks
         {
             return;
         }
+        if (model.Str("arch") == Architectures.NameOf(ModelArch.Resnet))
+        {
+            for (int i = 0; i < channels.Items.Count; i++)
+            {
+                if (channels.Items[i] is ScalarValue { Raw: long width } item && width < ResNetLimits.MinWidth)
+                {
+                    errors.Add(item.At.Error($"{path}.channels[{i}]: a resnet stage must be at least {ResNetLimits.MinWidth} channels wide, got {width}: {ResNetLimits.MinWidthReason}"));
+                }
+            }
+        }
+        if (model.Get("blocks") is ListValue blocks && blocks.Items.Count != channels.Items.Count)
+        {
+            errors.Add(blocks.At.Error(
+                $"{path}.blocks: has {blocks.Items.Count} entries but channels has {channels.Items.Count}; give one per stage"));
+        }
         foreach (string key in new[] { "depthwise", "pool" })
         {
             if (model.Get(key) is ListValue list && list.Items.Count != channels.Items.Count)
             {
                 errors.Add(list.At.Error(
                     $"{path}.{key}: has {list.Items.Count} entries but channels has {channels.Items.Count}; give one per conv block"));
+            }
+        }
+    }
+
+    /// <summary>A residual student (resnet) is trained and exported in float only: a quantize or prune section is an
+    /// error at its key (the export targets are checked in <see cref="ExportChecks"/>).</summary>
+    private static void CheckResidualStudent(MapValue? model, IReadOnlyList<MapValue> stages, List<RecipeError> errors)
+    {
+        if (model?.Str("arch") is not { } name || Architectures.Registry.Find(name) is not { Residual: true } arch)
+        {
+            return;
+        }
+        for (int i = 0; i < stages.Count; i++)
+        {
+            foreach (var (key, what) in new[] { ("quantize", "cannot be quantised"), ("prune", "cannot be pruned") })
+            {
+                if (stages[i].Find(key) is { } entry)
+                {
+                    errors.Add(entry.KeyAt.Error($"stages[{i}].{key}: the student is {Architectures.ResidualLimits(arch.Arch, what)}"));
+                }
             }
         }
     }

@@ -1,5 +1,6 @@
 using Distill.Core;
 using Distill.Core.Export.Targets;
+using Distill.Core.Models;
 using Distill.Recipes.Targets;
 
 namespace Distill.Recipes.Schema;
@@ -13,6 +14,7 @@ internal static class ExportChecks
     {
         var seen = new HashSet<string>(StringComparer.Ordinal);
         bool text = root.Map("data")?.Str("format") == "text";
+        var studentArch = root.Map("student")?.Map("model")?.Str("arch") is { } arch ? Architectures.Registry.Find(arch)?.Arch : null;
         var items = root.List("export").OfType<MapValue>().ToList();
         for (int i = 0; i < items.Count; i++)
         {
@@ -24,7 +26,11 @@ internal static class ExportChecks
                 if (text)
                     LanguageModelExport.WeightsFor(profile);
                 else
+                {
                     ClassifierExport.CheckProfile(profile);
+                    if (studentArch is { } model)
+                        ClassifierExport.CheckModel(model, profile);
+                }
                 if (!seen.Add(profile.Name))
                     errors.Add(value.At.Error($"export[{i}].target: target '{profile.Name}' is already exported by an earlier item"));
             }

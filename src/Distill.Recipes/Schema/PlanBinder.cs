@@ -113,6 +113,7 @@ internal static class PlanBinder
         Arch = Architectures.Registry.Get(Str(model, "arch")).Arch,
         Channels = Ints(model, "channels") ?? [],
         Hidden = Ints(model, "hidden") ?? [],
+        Blocks = Ints(model, "blocks") ?? [],
         Depthwise = Bools(model, "depthwise"),
         Pool = Bools(model, "pool"),
         KernelSize = OptInt(model, "kernel_size") ?? 3,

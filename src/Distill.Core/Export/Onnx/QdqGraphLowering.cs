@@ -43,6 +43,11 @@ internal sealed class QdqGraphLowering
 
     private void CheckLayers(ZooGraphPlan plan)
     {
+        // The QDQ graph is written as a chain; residual joins (and the nodes only residual models use) have no int8 form yet.
+        if (plan.Steps.OfType<ElementStep>().FirstOrDefault() is { } element)
+        {
+            throw new InvalidInputException($"node '{element.Name}' ({element.Kind}) has no int8 ONNX lowering; export this model to float ONNX (targets onnx-fp32, edge-fp16).");
+        }
         foreach (var layer in plan.Layers)
         {
             if (!_layers.TryGetValue(layer.Name, out var info))

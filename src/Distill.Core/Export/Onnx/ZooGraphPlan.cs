@@ -9,8 +9,14 @@ namespace Distill.Core.Export.Onnx;
 /// <summary>Geometry of a 2-D convolution as ONNX's Conv takes it.</summary>
 internal sealed record ConvGeometry(long[] Kernel, long[] Strides, long[] Pads, long[] Dilations, long Groups);
 
-/// <summary>One step of a zoo model's inference graph, in order; <see cref="Tap"/> is the zoo tap its output is.</summary>
-internal abstract record PlanStep(string? Tap);
+/// <summary>One step of a zoo model's inference graph, in order; <see cref="Tap"/> is the zoo tap its output is.
+/// <see cref="Output"/> is the graph node whose value the step computes and <see cref="Inputs"/> the nodes (or
+/// <see cref="ModelGraph.InputName"/>) whose values it reads, so a lowering can follow branches and joins.</summary>
+internal abstract record PlanStep(string? Tap)
+{
+    public string Output { get; init; } = "";
+    public IReadOnlyList<string> Inputs { get; init; } = [];
+}
 
 /// <summary>A conv (<see cref="Conv"/> set) or a linear layer (a <see cref="WeightLayer"/> of the graph), with its
 /// batch norm already folded into <see cref="Weight"/> and <see cref="Bias"/>, and its ReLU.</summary>
@@ -21,6 +27,10 @@ internal sealed record PoolStep(string Name, long[] Kernel, long[] Strides, long
 
 /// <summary>Flatten to [batch, features].</summary>
 internal sealed record FlattenStep(string? Tap) : PlanStep(Tap);
+
+/// <summary>A node without a module that no lowering fuses into a layer: a residual add, a ReLU after it, a ReLU6,
+/// a global average pool ([C, H, W] → [C]).</summary>
+internal sealed record ElementStep(string Name, LayerKind Kind, string? Tap) : PlanStep(Tap);
 
 /// <summary>The inference graph of a zoo model in eval mode, one step per node of its <see cref="ModelGraph"/> (a conv
 /// or linear layer takes its batch norm and ReLU along): dropouts are gone (identity at inference) and batch norms
@@ -39,32 +49,46 @@ internal sealed class ZooGraphPlan
         ArgumentNullException.ThrowIfNull(model);
         var steps = new List<PlanStep>();
         var fused = new HashSet<GraphNode>();
+        // A dropout is identity at inference: whoever reads it reads what it reads.
+        var source = new Dictionary<string, string> { [ModelGraph.InputName] = ModelGraph.InputName };
+        string Source(string node) => source[node];
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         foreach (var node in model.Graph.Nodes)
         {
-            if (fused.Contains(node) || node.Kind == LayerKind.Dropout)
+            if (fused.Contains(node))
             {
                 continue;
             }
+            if (node.Kind == LayerKind.Dropout)
+            {
+                source[node.Name] = Source(node.Inputs[0]);
+                continue;
+            }
+            IReadOnlyList<string> inputs = [.. node.Inputs.Select(Source)];
             if (node.Kind.HasWeights())
             {
                 var layer = model.Graph.Layer(node.Name);
-                steps.Add(layer.Node.Module switch
+                var step = layer.Node.Module switch
                 {
                     Conv2d conv => ConvLayer(layer, conv),
                     Linear linear => LinearLayer(layer, linear),
                     _ => throw new InvalidInputException($"layer '{node.Name}' ({node.Module?.GetType().Name}) has no ONNX lowering."),
-                });
+                };
+                steps.Add(step with { Output = layer.Last.Name, Inputs = inputs });
+                source[layer.Last.Name] = layer.Last.Name;
                 fused.UnionWith(new[] { layer.BatchNorm, layer.Activation }.OfType<GraphNode>());
                 continue;
             }
-            steps.Add(node.Kind switch
+            PlanStep other = node.Kind switch
             {
                 LayerKind.MaxPool => Pool(node),
                 LayerKind.Flatten => new FlattenStep(node.Tap),
+                LayerKind.Add or LayerKind.Relu or LayerKind.Relu6 or LayerKind.GlobalAvgPool => new ElementStep(node.Name, node.Kind, node.Tap),
                 _ => throw new InvalidInputException($"node '{node.Name}' ({node.Kind}) has no ONNX lowering."),
-            });
+            };
+            steps.Add(other with { Output = node.Name, Inputs = inputs });
+            source[node.Name] = node.Name;
         }
         return new ZooGraphPlan(steps);
     }

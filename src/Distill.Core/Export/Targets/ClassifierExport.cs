@@ -36,9 +36,19 @@ public sealed class ClassifierExport(ExportRequest request) : IFamilyExport<Clas
             throw new InvalidInputException($"{profile.Source ?? profile.Name}: kv_cache: true is for language models; a classifier has no past key/values (use a profile without it, e.g. onnx-fp32)");
     }
 
+    /// <summary>Throws <see cref="InvalidInputException"/> for a profile this architecture cannot be exported to: a
+    /// residual model (resnet) has a float ONNX lowering only.</summary>
+    public static void CheckModel(ModelArch arch, TargetProfile profile)
+    {
+        ArgumentNullException.ThrowIfNull(profile);
+        if (Architectures.Of(arch).Residual && (profile.IsInteger || profile.Format.Name != "onnx"))
+            throw new InvalidInputException($"target {profile.Name}: {Architectures.ResidualLimits(arch, $"cannot be exported to {profile.Format.Title} {(profile.IsInteger ? "int8" : "float")}")}");
+    }
+
     public void Check()
     {
         CheckProfile(Profile);
+        CheckModel(request.Model.Spec.Arch, Profile);
         if (request.ExposeTaps && (!Backend.ExposesTaps || Profile.IsInteger))
             throw new InvalidInputException($"target {Profile.Name}: taps can be exposed in float {ExportBackends.Titles(b => b.ExposesTaps)} files only (e.g. onnx-fp32)");
         if (!Backend.HasRuntime && (request.VerifySamples ?? Profile.VerifySamples) is not null)
