@@ -102,6 +102,8 @@ public sealed class RunReferenceCliTests
         Assert.Contains($"{recipe}:9:15: student.checkpoint: run id prefix '{digit}' is ambiguous", train.StdErr);
     }
 
+    private const string ImageFolderRecipe = "configs/zoo/image-folder.yaml";
+
     [Fact]
     public void Every_shipped_recipe_validates_on_a_fresh_clone_and_train_names_the_recipe_to_run_first()
     {
@@ -115,6 +117,14 @@ public sealed class RunReferenceCliTests
         foreach (string recipe in recipes)
         {
             var validate = CliProcess.Run("recipes", "validate", recipe, "--store", store);
+            if (recipe == ImageFolderRecipe && !Directory.Exists(Path.Combine(CliProcess.RepoRoot, "fashion-mnist-folder")))
+            {
+                // Its folder is written by `distill data image-folder` (the recipe's comment says how); until then
+                // validation names the missing folder at its line.
+                Assert.True(validate.ExitCode == 2, $"{recipe}: {validate}");
+                Assert.Contains($"{recipe}:14:17: data.train_folder: folder not found: ", validate.StdErr, StringComparison.Ordinal);
+                continue;
+            }
             Assert.True(validate.ExitCode == 0, $"{recipe}: {validate}");
         }
         Assert.False(Directory.Exists(store), "validating created a store");
