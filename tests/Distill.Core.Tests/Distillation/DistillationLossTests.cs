@@ -70,7 +70,8 @@ public class DistillationLossTests
     public void ConvHintAdapterIsTrainedWithTheStudent()
     {
         torch.manual_seed(2);
-        using var student = ModelZoo.Build(StudentSpec, Input, 10);
+        // 16 channels into block1: LibTorch's oneDNN returns NaN input gradients now and then below that (architecture.md).
+        using var student = ModelZoo.Build(StudentSpec with { Channels = [16, 24] }, Input, 10);
         using var teacher = ModelZoo.Build(TeacherSpec, Input, 10);
         var options = new LossOptions
         {
@@ -78,7 +79,7 @@ public class DistillationLossTests
         };
         using var loss = NewLoss(options, student, teacher);
         var adapter = Assert.IsType<TorchSharp.Modules.Conv2d>(Assert.Single(loss.Adapters, a => a.Key == "adapter").Value);
-        Assert.Equal(new long[] { 16, 8, 1, 1 }, adapter.weight!.shape); // student block1 [8,3,3] → teacher block1 [16,3,3]
+        Assert.Equal(new long[] { 16, 24, 1, 1 }, adapter.weight!.shape); // student block1 [24,3,3] → teacher block1 [16,3,3]
         Assert.Equal(["block1"], loss.StudentTaps);
         Assert.Equal(["block1"], loss.TeacherTaps);
         Assert.Contains("adapter.weight", loss.named_parameters().Select(p => p.name));
