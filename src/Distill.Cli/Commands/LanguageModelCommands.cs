@@ -30,12 +30,15 @@ internal sealed class LanguageModelCommands : IFamilyCommands
         var (model, tokenizer, _) = LmCheckpoint.Load(subject.Checkpoint);
         try
         {
-            var (windows, _) = Windows(subject.DataPath, model.Options.Context, tokenizer, subject.RecipeFolder);
+            bool calibrate = subject.Profile.Precision == ExportPrecision.Int4 && subject.Profile.Int4.Method == Int4Method.Gptq;
+            var (windows, _, training) = Windows(subject.DataPath, model.Options.Context, tokenizer, subject.RecipeFolder, calibrate);
             var export = new LanguageModelExport(new LmExportRequest(model, tokenizer, subject.Profile, windows, subject.Output, subject.Source)
             {
                 Threads = parse.GetValue(GlobalOptions.Threads) ?? 1,
+                Calibration = training,
+                CalibrationSource = $"the training split of {Path.GetFileName(subject.DataPath)}",
             });
-            return new LoadedExport(export, model, windows);
+            return new LoadedExport(export, model, windows, training);
         }
         catch
         {
@@ -48,7 +51,7 @@ internal sealed class LanguageModelCommands : IFamilyCommands
     {
         var (model, tokenizer, header) = LmCheckpoint.Load(checkpoint);
         using var _ = model;
-        var (windows, what) = Windows(dataPath, model.Options.Context, tokenizer);
+        var (windows, what, _) = Windows(dataPath, model.Options.Context, tokenizer);
         using var __ = windows;
         var clock = Stopwatch.StartNew();
         var result = LmEvaluator.Evaluate(model, windows, tokenizer, 64);
@@ -63,7 +66,7 @@ internal sealed class LanguageModelCommands : IFamilyCommands
         var lm = backend.LanguageModels
             ?? throw new InvalidInputException($"{path}: its model card says it is a language model, but {backend.Title} files cannot hold one");
         using var file = lm.Open(path, parse.GetValue(GlobalOptions.Threads) ?? 1);
-        var (windows, what) = Windows(dataPath, file.Context, file.Tokenizer);
+        var (windows, what, _) = Windows(dataPath, file.Context, file.Tokenizer);
         using var _ = windows;
         var clock = Stopwatch.StartNew();
         var result = file.Compare(windows, file.Tokenizer, 32).Evaluation;
@@ -94,7 +97,9 @@ internal sealed class LanguageModelCommands : IFamilyCommands
     /// <summary>A text recipe's validation split (as its run measured it), or every window of a text file.</summary>
     /// <param name="baseDirectory">Folder the recipe's relative paths are taken from (a run's recorded recipe folder);
     /// null: the recipe's own folder.</param>
-    internal static (TokenWindows Windows, string What) Windows(string dataPath, int context, ITokenizer tokenizer, string? baseDirectory = null)
+    /// <param name="withTraining">Also return a recipe's training split (GPTQ calibrates on it); a text file has none.</param>
+    internal static (TokenWindows Windows, string What, TokenWindows? Training) Windows(string dataPath, int context, ITokenizer tokenizer,
+        string? baseDirectory = null, bool withTraining = false)
     {
         var extension = Path.GetExtension(dataPath).ToLowerInvariant();
         if (extension is ".yaml" or ".yml")
@@ -112,9 +117,10 @@ internal sealed class LanguageModelCommands : IFamilyCommands
             var path = Path.IsPathRooted(plan.Data.TextPath!) ? plan.Data.TextPath! : Path.Combine(plan.BaseDirectory, plan.Data.TextPath!);
             using var full = TextData.Load(path, options, tokenizer);
             using var limited = full.Limit(null, plan.Data.MaxValidationWindows);
-            return (limited.Validation.Subset(0, limited.Validation.Count), "the validation split");
+            return (limited.Validation.Subset(0, limited.Validation.Count), "the validation split",
+                withTraining ? limited.Train.Subset(0, limited.Train.Count) : null);
         }
         using var all = TextData.Load(dataPath, new TextDataOptions { Tokenizer = tokenizer.Kind, Context = context, ValidationFraction = 0, Blocks = 1 }, tokenizer);
-        return (all.Train.Subset(0, all.Train.Count), "every window of the file");
+        return (all.Train.Subset(0, all.Train.Count), "every window of the file", null);
     }
 }

@@ -4,7 +4,8 @@ using static TorchSharp.torch;
 
 namespace Distill.Core.Export;
 
-public enum ExportPrecision { Float32, Float16, Int8 }
+/// <summary>Int4: weight-only 4-bit groups, for language models (ONNX Runtime's MatMulNBits).</summary>
+public enum ExportPrecision { Float32, Float16, Int8, Int4 }
 
 /// <summary>What an exporter writes (its format is the exporter's: <see cref="ExportBackend.ClassifierExporter"/>). Integer
 /// schemes are not here: for <see cref="ExportPrecision.Int8"/> they come from the frozen <see cref="QuantizedZooModel"/>

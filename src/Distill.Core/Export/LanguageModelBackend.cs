@@ -26,8 +26,13 @@ public interface ILanguageModelBackend
     /// <summary>The model card's <c>quantization</c> section of an int8 file.</summary>
     JsonObject QuantizationCard(LmInt8Weights int8);
 
-    /// <summary>Writes <paramref name="path"/> atomically; <paramref name="int8"/> is the weight form of an int8 file.</summary>
-    ExportedModelInfo Export(TransformerLm model, ExportOptions options, string path, LmInt8Weights? int8);
+    /// <summary>The model card's <c>quantization</c> section of an int4 file; <paramref name="calibration"/> says what
+    /// GPTQ was calibrated on.</summary>
+    JsonObject QuantizationCard(LmInt4Weights int4, string calibration);
+
+    /// <summary>Writes <paramref name="path"/> atomically; <paramref name="int8"/> is the weight form of an int8 file,
+    /// <paramref name="int4"/> the quantised layers of an int4 one.</summary>
+    ExportedModelInfo Export(TransformerLm model, ExportOptions options, string path, LmInt8Weights? int8, LmInt4Export? int4 = null);
 
     /// <summary>Loads a written file in the runtime with <paramref name="threads"/> intra-op threads.</summary>
     /// <exception cref="InvalidInputException">Not a language-model file of this format.</exception>

@@ -174,6 +174,7 @@ internal sealed class LanguageModelFamily : IModelFamily
                 ExportRecorder.OutputIn(run.Tracker, profile), new ExportSource(run.Tracker.RunId, RunExecutor.StudentArtifact))
             {
                 Threads = torch.get_num_threads(),
+                Calibration = _data.Train,
             });
             var report = ExportRecorder.ExportInto(run.Tracker, export);
             run.Log.Information("Export {Target}: {Size:N0} bytes, {Summary}", profile.Name, report.SizeBytes, report.Summary());

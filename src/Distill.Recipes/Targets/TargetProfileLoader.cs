@@ -2,6 +2,7 @@ using Distill.Core;
 using Distill.Core.Export;
 using Distill.Core.Export.Targets;
 using Distill.Core.Quantization;
+using Distill.Core.Text;
 using Distill.Recipes.Schema;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
@@ -90,6 +91,9 @@ public static class TargetProfileLoader
             $"applies to language-model files, which {ExportBackends.Titles(b => b.LanguageModels is not null)} writes; {backend.Title} writes classifiers only");
         Check("activations", backend.Int8WeightsOnly,
             $"{backend.Title} int8 files quantise weights only (activations stay float); the key applies to {ExportBackends.Titles(b => !b.Int8WeightsOnly)} int8 files");
+        Check("int4", precision != "int4", "applies to int4 files only (precision: int4)");
+        Check("weights", precision == "int4", "int4 files take their weight settings from int4: (group_size, symmetric, method)");
+        Check("calibration", precision == "int4", "int4 files are calibrated by GPTQ on training windows (int4.calibration_windows); activations are not calibrated");
         Check("calibration", backend.Int8WeightsOnly,
             $"{backend.Title} int8 files quantise weights only and need no calibration; the key applies to {ExportBackends.Titles(b => !b.Int8WeightsOnly)} int8 files");
     }
@@ -114,6 +118,15 @@ public static class TargetProfileLoader
             ? defaults.Activations with { Bits = Int(a, "bits"), Signed = Bool(a, "signed"), Symmetric = Bool(a, "symmetric") }
             : defaults.Activations;
         var calibration = values.Map("calibration");
+        var int4 = values.Map("int4") is { } i4
+            ? new LmInt4Weights(
+                int.Parse((string)i4.Raw("group_size")!, System.Globalization.CultureInfo.InvariantCulture),
+                Bool(i4, "symmetric"),
+                Enum.GetValues<Int4Method>().First(m => LmInt4Weights.MethodName(m) == (string)i4.Raw("method")!),
+                Int(i4, "accuracy_level"),
+                Int(i4, "calibration_windows"),
+                (double)i4.Raw("damp")!)
+            : defaults.Int4;
         return defaults with
         {
             Description = (string)values.Raw("description")!,
@@ -130,6 +143,7 @@ public static class TargetProfileLoader
             FirstLayerFloat = (string)values.Raw("first_layer")! == "float",
             Opset = Int(values, "opset"),
             KvCache = Bool(values, "kv_cache"),
+            Int4 = int4,
             Source = Path.GetFullPath(path),
         };
     }

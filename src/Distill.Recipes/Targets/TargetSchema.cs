@@ -1,6 +1,7 @@
 using Distill.Core.Export;
 using Distill.Core.Export.Targets;
 using Distill.Core.Quantization;
+using Distill.Core.Text;
 using Distill.Recipes.Schema;
 
 namespace Distill.Recipes.Targets;
@@ -17,6 +18,7 @@ internal static class TargetSchema
     private static readonly TargetProfile Defaults = new() { Name = "" };
     private static readonly QuantScheme Weights = Defaults.Weights;
     private static readonly QuantScheme Activations = Defaults.Activations;
+    private static readonly LmInt4Weights Int4 = Defaults.Int4;
 
     public static MapSchema Root { get; } = new()
     {
@@ -77,6 +79,23 @@ internal static class TargetSchema
             new() { Key = "fp32_io", Schema = Boolean, Default = Defaults.Float32Io, Doc = "fp16: keep float32 input and output" },
             new() { Key = "opset", Schema = Int(13, 22), Default = (long)Defaults.Opset, Doc = "ONNX opset" },
             new() { Key = "first_layer", Schema = OneOf(["integer", "float"]), Default = Defaults.FirstLayerFloat ? "float" : "integer", Doc = "ONNX int8: a first conv computes in float" },
+            new()
+            {
+                Key = "int4",
+                Schema = new MapSchema
+                {
+                    Fields =
+                    [
+                        new() { Key = "group_size", Schema = OneOf(LmInt4Weights.GroupSizes.Select(g => g.ToString(System.Globalization.CultureInfo.InvariantCulture))), Default = Int4.GroupSize.ToString(System.Globalization.CultureInfo.InvariantCulture), Doc = "Consecutive inputs of one output feature that share a scale (MatMulNBits block_size); must divide every layer's input size" },
+                        new() { Key = "symmetric", Schema = Boolean, Default = Int4.Symmetric, Doc = "Zero point 8 in every group; false: a zero point per group" },
+                        new() { Key = "method", Schema = OneOf(Enum.GetValues<Int4Method>().Select(LmInt4Weights.MethodName)), Default = LmInt4Weights.MethodName(Int4.Method), Doc = "rtn: round to nearest; gptq: error compensation from calibration activations (Frantar et al., 2022)" },
+                        new() { Key = "accuracy_level", Schema = Int(0, 4), Default = (long)Int4.AccuracyLevel, Doc = "MatMulNBits accuracy_level: 0 float activations; 4 int8 activations per group with integer sums (faster)" },
+                        new() { Key = "calibration_windows", Schema = Int(1, 100_000), Default = (long)Int4.CalibrationWindows, Doc = "GPTQ: training windows the layer Hessians are taken from" },
+                        new() { Key = "damp", Schema = new ScalarSchema { Kind = ScalarKind.Number, Min = 1e-6, Max = 1 }, Default = Int4.Damp, Doc = "GPTQ: added to the Hessian's diagonal, as a fraction of its mean" },
+                    ],
+                },
+                Doc = "int4 (language models, ONNX): 4-bit group-wise weights written as ONNX Runtime's MatMulNBits",
+            },
             new() { Key = "kv_cache", Schema = Boolean, Default = Defaults.KvCache, Doc = "Language models (ONNX): the file takes past keys and values and returns the present ones, so generation runs one position per new token; false: the full-recompute file (tokens in, logits out)" },
         ],
     };

@@ -1,3 +1,4 @@
+using Distill.Core.Quantization;
 using Distill.Core.Text;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -22,14 +23,16 @@ internal sealed class LmGraphLowering
     private readonly TransformerLmOptions _options;
     private readonly Dictionary<string, (float[] Values, long[] Shape)> _weights;
     private readonly LmInt8Weights? _int8;
+    private readonly LmInt4Export? _int4;
     private readonly HashSet<string> _quantizable;
     private readonly bool _kvCache;
 
-    private LmGraphLowering(OnnxGraph graph, TransformerLm model, LmInt8Weights? int8, bool kvCache)
+    private LmGraphLowering(OnnxGraph graph, TransformerLm model, LmInt8Weights? int8, LmInt4Export? int4, bool kvCache)
     {
         _graph = graph;
         _options = model.Options;
         _int8 = int8;
+        _int4 = int4;
         _kvCache = kvCache;
         _quantizable = model.Layers.Select(l => l.Name).ToHashSet();
         _weights = [];
@@ -43,11 +46,11 @@ internal sealed class LmGraphLowering
     /// <summary>Adds the graph from <paramref name="tokens"/> to the float logits; returns the logits' name. With
     /// <paramref name="kvCache"/>, every block also reads its past keys and values and writes the present ones
     /// (<see cref="LmKvCacheLayout"/>; the caller declares them as graph inputs and outputs), and positions and the
-    /// causal mask start after the past.</summary>
-    public static string Lower(OnnxGraph graph, TransformerLm model, LmInt8Weights? int8, string tokens, bool kvCache = false)
+    /// causal mask start after the past. With <paramref name="int4"/>, its layers are MatMulNBits nodes (com.microsoft).</summary>
+    public static string Lower(OnnxGraph graph, TransformerLm model, LmInt8Weights? int8, string tokens, bool kvCache = false, LmInt4Export? int4 = null)
     {
         ArgumentNullException.ThrowIfNull(model);
-        return new LmGraphLowering(graph, model, int8, kvCache).LowerModel(tokens);
+        return new LmGraphLowering(graph, model, int8, int4, kvCache).LowerModel(tokens);
     }
 
     private string LowerModel(string tokens)
@@ -183,6 +186,10 @@ internal sealed class LmGraphLowering
     private string Linear(string name, string x)
     {
         var (weight, shape) = _weights[$"{name}.weight"];
+        if (_int4 is not null && _int4.Layers.TryGetValue(name, out var groups))
+        {
+            return MatMulNBits(name, x, groups, $"{name}.bias", $"{name}.output");
+        }
         if (_int8 is not null && _quantizable.Contains(name))
         {
             return QuantizedMatMul(name, x, weight, shape, $"{name}.bias", $"{name}.output");
@@ -215,6 +222,25 @@ internal sealed class LmGraphLowering
         return _graph.Node("Add", $"{name}.bias_add", [y, Float(bias)], output);
     }
 
+    /// <summary>ONNX Runtime's MatMulNBits (com.microsoft): x [.., K] times the 4-bit group-quantised weight [N, K]
+    /// transposed, then the float bias.</summary>
+    private string MatMulNBits(string name, string x, GroupQuantizedMatrix w, string bias, string output)
+    {
+        string b = _graph.UInt8Tensor($"{name}.weight.packed", w.PackedCodes(), [w.Rows, w.Groups, w.GroupSize / 2]);
+        string scales = _graph.FloatTensor($"{name}.weight.scales", w.Scales, [w.Rows * w.Groups]);
+        List<string> inputs = [x, b, scales];
+        if (!w.Symmetric)
+        {
+            var zeros = w.PackedZeroPoints();
+            inputs.Add(_graph.UInt8Tensor($"{name}.weight.zero_points", zeros, [zeros.Length]));
+        }
+        string y = _graph.Node("MatMulNBits", $"{name}.matmul_nbits", inputs, $"{name}.matmul",
+            OnnxGraph.Int("K", w.Columns), OnnxGraph.Int("N", w.Rows), OnnxGraph.Int("bits", GroupQuantizedMatrix.Bits),
+            OnnxGraph.Int("block_size", w.GroupSize), OnnxGraph.Int("accuracy_level", _int4!.AccuracyLevel));
+        _graph.Proto.Node[^1].Domain = OnnxGraph.MicrosoftDomain;
+        return _graph.Node("Add", $"{name}.bias_add", [y, Float(bias)], output);
+    }
+
     /// <summary>A model parameter as a float initializer (added once).</summary>
     private string Float(string name) => Shared(name, n => _graph.FloatTensor(n, _weights[n].Values, _weights[n].Shape));
 
@@ -235,6 +261,9 @@ internal sealed class LmGraphLowering
         return result;
     }
 }
+
+/// <summary>The 4-bit layers of an LM export, by layer name, and the MatMulNBits accuracy level they run at.</summary>
+public sealed record LmInt4Export(IReadOnlyDictionary<string, GroupQuantizedMatrix> Layers, int AccuracyLevel);
 
 /// <summary>How the large matmuls of an int8 LM export hold their weights: symmetric signed codes of
 /// <paramref name="Bits"/> bits (±(2^(Bits-1) − 1), zero point 0), one scale per output feature or one per matrix,

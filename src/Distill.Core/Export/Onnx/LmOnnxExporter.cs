@@ -8,8 +8,8 @@ namespace Distill.Core.Export.Onnx;
 /// "logits" float32 [batch, sequence, vocab], both dimensions symbolic, sequence ≤ the model's context. No past
 /// key/values: a generator feeds the last ≤ context tokens and reads the last position. With
 /// <see cref="ExportOptions.KvCache"/> the file also takes past keys and values and returns the present ones
-/// (<see cref="LmKvCacheLayout"/>). fp32, or int8 weights for the large matmuls (<see cref="LmInt8Weights"/>, see
-/// <see cref="LmGraphLowering"/>).</summary>
+/// (<see cref="LmKvCacheLayout"/>). fp32, int8 weights for the large matmuls (<see cref="LmInt8Weights"/>, see
+/// <see cref="LmGraphLowering"/>), or 4-bit group-quantised ones in ONNX Runtime's MatMulNBits (<see cref="LmInt4Export"/>).</summary>
 public static class LmOnnxExporter
 {
     public const string InputName = "tokens";
@@ -21,16 +21,17 @@ public static class LmOnnxExporter
     public const int MinOpset = 17;
 
     /// <param name="int8">Weight form when <see cref="ExportOptions.Precision"/> is Int8 (default: 8-bit per channel, float head).</param>
-    public static ExportedModelInfo Export(TransformerLm model, ExportOptions options, string path, LmInt8Weights? int8 = null)
+    /// <param name="int4">The quantised layers when the precision is Int4 (required then).</param>
+    public static ExportedModelInfo Export(TransformerLm model, ExportOptions options, string path, LmInt8Weights? int8 = null, LmInt4Export? int4 = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(options);
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
-        Validate(options, int8);
+        Validate(options, int8, int4);
         var weights = options.Precision == ExportPrecision.Int8 ? int8 ?? new LmInt8Weights() : null;
 
         var graph = new OnnxGraph();
-        string logits = LmGraphLowering.Lower(graph, model, weights, InputName, options.KvCache);
+        string logits = LmGraphLowering.Lower(graph, model, weights, InputName, options.KvCache, int4);
         if (logits != OutputName)
         {
             throw new InvalidOperationException($"the LM graph ends in '{logits}', not '{OutputName}'");
@@ -55,10 +56,14 @@ public static class LmOnnxExporter
             IrVersion = options.OnnxIrVersion,
             ProducerName = OnnxExporter.ProducerName,
             ProducerVersion = VersionInfo.Distill,
-            DocString = $"Distill {LmCheckpoint.Describe(model.Options)}, {(weights is null ? "fp32" : "int8 weights")}{(options.KvCache ? ", KV cache" : "")}",
+            DocString = $"Distill {LmCheckpoint.Describe(model.Options)}, {(int4 is not null ? "int4 weights" : weights is null ? "fp32" : "int8 weights")}{(options.KvCache ? ", KV cache" : "")}",
             Graph = graph.Proto,
         };
         proto.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = options.OnnxOpset });
+        if (int4 is not null)
+        {
+            proto.OpsetImport.Add(new OperatorSetIdProto { Domain = OnnxGraph.MicrosoftDomain, Version = 1 });
+        }
         foreach (var (key, value) in options.Metadata.OrderBy(kv => kv.Key, StringComparer.Ordinal))
         {
             proto.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
@@ -79,11 +84,15 @@ public static class LmOnnxExporter
             OutputQuant: null);
     }
 
-    private static void Validate(ExportOptions options, LmInt8Weights? int8)
+    private static void Validate(ExportOptions options, LmInt8Weights? int8, LmInt4Export? int4)
     {
+        if ((int4 is not null) != (options.Precision == ExportPrecision.Int4))
+        {
+            throw new ArgumentException("int4 layers go with an int4 export, and an int4 export needs them", nameof(int4));
+        }
         if (options.Precision == ExportPrecision.Float16)
         {
-            throw new InvalidInputException("language models export to ONNX as fp32 or int8 weights, not fp16.");
+            throw new InvalidInputException("language models export to ONNX as fp32, int8 or int4 weights, not fp16.");
         }
         ArgumentNullException.ThrowIfNull(options.Metadata);
         if (options.OnnxOpset < MinOpset || options.OnnxOpset > OnnxExporter.MaxOpset)

@@ -9,7 +9,8 @@ namespace Distill.Core.Export.Onnx;
 
 /// <summary>ONNX files (opset 13–22; QDQ int8, fp16, fp32), checked by the ONNX checker (python3-onnx) and run in
 /// ONNX Runtime on the CPU. Batch dynamic, NCHW; the model card is also in the file's metadata_props. Language
-/// models: fp32, or int8 matmul weights in ONNX Runtime's dynamic-quantisation form.</summary>
+/// models: fp32, int8 matmul weights in ONNX Runtime's dynamic-quantisation form, or 4-bit group-wise weights
+/// (MatMulNBits).</summary>
 public sealed class OnnxExportBackend : ExportBackend
 {
     /// <summary>Latency: untimed runs before the timed ones, and timed runs (the median is reported).</summary>
@@ -89,7 +90,7 @@ public sealed class OnnxExportBackend : ExportBackend
     /// <summary>Language models: <see cref="LmOnnxExporter"/>, run by <see cref="OnnxLmRunner"/>.</summary>
     private sealed class OnnxLanguageModels : ILanguageModelBackend
     {
-        public IReadOnlyList<ExportPrecision> Precisions { get; } = [ExportPrecision.Float32, ExportPrecision.Int8];
+        public IReadOnlyList<ExportPrecision> Precisions { get; } = [ExportPrecision.Float32, ExportPrecision.Int8, ExportPrecision.Int4];
 
         public LmSignature Signature { get; } =
             new(LmOnnxExporter.InputName, LmOnnxExporter.BatchDimension, LmOnnxExporter.SequenceDimension, LmOnnxExporter.OutputName);
@@ -111,8 +112,22 @@ public sealed class OnnxExportBackend : ExportBackend
             ["float"] = "embeddings, LayerNorms, attention scores and softmax, GELU",
         };
 
-        public ExportedModelInfo Export(TransformerLm model, ExportOptions options, string path, LmInt8Weights? int8) =>
-            LmOnnxExporter.Export(model, options, path, int8);
+        public JsonObject QuantizationCard(LmInt4Weights int4, string calibration) => new()
+        {
+            ["weights"] = $"int4 in groups of {int4.GroupSize} consecutive inputs of one output feature, " +
+                (int4.Symmetric ? "symmetric (zero point 8, scale max |w| / 7)" : "asymmetric (a zero point per group, scale (max - min) / 15)"),
+            ["method"] = int4.Method == Int4Method.Gptq
+                ? $"gptq: one input column at a time, the rounding error spread over the later columns by the inverse Hessian of the layer's output error; calibrated on {calibration}, damping {int4.Damp} of the mean diagonal"
+                : "rtn: round to nearest",
+            ["matmuls"] = "attention qkv and proj, mlp_fc, mlp_proj; the tied head stays fp32",
+            ["layout"] = $"MatMulNBits (com.microsoft): packed codes [N, K / {int4.GroupSize}, {int4.GroupSize / 2}], scales [N * K / {int4.GroupSize}]" +
+                (int4.Symmetric ? "" : ", packed zero points") + $", accuracy_level {int4.AccuracyLevel}" +
+                (int4.AccuracyLevel == 4 ? " (activations quantised to int8 per group, integer sums)" : int4.AccuracyLevel == 0 ? " (float activations)" : ""),
+            ["float"] = "embeddings, LayerNorms, attention scores and softmax, GELU, biases",
+        };
+
+        public ExportedModelInfo Export(TransformerLm model, ExportOptions options, string path, LmInt8Weights? int8, LmInt4Export? int4 = null) =>
+            LmOnnxExporter.Export(model, options, path, int8, int4);
 
         public JsonObject? KvCache(TransformerLmOptions options) => LmKvCacheLayout.Of(options).Card(options.Context);
 

@@ -14,6 +14,9 @@ internal sealed class OnnxGraph
     public const int Int64 = (int)TensorProto.Types.DataType.Int64;
     public const int Float16 = (int)TensorProto.Types.DataType.Float16;
 
+    /// <summary>ONNX Runtime's contrib operators (MatMulNBits), opset version 1.</summary>
+    public const string MicrosoftDomain = "com.microsoft";
+
     private readonly HashSet<string> _initializerNames = [];
 
     public GraphProto Proto { get; } = new() { Name = "distill" };

@@ -34,6 +34,8 @@ public sealed class ClassifierExport(ExportRequest request) : IFamilyExport<Clas
         ArgumentNullException.ThrowIfNull(profile);
         if (profile.KvCache)
             throw new InvalidInputException($"{profile.Source ?? profile.Name}: kv_cache: true is for language models; a classifier has no past key/values (use a profile without it, e.g. onnx-fp32)");
+        if (profile.Precision == ExportPrecision.Int4)
+            throw new InvalidInputException($"{profile.Source ?? profile.Name}: precision: int4 (4-bit weights, MatMulNBits) is for language models; classifiers export as fp32, fp16 or int8 (e.g. x86-vnni)");
     }
 
     /// <summary>Throws <see cref="InvalidInputException"/> for a profile this architecture cannot be exported to: a

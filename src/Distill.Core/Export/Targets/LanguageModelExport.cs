@@ -23,6 +23,10 @@ public sealed record LmExportRequest(
     public int Threads { get; init; } = 1;
     /// <summary>Timed tokens of the tokens-per-second measurement.</summary>
     public int ThroughputTokens { get; init; } = 64;
+    /// <summary>Windows GPTQ calibrates an int4 export on (a text recipe's training split); null: the validation windows.</summary>
+    public TokenWindows? Calibration { get; init; }
+    /// <summary>What <see cref="Calibration"/> is, for the model card ("the training split").</summary>
+    public string CalibrationSource { get; init; } = "the training split";
 }
 
 /// <param name="Validation">Cross-entropy and bits per byte of the file on the validation windows, in its runtime.</param>
@@ -81,7 +85,8 @@ public sealed record LmExportReport(
 
 /// <summary>The export of a language model to a format with <see cref="ExportBackend.LanguageModels"/> (ONNX):
 /// fp32 profiles give an fp32 file, int8 profiles int8 weights for the large matmuls in the format's form (their weight
-/// bits and per-channel setting are used; activations are quantised per run, so calibration settings do not apply).
+/// bits and per-channel setting are used; activations are quantised per run, so calibration settings do not apply),
+/// int4 profiles 4-bit groups (<see cref="LmInt4Quantizer"/>, by round-to-nearest or GPTQ on the calibration windows).
 /// The file is verified in its runtime against the TorchSharp model on the validation windows and measured (bits per
 /// byte, tokens per second).</summary>
 public sealed class LanguageModelExport(LmExportRequest request) : IFamilyExport<LmExportReport>
@@ -104,10 +109,15 @@ public sealed class LanguageModelExport(LmExportRequest request) : IFamilyExport
     /// <summary>Int8 files: mean |logit − float logit| over every logit of the validation windows.</summary>
     public const double Int8MeanLogitTolerance = 0.05;
 
+    /// <summary>Int4 files: as for int8, looser: 4-bit weights move the logits more.</summary>
+    public const double Int4NextTokenAgreement = 0.85;
+    public const double Int4MeanLogitTolerance = 0.25;
+
     public const int ThroughputWarmup = 8;
     public const int EvaluationBatch = 32;
 
     private LmInt8Weights? _int8;
+    private LmInt4Export? _int4;
     private LmExportReport? _report;
 
     public TargetProfile Profile => request.Profile;
@@ -126,9 +136,23 @@ public sealed class LanguageModelExport(LmExportRequest request) : IFamilyExport
         return profile.IsInteger ? lm.Int8Weights(profile.Weights, where) : null;
     }
 
+    /// <summary>The int4 settings of an int4 profile, after checking that its group size divides every layer of
+    /// <paramref name="model"/>; null for other precisions.</summary>
+    /// <exception cref="InvalidInputException">A group size that does not divide a layer's input size (named).</exception>
+    public static LmInt4Weights? Int4For(TargetProfile profile, TransformerLm model)
+    {
+        ArgumentNullException.ThrowIfNull(profile);
+        if (profile.Precision != ExportPrecision.Int4)
+            return null;
+        if (profile.Int4.GroupProblem(model) is { } problem)
+            throw new InvalidInputException($"{profile.Source ?? profile.Name}: {problem}");
+        return profile.Int4;
+    }
+
     public void Check()
     {
         _int8 = WeightsFor(Profile);
+        Int4For(Profile, request.Model);
         if (request.Validation.Count == 0)
             throw new InvalidInputException("the validation data is empty: a language-model export is verified on validation windows");
         if (request.Tokenizer.VocabSize != request.Model.Options.VocabSize)
@@ -136,15 +160,29 @@ public sealed class LanguageModelExport(LmExportRequest request) : IFamilyExport
                 $"the tokenizer has {request.Tokenizer.VocabSize} tokens but the model's vocabulary has {request.Model.Options.VocabSize}");
     }
 
+    /// <summary>Int4: quantises the layers (GPTQ calibrates on the request's calibration windows).</summary>
     public void Prepare()
     {
+        if (Int4For(Profile, request.Model) is not { } int4)
+            return;
+        var layers = LmInt4Quantizer.Quantize(request.Model, int4, request.Calibration ?? request.Validation);
+        _int4 = new LmInt4Export(layers, int4.AccuracyLevel);
     }
 
-    public JsonObject StaticCard() => StaticCard(request.Model, request.Tokenizer, Profile, _int8, request.Source);
+    public JsonObject StaticCard() => StaticCard(request.Model, request.Tokenizer, Profile, _int8, request.Source, CalibrationText());
+
+    private string CalibrationText()
+    {
+        var windows = request.Calibration ?? request.Validation;
+        long used = Math.Min(Profile.Int4.CalibrationWindows, windows.Count);
+        return $"{used:N0} windows of {windows.Context} tokens spread over {(request.Calibration is null ? "the validation windows" : request.CalibrationSource)}";
+    }
 
     /// <summary>The static card of <paramref name="model"/>'s export to <paramref name="profile"/>: signature, decoding
-    /// contract, tokenizer, sizes, and the int8 weight form (<paramref name="int8"/>, null for fp32).</summary>
-    public static JsonObject StaticCard(TransformerLm model, ITokenizer tokenizer, TargetProfile profile, LmInt8Weights? int8, ExportSource source)
+    /// contract, tokenizer, sizes, and the int8 weight form (<paramref name="int8"/>, null for fp32) or the int4 one (the
+    /// profile's; GPTQ calibrated on <paramref name="calibration"/>).</summary>
+    public static JsonObject StaticCard(TransformerLm model, ITokenizer tokenizer, TargetProfile profile, LmInt8Weights? int8, ExportSource source,
+        string calibration = "")
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(tokenizer);
@@ -184,11 +222,12 @@ public sealed class LanguageModelExport(LmExportRequest request) : IFamilyExport
             }),
             new("decoding", profile.KvCache ? KvCacheDecoding : Decoding),
             .. profile.KvCache ? [new KeyValuePair<string, JsonNode?>("kv_cache", lm.KvCache(o))] : Array.Empty<KeyValuePair<string, JsonNode?>>(),
-            new("quantization", int8 is null ? null : lm.QuantizationCard(int8)),
+            new("quantization", profile.Precision == ExportPrecision.Int4 ? lm.QuantizationCard(profile.Int4, calibration)
+                : int8 is null ? null : lm.QuantizationCard(int8)),
         ]);
     }
 
-    public ExportedModelInfo Write(ExportOptions options, string path) => Backend(Profile).Export(request.Model, options, path, _int8);
+    public ExportedModelInfo Write(ExportOptions options, string path) => Backend(Profile).Export(request.Model, options, path, _int8, _int4);
 
     public LmExportReport Verify(string modelPath, ExportedModelInfo info, string finalModelPath, string finalCardPath)
     {
@@ -232,7 +271,7 @@ public sealed class LanguageModelExport(LmExportRequest request) : IFamilyExport
         return ModelCard.Complete(card, measured, v,
         [
             new("mean_abs_logit_diff", report.MeanAbsLogitDiff),
-            new("mean_abs_logit_diff_limit", card["quantization"] is null ? null : Int8MeanLogitTolerance),
+            new("mean_abs_logit_diff_limit", card["quantization"] is null ? null : _int4 is null ? Int8MeanLogitTolerance : Int4MeanLogitTolerance),
             new("next_token_agreement", v.Top1Agreement),
             new("positions", v.Samples),
         ]);
@@ -259,13 +298,14 @@ public sealed class LanguageModelExport(LmExportRequest request) : IFamilyExport
     {
         string runtime = Profile.Format.Runtime;
         bool checkerOk = checker is "passed" || checker.StartsWith("unavailable", StringComparison.Ordinal);
-        if (_int8 is null)
+        if (_int8 is null && _int4 is null)
         {
             return new ExportVerification(runtime, "float model (TorchSharp)", "max_abs_logit_diff", c.MaxAbsLogitDiff, Float32Tolerance,
                 c.MaxAbsLogitDiff, c.NextTokenAgreement, c.Positions, checker, checkerOk && c.MaxAbsLogitDiff <= Float32Tolerance);
         }
-        return new ExportVerification(runtime, "float model (TorchSharp)", "next_token_agreement", c.NextTokenAgreement, Int8NextTokenAgreement,
+        var (agreement, meanDiff) = _int4 is null ? (Int8NextTokenAgreement, Int8MeanLogitTolerance) : (Int4NextTokenAgreement, Int4MeanLogitTolerance);
+        return new ExportVerification(runtime, "float model (TorchSharp)", "next_token_agreement", c.NextTokenAgreement, agreement,
             c.MaxAbsLogitDiff, c.NextTokenAgreement, c.Positions, checker,
-            checkerOk && c.NextTokenAgreement >= Int8NextTokenAgreement && c.MeanAbsLogitDiff <= Int8MeanLogitTolerance);
+            checkerOk && c.NextTokenAgreement >= agreement && c.MeanAbsLogitDiff <= meanDiff);
     }
 }

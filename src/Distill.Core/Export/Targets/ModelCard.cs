@@ -85,6 +85,7 @@ public static class ModelCard
     {
         ExportPrecision.Float16 => "fp16",
         ExportPrecision.Int8 => "int8",
+        ExportPrecision.Int4 => "int4",
         _ => "fp32",
     };
 

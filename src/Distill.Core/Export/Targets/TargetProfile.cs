@@ -1,4 +1,5 @@
 using Distill.Core.Quantization;
+using Distill.Core.Text;
 
 namespace Distill.Core.Export.Targets;
 
@@ -30,6 +31,8 @@ public sealed record TargetProfile
     /// <summary>Language models: write the KV-cache form (past key/values in, present out) instead of the
     /// full-recompute file. Classifier exports to the profile are refused.</summary>
     public bool KvCache { get; init; }
+    /// <summary>Int4 (language models): the 4-bit groups and how they are found.</summary>
+    public LmInt4Weights Int4 { get; init; } = new();
     /// <summary>Test samples an export to this target is verified on (a recipe's export entry sets it with
     /// verify_samples); null: the runtime's default, <see cref="ExportBackend.DefaultVerifySamples"/>.</summary>
     public long? VerifySamples { get; init; }
@@ -109,7 +112,20 @@ public sealed record TargetProfile
         string where = Source ?? PrintableText.Escape(Name);
         if (!PlainName.IsValid(Name))
             throw new InvalidInputException($"{where}: name: '{PrintableText.Escape(Name)}' must be {PlainName.Rule}: it names the export folder exports/<name>/");
-        if (!Format.Precisions.Contains(Precision))
+        if (Precision == ExportPrecision.Int4 && Format.LanguageModels?.Precisions.Contains(Precision) != true)
+        {
+            throw new InvalidInputException(
+                $"{where}: precision: int4 weights run as ONNX Runtime's MatMulNBits, which {Format.Title} files cannot hold; int4 is for " +
+                $"{ExportBackends.Titles(b => b.LanguageModels?.Precisions.Contains(ExportPrecision.Int4) == true)} language models");
+        }
+        if (Precision == ExportPrecision.Int4)
+        {
+            if (!LmInt4Weights.GroupSizes.Contains(Int4.GroupSize))
+                throw new InvalidInputException($"{where}: int4.group_size: {Int4.GroupSize} is not one of {string.Join(", ", LmInt4Weights.GroupSizes)}");
+            if (Int4.AccuracyLevel is < 0 or > 4 || Int4.CalibrationWindows < 1 || !(Int4.Damp > 0))
+                throw new InvalidInputException($"{where}: int4: accuracy_level is 0..4, calibration_windows at least 1 and damp above 0");
+        }
+        else if (!Format.Precisions.Contains(Precision))
         {
             throw new InvalidInputException(
                 $"{where}: precision: {Format.Title} export writes {string.Join(" or ", Format.Precisions.Select(ModelCard.Precision))}, not {ModelCard.Precision(Precision)}");
