@@ -1,5 +1,6 @@
 using Distill.Core;
 using Distill.Core.Export;
+using Distill.Core.Text;
 using Distill.Core.Export.Targets;
 using Distill.Core.Quantization;
 using Distill.Recipes.Targets;
@@ -131,6 +132,26 @@ public class TargetProfileTests
         },
         new TargetProfile
         {
+            Name = "onnx-int4",
+            Description = "ONNX language model with 4-bit group-wise weights (GPTQ, groups of 32) in ONNX Runtime's MatMulNBits; embeddings, LayerNorms and the tied head stay fp32",
+            Format = ExportBackends.Get("onnx"),
+            Precision = ExportPrecision.Int4,
+            Opset = 17,
+            Int4 = new LmInt4Weights(GroupSize: 32, Symmetric: true, Method: Int4Method.Gptq, AccuracyLevel: 4, CalibrationWindows: 64),
+            Source = Shipped("onnx-int4"),
+        },
+        new TargetProfile
+        {
+            Name = "onnx-int4-g16",
+            Description = "As onnx-int4 with groups of 16 inputs, for models whose layer widths are not multiples of 32 (d_model 112 of lm-kd.yaml's student)",
+            Format = ExportBackends.Get("onnx"),
+            Precision = ExportPrecision.Int4,
+            Opset = 17,
+            Int4 = new LmInt4Weights(GroupSize: 16, Symmetric: true, Method: Int4Method.Gptq, AccuracyLevel: 4, CalibrationWindows: 64),
+            Source = Shipped("onnx-int4-g16"),
+        },
+        new TargetProfile
+        {
             Name = "tensorrt",
             Description = "NVIDIA TensorRT; ONNX int8 QDQ, symmetric everywhere (zero point 0), per-channel weights, entropy (KL) calibration of activations",
             Format = ExportBackends.Get("onnx"),
@@ -190,7 +211,7 @@ public class TargetProfileTests
     public void Every_shipped_profile_is_listed_and_named_as_its_file()
     {
         var entries = TargetCatalog.List();
-        string[] expected = ["arm-cortex-a", "coreml-fp16", "coreml-int8", "edge-fp16", "npu-u8", "onnx-fp32", "onnx-fp32-kv", "tensorrt", "x86-avx2", "x86-vnni"];
+        string[] expected = ["arm-cortex-a", "coreml-fp16", "coreml-int8", "edge-fp16", "npu-u8", "onnx-fp32", "onnx-fp32-kv", "onnx-int4", "onnx-int4-g16", "tensorrt", "x86-avx2", "x86-vnni"];
         Assert.Equal(expected, entries.Select(e => e.Name).Order(StringComparer.Ordinal).ToArray());
         Assert.All(entries, e => Assert.Equal(e.Name, e.Profile!.Name));
     }
@@ -210,12 +231,12 @@ public class TargetProfileTests
         var lines = e.Message.Split(Environment.NewLine);
         Assert.Equal(
         [
-            "t.yaml:3:12: precision: must be one of fp32 | fp16 | int8, got 'int9' (did you mean 'int8'?)",
+            "t.yaml:3:12: precision: must be one of fp32 | fp16 | int8 | int4, got 'int9' (did you mean 'int8'?)",
             "t.yaml:4:21: weights: unknown key 'colour'; allowed keys: bits, reduce_range, symmetric, per_channel, signed, narrow_range",
             "t.yaml:4:45: weights.symmetric: expected true or false, got 'maybe'",
             "t.yaml:5:24: calibration.method: must be one of min_max | moving_average | percentile | entropy | mse, got 'kl'",
             "t.yaml:5:37: calibration.batches: must be in [1, 100000], got 0",
-            "t.yaml:6:1: unknown key 'shape'; allowed keys: name, description, format, precision, weights, activations, calibration, io, fp32_io, opset, first_layer, kv_cache",
+            "t.yaml:6:1: unknown key 'shape'; allowed keys: name, description, format, precision, weights, activations, calibration, io, fp32_io, opset, first_layer, int4, kv_cache",
         ], lines);
     }
 
@@ -234,7 +255,7 @@ public class TargetProfileTests
         [
             "d.yaml:3:12: weights: unknown key 'per_chanel' (did you mean 'per_channel'?); allowed keys: bits, reduce_range, symmetric, per_channel, signed, narrow_range",
             "d.yaml:4:24: calibration.method: must be one of min_max | moving_average | percentile | entropy | mse, got 'minmax' (did you mean 'min_max'?)",
-            "d.yaml:5:1: unknown key 'fromat' (did you mean 'format'?); allowed keys: name, description, format, precision, weights, activations, calibration, io, fp32_io, opset, first_layer, kv_cache",
+            "d.yaml:5:1: unknown key 'fromat' (did you mean 'format'?); allowed keys: name, description, format, precision, weights, activations, calibration, io, fp32_io, opset, first_layer, int4, kv_cache",
         ], e.Message.Split(Environment.NewLine));
     }
 
@@ -262,6 +283,27 @@ public class TargetProfileTests
         Assert.Equal("t.yaml:4:11: kv_cache: applies to language-model files, which ONNX writes; TFLite writes classifiers only", e.Message);
         Assert.True(TargetProfileLoader.Parse("name: o\nformat: onnx\nprecision: int8\nkv_cache: true\n", "o.yaml").KvCache);
         Assert.False(TargetProfileLoader.Parse("name: o\nformat: tflite\nprecision: int8\nkv_cache: false\n", "f.yaml").KvCache);
+    }
+
+    [Fact]
+    public void Int4_profiles_read_their_group_settings_and_refuse_what_MatMulNBits_cannot_run()
+    {
+        var p = TargetProfileLoader.Parse("name: q\nformat: onnx\nprecision: int4\nint4: { group_size: 64, symmetric: false, method: rtn, accuracy_level: 0 }\n", "q.yaml");
+        Assert.Equal((ExportPrecision.Int4, 64, false, Int4Method.Rtn, 0, 64), (p.Precision, p.Int4.GroupSize, p.Int4.Symmetric, p.Int4.Method, p.Int4.AccuracyLevel, p.Int4.CalibrationWindows));
+        Assert.Equal(new LmInt4Weights(), TargetProfileLoader.Parse("name: d\nformat: onnx\nprecision: int4\n", "d.yaml").Int4);
+
+        var lines = Assert.Throws<InvalidInputException>(() => TargetProfileLoader.Parse(
+            "name: q\nformat: onnx\nprecision: int4\nint4: { group_size: 24, method: awq, accuracy_level: 5 }\n", "q.yaml")).Message;
+        Assert.Equal(string.Join(Environment.NewLine,
+            "q.yaml:4:21: int4.group_size: must be one of 16 | 32 | 64 | 128 | 256, got '24' (did you mean '64'?)",
+            "q.yaml:4:33: int4.method: must be one of rtn | gptq, got 'awq'",
+            "q.yaml:4:54: int4.accuracy_level: must be in [0, 4], got 5"), lines);
+        var onTflite = Assert.Throws<InvalidInputException>(() => TargetProfileLoader.Parse("name: t\nformat: tflite\nprecision: int4\n", "t.yaml"));
+        Assert.Equal("t.yaml:1:1: precision: int4 weights run as ONNX Runtime's MatMulNBits, which TFLite files cannot hold; int4 is for ONNX language models", onTflite.Message);
+        var onInt8 = Assert.Throws<InvalidInputException>(() => TargetProfileLoader.Parse("name: e\nformat: onnx\nprecision: int8\nint4: { group_size: 32 }\n", "e.yaml"));
+        Assert.Equal("e.yaml:4:7: int4: applies to int4 files only (precision: int4)", onInt8.Message);
+        var weights = Assert.Throws<InvalidInputException>(() => TargetProfileLoader.Parse("name: w\nformat: onnx\nprecision: int4\nweights: { bits: 4 }\n", "w.yaml"));
+        Assert.Equal("w.yaml:4:10: weights: int4 files take their weight settings from int4: (group_size, symmetric, method)", weights.Message);
     }
 
     [Fact]
@@ -347,7 +389,7 @@ public class TargetProfileTests
     {
         var e = Assert.Throws<InvalidInputException>(() => TargetCatalog.Resolve("x86-vnnni"));
         Assert.StartsWith("unknown target 'x86-vnnni'", e.Message);
-        Assert.Contains("known targets: arm-cortex-a, coreml-fp16, coreml-int8, edge-fp16, npu-u8, onnx-fp32-kv, onnx-fp32, tensorrt, x86-avx2, x86-vnni", e.Message);
+        Assert.Contains("known targets: arm-cortex-a, coreml-fp16, coreml-int8, edge-fp16, npu-u8, onnx-fp32-kv, onnx-fp32, onnx-int4-g16, onnx-int4, tensorrt, x86-avx2, x86-vnni", e.Message);
     }
 
     [Fact]
