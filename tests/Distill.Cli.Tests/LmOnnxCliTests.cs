@@ -76,6 +76,46 @@ public sealed class LmOnnxCliTests(LmTinyRun tiny) : IClassFixture<LmTinyRun>
         Assert.Equal(fromTorch.GetProperty("text").GetString(), fromOnnx.GetProperty("text").GetString());
     }
 
+    /// <summary>onnx-int4: GPTQ on the recipe's training split, written as MatMulNBits (one node per block linear),
+    /// verified in ONNX Runtime against the float teacher; a group size that does not divide a layer exits 2 naming
+    /// it, before anything is written.</summary>
+    [Fact]
+    public void Teacher_exports_to_int4_matmulnbits_calibrated_on_the_training_split_and_a_group_size_that_divides_no_layer_exits_2()
+    {
+        using var dir = new TempDir();
+        string teacher = tiny.Artifact("models/teacher.ckpt");
+        JsonElement Export(string target, string name) =>
+            Json(CliProcess.Run("export", teacher, "--target", target, "--data", "configs/text/lm-tiny.yaml", "--out", dir.File(name), "--json"));
+        var fp32 = Export("onnx-fp32", "fp32");
+        var int8 = Export("x86-vnni", "int8");
+        var int4 = Export("onnx-int4", "int4");
+        var verification = int4.GetProperty("verification");
+        Assert.True(verification.GetProperty("passed").GetBoolean(), verification.ToString());
+        Assert.Equal("passed", verification.GetProperty("onnx_checker").GetString());
+        Assert.True(verification.GetProperty("next_token_agreement").GetDouble() >= 0.85);
+        double fp32Bpb = fp32.GetProperty("val_bpb").GetDouble(), int4Bpb = int4.GetProperty("val_bpb").GetDouble();
+        Assert.True(Math.Abs(int4Bpb - fp32Bpb) < 0.05, $"int4 {int4Bpb} vs fp32 {fp32Bpb} bits/byte");
+        Assert.True(int4.GetProperty("size_bytes").GetInt64() < int8.GetProperty("size_bytes").GetInt64());
+
+        var card = JsonDocument.Parse(File.ReadAllText(dir.File("int4/model_card.json"))).RootElement;
+        Assert.Equal("int4", card.GetProperty("target").GetProperty("precision").GetString());
+        var quantization = card.GetProperty("quantization");
+        Assert.StartsWith("gptq: ", quantization.GetProperty("method").GetString());
+        Assert.Contains("spread over the training split of lm-tiny.yaml", quantization.GetProperty("method").GetString());
+        Assert.StartsWith("MatMulNBits (com.microsoft)", quantization.GetProperty("layout").GetString());
+        // NodeProto.op_type (field 4, length 11) once per node: 4 linear layers in each of the 2 blocks.
+        string bytes = System.Text.Encoding.Latin1.GetString(File.ReadAllBytes(dir.File("int4/model.onnx")));
+        Assert.Equal(8, System.Text.RegularExpressions.Regex.Count(bytes, "\u0022\u000bMatMulNBits"));
+
+        string profile = dir.File("int4-g64.yaml");
+        File.WriteAllText(profile, "name: int4-g64\nformat: onnx\nprecision: int4\nint4: { group_size: 64 }\n");
+        var refused = CliProcess.Run("export", tiny.Artifact("models/student.ckpt"), "--target", profile, "--data", "configs/text/lm-tiny.yaml",
+            "--out", dir.File("g64"));
+        Assert.Equal(2, refused.ExitCode);
+        Assert.Contains("int4.group_size: 64 does not divide blocks.0.attn.qkv's input size 32; use 16 or 32", refused.StdErr);
+        Assert.False(Directory.Exists(dir.File("g64")));
+    }
+
     [Fact]
     public void Onnx_generation_refuses_a_prompt_longer_than_the_context_and_lm_export_refuses_tflite()
     {
