@@ -4,6 +4,7 @@ using Distill.Cli.Output;
 using Distill.Core;
 using Distill.Core.Export;
 using Distill.Core.Export.Targets;
+using Distill.Core.Text;
 using Distill.Recipes.Targets;
 using Spectre.Console;
 
@@ -28,7 +29,7 @@ public static class TargetsCommand
                     origin = e.Origin,
                     format = e.Profile?.Format.Name,
                     precision = e.Profile is null ? null : ModelCard.Precision(e.Profile.Precision),
-                    weights = e.Profile is { IsInteger: true } p ? p.Weights.ToString() : null,
+                    weights = e.Profile is { IsInteger: true } p ? p.Weights.ToString() : e.Profile is { Precision: ExportPrecision.Int4 } i ? Int4(i) : null,
                     activations = e.Profile is { IsInteger: true } q ? (q.QuantizesActivations ? q.Activations.ToString() : "float") : null,
                     calibration = e.Profile is { QuantizesActivations: true } c ? ModelCard.ObserverName(c.Calibration) : null,
                     description = e.Profile?.Description,
@@ -48,7 +49,7 @@ public static class TargetsCommand
                 table.AddRow(
                     ConsoleText.Markup(e.Name),
                     $"{p.Format.Name} {ModelCard.Precision(p.Precision)}",
-                    p.IsInteger ? Short(p.Weights) : "-",
+                    p.IsInteger ? Short(p.Weights) : p.Precision == ExportPrecision.Int4 ? Int4(p) : "-",
                     p.QuantizesActivations ? Short(p.Activations) : p.IsInteger ? "float" : "-",
                     p.QuantizesActivations ? ModelCard.ObserverName(p.Calibration) : "-",
                     e.Origin);
@@ -65,6 +66,9 @@ public static class TargetsCommand
         });
         return new Command("targets", "Hardware target profiles for distill export.") { list };
     }
+
+    private static string Int4(TargetProfile p) =>
+        $"int4 groups of {p.Int4.GroupSize} {(p.Int4.Symmetric ? "sym" : "asym")} {LmInt4Weights.MethodName(p.Int4.Method)}";
 
     private static string Short(Distill.Core.Quantization.QuantScheme s) =>
         $"{(s.Signed ? "int" : "uint")}{s.Bits} {(s.Symmetric ? "sym" : "asym")} {(s.PerChannel ? "per-channel" : "per-tensor")}";

@@ -100,7 +100,7 @@ public static class LmInt4Quantizer
     }
 
     /// <summary>2/n · Σ x xᵀ over every position of the windows, x the layer's input.</summary>
-    private static double[] Hessian(TransformerLm model, Linear layer, int inputs, TokenWindows windows)
+    internal static double[] Hessian(TransformerLm model, Linear layer, int inputs, TokenWindows windows)
     {
         using var sum = zeros(inputs, inputs, ScalarType.Float64);
         long count = 0;
@@ -133,13 +133,13 @@ public static class LmInt4Quantizer
         return h;
     }
 
-    private static (float[] Values, int Rows) Weight(Linear layer)
+    internal static (float[] Values, int Rows) Weight(Linear layer)
     {
         using var w = layer.weight!.detach().cpu().to_type(ScalarType.Float32).contiguous();
         return (w.data<float>().ToArray(), (int)w.shape[0]);
     }
 
-    private static void SetWeight(Linear layer, float[] values)
+    internal static void SetWeight(Linear layer, float[] values)
     {
         using var noGrad = no_grad();
         var weight = layer.weight!;
