@@ -248,13 +248,14 @@ public sealed class ExportTests(ExportedRunFixture fixture) : IClassFixture<Expo
         var result = CliProcess.Run("targets", "list", "--json");
         Assert.True(result.ExitCode == 0, result.ToString());
         var entries = JsonDocument.Parse(result.StdOut).RootElement.EnumerateArray().ToList();
-        Assert.Equal(["arm-cortex-a", "coreml-fp16", "coreml-int8", "edge-fp16", "npu-u8", "onnx-fp32-kv", "onnx-fp32", "tensorrt", "x86-avx2", "x86-vnni"],
+        Assert.Equal(["arm-cortex-a", "coreml-fp16", "coreml-int8", "edge-fp16", "npu-u8", "onnx-fp32-kv", "onnx-fp32", "onnx-int4-g16", "onnx-int4", "tensorrt", "x86-avx2", "x86-vnni"],
             entries.Select(e => e.GetProperty("name").GetString()!).ToArray());
         Assert.All(entries, e => Assert.Equal("current directory", e.GetProperty("origin").GetString()));
         Assert.Equal("entropy", entries.Single(e => e.GetProperty("name").GetString() == "tensorrt").GetProperty("calibration").GetString());
         // Core ML int8 quantises weights only: float activations, no calibration.
         var coreml = entries.Single(e => e.GetProperty("name").GetString() == "coreml-int8");
         Assert.Equal(("float", JsonValueKind.Null), (coreml.GetProperty("activations").GetString(), coreml.GetProperty("calibration").ValueKind));
+        Assert.Equal("int4 groups of 32 sym gptq", entries.Single(e => e.GetProperty("name").GetString() == "onnx-int4").GetProperty("weights").GetString());
 
         // From another folder, the copies shipped next to the program are found.
         using var elsewhere = new TempDir();
