@@ -137,7 +137,7 @@ public class TargetProfileTests
             Format = ExportBackends.Get("onnx"),
             Precision = ExportPrecision.Int4,
             Opset = 17,
-            Int4 = new LmInt4Weights(GroupSize: 32, Symmetric: true, Method: Int4Method.Gptq, AccuracyLevel: 4, CalibrationWindows: 64),
+            Int4 = new LmInt4Weights(GroupSize: 32, Symmetric: true, Method: Int4Method.Gptq, AccuracyLevel: 0, CalibrationWindows: 64),
             Source = Shipped("onnx-int4"),
         },
         new TargetProfile
@@ -147,7 +147,7 @@ public class TargetProfileTests
             Format = ExportBackends.Get("onnx"),
             Precision = ExportPrecision.Int4,
             Opset = 17,
-            Int4 = new LmInt4Weights(GroupSize: 16, Symmetric: true, Method: Int4Method.Gptq, AccuracyLevel: 4, CalibrationWindows: 64),
+            Int4 = new LmInt4Weights(GroupSize: 16, Symmetric: true, Method: Int4Method.Gptq, AccuracyLevel: 0, CalibrationWindows: 64),
             Source = Shipped("onnx-int4-g16"),
         },
         new TargetProfile

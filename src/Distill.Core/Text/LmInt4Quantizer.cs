@@ -16,7 +16,7 @@ public sealed record LmInt4Weights(
     int GroupSize = 32,
     bool Symmetric = true,
     Int4Method Method = Int4Method.Gptq,
-    int AccuracyLevel = 4,
+    int AccuracyLevel = 0,
     int CalibrationWindows = 64,
     double Damp = 0.01)
 {
