@@ -112,7 +112,9 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
 
         try
         {
-            var run = new RunContext(plan, store, tracker, runLog, resumeHeader?.WallSeconds ?? [], progress);
+            var energy = TrainingEnergy.Open(plan.Energy,
+                resumeHeader is null ? null : (resumeHeader.EnergyMethod, resumeHeader.EnergyJoules), runLog);
+            var run = new RunContext(plan, store, tracker, runLog, resumeHeader?.WallSeconds ?? [], progress) { Energy = energy };
             if (resumeHeader is null)
                 RecordRunStart(run, family);
             else
@@ -162,6 +164,8 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
         var (tracker, log) = (run.Tracker, run.Log);
         var checkpointPath = run.ArtifactPath(CheckpointArtifact);
         int startPhase = resume?.PhaseIndex ?? 0;
+        run.Energy.RecordMethod(tracker);
+        run.Energy.Start();
         var offsets = new Dictionary<string, (long Steps, int Epochs)>();
         if (resume is not null)
             offsets[phases[startPhase].Role] = (resume.Phase.StepOffset, resume.Phase.EpochOffset);
@@ -182,10 +186,13 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
                 {
                     family.Calibrate(run, phase, state, cancel);
                     state = state with { Finished = true };
+                    run.Energy.Lap(phase.Name);
                     SaveCheckpoint(run, tracker, family, p, phase, state, null, null);
                     tracker.RegisterArtifact(CheckpointArtifact);
                     tracker.SetTag($"stage.{phase.Name}.status", "done");
                 }
+                run.Energy.Lap(phase.Name);
+                run.Energy.RecordPhase(tracker, phase.Name);
                 offsets[phase.Role] = (state.StepOffset, state.EpochOffset);
                 continue;
             }
@@ -218,6 +225,7 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
                         afterEpoch: s =>
                         {
                             run.Wall[phase.Role] = wallBefore + clock.Elapsed.TotalSeconds;
+                            run.Energy.Lap(phase.Name);
                             SaveCheckpoint(run, phaseRun, family, phaseIndex, phase, s, training.Loss, optimizer);
                             tracker.RegisterArtifact(CheckpointArtifact);
                         },
@@ -227,8 +235,11 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
                 tracker.SetTag($"stage.{phase.Name}.epochs", state.EpochsCompleted.ToString(CultureInfo.InvariantCulture));
             }
             family.EndPhase(run, phase, state.EpochOffset + state.EpochsCompleted);
+            run.Energy.Lap(phase.Name);
+            run.Energy.RecordPhase(tracker, phase.Name);
             offsets[phase.Role] = (state.StepOffset + state.EpochsCompleted * stepsPerEpoch, state.EpochOffset + state.EpochsCompleted);
         }
+        run.Energy.RecordTotal(tracker, log);
         return offsets.GetValueOrDefault("student").Epochs;
     }
 
@@ -254,6 +265,8 @@ public sealed class RunExecutor(RunStore store, ILogger logger, IProgress<Traini
             DataFingerprint = family.DataFingerprint,
             Models = parts.Models,
             WallSeconds = new Dictionary<string, double>(run.Wall),
+            EnergyMethod = run.Energy.Method,
+            EnergyJoules = run.Energy.Method is null ? null : new Dictionary<string, double>(run.Energy.Joules),
         }, sections);
     }
 

@@ -37,6 +37,8 @@ public sealed record RunPlan
     public required StudentOptions Student { get; init; }
     public required IReadOnlyList<StageOptions> Stages { get; init; }
     public TrackingOptions Tracking { get; init; } = new();
+    /// <summary>How the energy of training and of exports is measured or estimated.</summary>
+    public Export.Energy.EnergyOptions Energy { get; init; } = new();
     /// <summary>Hardware targets the final student is exported to, after the final models are saved.</summary>
     public IReadOnlyList<TargetProfile> Exports { get; init; } = [];
     /// <summary>The recipe's sweep: section (what `distill sweep` tries); null when it has none. `distill train` ignores it.</summary>

@@ -141,6 +141,7 @@ public static partial class RecipeSchema
                 Doc = "Training stages of the student, run in order; each continues from the previous one",
             },
             new() { Key = "tracking", Schema = Tracking(), DefaultEmpty = true, Doc = "Where the run is recorded" },
+            new() { Key = "energy", Schema = Energy(), Doc = "How the energy of training (energy/train_joules) and of each ONNX export (export/<target>/energy_mj_per_inference) is obtained: measured from RAPL where a package counter is readable, else estimated from the process's CPU time; the method is the run's energy_method tag" },
             new()
             {
                 Key = "export",
@@ -422,6 +423,14 @@ public static partial class RecipeSchema
             .. (weights
                 ? [new Field { Key = "per_channel", Schema = Bool, Default = true, Doc = "One scale per output channel instead of one per tensor" }]
                 : Array.Empty<Field>()),
+        ],
+    };
+
+    private static MapSchema Energy() => new()
+    {
+        Fields =
+        [
+            new() { Key = "watts_per_core", Schema = Number(0, minExclusive: true, max: 1000), DefaultText = "10", Doc = "Without readable RAPL counters: the power of a busy core, in watts, that the CPU time is multiplied by (a laptop or desktop core under load draws roughly 5 to 15 W); recorded as the energy_watts_per_core tag" },
         ],
     };
 

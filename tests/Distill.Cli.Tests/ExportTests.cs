@@ -50,6 +50,15 @@ public sealed class ExportTests(ExportedRunFixture fixture) : IClassFixture<Expo
             Assert.True(run.Metric($"export/{target}/latency_ms_b1") > 0);
         }
         Assert.True(run.Metric("export/x86-vnni/latency_ms_b64") > 0);
+        // Energy per inference where the latency is measured in ONNX Runtime, with its method (no RAPL here); Arm NN's
+        // latency is a child process's, so no energy is claimed for it. The training's energy is recorded too.
+        Assert.True(run.Metric("export/x86-vnni/energy_mj_per_inference") > 0);
+        Assert.Equal("estimated:cpu-time", run.Tag("export/x86-vnni/energy_method"));
+        Assert.False(run.HasMetric("export/arm-cortex-a/energy_mj_per_inference"));
+        Assert.Null(run.Tag("export/arm-cortex-a/energy_method"));
+        Assert.True(run.Metric("energy/train_joules") > 0);
+        Assert.Equal("estimated:cpu-time", run.Tag("energy_method"));
+        Assert.Equal("10", run.Tag("energy_watts_per_core"));
         // Int8 is smaller than the float student's checkpoint.
         Assert.True(run.Metric("export/x86-vnni/size_bytes") < run.Metric("student/size_bytes"));
 

@@ -92,8 +92,9 @@ public sealed class ResumeHistoryTests(UninterruptedDigitsRun uninterrupted)
 /// <summary>Every metric point of a run and of its phase runs (by phase name), in step order.</summary>
 public sealed class RunHistory
 {
-    /// <summary>Metrics that measure time: their values differ from run to run, their steps do not.</summary>
-    private static readonly string[] TimingSuffixes = ["samples_per_second", "tokens_per_second", "_seconds"];
+    /// <summary>Metrics that measure time, and energy (CPU time × watts here): their values differ from run to run, their
+    /// steps do not.</summary>
+    private static readonly string[] TimingSuffixes = ["samples_per_second", "tokens_per_second", "_seconds", "_joules"];
 
     private readonly Dictionary<string, Dictionary<string, List<MetricPoint>>> _runs;
 

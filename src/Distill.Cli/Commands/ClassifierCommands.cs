@@ -41,6 +41,7 @@ internal sealed class ClassifierCommands : IFamilyCommands
                 Reading = descriptor.Reading,
                 Log = Output.CliLogging.Create(parse.GetValue(GlobalOptions.Verbose)),
                 Progress = Console.IsErrorRedirected ? null : new Output.VerificationProgressPrinter(Console.Error),
+                Energy = Core.Export.Energy.EnergyMeter.Create(wattsPerCore: parse.GetValue(ExportCommand.WattsPerCore)),
             });
             return new LoadedExport(export, model, quantized, data);
         }

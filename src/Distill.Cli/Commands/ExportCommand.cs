@@ -57,9 +57,9 @@ public static class ExportCommand
         Description = "The source is a sweep run: export each finished trial to the target (an ONNX profile) and write a model family, exports/<target>/family/ in the sweep run: the variants' files and manifest.json with each one's accuracy, latency at batch 1 and 64, peak memory and energy per inference, and the default policy (see distill family pick)",
     };
 
-    private static readonly Option<double> WattsPerCore = new("--watts-per-core")
+    public static readonly Option<double> WattsPerCore = new("--watts-per-core")
     {
-        Description = "With --family on a machine without readable RAPL counters: the power of a busy core for the energy estimate",
+        Description = "On a machine without readable RAPL counters: the power of a busy core for the estimate of the energy per inference (ONNX exports and --family)",
         DefaultValueFactory = _ => Core.Export.Energy.EnergyMeter.DefaultWattsPerCore,
     };
 
@@ -86,6 +86,8 @@ public static class ExportCommand
         if (outFolder is not null && File.Exists(outFolder))
             throw new InvalidInputException($"--out {outFolder}: is a file; the export output must be a folder");
 
+        if (parse.GetValue(WattsPerCore) is var watts and (<= 0 or double.NaN or double.PositiveInfinity))
+            throw new InvalidInputException($"--watts-per-core must be a positive number, got {watts.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
         string source = RunFiles.Resolve(parse, parse.GetValue(Source)!, "source");
         if (parse.GetValue(FamilyOption))
             return FamilyExport.Run(parse, profile, source, outFolder is not null, parse.GetValue(WattsPerCore));

@@ -35,7 +35,7 @@ public static class SummaryTable
             "", "", Format(run, prefix + "size_bytes", Bytes), Format(run, prefix + "test_acc", MetricFormat.Percent), "",
             Format(run, prefix + "latency_ms_b1", v => v.ToString("F3", CultureInfo.InvariantCulture) + " ms @b1"),
         ],
-        run => [RatioLine(run), PruningLine(run)]);
+        run => [RatioLine(run), PruningLine(run), EnergyLine(run)]);
 
     private static readonly Family LanguageModel = new(
         [
@@ -51,7 +51,7 @@ public static class SummaryTable
             "", Format(run, prefix + "size_bytes", Bytes), Format(run, prefix + "val_bpb", v => v.ToString("F4", CultureInfo.InvariantCulture)), "",
             Format(run, prefix + "tokens_per_second", v => v.ToString("F1", CultureInfo.InvariantCulture) + " tok/s"),
         ],
-        run => [SizeRatioLine(run), TeacherCacheLine(run)]);
+        run => [SizeRatioLine(run), TeacherCacheLine(run), EnergyLine(run)]);
 
     public static void Print(RunRecord run, string storeDirectory)
     {
@@ -106,6 +106,45 @@ public static class SummaryTable
             : null;
 
     private static string Seconds(double seconds) => $"{seconds:F1} s";
+
+    /// <summary>The training's energy with its method and, per phase, in the recipe's order (the teacher first); then
+    /// each export's energy per inference with its method. Null when the run recorded none.</summary>
+    public static string? EnergyLine(RunRecord run)
+    {
+        var m = run.Metrics;
+        var parts = new List<string>();
+        if (m.TryGetValue("energy/train_joules", out var total) && run.Tags.TryGetValue("energy_method", out var method))
+        {
+            string how = run.Tags.TryGetValue("energy_watts_per_core", out var watts) ? $"{method} at {watts} W per core" : method;
+            var phases = PhaseOrder(run)
+                .Where(p => m.ContainsKey($"energy/{p}/train_joules"))
+                .Select(p => $"{p} {Joules(m[$"energy/{p}/train_joules"])}")
+                .ToList();
+            parts.Add($"training {Joules(total)} ({how}{(phases.Count > 1 ? "; " + string.Join(", ", phases) : "")})");
+        }
+        var exports = m.Keys
+            .Where(k => k.StartsWith("export/", StringComparison.Ordinal) && k.EndsWith("/energy_mj_per_inference", StringComparison.Ordinal))
+            .Order(StringComparer.Ordinal)
+            .Select(k => (Target: k["export/".Length..^"/energy_mj_per_inference".Length], Value: m[k]))
+            .Where(e => run.Tags.ContainsKey($"export/{e.Target}/energy_method"))
+            .Select(e => string.Format(CultureInfo.InvariantCulture, "{0} {1:G3} mJ per inference ({2})", e.Target, e.Value, run.Tags[$"export/{e.Target}/energy_method"]))
+            .ToList();
+        parts.AddRange(exports);
+        return parts.Count == 0 ? null : "energy: " + string.Join("; ", parts);
+    }
+
+    /// <summary>The phases' names: teacher.train.name (when the recipe trains the teacher), then stages.N.name.</summary>
+    private static IEnumerable<string> PhaseOrder(RunRecord run)
+    {
+        if (run.Params.TryGetValue("teacher.train.name", out var teacher))
+            yield return teacher;
+        for (int i = 0; run.Params.TryGetValue($"stages.{i}.name", out var stage); i++)
+            yield return stage;
+    }
+
+    private static string Joules(double joules) => joules >= 10_000
+        ? (joules / 1000).ToString("N1", CultureInfo.InvariantCulture) + " kJ"
+        : joules.ToString(joules >= 100 ? "N0" : "N1", CultureInfo.InvariantCulture) + " J";
 
     /// <summary>How much smaller the student is than the teacher, by dense parameter count and, when pruning left
     /// zeros in the student, by non-zero count too.</summary>

@@ -109,8 +109,10 @@ public abstract class ExportBackend : IRegistryEntry
 /// <param name="Batch">The batch dimension in words: "dynamic (first dimension)", "fixed 1".</param>
 public sealed record ExportSignature(string InputName, long[] InputShape, string Layout, string Batch, string OutputName, long[] OutputShape);
 
-/// <summary>How a file is run: the intra-op threads of a latency measurement, where progress goes and what cancels.</summary>
-public sealed record RuntimeSettings(int LatencyThreads = 1, IProgress<long>? Progress = null, CancellationToken Cancel = default);
+/// <summary>How a file is run: the intra-op threads of a latency measurement, where progress goes, what cancels, and
+/// the meter of the energy per inference (null: not measured; runtimes that measure no latency ignore it).</summary>
+public sealed record RuntimeSettings(int LatencyThreads = 1, IProgress<long>? Progress = null, CancellationToken Cancel = default,
+    Energy.EnergyMeter? Energy = null);
 
 /// <summary>A classifier file's logits [N, classes] and its latencies (batch 1 first).</summary>
 public sealed record RuntimeRun(Tensor Logits, IReadOnlyList<ExportLatency> Latencies);

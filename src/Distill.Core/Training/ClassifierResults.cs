@@ -101,6 +101,7 @@ internal static class ClassifierResults
                 Reading = data.Reading,
                 Cancel = cancel,
                 Log = run.Log,
+                Energy = run.Plan.Energy.CreateMeter(),
             });
             var report = ExportRecorder.ExportInto(run.Tracker, export);
             if (report.Test is null || report.LatencyBatch1 is null)

@@ -48,9 +48,12 @@ public sealed record StudentPhase(StageOptions Stage, int StageIndex) : RunPhase
 }
 
 /// <summary>What every part of a run works with once the run is open: the plan, the store and the run's tracker,
-/// the run log, the wall-clock seconds per model (kept across a resume), and the progress sink.</summary>
+/// the run log, the wall-clock seconds per model (kept across a resume), the progress sink and the training energy.</summary>
 public sealed record RunContext(RunPlan Plan, RunStore Store, ITracker Tracker, ILogger Log, Dictionary<string, double> Wall,
     IProgress<TrainingProgress>? Progress)
 {
+    /// <summary>The training energy of the run's phases (kept across a resume).</summary>
+    public TrainingEnergy Energy { get; init; } = TrainingEnergy.Off;
+
     public string ArtifactPath(string artifact) => Path.Combine(Tracker.ArtifactDirectory, artifact);
 }

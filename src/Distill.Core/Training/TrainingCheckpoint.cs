@@ -17,6 +17,13 @@ public sealed record TrainingCheckpointHeader
     public required Dictionary<string, ModelDescriptor> Models { get; init; }
     public Dictionary<string, double> WallSeconds { get; init; } = [];
 
+    /// <summary>How the training energy was obtained (<see cref="TrainingEnergy.Method"/>); null when none was
+    /// recorded (checkpoints written before Distill recorded it, or a run whose method could not be kept).</summary>
+    public string? EnergyMethod { get; init; }
+
+    /// <summary>Joules of training per phase name up to this checkpoint, continued by a resumed run.</summary>
+    public Dictionary<string, double>? EnergyJoules { get; init; }
+
     /// <summary>Metric points the run and each of its child runs had when the checkpoint was written, by run id
     /// (<see cref="RunStore.MetricCounts"/>); null in checkpoints written before Distill recorded them.</summary>
     public Dictionary<string, long>? MetricCounts { get; init; }

@@ -27,6 +27,10 @@ internal static class PlanBinder
         Student = new StudentOptions { Model = BindModel(Map(Map(root, "student"), "model")), Checkpoint = Map(root, "student").Str("checkpoint") },
         Stages = root.List("stages").Cast<MapValue>().Select(BindStage).ToList(),
         Tracking = BindTracking(Map(root, "tracking")),
+        Energy = new Core.Export.Energy.EnergyOptions
+        {
+            WattsPerCore = root.Map("energy")?.Raw("watts_per_core") as double? ?? Core.Export.Energy.EnergyMeter.DefaultWattsPerCore,
+        },
         Exports = ExportChecks.Bind(root, baseDirectory),
         Sweep = SweepSection.Bind(root),
         ResolvedRecipe = ResolvedRecipe.ToYaml(root),

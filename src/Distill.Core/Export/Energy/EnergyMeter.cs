@@ -3,6 +3,20 @@ using System.Globalization;
 
 namespace Distill.Core.Export.Energy;
 
+/// <summary>How a run's energy is obtained: RAPL under <see cref="PowercapRoot"/> where a package counter is readable,
+/// else this process's CPU time × <see cref="WattsPerCore"/>.</summary>
+public sealed record EnergyOptions
+{
+    public const string DefaultPowercapRoot = "/sys/class/powercap";
+
+    public double WattsPerCore { get; init; } = EnergyMeter.DefaultWattsPerCore;
+
+    /// <summary>The powercap sysfs folder; tests point it at a fake tree.</summary>
+    public string PowercapRoot { get; init; } = DefaultPowercapRoot;
+
+    public EnergyMeter CreateMeter() => EnergyMeter.Create(PowercapRoot, WattsPerCore);
+}
+
 /// <summary>Energy over a measured stretch of work, with how it was obtained ("measured:rapl" or
 /// "estimated:cpu-time"); the two are never mixed.</summary>
 public sealed record EnergyReading(double Joules, string Method);
@@ -24,7 +38,7 @@ public abstract class EnergyMeter
     public abstract EnergyReading Stop();
 
     /// <summary>RAPL when <paramref name="powercapRoot"/> has a readable package domain, else the CPU-time estimate.</summary>
-    public static EnergyMeter Create(string powercapRoot = "/sys/class/powercap", double wattsPerCore = DefaultWattsPerCore) =>
+    public static EnergyMeter Create(string powercapRoot = EnergyOptions.DefaultPowercapRoot, double wattsPerCore = DefaultWattsPerCore) =>
         RaplMeter.TryOpen(powercapRoot) ?? (EnergyMeter)new CpuTimeMeter(wattsPerCore);
 }
 

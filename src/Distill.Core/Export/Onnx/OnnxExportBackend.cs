@@ -54,7 +54,8 @@ public sealed class OnnxExportBackend : ExportBackend
         }
     }
 
-    /// <summary>All inputs in one run; latency: the median of <see cref="LatencyRuns"/> runs at batch 1 and at batch 64.</summary>
+    /// <summary>All inputs in one run; latency: the median of <see cref="LatencyRuns"/> runs at batch 1 and at batch 64;
+    /// energy per inference (with a meter): over at least <see cref="OnnxLatency.EnergySeconds"/> of further batch-64 runs.</summary>
     public override RuntimeRun RunClassifier(string path, Tensor input, RuntimeSettings settings)
     {
         Tensor logits;
@@ -63,9 +64,12 @@ public sealed class OnnxExportBackend : ExportBackend
         var latencies = new List<ExportLatency>();
         foreach (int batch in new[] { 1, 64 })
         {
-            var l = OnnxLatency.Measure(path, batch, LatencyWarmup, LatencyRuns, settings.LatencyThreads, settings.Cancel);
+            var l = OnnxLatency.Measure(path, batch, LatencyWarmup, LatencyRuns, settings.LatencyThreads, settings.Cancel,
+                batch == 64 ? settings.Energy : null);
             latencies.Add(new ExportLatency(Runtime, batch, l.MedianMs, l.Runs, l.Threads,
-                $"median of {l.Runs} runs after {LatencyWarmup} warm-up runs, {l.Threads} intra-op thread(s)"));
+                $"median of {l.Runs} runs after {LatencyWarmup} warm-up runs, {l.Threads} intra-op thread(s)" +
+                (l.Energy is null ? "" : $"; energy over {l.EnergyRuns} further runs"),
+                l.MillijoulesPerInference, l.Energy?.Method));
         }
         return new RuntimeRun(logits, latencies);
     }

@@ -24,6 +24,9 @@ public sealed record ClassifierExportReport(
     public ExportLatency? LatencyBatch1 => Latencies.Count > 0 ? Latencies[0] : null;
     public ExportLatency? LatencyBatch64 => Latencies.Count > 1 ? Latencies[1] : null;
 
+    /// <summary>The latency run whose energy per inference was measured (ONNX Runtime, batch 64); null when none was.</summary>
+    public ExportLatency? Energy => Latencies.FirstOrDefault(l => l.EnergyMjPerInference is not null && l.EnergyMethod is not null);
+
     /// <summary>test_acc (with test_acc_low and test_acc_high, its 95 % interval, and test_samples), latency_ms_b1,
     /// latency_ms_b64 (ONNX) and agreement with the student; none of them when the file was not run.</summary>
     public override IEnumerable<(string Name, double Value)> Metrics()
@@ -37,15 +40,23 @@ public sealed record ClassifierExportReport(
         yield return ("latency_ms_b1", LatencyBatch1.MedianMs);
         if (LatencyBatch64 is { } b64)
             yield return ("latency_ms_b64", b64.MedianMs);
+        if (Energy?.EnergyMjPerInference is { } millijoules)
+            yield return ("energy_mj_per_inference", millijoules);
         yield return ("agreement", agreement);
     }
+
+    /// <summary>energy_method, with energy_mj_per_inference.</summary>
+    public override IEnumerable<(string Name, string Value)> Tags() =>
+        Test is not null && Energy?.EnergyMethod is { } method ? [("energy_method", method)] : [];
 
     public override string Summary() => Test is null || LatencyBatch1 is null
         ? $"not run: {Verification.Runtime}; no test accuracy or latency measured"
         : string.Format(CultureInfo.InvariantCulture,
         "test accuracy {0:P2} (95 % interval {1:P1} to {2:P1}) on {3} in {4}, latency {5:F3} ms at batch 1{6}",
         Test.Accuracy, Test.Low, Test.High, SampleText(Test), Verification.Runtime, LatencyBatch1.MedianMs,
-        LatencyBatch64 is { } b64 ? string.Format(CultureInfo.InvariantCulture, ", {0:F3} ms at batch 64", b64.MedianMs) : "");
+        LatencyBatch64 is { } b64 ? string.Format(CultureInfo.InvariantCulture, ", {0:F3} ms at batch 64", b64.MedianMs) : "") +
+        (Energy is { EnergyMjPerInference: { } mj, EnergyMethod: { } method }
+            ? string.Format(CultureInfo.InvariantCulture, ", {0:G3} mJ per inference ({1})", mj, method) : "");
 
     public override IEnumerable<KeyValuePair<string, JsonNode?>> JsonFields() =>
     [
@@ -55,6 +66,8 @@ public sealed record ClassifierExportReport(
         new("test_samples_available", Test?.Available),
         new("latency_ms_b1", LatencyBatch1?.MedianMs),
         new("latency_ms_b64", LatencyBatch64?.MedianMs),
+        new("energy_mj_per_inference", Energy?.EnergyMjPerInference),
+        new("energy_method", Energy?.EnergyMethod),
         new("calibrated", CalibratedFresh),
         new("calibration_samples", CalibrationSamples),
     ];
@@ -138,6 +151,8 @@ internal static class ClassifierCard
             ["runs"] = l.Runs,
             ["threads"] = l.Threads,
             ["note"] = l.Note,
+            ["energy_mj_per_inference"] = l.EnergyMjPerInference,
+            ["energy_method"] = l.EnergyMethod,
         })]),
     };
 

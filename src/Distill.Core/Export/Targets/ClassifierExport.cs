@@ -208,7 +208,7 @@ public sealed class ClassifierExport(ExportRequest request) : IFamilyExport<Clas
 
         string runtime = Backend.Runtime;
         string checker = Backend.CheckFile(modelPath, cancel);
-        var run = Backend.RunClassifier(modelPath, x, new RuntimeSettings(request.LatencyThreads, ProgressOf(runtime, n), cancel));
+        var run = Backend.RunClassifier(modelPath, x, new RuntimeSettings(request.LatencyThreads, ProgressOf(runtime, n), cancel, request.Energy));
         var logits = run.Logits;
 
         double maxDiff = (logits - reference).abs().max().item<float>();

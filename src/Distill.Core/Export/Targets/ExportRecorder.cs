@@ -4,7 +4,7 @@ namespace Distill.Core.Export.Targets;
 
 /// <summary>Records an export of any family into its run: artifacts exports/&lt;target&gt;/&lt;model file&gt; and
 /// model_card.json, metrics export/&lt;target&gt;/size_bytes, the family's figures (<see cref="ExportReport.Metrics"/>)
-/// and verified.</summary>
+/// and verified, and the family's tags (<see cref="ExportReport.Tags"/>).</summary>
 public static class ExportRecorder
 {
     /// <summary>The run's folder of an export; <paramref name="target"/> is a profile name, checked by <see cref="TargetProfile.Validate"/>.</summary>
@@ -40,5 +40,7 @@ public static class ExportRecorder
         foreach (var (name, value) in report.Metrics())
             tracker.LogMetric(prefix + name, value, 0);
         tracker.LogMetric(prefix + "verified", report.Verification.Passed ? 1 : 0, 0);
+        foreach (var (name, value) in report.Tags())
+            tracker.SetTag(prefix + name, value);
     }
 }

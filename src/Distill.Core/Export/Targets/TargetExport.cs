@@ -46,6 +46,9 @@ public sealed record ExportRequest(
     public long? VerifySamples { get; init; }
     /// <summary>Told how many verification samples have run (Arm NN only: ONNX Runtime takes a second for all).</summary>
     public IProgress<VerificationProgress>? Progress { get; init; }
+    /// <summary>Measures the energy per inference over further batch-64 latency runs (ONNX Runtime; the other runtimes
+    /// measure no energy); null: not measured.</summary>
+    public Energy.EnergyMeter? Energy { get; init; }
 }
 
 /// <summary>The test samples an export ran in its runtime and the accuracy it measured on them.</summary>
@@ -76,8 +79,11 @@ public sealed record ExportVerification(
     string OnnxChecker,
     bool Passed);
 
-/// <summary>One latency figure: milliseconds per run of <paramref name="Batch"/> samples.</summary>
-public sealed record ExportLatency(string Runtime, int Batch, double MedianMs, int Runs, int Threads, string Note);
+/// <summary>One latency figure: milliseconds per run of <paramref name="Batch"/> samples; with the energy per sample
+/// (millijoules, <paramref name="EnergyMethod"/> "measured:rapl" or "estimated:cpu-time") of further runs at that batch
+/// when an energy meter was given.</summary>
+public sealed record ExportLatency(string Runtime, int Batch, double MedianMs, int Runs, int Threads, string Note,
+    double? EnergyMjPerInference = null, string? EnergyMethod = null);
 
 /// <summary>What an export of any model family gives: the files, the size, the verification in the runtime, and the
 /// family's figures (<see cref="ClassifierExportReport"/>, <see cref="LmExportReport"/>) for the run's metrics, the
@@ -86,6 +92,9 @@ public abstract record ExportReport(string Target, string ModelPath, string Card
 {
     /// <summary>The family's metrics, recorded as export/&lt;target&gt;/&lt;name&gt; between size_bytes and verified.</summary>
     public abstract IEnumerable<(string Name, double Value)> Metrics();
+
+    /// <summary>The family's tags, recorded as export/&lt;target&gt;/&lt;name&gt; (energy_method).</summary>
+    public virtual IEnumerable<(string Name, string Value)> Tags() => [];
 
     /// <summary>What was measured, in words, after the file and its size on the console.</summary>
     public abstract string Summary();
