@@ -389,7 +389,7 @@ public sealed class QuantizedZooModel : nn.Module<Tensor, Tensor>
             y = y / factor.reshape(1, -1, 1, 1);
             if (conv.bias is not null)
             {
-                y = y + conv.bias.reshape(1, -1, 1, 1);
+                y = y.Plus(conv.bias.reshape(1, -1, 1, 1));
             }
             return bn.call(y);
         }
