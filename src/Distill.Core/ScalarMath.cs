@@ -115,6 +115,18 @@ internal static class ScalarMath
     /// <summary><c>a²</c> (TorchSharp's <c>square()</c> is <c>pow(2)</c> with an implicit Scalar).</summary>
     public static Tensor Squared(this Tensor a) => a.mul(a);
 
+    /// <summary><c>bn.call(x)</c> for a 4-D input: in training, TorchSharp's BatchNorm.forward counts the batch with
+    /// <c>num_batches_tracked.add_(1)</c> (two implicit Scalars); this does that count with explicit ones and then what
+    /// that forward does, <c>batch_norm</c> with the running statistics. Other cases go to <c>bn.call</c>.</summary>
+    public static Tensor BatchNormed(this TorchSharp.Modules.BatchNorm2d bn, Tensor x)
+    {
+        if (!bn.training || !bn.track_running_stats || bn.num_batches_tracked is not { } tracked || x.dim() != 4)
+            return bn.call(x);
+        tracked.add_(One, One);
+        double factor = bn.momentum ?? 1.0 / tracked.item<long>();
+        return nn.functional.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias, training: true, momentum: factor, eps: bn.eps);
+    }
+
     /// <summary><c>arange(count)</c> with the end as an explicit Scalar.</summary>
     public static Tensor Range(long count, ScalarType dtype, Device? device = null)
     {

@@ -384,12 +384,12 @@ public sealed class QuantizedZooModel : nn.Module<Tensor, Tensor>
         if (layer.Weight is null)
         {
             var y = conv.call(h);
-            return bn is null ? y : bn.call(y);
+            return bn is null ? y : bn.BatchNormed(y);
         }
         if (bn is null || !Config.FoldBatchNorm)
         {
             var y = Convolve(Weight(layer.Weight, conv.weight!), conv.bias);
-            return bn is null ? y : bn.call(y);
+            return bn is null ? y : bn.BatchNormed(y);
         }
         if (bn.training)
         {
@@ -400,7 +400,7 @@ public sealed class QuantizedZooModel : nn.Module<Tensor, Tensor>
             {
                 y = y.Plus(conv.bias.reshape(1, -1, 1, 1));
             }
-            return bn.call(y);
+            return bn.BatchNormed(y);
         }
         var (weight, bias) = BnFolding.Fold(conv, bn);
         return Convolve(Weight(layer.Weight, weight), bias);

@@ -94,6 +94,29 @@ public sealed class ScalarLifetimeTests(ITestOutputHelper output)
         Assert.True(steps > 10, $"only {steps} steps ran");
     }
 
+    [Theory]
+    [InlineData(0.1)]
+    [InlineData(null)]
+    public void BatchNormed_is_BatchNorm2d_forward_in_training(double? momentum)
+    {
+        using var scope = NewDisposeScope();
+        using var reference = nn.BatchNorm2d(3);
+        using var explicitScalars = nn.BatchNorm2d(3);
+        reference.momentum = momentum;
+        explicitScalars.momentum = momentum;
+        reference.train();
+        explicitScalars.train();
+        using var generator = new Generator(7);
+        for (int i = 0; i < 3; i++)
+        {
+            var x = randn([5, 3, 4, 4], generator: generator);
+            Assert.True(reference.call(x).allclose(explicitScalars.BatchNormed(x), 0, 0));
+        }
+        Assert.True(reference.running_mean!.allclose(explicitScalars.running_mean!, 0, 0));
+        Assert.True(reference.running_var!.allclose(explicitScalars.running_var!, 0, 0));
+        Assert.Equal(3, explicitScalars.num_batches_tracked!.item<long>());
+    }
+
     /// <summary>Runs <paramref name="step"/> until the budget is spent while another thread collects; returns the step count.</summary>
     private int WithCollectorThread(Action step)
     {
