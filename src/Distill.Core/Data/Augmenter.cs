@@ -30,17 +30,17 @@ public static class Augmenter
         using var scope = NewDisposeScope();
         var dy = randint(-s, s + 1, [n, 1], dtype: ScalarType.Int64, generator: generator);
         var dx = randint(-s, s + 1, [n, 1], dtype: ScalarType.Int64, generator: generator);
-        var cols = arange(w, dtype: ScalarType.Int64).unsqueeze(0).expand(n, w);
+        var cols = ScalarMath.Range(w, ScalarType.Int64).unsqueeze(0).expand(n, w);
         if (options.HorizontalFlip)
         {
             var flip = randint(0, 2, [n, 1], dtype: ScalarType.Int64, generator: generator);
             // Flipped samples read column w-1-j instead of j.
-            cols = cols + flip * (w - 1 - 2 * cols);
+            cols = cols.Plus(flip * cols.Times(2).From(w - 1));
         }
         // Shifting by (dy, dx) means out[i, j] = in[i - dy, j - dx]; in the zero-padded image
         // (s pixels each side) that is padded[i - dy + s, j - dx + s].
-        var rows = arange(h, dtype: ScalarType.Int64).unsqueeze(0) - dy + s;
-        cols = cols - dx + s;
+        var rows = (ScalarMath.Range(h, ScalarType.Int64).unsqueeze(0) - dy).Plus(s);
+        cols = (cols - dx).Plus(s);
         var padded = s > 0 ? nn.functional.pad(images, [s, s, s, s]) : images;
         var rowIndex = rows.view(n, 1, h, 1).expand(n, c, h, w + 2 * s);
         var shiftedRows = padded.gather(2, rowIndex);

@@ -37,11 +37,11 @@ public static class BatchMixer
         }
         else
         {
-            mixed = images * lambda + partner * (1 - lambda);
+            mixed = images.Times(lambda).Plus(partner.Times(1 - lambda));
         }
         var own = nn.functional.one_hot(labels, classes).to(ScalarType.Float32);
         var other = own.index_select(0, permutation);
-        var targets = own * lambda + other * (1 - lambda);
+        var targets = own.Times(lambda).Plus(other.Times(1 - lambda));
         return (mixed.MoveToOuterDisposeScope(), targets.MoveToOuterDisposeScope());
     }
 

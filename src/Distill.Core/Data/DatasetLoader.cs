@@ -201,7 +201,7 @@ public static class DatasetLoader
         {
             throw new InvalidInputException($"{imagesPath}: no images");
         }
-        var features = images.unsqueeze(1).to_type(ScalarType.Float32).div_(DataReading.IdxScale);
+        var features = images.unsqueeze(1).to_type(ScalarType.Float32).DivideBy(DataReading.IdxScale);
         return new TensorDataset(features.MoveToOuterDisposeScope(), labels.to_type(ScalarType.Int64).MoveToOuterDisposeScope());
     }
 
@@ -261,7 +261,7 @@ public static class DatasetLoader
         var features = tensor(table.Features, shape, ScalarType.Float32);
         if (options.CsvScale != 1.0)
         {
-            features.div_(options.CsvScale);
+            features.DivideBy(options.CsvScale);
         }
         var labels = tensor(table.Labels, ScalarType.Int64);
         return new TensorDataset(features.MoveToOuterDisposeScope(), labels.MoveToOuterDisposeScope());

@@ -73,7 +73,7 @@ internal static class ImageFolderSplits
     {
         using var scope = NewDisposeScope();
         var pixels = tensor(samples.Pixels, [samples.Labels.LongLength, image.Channels, image.Height, image.Width], ScalarType.Byte);
-        var features = pixels.to_type(ScalarType.Float32).div_(DataReading.IdxScale);
+        var features = pixels.to_type(ScalarType.Float32).DivideBy(DataReading.IdxScale);
         var labels = tensor(samples.Labels, ScalarType.Int64);
         return new TensorDataset(features.MoveToOuterDisposeScope(), labels.MoveToOuterDisposeScope());
     }

@@ -59,7 +59,7 @@ public sealed class AttentionTerm : ILossTerm
         var teacher = inputs.Teacher ?? throw new ArgumentException("The attention loss needs a live teacher's outputs.", nameof(inputs));
         var studentMap = Produced(inputs.Student.Attention, _options.StudentBlock, "student");
         var teacherMap = Produced(teacher.Attention, _options.TeacherBlock, "teacher").detach();
-        return _options.Weight * LmLosses.AttentionMapKl(studentMap, teacherMap);
+        return LmLosses.AttentionMapKl(studentMap, teacherMap).Times(_options.Weight);
     }
 
     private static void RequireBlock(LossModel model, string block, string role)

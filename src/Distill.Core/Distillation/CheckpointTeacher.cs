@@ -66,7 +66,7 @@ public sealed class CheckpointTeacher : ITeacher, IDisposable
     public (Tensor Logits, IReadOnlyDictionary<string, Tensor> Taps) ForwardWithTaps(Tensor x, IReadOnlyCollection<string> taps)
     {
         ArgumentNullException.ThrowIfNull(x);
-        return _model.ForwardWithTaps(_scale is null || _shift is null ? x : x * _scale + _shift, taps);
+        return _model.ForwardWithTaps(_scale is null || _shift is null ? x : (x * _scale).Plus(_shift), taps);
     }
 
     public void Dispose()

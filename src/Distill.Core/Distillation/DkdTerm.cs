@@ -90,17 +90,18 @@ public sealed class DkdTerm : ILossTerm
             teacher = Standardized(teacher);
         }
         var isTarget = nn.functional.one_hot(targets, student.shape[1]).to(ScalarType.Bool);
-        var studentP = nn.functional.softmax(student / t, 1);
-        var teacherP = nn.functional.softmax(teacher / t, 1);
+        var studentP = nn.functional.softmax(student.DividedBy(t), 1);
+        var teacherP = nn.functional.softmax(teacher.DividedBy(t), 1);
         var studentBinary = Binary(studentP, isTarget);
         var teacherBinary = Binary(teacherP, isTarget);
         const double floor = 1e-12;
-        var tckd = (teacherBinary * (teacherBinary.clamp_min(floor).log() - studentBinary.clamp_min(floor).log())).sum(1).mean();
+        var tckd = (teacherBinary * (teacherBinary.ClampedBelow(floor).log() - studentBinary.ClampedBelow(floor).log())).sum(1).mean();
         // The target class pushed to -1000 before the softmax: its probability underflows to 0 among the other classes.
-        var studentOthers = nn.functional.log_softmax(student / t - 1000 * isTarget, 1);
-        var teacherOthers = nn.functional.log_softmax(teacher / t - 1000 * isTarget, 1);
+        var pushed = isTarget.Times(1000);
+        var studentOthers = nn.functional.log_softmax(student.DividedBy(t) - pushed, 1);
+        var teacherOthers = nn.functional.log_softmax(teacher.DividedBy(t) - pushed, 1);
         var nckd = (teacherOthers.exp() * (teacherOthers - studentOthers)).sum(1).mean();
-        return ((options.Alpha * tckd + options.Beta * nckd) * (t * t)).MoveToOuterDisposeScope();
+        return tckd.Times(options.Alpha).Plus(nckd.Times(options.Beta)).Times(t * t).MoveToOuterDisposeScope();
     }
 
     /// <summary>(z − mean(z)) / std(z) over the last dimension, per sample or position (logit standardisation; the standard deviation without Bessel's correction).</summary>
@@ -109,12 +110,12 @@ public sealed class DkdTerm : ILossTerm
         ArgumentNullException.ThrowIfNull(logits);
         var mean = logits.mean([-1], keepdim: true);
         var std = logits.std(-1, unbiased: false, keepdim: true);
-        return (logits - mean) / (std + 1e-7);
+        return (logits - mean) / std.Plus(1e-7);
     }
 
     private static Tensor Binary(Tensor probabilities, Tensor isTarget)
     {
-        var target = probabilities.masked_fill(isTarget.logical_not(), 0).sum(1, keepdim: true);
-        return cat([target, 1 - target], 1);
+        var target = probabilities.FilledWhere(isTarget.logical_not(), 0).sum(1, keepdim: true);
+        return cat([target, target.From(1)], 1);
     }
 }

@@ -110,8 +110,8 @@ public sealed class HintTerm : ILossTerm
                 source = source.flatten(1);
                 target = target.flatten(1);
             }
-            var term = hint.Weight * nn.functional.mse_loss(adapter.call(source), target);
-            sum = sum is null ? term : sum + term;
+            var term = nn.functional.mse_loss(adapter.call(source), target).Times(hint.Weight);
+            sum = sum is null ? term : sum.Plus(term);
         }
         return sum!;
     }

@@ -23,11 +23,11 @@ public static class KdLoss
             throw new ArgumentOutOfRangeException(nameof(temperature), temperature, "The temperature must be positive.");
         }
         using var scope = NewDisposeScope();
-        var studentLogProbs = nn.functional.log_softmax(studentLogits / temperature, 1);
-        var teacherLogProbs = nn.functional.log_softmax(teacherLogits / temperature, 1);
+        var studentLogProbs = nn.functional.log_softmax(studentLogits.DividedBy(temperature), 1);
+        var teacherLogProbs = nn.functional.log_softmax(teacherLogits.DividedBy(temperature), 1);
         // TorchSharp's kl_div defaults to log_target: true and has no "batchmean": be explicit on both.
         var klSum = nn.functional.kl_div(studentLogProbs, teacherLogProbs, reduction: nn.Reduction.Sum, log_target: true);
         long batch = studentLogits.shape[0];
-        return (klSum * (temperature * temperature / batch)).MoveToOuterDisposeScope();
+        return klSum.Times(temperature * temperature / batch).MoveToOuterDisposeScope();
     }
 }

@@ -98,5 +98,5 @@ public sealed class KdTerm : ILossTerm
 
     /// <summary>Alpha · KD + (1 − Alpha) · total, the total so far being the cross-entropy (the registry's first term).</summary>
     public Tensor Join(Tensor? total, Tensor value) =>
-        _options.Alpha * value + (1 - _options.Alpha) * (total ?? throw new InvalidOperationException("KD mixes with the cross-entropy, which comes first"));
+        value.Times(_options.Alpha).Plus((total ?? throw new InvalidOperationException("KD mixes with the cross-entropy, which comes first")).Times(1 - _options.Alpha));
 }

@@ -74,5 +74,5 @@ public interface ILossTerm
 
     /// <summary>How the value enters the total of the terms before it (null for the first term). Most terms add their
     /// (weighted) value.</summary>
-    Tensor Join(Tensor? total, Tensor value) => total is null ? value : total + value;
+    Tensor Join(Tensor? total, Tensor value) => total is null ? value : total.Plus(value);
 }

@@ -195,7 +195,7 @@ public sealed class OnnxTeacher : ITeacher, IDisposable
         var input = x.detach().to_type(ScalarType.Float32).cpu();
         if (_scale is not null && _shift is not null)
         {
-            input = input * _scale + _shift;
+            input = (input * _scale).Plus(_shift);
         }
         if (_layout == TeacherInputLayout.Nhwc && input.dim() == 4)
         {

@@ -1,4 +1,5 @@
 using Distill.Core.Data;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Distill.Core.Distillation;
@@ -79,9 +80,10 @@ public sealed class TeacherEnsemble : ITeacher, IDisposable
         foreach (var member in Members)
         {
             var (logits, _) = member.Teacher.ForwardWithTaps(x, []);
-            sum = sum is null ? logits : sum.add_(logits);
+            sum = sum is null ? logits : sum.add_(logits, ScalarMath.One);
         }
-        return (sum!.div_(Members.Count).MoveToOuterDisposeScope(), new Dictionary<string, Tensor>());
+        using var count = Members.Count.ToScalar();
+        return (sum!.div_(count).MoveToOuterDisposeScope(), new Dictionary<string, Tensor>());
     }
 
     public void Dispose()

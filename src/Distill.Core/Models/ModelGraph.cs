@@ -139,7 +139,8 @@ public sealed class ModelGraph
             LayerKind.Relu6 => nn.functional.relu6(inputs[0]),
             LayerKind.Flatten => inputs[0].flatten(1),
             LayerKind.GlobalAvgPool => inputs[0].mean([-2L, -1L]),
-            LayerKind.Add => inputs.Skip(1).Aggregate(inputs[0], (sum, x) => sum + x),
+            LayerKind.Add => inputs.Skip(1).Aggregate(inputs[0], (sum, x) => sum.Plus(x)),
+            _ when node.Module is BatchNorm2d bn => bn.BatchNormed(inputs[0]),
             _ when node.Module is nn.Module<Tensor, Tensor> module => module.call(inputs[0]),
             _ => throw new InvalidOperationException($"node '{node.Name}' ({node.Kind}) has no module to run"),
         };

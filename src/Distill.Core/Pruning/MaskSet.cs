@@ -1,5 +1,6 @@
 using System.Text;
 using Distill.Core.Models;
+using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -64,8 +65,9 @@ public sealed class MaskSet : IDisposable
     public static void ApplyToWeights(IReadOnlyList<(Parameter Parameter, Tensor Mask)> bound)
     {
         using var noGrad = no_grad();
+        using var zero = 0.0f.ToScalar();
         foreach (var (parameter, mask) in bound)
-            parameter.mul_(mask).add_(0.0f);
+            parameter.mul_(mask).add_(zero, ScalarMath.One);
     }
 
     /// <summary>Zeroes the gradients of masked weights, so that the optimiser's moments see no signal for them.</summary>

@@ -58,7 +58,8 @@ public static class ModelShrinker
         {
             if (masks.Get(member) is not { } mask)
                 return Enumerable.Range(0, (int)units).Select(i => (long)i).ToArray();
-            alive = alive.logical_or(ComputeDevice.Move(mask.reshape(units, -1).sum(1).gt(0), alive.device));
+            using var zero = 0.ToScalar();
+            alive = alive.logical_or(ComputeDevice.Move(mask.reshape(units, -1).sum(1).gt(zero), alive.device));
         }
         var kept = Enumerable.Range(0, (int)units).Where(i => alive[i].item<bool>()).Select(i => (long)i).ToArray();
         return kept.Length > 0 ? kept : [0];

@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Distill.Core.Pruning;
@@ -18,7 +19,10 @@ public static class PruningCriteria
         long k = Math.Clamp((long)Math.Round(sparsity * total), 0, total);
         var keep = ones(total, dtype: ScalarType.Float32, device: all.device);
         if (k > 0)
-            keep.index_fill_(0, all.topk((int)k, largest: false).indexes, 0.0);
+        {
+            using var zero = 0.0.ToScalar();
+            keep.index_fill_(0, all.topk((int)k, largest: false).indexes, zero);
+        }
         var masks = new Tensor[weights.Count];
         long offset = 0;
         for (int i = 0; i < weights.Count; i++)
@@ -59,9 +63,9 @@ public static class PruningCriteria
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var rows = weight.detach().flatten(1);
-        var values = norm == ChannelNorm.L1 ? rows.abs().sum(1) : rows.square().sum(1).sqrt();
+        var values = norm == ChannelNorm.L1 ? rows.abs().sum(1) : rows.Squared().sum(1).sqrt();
         if (oldMask is not null)
-            values = where(oldMask.flatten(1).sum(1).eq(0), full_like(values, -1.0), values);
+            values = where(Pruned(oldMask.flatten(1).sum(1)), Unscored(values), values);
         return values.to_type(ScalarType.Float64).cpu().data<double>().ToArray();
     }
 
@@ -105,6 +109,19 @@ public static class PruningCriteria
     private static Tensor Scores(Tensor weight, Tensor? oldMask)
     {
         var magnitude = weight.detach().abs();
-        return oldMask is null ? magnitude : where(oldMask.eq(0), full_like(magnitude, -1.0), magnitude);
+        return oldMask is null ? magnitude : where(Pruned(oldMask), Unscored(magnitude), magnitude);
+    }
+
+    private static Tensor Pruned(Tensor mask)
+    {
+        using var zero = 0.ToScalar();
+        return mask.eq(zero);
+    }
+
+    /// <summary>-1 everywhere: below every magnitude, so pruned entries stay pruned.</summary>
+    private static Tensor Unscored(Tensor like)
+    {
+        using var minusOne = (-1.0).ToScalar();
+        return full_like(like, minusOne);
     }
 }

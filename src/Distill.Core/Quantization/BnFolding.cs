@@ -17,7 +17,7 @@ public static class BnFolding
     {
         ArgumentNullException.ThrowIfNull(bn);
         var variance = RunningStatistics(bn).Variance;
-        var std = (variance + bn.eps).sqrt();
+        var std = variance.Plus(bn.eps).sqrt();
         return bn.weight is null ? std.reciprocal() : bn.weight / std;
     }
 
@@ -39,7 +39,7 @@ public static class BnFolding
         var bias = ((convBias ?? zeros_like(mean)) - mean) * factor;
         if (bn.bias is not null)
         {
-            bias = bias + bn.bias;
+            bias = bias.Plus(bn.bias);
         }
         return (weight.MoveToOuterDisposeScope(), bias.MoveToOuterDisposeScope());
     }

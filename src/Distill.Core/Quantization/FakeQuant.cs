@@ -30,7 +30,7 @@ public static class FakeQuant
             return fq.MoveToOuterDisposeScope();
         }
         var passThrough = x * inRange.to_type(x.dtype);
-        return (fq + (passThrough - passThrough.detach())).MoveToOuterDisposeScope();
+        return fq.Plus(passThrough - passThrough.detach()).MoveToOuterDisposeScope();
     }
 
     /// <summary>Learned step size quantisation (LSQ, Esser et al. 2019): like <see cref="Apply"/> but the
@@ -51,15 +51,17 @@ public static class FakeQuant
         }
         using var scope = NewDisposeScope();
         var shape = BroadcastShape(x, zeroPoint.Length, scheme);
-        var s = scale.clamp_min(QParams.MinScale).reshape(shape);
+        var s = scale.ClampedBelow(QParams.MinScale).reshape(shape);
         var zero = tensor(zeroPoint.Select(z => (float)z).ToArray(), device: x.device).reshape(shape);
         var (fq, inRange) = Forward(x.detach(), s.detach(), zero, scheme);
 
         var v = x.detach() * s.detach().reciprocal();
-        var codes = (v.round() + zero).clamp(scheme.QMin, scheme.QMax);
+        using var qmin = scheme.QMin.ToScalar();
+        using var qmax = scheme.QMax.ToScalar();
+        var codes = v.round().Plus(zero).clamp(qmin, qmax);
         var scaleGradient = where(inRange, v.round() - v, codes - zero);
-        var surrogate = x * inRange.to_type(x.dtype) + s * gradScale * scaleGradient;
-        return (fq + (surrogate - surrogate.detach())).MoveToOuterDisposeScope();
+        var surrogate = (x * inRange.to_type(x.dtype)).Plus(s.Times(gradScale) * scaleGradient);
+        return fq.Plus(surrogate - surrogate.detach()).MoveToOuterDisposeScope();
     }
 
     /// <summary>LSQ's gradient scale g = 1/√(N·Qp): N = elements sharing one step size (per channel: one
@@ -80,15 +82,19 @@ public static class FakeQuant
         ArgumentNullException.ThrowIfNull(qparams);
         using var scope = NewDisposeScope();
         var (scale, zero) = Broadcastable(qparams, x);
-        var codes = ((x.detach() * scale.reciprocal()).round() + zero).clamp(qparams.Scheme.QMin, qparams.Scheme.QMax);
+        using var qmin = qparams.Scheme.QMin.ToScalar();
+        using var qmax = qparams.Scheme.QMax.ToScalar();
+        var codes = (x.detach() * scale.reciprocal()).round().Plus(zero).clamp(qmin, qmax);
         return codes.to_type(ScalarType.Int64).MoveToOuterDisposeScope();
     }
 
     private static (Tensor FakeQuantized, Tensor InRange) Forward(Tensor x, Tensor scale, Tensor zero, QuantScheme scheme)
     {
-        var q = (x * scale.reciprocal()).round() + zero;
-        var inRange = q.ge(scheme.QMin).logical_and(q.le(scheme.QMax));
-        var fq = (q.clamp(scheme.QMin, scheme.QMax) - zero) * scale;
+        using var qmin = scheme.QMin.ToScalar();
+        using var qmax = scheme.QMax.ToScalar();
+        var q = (x * scale.reciprocal()).round().Plus(zero);
+        var inRange = q.ge(qmin).logical_and(q.le(qmax));
+        var fq = (q.clamp(qmin, qmax) - zero) * scale;
         return (fq, inRange);
     }
 

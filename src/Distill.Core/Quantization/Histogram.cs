@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Distill.Core.Quantization;
@@ -61,7 +62,9 @@ internal sealed class Histogram
                 Rebin(Math.Min(Lo, min), Math.Max(Hi, max));
             }
         }
-        var index = ((flat - Lo) * (Bins / (Hi - Lo))).floor_().clamp_(0, Bins - 1).to_type(ScalarType.Int64);
+        using var first = 0.ToScalar();
+        using var last = (Bins - 1).ToScalar();
+        var index = flat.Minus(Lo).Times(Bins / (Hi - Lo)).floor_().clamp_(first, last).to_type(ScalarType.Int64);
         var counts = index.bincount(null, Bins).cpu().data<long>().ToArray();
         for (int b = 0; b < Bins; b++)
         {

@@ -38,14 +38,23 @@ public sealed class QuantizedZooModel : nn.Module<Tensor, Tensor>
     private readonly List<Parameter> _lsqScales = [];
     private QuantMode _mode;
 
+    /// <summary>Throws <see cref="InvalidInputException"/> for a residual model (e.g. a resnet): int8 quantisation is not
+    /// built for residual models yet (<see cref="Architectures.ResidualLimits"/>). <paramref name="where"/> (a recipe
+    /// position) prefixes the message. The quantised-model constructor and the run's pre-flight check both use it.</summary>
+    public static void RequireQuantisable(ZooModel model, string? where = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        if (Architectures.Of(model.Spec.Arch).Residual)
+            throw new InvalidInputException($"{(where is null ? "" : where + ": ")}{Architectures.ResidualLimits(model.Spec.Arch, "cannot be quantised")}.");
+    }
+
     public QuantizedZooModel(ZooModel model, QuantConfig config, QuantMode mode = QuantMode.Calibrate)
         : base($"quantized_{model?.GetName()}")
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(config);
         config.Validate();
-        if (Architectures.Of(model.Spec.Arch).Residual)
-            throw new InvalidInputException($"{Architectures.ResidualLimits(model.Spec.Arch, "cannot be quantised")}.");
+        RequireQuantisable(model);
         Model = model;
         Config = config;
         // The model's module groups under their own names, so parameter names match the model's.
@@ -375,12 +384,12 @@ public sealed class QuantizedZooModel : nn.Module<Tensor, Tensor>
         if (layer.Weight is null)
         {
             var y = conv.call(h);
-            return bn is null ? y : bn.call(y);
+            return bn is null ? y : bn.BatchNormed(y);
         }
         if (bn is null || !Config.FoldBatchNorm)
         {
             var y = Convolve(Weight(layer.Weight, conv.weight!), conv.bias);
-            return bn is null ? y : bn.call(y);
+            return bn is null ? y : bn.BatchNormed(y);
         }
         if (bn.training)
         {
@@ -389,9 +398,9 @@ public sealed class QuantizedZooModel : nn.Module<Tensor, Tensor>
             y = y / factor.reshape(1, -1, 1, 1);
             if (conv.bias is not null)
             {
-                y = y + conv.bias.reshape(1, -1, 1, 1);
+                y = y.Plus(conv.bias.reshape(1, -1, 1, 1));
             }
-            return bn.call(y);
+            return bn.BatchNormed(y);
         }
         var (weight, bias) = BnFolding.Fold(conv, bn);
         return Convolve(Weight(layer.Weight, weight), bias);

@@ -25,8 +25,7 @@ public sealed class StudentQuantization : IDisposable
             {
                 if (quantizedBy is not null)
                     throw new InvalidInputException($"{At(quantize.Where)}stage '{stage.Name}' quantizes a student that {quantizedBy} already quantized; quantisation stays on once a stage turns it on.");
-                if (Architectures.Of(student.Spec.Arch).Residual)
-                    throw new InvalidInputException($"{At(quantize.Where)}{Architectures.ResidualLimits(student.Spec.Arch, "cannot be quantised")}.");
+                QuantizedZooModel.RequireQuantisable(student, quantize.Where);
                 using var probe = new QuantizedZooModel(student, quantize.Config);
                 quantizedBy = $"stage quantize of '{stage.Name}'";
             }

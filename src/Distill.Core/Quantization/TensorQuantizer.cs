@@ -118,7 +118,7 @@ internal sealed class TensorQuantizer
         }
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
-        var scale = LsqLogScale.exp().clamp_min(QParams.MinScale);
+        var scale = LsqLogScale.exp().ClampedBelow(QParams.MinScale);
         return Frozen with { Scale = scale.cpu().data<float>().ToArray() };
     }
 }

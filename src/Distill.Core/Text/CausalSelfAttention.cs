@@ -46,9 +46,9 @@ public sealed class CausalSelfAttention : nn.Module<Tensor, Tensor>
         Tensor? map = null;
         if (returnMap)
         {
-            var scores = q.matmul(k.transpose(-2, -1)) * (1.0 / Math.Sqrt(headDim));
+            var scores = q.matmul(k.transpose(-2, -1)).Times(1.0 / Math.Sqrt(headDim));
             using var future = ones(time, time, ScalarType.Bool, x.device).triu(1);
-            map = scores.masked_fill(future, double.NegativeInfinity).softmax(-1);
+            map = scores.FilledWhere(future, double.NegativeInfinity).softmax(-1);
             y = nn.functional.dropout(map, p, training).matmul(v);
         }
         else

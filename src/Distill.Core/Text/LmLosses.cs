@@ -36,8 +36,8 @@ public static class LmLosses
     public static Tensor Mixed(Tensor studentLogits, Tensor teacherLogits, Tensor targets, double alpha, double temperature)
     {
         using var scope = NewDisposeScope();
-        var mixed = alpha * SoftTargetKl(studentLogits, teacherLogits, temperature)
-            + (1 - alpha) * NextTokenCrossEntropy(studentLogits, targets);
+        var mixed = SoftTargetKl(studentLogits, teacherLogits, temperature).Times(alpha)
+            .Plus(NextTokenCrossEntropy(studentLogits, targets).Times(1 - alpha));
         return mixed.MoveToOuterDisposeScope();
     }
 
@@ -59,8 +59,8 @@ public static class LmLosses
         var teacher = teacherMap.mean([1]);
         const double floor = 1e-12;
         // p · (log p − log q) with p = 0 contributing 0: clamping only the logarithms keeps 0 · finite.
-        var terms = teacher * (teacher.clamp_min(floor).log() - student.clamp_min(floor).log());
+        var terms = teacher * (teacher.ClampedBelow(floor).log() - student.ClampedBelow(floor).log());
         long rows = student.shape[0] * student.shape[1];
-        return (terms.sum() / rows).MoveToOuterDisposeScope();
+        return terms.sum().DividedBy(rows).MoveToOuterDisposeScope();
     }
 }

@@ -93,9 +93,9 @@ public sealed class TopKTeacherCache : IDisposable
         using var scope = NewDisposeScope();
         var floatLogits = logits.to_type(ScalarType.Float32);
         var (values, indices) = floatLogits.topk(k, -1);
-        var scaled = floatLogits / temperature;
+        var scaled = floatLogits.DividedBy(temperature);
         var logZ = scaled.logsumexp(-1);
-        var tailScaled = scaled.scatter(-1, indices, full_like(values, double.NegativeInfinity));
+        var tailScaled = scaled.scatter(-1, indices, ScalarMath.FullLike(values, double.NegativeInfinity));
         var tailLogMass = tailScaled.logsumexp(-1) - logZ;
         var indexType = vocab <= short.MaxValue + 1 ? ScalarType.Int16 : ScalarType.Int32;
         return new TopKTargets(indices.to_type(indexType).MoveToOuterDisposeScope(), values.MoveToOuterDisposeScope(),
@@ -125,19 +125,19 @@ public sealed class TopKTeacherCache : IDisposable
         using var scope = NewDisposeScope();
         var index = teacher.Indices.to_type(ScalarType.Int64);
         // Teacher: p_i = exp(z_i/T) / Z for the top-k, and the top-k hold 1 − tail of the mass.
-        var scaled = teacher.Values / temperature;
-        var tailLogMass = teacher.TailLogMass.clamp_min(-100.0);
+        var scaled = teacher.Values.DividedBy(temperature);
+        var tailLogMass = teacher.TailLogMass.ClampedBelow(-100.0);
         var topMass = (-tailLogMass.exp()).log1p();
-        var teacherLogP = scaled - scaled.logsumexp(-1, keepdim: true) + topMass.unsqueeze(-1);
+        var teacherLogP = (scaled - scaled.logsumexp(-1, keepdim: true)).Plus(topMass.unsqueeze(-1));
         var teacherP = teacherLogP.exp();
         var teacherTail = tailLogMass.exp();
 
-        var studentLogP = nn.functional.log_softmax(studentLogits / temperature, -1).gather(-1, index);
-        var studentTail = (1 - studentLogP.exp().sum(-1)).clamp_min(1e-12);
+        var studentLogP = nn.functional.log_softmax(studentLogits.DividedBy(temperature), -1).gather(-1, index);
+        var studentTail = studentLogP.exp().sum(-1).From(1).ClampedBelow(1e-12);
 
         var klTop = (teacherP * (teacherLogP - studentLogP)).sum(-1);
         var klTail = teacherTail * (tailLogMass - studentTail.log());
-        return ((klTop + klTail).mean() * (temperature * temperature)).MoveToOuterDisposeScope();
+        return klTop.Plus(klTail).mean().Times(temperature * temperature).MoveToOuterDisposeScope();
     }
 
     private static void ValidateK(int k, int vocab)

@@ -42,8 +42,8 @@ public sealed class TransformerBlock : nn.Module<Tensor, Tensor>
     public (Tensor Output, Tensor? Map) Run(Tensor x, bool returnMap)
     {
         var (attended, map) = attn.Attend(ln1.call(x), returnMap);
-        x = x + dropout.call(attended);
-        x = x + dropout.call(mlp_proj.call(nn.functional.gelu(mlp_fc.call(ln2.call(x)))));
+        x = x.Plus(dropout.call(attended));
+        x = x.Plus(dropout.call(mlp_proj.call(nn.functional.gelu(mlp_fc.call(ln2.call(x))))));
         return (x, map);
     }
 }

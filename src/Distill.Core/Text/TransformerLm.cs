@@ -120,8 +120,8 @@ public sealed class TransformerLm : nn.Module<Tensor, Tensor>, ILmLogitSource
         var captured = new Dictionary<string, Tensor>();
         var maps = new Dictionary<string, Tensor>();
         long time = tokens.shape[1];
-        using var positions = arange(time, ScalarType.Int64, tokens.device);
-        var x = drop.call(tok_emb.call(tokens) + pos_emb.call(positions));
+        using var positions = ScalarMath.Range(time, ScalarType.Int64, tokens.device);
+        var x = drop.call(tok_emb.call(tokens).Plus(pos_emb.call(positions)));
         Capture(EmbeddingName, x);
         for (int i = 0; i < blocks.Count; i++)
         {

@@ -119,7 +119,7 @@ public sealed class EpochTrainer(int seed, ITracker tracker, IProgress<TrainingP
             hook.BeforeOptimizerStep(context);
         if (plan.Stage.ClipGradNorm is { } maxNorm)
             nn.utils.clip_grad_norm_(plan.Parameters, maxNorm);
-        OptimizerStep.Run(optimizer);
+        optimizer.step();
         foreach (var hook in plan.Hooks)
             hook.AfterOptimizerStep(context);
         return loss.item<float>();

@@ -24,11 +24,11 @@ public static class Optimizers
     public static Registry<OptimizerEntry> Registry { get; } = new("optimiser",
     [
         new(OptimizerKind.Sgd, "sgd", "stochastic gradient descent with (Nesterov) momentum",
-            (o, parameters) => optim.SGD(parameters, o.LearningRate, momentum: o.Momentum, weight_decay: o.WeightDecay, nesterov: o.Nesterov)),
+            (o, parameters) => ScalarSafeOptimizers.Sgd(parameters, o.LearningRate, o.Momentum, o.WeightDecay, o.Nesterov)),
         new(OptimizerKind.Adam, "adam", "Adam (Kingma & Ba), weight decay added to the gradient",
-            (o, parameters) => optim.Adam(parameters, o.LearningRate, o.Beta1, o.Beta2, weight_decay: o.WeightDecay)),
+            (o, parameters) => ScalarSafeOptimizers.Adam(parameters, o.LearningRate, o.Beta1, o.Beta2, o.WeightDecay)),
         new(OptimizerKind.AdamW, "adamw", "Adam with decoupled weight decay (Loshchilov & Hutter)",
-            (o, parameters) => optim.AdamW(parameters, o.LearningRate, o.Beta1, o.Beta2, weight_decay: o.WeightDecay)),
+            (o, parameters) => ScalarSafeOptimizers.AdamW(parameters, o.LearningRate, o.Beta1, o.Beta2, o.WeightDecay)),
     ]);
 
     private static readonly OptimizerOptions Defaults = new();

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Distill.Core.Export.Energy;
 using Distill.Core.Export.Onnx;
 using Distill.Runtime;
@@ -47,14 +48,15 @@ public static class FamilyWriter
                 var batch64 = OnnxLatency.Measure(copy, 64, Warmup, Batch64Runs, threads, cancel, energy);
                 long? peak = peakMemory(copy);
                 variants.Add(new FamilyVariant(member.Name, file, FamilyManifest.Sha256Of(copy), member.Parameters, new FileInfo(copy).Length,
-                    member.TestAccuracy, new VariantLatency(batch1.MedianMs, batch64.MedianMs), peak,
-                    batch64.MillijoulesPerInference!.Value, batch64.Energy!.Method, card));
+                    member.TestAccuracy, new VariantLatency(Significant(batch1.MedianMs), Significant(batch64.MedianMs)), peak,
+                    Significant(batch64.MillijoulesPerInference!.Value), batch64.Energy!.Method, card));
             }
             var manifest = new FamilyManifest(FamilyManifest.CurrentVersion, target, input!,
                 new FamilyMeasurement(threads, Batch1Runs, $"{Environment.MachineName}, {Environment.ProcessorCount} logical cores"),
                 [.. variants], policy);
             manifest.Save(Path.Combine(staging, FamilyManifest.FileName));
-            FamilyManifest.Load(Path.Combine(staging, FamilyManifest.FileName)); // the policy must be satisfiable by these variants
+            // The policy must be satisfiable by these variants; the files were hashed above, from these very copies.
+            FamilyManifest.Load(Path.Combine(staging, FamilyManifest.FileName), verifyFiles: false);
             if (Directory.Exists(folder))
                 Directory.Delete(folder, recursive: true);
             Directory.Move(staging, folder);
@@ -71,6 +73,11 @@ public static class FamilyWriter
             throw;
         }
     }
+
+    /// <summary>A measurement to 4 significant digits (0.01623456 ms → 0.01623): timer and meter noise is larger than
+    /// that, and the manifest is read by people too. Positive values stay positive.</summary>
+    internal static double Significant(double value) =>
+        double.IsFinite(value) && value != 0 ? double.Parse(value.ToString("G4", CultureInfo.InvariantCulture), CultureInfo.InvariantCulture) : value;
 
     /// <summary>A file stem: characters outside <see cref="PlainName.Rule"/> become '_'.</summary>
     private static string FileName(string name)
