@@ -108,7 +108,7 @@ public static class LmInt4Quantizer
         {
             using var rows = x.detach().reshape(-1, inputs).to_type(ScalarType.Float64);
             using var product = rows.t().mm(rows);
-            sum.add_(product);
+            sum.add_(product, ScalarMath.One);
             count += rows.shape[0];
             return x;
         });
