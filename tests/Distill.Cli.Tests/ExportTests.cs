@@ -284,7 +284,7 @@ public sealed class ExportTests(ExportedRunFixture fixture) : IClassFixture<Expo
         var unknown = CliProcess.Run("export", fixture.Run.Id, "--target", "x86-vnnni", "--store", store);
         Assert.Equal(2, unknown.ExitCode);
         Assert.Contains("unknown target 'x86-vnnni'", unknown.StdErr);
-        Assert.Contains("known targets: arm-cortex-a, coreml-fp16, coreml-int8, edge-fp16, npu-u8, onnx-fp32-kv, onnx-fp32, tensorrt, x86-avx2, x86-vnni", unknown.StdErr);
+        Assert.Contains("known targets: arm-cortex-a, coreml-fp16, coreml-int8, edge-fp16, npu-u8, onnx-fp32-kv, onnx-fp32, onnx-int4-g16, onnx-int4, tensorrt, x86-avx2, x86-vnni", unknown.StdErr);
 
         string badProfile = Path.Combine(dir.Path, "bad.yaml");
         File.WriteAllText(badProfile, "name: bad\nformat: onnx\nprecision: int8\nactivations: { signed: yes }\n");
