@@ -90,8 +90,7 @@ public static class AnalyzeCommand
         var (validation, _, training) = LanguageModelCommands.Windows(data, model.Options.Context, tokenizer, withTraining: true);
         using var __ = validation;
         using var ___ = training;
-        var report = LmSensitivity.Analyze(model, tokenizer, validation, training ?? validation, groupSize);
-        return report with { Layers = [.. report.Layers.Where(l => bits.Contains(l.Precision == "int8" ? 8 : 4))] };
+        return LmSensitivity.Analyze(model, tokenizer, validation, training ?? validation, bits, groupSize);
     }
 
     private static SensitivityReport Classifier(ParseResult parse, string checkpoint, IReadOnlyList<int> bits, int batches)

@@ -26,7 +26,7 @@ public class LmSensitivityTests(ITestOutputHelper output)
         }
         var before = model.parameters().Select(p => p.detach().clone()).ToList();
 
-        var report = LmSensitivity.Analyze(model, tokenizer, validation, calibration, groupSize: 16, calibrationWindows: 16);
+        var report = LmSensitivity.Analyze(model, tokenizer, validation, calibration, [8, 4], groupSize: 16, calibrationWindows: 16);
         Assert.Equal(8, report.Layers.Count); // 4 linear layers x {int8, int4 g16}
         Assert.Equal(["int8", "int4 g16"], report.Layers.Select(l => l.Precision).Distinct());
         foreach (var p in model.parameters().Zip(before))

@@ -117,6 +117,7 @@ public sealed class LanguageModelExport(LmExportRequest request) : IFamilyExport
     public const int EvaluationBatch = 32;
 
     private LmInt8Weights? _int8;
+    private LmInt4Weights? _int4Settings;
     private LmInt4Export? _int4;
     private LmExportReport? _report;
 
@@ -152,7 +153,7 @@ public sealed class LanguageModelExport(LmExportRequest request) : IFamilyExport
     public void Check()
     {
         _int8 = WeightsFor(Profile);
-        Int4For(Profile, request.Model);
+        _int4Settings = Int4For(Profile, request.Model);
         if (request.Validation.Count == 0)
             throw new InvalidInputException("the validation data is empty: a language-model export is verified on validation windows");
         if (request.Tokenizer.VocabSize != request.Model.Options.VocabSize)
@@ -163,7 +164,7 @@ public sealed class LanguageModelExport(LmExportRequest request) : IFamilyExport
     /// <summary>Int4: quantises the layers (GPTQ calibrates on the request's calibration windows).</summary>
     public void Prepare()
     {
-        if (Int4For(Profile, request.Model) is not { } int4)
+        if (_int4Settings is not { } int4)
             return;
         var layers = LmInt4Quantizer.Quantize(request.Model, int4, request.Calibration ?? request.Validation);
         _int4 = new LmInt4Export(layers, int4.AccuracyLevel);

@@ -1,6 +1,5 @@
 using Distill.Core.Data;
 using Distill.Core.Models;
-using Distill.Core.Training;
 using static TorchSharp.torch;
 
 namespace Distill.Core.Quantization.Sensitivity;
@@ -24,8 +23,9 @@ public static class ClassifierSensitivity
         using (var probe = new QuantizedZooModel(model, baseConfig))
             layers = [.. probe.Layers.Select(l => l.Name)];
 
+        var labels = test.LabelArray();
         var reference = Logits(model, test, cancel);
-        double baseline = Evaluator.Evaluate(model, test, EvaluationBatch, cancel).Accuracy;
+        double baseline = Accuracy(reference, labels);
         var rows = new List<LayerSensitivity>();
         foreach (string layer in layers)
         {
@@ -39,8 +39,8 @@ public static class ClassifierSensitivity
                         new LayerOverride { Pattern = layer, WeightBits = bits }],
                 };
                 using var quantized = PostTrainingCalibrator.Calibrate(model, calibration, calibrationBatches, batchSize, config, seed, cancel);
-                double accuracy = Evaluator.Evaluate(quantized, test, EvaluationBatch, cancel).Accuracy;
                 var logits = Logits(quantized, test, cancel);
+                double accuracy = Accuracy(logits, labels);
                 double signal = 0, noise = 0;
                 for (int i = 0; i < logits.Length; i++)
                 {
@@ -53,6 +53,27 @@ public static class ClassifierSensitivity
         return new SensitivityReport(description, "test_accuracy", baseline,
             $"each conv/linear layer quantised alone (weights symmetric per output channel, output int8 calibrated by min/max on {calibrationBatches} " +
             $"batches of {batchSize} training samples), the rest and the input float; test accuracy; SQNR of the logits on the {test.Count:N0} test samples", rows);
+    }
+
+    /// <summary>Top-1 accuracy of row-major logits [samples, classes], the first largest logit as the prediction
+    /// (as argmax picks it).</summary>
+    private static double Accuracy(float[] logits, long[] labels)
+    {
+        int classes = logits.Length / labels.Length;
+        long correct = 0;
+        for (int i = 0; i < labels.Length; i++)
+        {
+            var row = logits.AsSpan(i * classes, classes);
+            int best = 0;
+            for (int c = 1; c < classes; c++)
+            {
+                if (row[c] > row[best])
+                    best = c;
+            }
+            if (best == labels[i])
+                correct++;
+        }
+        return (double)correct / labels.Length;
     }
 
     private static float[] Logits(nn.Module<Tensor, Tensor> model, TensorDataset data, CancellationToken cancel)

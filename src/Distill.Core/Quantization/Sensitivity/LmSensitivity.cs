@@ -1,7 +1,5 @@
 using Distill.Core.Export.Onnx;
 using Distill.Core.Text;
-using TorchSharp.Modules;
-using static TorchSharp.torch;
 
 namespace Distill.Core.Quantization.Sensitivity;
 
@@ -13,13 +11,16 @@ public static class LmSensitivity
 {
     public const int EvaluationBatch = 32;
 
+    /// <param name="bits">The widths to try: 8 (int8) and/or 4 (int4 groups).</param>
     /// <param name="groupSize">The int4 groups; null: the largest of 16..32 that divides every layer (none: int4 rows are left out).</param>
     public static SensitivityReport Analyze(TransformerLm model, ITokenizer tokenizer, TokenWindows validation, TokenWindows calibration,
-        int? groupSize = null, int calibrationWindows = 64, CancellationToken cancel = default)
+        IReadOnlyCollection<int> bits, int? groupSize = null, int calibrationWindows = 64, CancellationToken cancel = default)
     {
         ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(bits);
         var layers = LmInt4Quantizer.Layers(model);
-        int? group = groupSize ?? new[] { 32, 16 }.Cast<int?>().FirstOrDefault(g => layers.All(l => l.Inputs % g!.Value == 0));
+        int? group = !bits.Contains(4) ? null
+            : groupSize ?? new[] { 32, 16 }.Cast<int?>().FirstOrDefault(g => layers.All(l => l.Inputs % g!.Value == 0));
         if (group is { } g && layers.FirstOrDefault(l => l.Inputs % g != 0) is { Name: not null } bad)
             throw new InvalidInputException($"--group-size {g} does not divide {bad.Name}'s input size {bad.Inputs}");
         bool wasTraining = model.training;
@@ -32,26 +33,26 @@ public static class LmSensitivity
             foreach (var (name, module, inputs) in layers)
             {
                 cancel.ThrowIfCancellationRequested();
-                var (weight, outputs) = Weight(module);
+                var (weight, outputs) = LmInt4Quantizer.Weight(module);
                 var gram = LmInt4Quantizer.Hessian(model, module, inputs, windows);
-                var candidates = new List<(string Precision, float[] Values)>
-                {
-                    ("int8", Int8(weight, outputs, inputs)),
-                };
+                double signal = Energy(gram, weight, null, outputs, inputs);
+                var candidates = new List<(string Precision, float[] Values)>();
+                if (bits.Contains(8))
+                    candidates.Add(("int8", Int8(weight, outputs, inputs)));
                 if (group is { } size)
                     candidates.Add(($"int4 g{size}", GroupQuantizedMatrix.RoundToNearest(weight, outputs, inputs, size, symmetric: true).Dequantize()));
                 foreach (var (precision, values) in candidates)
                 {
-                    SetWeight(module, values);
+                    LmInt4Quantizer.SetWeight(module, values);
                     try
                     {
                         double bpb = LmEvaluator.Evaluate(model, validation, tokenizer, EvaluationBatch, cancel).BitsPerByte;
-                        rows.Add(new(name, precision, weight.Length, bpb, bpb - baseline, SensitivityReport.Sqnr(Energy(gram, weight, null, outputs, inputs),
-                            Energy(gram, weight, values, outputs, inputs))));
+                        rows.Add(new(name, precision, weight.Length, bpb, bpb - baseline,
+                            SensitivityReport.Sqnr(signal, Energy(gram, weight, values, outputs, inputs))));
                     }
                     finally
                     {
-                        SetWeight(module, weight);
+                        LmInt4Quantizer.SetWeight(module, weight);
                     }
                 }
             }
@@ -100,7 +101,4 @@ public static class LmSensitivity
         return values;
     }
 
-    private static (float[] Values, int Rows) Weight(Linear layer) => LmInt4Quantizer.Weight(layer);
-
-    private static void SetWeight(Linear layer, float[] values) => LmInt4Quantizer.SetWeight(layer, values);
 }
