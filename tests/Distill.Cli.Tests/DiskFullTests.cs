@@ -58,9 +58,11 @@ public sealed class DiskFullTests(UninterruptedDigitsRun uninterrupted)
         var shown = new RunJsonView(CliProcess.Run("runs", "show", runId, "--store", disk.Path, "--json").StdOut);
         Assert.Equal("FAILED", shown.Status);
         Assert.StartsWith(reason, shown.Tag("error"));
-        var teacher = Assert.Single(store.Children(runId));
-        Assert.Equal(RunStatus.Failed, teacher.Status);
-        Assert.StartsWith(reason, teacher.Tags["error"]);
+        // Which phase meets the full database depends on when SQLite next needs a page; the phases before it finished.
+        var phases = store.Children(runId);
+        Assert.All(phases.SkipLast(1), phase => Assert.Equal(RunStatus.Finished, phase.Status));
+        Assert.Equal(RunStatus.Failed, phases[^1].Status);
+        Assert.StartsWith(reason, phases[^1].Tags["error"]);
         Assert.Empty(Directory.GetFiles(Path.Combine(disk.Path, "artifacts"), EndNoteFileName, SearchOption.AllDirectories));
 
         // The points that could not be written belong to epochs after the checkpoint: the resume logs them again.
