@@ -43,6 +43,8 @@ public sealed record RunPlan
     public IReadOnlyList<TargetProfile> Exports { get; init; } = [];
     /// <summary>The recipe's sweep: section (what `distill sweep` tries); null when it has none. `distill train` ignores it.</summary>
     public Sweeps.SweepSettings? Sweep { get; init; }
+    /// <summary>The recipe's family: section (the variants `distill train` makes); null when it has none. A sweep's trial ignores it.</summary>
+    public Sweeps.FamilySettings? Family { get; init; }
     /// <summary>The resolved recipe as YAML (defaults filled in), recorded with the run.</summary>
     public string ResolvedRecipe { get; init; } = "";
     /// <summary>The resolved recipe flattened to dotted keys (stages[0].optimizer.lr), recorded as run params.</summary>

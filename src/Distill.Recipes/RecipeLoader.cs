@@ -62,6 +62,7 @@ public static class RecipeLoader
                 TeacherCacheChecks.Run(root, recorded, errors);
                 ExportChecks.Run(root, folder, errors);
                 SweepSection.Check(root, errors);
+                FamilySection.Check(root, folder, errors);
                 DeviceChecks.Run(root, devices ?? DeviceSupport.ThisMachine, errors);
                 if (errors.Count == 0)
                 {

@@ -164,6 +164,7 @@ public static partial class RecipeSchema
                 },
                 Doc = "Export the final student to these hardware targets at the end of the run (files and metrics under exports/<target>/)",
             },
+            new() { Key = "family", Schema = Family(), Doc = "Variants of the student made by `distill train` in one family run, each exported to the export: targets, with a family manifest (exports/<target>/family/) for each ONNX target; a sweep's trials ignore it" },
             new() { Key = "sweep", Schema = Sweep(), Doc = "The search space of `distill sweep` (ignored by distill train); --grid, --random and the sweep options on the command line win over it" },
         ],
     };

@@ -67,6 +67,31 @@ public static class SweepSpace
         }
     }
 
+    /// <summary>Loads the recipe with each variant's set: values as --set overrides; the first variant the recipe refuses is
+    /// reported with the value named by its place in the family: section (family.variants[1].set.student.model.channels).</summary>
+    /// <param name="overrides">The command line's --set values, applied before each variant's.</param>
+    public static void CheckFamily(string recipePath, FamilySettings family, IReadOnlyList<string> overrides, RunReferenceLookup? references = null)
+    {
+        ArgumentNullException.ThrowIfNull(family);
+        ArgumentNullException.ThrowIfNull(overrides);
+        for (int v = 0; v < family.Variants.Count; v++)
+        {
+            var values = family.Variants[v].Values;
+            try
+            {
+                RecipeLoader.Load(recipePath, [.. overrides, .. values.Select(x => $"{x.Key}={x.Value}")], references: references);
+            }
+            catch (RecipeException e)
+            {
+                throw new RecipeException(e.Errors.Select(error =>
+                {
+                    int i = Enumerable.Range(0, values.Count).FirstOrDefault(i => error.File == Overrides.FileOf(overrides.Count + i + 1), -1);
+                    return i < 0 ? error : SweepError($"family.variants[{v}].set.{values[i].Key} of the recipe", $"{error.Message} (value '{values[i].Value}')");
+                }).ToList());
+            }
+        }
+    }
+
     /// <summary>An error in a trial's override, with the sweep option that gave the value in place of the --set position.</summary>
     private static RecipeError Rename(RecipeError error, SweepTrial trial, ISet<string> gridKeys, ISet<string> fromRecipe)
     {

@@ -25,40 +25,69 @@ internal static class FamilyExport
         using var store = RunStore.Open(GlobalOptions.StoreDirectory(parse));
         var sweepRun = store.GetRun(source);
         if (!sweepRun.Tags.ContainsKey(SweepManifest.SweepTag) || sweepRun.Tags.ContainsKey(SweepManifest.TrialTag))
-            throw new InvalidInputException($"run {sweepRun.Id} ({sweepRun.Name}) is not a sweep; a family is made of the finished trials of a sweep (distill sweep <recipe> --grid …)");
+            throw new InvalidInputException($"run {sweepRun.Id} ({sweepRun.Name}) is not a sweep; a family is made of the finished trials of a sweep (distill sweep <recipe> --grid …) or the variants of a recipe's family: section");
         var manifest = SweepManifest.Load(SweepManifest.Folder(store.Directory, sweepRun.Id));
+        Write(parse, store, manifest, profile, wattsPerCore);
+        return ExitCodes.Success;
+    }
+
+    /// <summary>Exports each finished trial of the sweep (or variant of the family run) to <paramref name="profile"/> in its
+    /// own run, reusing a verified export the run already made, then measures the variants into the sweep run's
+    /// exports/&lt;target&gt;/family/ and prints the table.</summary>
+    public static FamilyManifest Write(ParseResult parse, RunStore store, SweepManifest manifest, TargetProfile profile, double wattsPerCore)
+    {
         var finished = SweepResults.Collect(store, manifest).Where(r => r.Finished).OrderBy(r => r.Trial.Index).ToList();
         if (finished.Count < 2)
-            throw new InvalidInputException($"sweep {sweepRun.Id} has {finished.Count} finished trial(s); a family needs at least two variants");
+            throw new InvalidInputException($"sweep {manifest.SweepRunId} has {finished.Count} finished trial(s); a family needs at least two variants");
 
         var members = new List<FamilyMember>();
         foreach (var trial in finished)
         {
             var run = trial.Run!;
-            string checkpoint = store.ResolveArtifact(run.Id, Core.RunExecutor.StudentArtifact);
-            var recorded = RecordedRecipe.Of(store, run);
-            using var tracker = store.AttachToRun(run.Id);
-            var subject = new ExportSubject(profile, checkpoint, recorded.Path, ExportRecorder.OutputIn(tracker, profile),
-                new ExportSource(run.Id, Core.RunExecutor.StudentArtifact), recorded.Folder);
-            var report = ExportCommand.Export(parse, ModelFamilies.ForCheckpoint(checkpoint), subject, tracker);
-            if (!report.Verification.Passed)
-                throw new RunFailedException($"trial {trial.Trial.Index} ({run.Id}): its {profile.Name} export failed verification; see {report.CardPath}");
-            double accuracy = report is ClassifierExportReport { Test: { } test } ? test.Accuracy
-                : run.Metrics.GetValueOrDefault("student/test_acc", double.NaN);
+            var (model, card, accuracy) = RecordedExport(store, run, profile) ?? Export(parse, store, run, trial.Trial, profile);
             long parameters = (long)run.Metrics.GetValueOrDefault("student/params", 0);
-            Console.Error.WriteLine($"trial {trial.Trial.Index} ({trial.Trial}): {report.ModelPath}, test accuracy {accuracy:P2}");
-            members.Add(new FamilyMember(trial.Trial.Overrides.Count == 0 ? $"trial-{trial.Trial.Index}" : trial.Trial.ToString(),
-                $"trial-{trial.Trial.Index}", report.ModelPath, report.CardPath, parameters, accuracy));
+            string name = trial.Trial.Name ?? (trial.Trial.Overrides.Count == 0 ? $"trial-{trial.Trial.Index}" : trial.Trial.ToString());
+            Console.Error.WriteLine($"trial {trial.Trial.Index} ({name}): {model}, test accuracy {accuracy:P2}");
+            members.Add(new FamilyMember(name, trial.Trial.Name ?? $"trial-{trial.Trial.Index}", model, card, parameters, accuracy));
         }
 
-        using var sweepTracker = store.AttachToRun(sweepRun.Id);
+        using var sweepTracker = store.AttachToRun(manifest.SweepRunId);
         string folder = Path.Combine(ExportRecorder.OutputIn(sweepTracker, profile), "family");
         var energy = EnergyMeter.Create(wattsPerCore: wattsPerCore);
         var family = FamilyWriter.Write(folder, profile.Name, members, new FamilyPolicy(), threads: 1, energy, FamilyCommand.PeakMemoryInChild);
         foreach (string file in Directory.GetFiles(folder))
             sweepTracker.RegisterArtifact(Path.GetRelativePath(sweepTracker.ArtifactDirectory, file).Replace('\\', '/'));
         Print(family, Path.Combine(folder, FamilyManifest.FileName));
-        return ExitCodes.Success;
+        return family;
+    }
+
+    /// <summary>The run's own verified export to the profile (a family's variant exports to its recipe's targets as it
+    /// finishes): its model file, model card and test accuracy in the runtime; null when it has none.</summary>
+    private static (string Model, string Card, double Accuracy)? RecordedExport(RunStore store, RunRecord run, TargetProfile profile)
+    {
+        string prefix = ExportRecorder.Folder(profile.Name) + "/";
+        if (run.Metrics.GetValueOrDefault($"export/{profile.Name}/verified") != 1
+            || !run.Metrics.TryGetValue($"export/{profile.Name}/test_acc", out double accuracy)
+            || run.Artifacts.SingleOrDefault(a => a.StartsWith(prefix, StringComparison.Ordinal) && a.EndsWith(".onnx", StringComparison.Ordinal)) is not { } model)
+            return null;
+        string card = store.ArtifactFile(run.Id, prefix + ModelCard.FileName);
+        string file = store.ArtifactFile(run.Id, model);
+        return File.Exists(file) && File.Exists(card) ? (file, card, accuracy) : null;
+    }
+
+    private static (string Model, string Card, double Accuracy) Export(ParseResult parse, RunStore store, RunRecord run, SweepTrial trial, TargetProfile profile)
+    {
+        string checkpoint = store.ResolveArtifact(run.Id, Core.RunExecutor.StudentArtifact);
+        var recorded = RecordedRecipe.Of(store, run);
+        using var tracker = store.AttachToRun(run.Id);
+        var subject = new ExportSubject(profile, checkpoint, recorded.Path, ExportRecorder.OutputIn(tracker, profile),
+            new ExportSource(run.Id, Core.RunExecutor.StudentArtifact), recorded.Folder);
+        var report = ExportCommand.Export(parse, ModelFamilies.ForCheckpoint(checkpoint), subject, tracker);
+        if (!report.Verification.Passed)
+            throw new RunFailedException($"trial {trial.Index} ({run.Id}): its {profile.Name} export failed verification; see {report.CardPath}");
+        double accuracy = report is ClassifierExportReport { Test: { } test } ? test.Accuracy
+            : run.Metrics.GetValueOrDefault("student/test_acc", double.NaN);
+        return (report.ModelPath, report.CardPath, accuracy);
     }
 
     internal static void Print(FamilyManifest family, string path)

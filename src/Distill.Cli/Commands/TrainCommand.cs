@@ -66,6 +66,8 @@ public static class TrainCommand
                 throw new InvalidInputException("--set cannot change a run being resumed; start a new run instead");
             store = RunStore.Open(GlobalOptions.StoreDirectory(parse));
             var run = store.GetRun(resumeId);
+            if (run.Tags.ContainsKey(Core.Sweeps.SweepManifest.SweepTag) && !run.Tags.ContainsKey(Core.Sweeps.SweepManifest.TrialTag))
+                throw new InvalidInputException($"run {run.Id} ({run.Name}) is a {(run.Tags.ContainsKey(FamilyTrain.FamilyTag) ? "family" : "sweep")} run; continue its unfinished runs with: distill sweep resume {run.Id}{GlobalOptions.StoreArgument(store.Directory)}");
             var recipe = RecordedRecipe.Of(store, run);
             if (!File.Exists(recipe.Path))
                 throw new InvalidInputException($"run {run.Id} has no {RunExecutor.RecipeArtifact} artifact to resume from");
@@ -77,6 +79,9 @@ public static class TrainCommand
         {
             var references = GlobalOptions.References(parse);
             var plan = RecipeLoader.Load(recipePath!, overrides, references: references);
+            // A family's variants are trials of a family run; a trial (--sweep-run) is one variant and ignores the section.
+            if (plan.Family is not null && parse.GetValue(SweepRun) is null)
+                return FamilyTrain.Run(parse, plan, recipePath!, overrides, references);
             var recipeStore = plan.Tracking.Store is { } s ? Path.Combine(plan.BaseDirectory, s) : null;
             store = RunStore.Open(GlobalOptions.StoreDirectory(parse, recipeStore));
             logger.Information("Recipe {Recipe} → store {Store}", recipePath, store.Directory);

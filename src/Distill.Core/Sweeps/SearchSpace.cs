@@ -89,6 +89,9 @@ public sealed record TrialValue(string Key, string Value);
 /// <c>--set key=value</c> overrides of the recipe.</summary>
 public sealed record SweepTrial(int Index, IReadOnlyList<TrialValue> Values)
 {
+    /// <summary>The variant's name when the trial is a variant of a family; null for a sweep's trial.</summary>
+    public string? Name { get; init; }
+
     public IReadOnlyList<string> Overrides => Values.Select(v => $"{v.Key}={v.Value}").ToList();
 
     public override string ToString() => string.Join(" ", Overrides);

@@ -25,6 +25,10 @@ public sealed record EarlyStopSettings(string Metric = "val/acc", int GraceEpoch
     public bool Maximize => Metric.Split('/')[^1] is not ("loss" or "bpb" or "perplexity");
 }
 
+/// <summary>What a family run (a recipe's family: section) adds to its sweep manifest: whether the first variant's teacher
+/// is loaded by the others, and the ONNX targets (names, or profile files as full paths) its family manifests are for.</summary>
+public sealed record FamilyRunSettings(bool ShareTeacher, IReadOnlyList<string> Targets, double WattsPerCore);
+
 /// <summary>
 /// Everything needed to run, resume and show a sweep, written to &lt;store&gt;/sweeps/&lt;sweep id&gt;/sweep.json when it
 /// starts (and kept as an artifact of the sweep run).
@@ -51,6 +55,8 @@ public sealed record SweepManifest
     public SlurmOptions Slurm { get; init; } = new();
     /// <summary>ASHA early stopping (local backend); null = every trial runs to its end.</summary>
     public EarlyStopSettings? EarlyStop { get; init; }
+    /// <summary>Set when the sweep is a family run; null for a sweep.</summary>
+    public FamilyRunSettings? Family { get; init; }
     /// <summary>Slurm job ids this sweep submitted, oldest first.</summary>
     public IReadOnlyList<string> SlurmJobs { get; init; } = [];
 

@@ -33,6 +33,7 @@ internal static class PlanBinder
         },
         Exports = ExportChecks.Bind(root, baseDirectory),
         Sweep = SweepSection.Bind(root),
+        Family = FamilySection.Bind(root),
         ResolvedRecipe = ResolvedRecipe.ToYaml(root),
         Params = ResolvedRecipe.Flatten(root),
         BaseDirectory = baseDirectory,

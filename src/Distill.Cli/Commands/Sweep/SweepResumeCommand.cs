@@ -40,7 +40,9 @@ public static class SweepResumeCommand
                 manifest = manifest with { Parallel = k };
             using var sweepRun = store.ResumeRun(manifest.SweepRunId);
             Console.Error.WriteLine($"sweep {manifest.SweepRunId}: resuming {unfinished.Count} trial(s): {string.Join(", ", unfinished.Select(t => t.Index))}");
-            return SweepRunner.Run(parse, store, sweepRun, manifest, unfinished, parse.GetValue(wait));
+            return manifest.Family is null
+                ? SweepRunner.Run(parse, store, sweepRun, manifest, unfinished, parse.GetValue(wait))
+                : FamilyTrain.Continue(parse, store, sweepRun, manifest);
         });
         return resume;
     }

@@ -14,6 +14,16 @@ internal static class SweepRunner
 
     public static int Run(ParseResult parse, RunStore store, ITracker sweepRun, SweepManifest manifest, IReadOnlyList<SweepTrial> trials, bool wait)
     {
+        if (Execute(parse, store, sweepRun, manifest, trials, wait) is not { } ran)
+            return ExitCodes.Success;
+        return Finish(parse, store, sweepRun, ran);
+    }
+
+    /// <summary>Runs <paramref name="trials"/> on the sweep's backend; an exception or an interruption ends the sweep run
+    /// FAILED or KILLED. Returns the manifest as it is now, or null when a Slurm job was submitted without --wait (the
+    /// sweep run then ended FINISHED).</summary>
+    public static SweepManifest? Execute(ParseResult parse, RunStore store, ITracker sweepRun, SweepManifest manifest, IReadOnlyList<SweepTrial> trials, bool wait)
+    {
         string folder = SweepManifest.Folder(store.Directory, manifest.SweepRunId);
         using var cancel = DistillCli.CancelOnSignals();
         var forwarded = Forwarded(parse);
@@ -36,11 +46,12 @@ internal static class SweepRunner
                 {
                     sweepRun.End(RunStatus.Finished);
                     Console.Out.WriteLine($"sweep {manifest.SweepRunId}: Slurm job {job} submitted; see the trials with: distill sweep show {manifest.SweepRunId}{GlobalOptions.StoreArgument(store.Directory)}");
-                    return ExitCodes.Success;
+                    return null;
                 }
                 slurm.Wait(job, cancel.Token);
                 slurm.Merge(store);
             }
+            return manifest;
         }
         catch (OperationCanceledException)
         {
@@ -52,7 +63,12 @@ internal static class SweepRunner
             sweepRun.End(RunStatus.Failed, e.Message);
             throw;
         }
+    }
 
+    /// <summary>Ends the sweep run from its trials' runs: FINISHED when every trial is done, else FAILED naming the others;
+    /// tags the best trial and prints the ranking. Returns the exit code.</summary>
+    public static int Finish(ParseResult parse, RunStore store, ITracker sweepRun, SweepManifest manifest)
+    {
         var results = SweepResults.Collect(store, manifest);
         if (SweepResults.Best(results) is { Run: { } bestRun, Metric: { } bestMetric })
         {

@@ -63,6 +63,7 @@ public static class SweepShowCommand
                 trials = results.Select(r => new
                 {
                     trial = r.Trial.Index,
+                    variant = r.Trial.Name,
                     values = r.Trial.Values.ToDictionary(v => v.Key, v => v.Value),
                     status = r.Run is null ? null : LocalBackend.RunStatusName(r.Run.Status),
                     stopped_early = r.StoppedEarly,
@@ -73,14 +74,19 @@ public static class SweepShowCommand
             }, new JsonSerializerOptions { WriteIndented = true }));
             return;
         }
-        var keys = manifest.Trials[0].Values.Select(v => v.Key).ToList();
+        // A family's variants may each set other keys; the teacher they share is not a column.
+        bool family = manifest.Family is not null;
+        var keys = manifest.Trials.SelectMany(t => t.Values.Select(v => v.Key)).Distinct()
+            .Where(k => manifest.Family is not { ShareTeacher: true } || k is not ("teacher.train" or "teacher.checkpoint")).ToList();
         var columns = new List<DataFrameColumn>
         {
             new StringDataFrameColumn("rank", results.Select((r, i) => r.Metric is null ? "" : (i + 1).ToString(CultureInfo.InvariantCulture))),
             new StringDataFrameColumn("trial", results.Select(r => r.Trial.Index.ToString(CultureInfo.InvariantCulture))),
         };
+        if (family)
+            columns.Add(new StringDataFrameColumn("variant", results.Select(r => r.Trial.Name)));
         foreach (string key in keys)
-            columns.Add(new StringDataFrameColumn(key, results.Select(r => r.Trial.Values.First(v => v.Key == key).Value)));
+            columns.Add(new StringDataFrameColumn(key, results.Select(r => r.Trial.Values.FirstOrDefault(v => v.Key == key)?.Value ?? "")));
         columns.Add(new StringDataFrameColumn("status", results.Select(Status)));
         columns.Add(new StringDataFrameColumn(manifest.Metric, results.Select(r => r.Metric is { } m ? MetricFormat.Format(manifest.Metric, m) : null)));
         columns.Add(new StringDataFrameColumn("wall_s", results.Select(r => r.WallSeconds?.ToString("F1", CultureInfo.InvariantCulture))));
@@ -89,9 +95,9 @@ public static class SweepShowCommand
         int finished = results.Count(r => r.Finished);
         int stopped = results.Count(r => r.StoppedEarly);
         string early = stopped > 0 ? $", {stopped} stopped early by ASHA" : "";
-        Console.Out.WriteLine($"sweep {manifest.SweepRunId}: {finished} of {results.Count} trial(s) finished{early} ({manifest.Metric}, {(manifest.Maximize ? "higher" : "lower")} is better)");
+        Console.Out.WriteLine($"{(family ? "family" : "sweep")} {manifest.SweepRunId}: {finished} of {results.Count} {(family ? "variant" : "trial")}(s) finished{early} ({manifest.Metric}, {(manifest.Maximize ? "higher" : "lower")} is better)");
         if (best is { Run: { } run, Metric: { } metric })
-            Console.Out.WriteLine($"best: trial {best.Trial.Index} (run {run.Id}): {manifest.Metric} {MetricFormat.Format(manifest.Metric, metric)} with {best.Trial}");
+            Console.Out.WriteLine($"best: {(family ? $"variant {best.Trial.Name}" : $"trial {best.Trial.Index}")} (run {run.Id}): {manifest.Metric} {MetricFormat.Format(manifest.Metric, metric)} with {best.Trial}");
         if (results.Any(r => !r.Done))
             Console.Out.WriteLine($"run the unfinished trials with: distill sweep resume {manifest.SweepRunId}{GlobalOptions.StoreArgument(storeDirectory)}");
     }
