@@ -265,8 +265,9 @@ public static partial class RecipeSchema
     private static Field ModelField(string doc, bool required = true)
     {
         var cnn = new Condition("arch", Architectures.NameOf(ModelArch.Cnn));
-        var resnet = new Condition("arch", Architectures.NameOf(ModelArch.Resnet));
-        var convolutional = new Condition("arch", Architectures.NameOf(ModelArch.Cnn), Architectures.NameOf(ModelArch.Resnet));
+        var mobilenet = new Condition("arch", Architectures.NameOf(ModelArch.MobileNetV2));
+        var staged = new Condition("arch", Architectures.NameOf(ModelArch.Resnet), Architectures.NameOf(ModelArch.MobileNetV2));
+        var convolutional = new Condition("arch", Architectures.NameOf(ModelArch.Cnn), Architectures.NameOf(ModelArch.Resnet), Architectures.NameOf(ModelArch.MobileNetV2));
         var classifier = new Condition("arch", [.. Architectures.NamesOf(ModelFamilyKind.Classifier)]);
         var lm = new Condition("arch", [.. Architectures.NamesOf(ModelFamilyKind.LanguageModel)]);
         return new Field
@@ -279,17 +280,19 @@ public static partial class RecipeSchema
                 Fields =
                 [
                     new() { Key = "arch", Schema = Enum([.. Architectures.Registry.Names]), Required = true, Doc = string.Join("; ", Architectures.Registry.Entries.Select(e => $"{e.Name}: {e.Doc}")) },
-                    new() { Key = "channels", Schema = new ListSchema { Item = Int(1, RecipeLimits.Width.Value), MinCount = 1, MaxCount = RecipeLimits.ConvBlocks }, Required = true, When = convolutional, Doc = "Output channels of each conv block (resnet: width of each stage)" },
+                    new() { Key = "channels", Schema = new ListSchema { Item = Int(1, RecipeLimits.Width.Value), MinCount = 1, MaxCount = RecipeLimits.ConvBlocks }, Required = true, When = convolutional, Doc = "Output channels of each conv block (resnet, mobilenet_v2: width of each stage; mobilenet_v2: before width_multiplier)" },
                     new()
                     {
                         Key = "blocks",
                         Schema = new ListSchema { Item = Int(1, RecipeLimits.ConvBlocks.Value), MaxCount = RecipeLimits.ConvBlocks },
-                        When = resnet,
+                        When = staged,
                         DefaultFrom = m => RepeatPerBlock(m, 1L),
                         DefaultText = "1 for every stage",
-                        Doc = "Basic residual blocks in each stage (the first block of every stage after the first halves the image size); same length as channels",
+                        Doc = "Residual blocks in each stage (resnet: basic, mobilenet_v2: inverted; the first block of every stage after the first halves the image size); same length as channels",
                     },
-                    new() { Key = "hidden", Schema = new ListSchema { Item = Int(1, RecipeLimits.Width.Value), MaxCount = RecipeLimits.HiddenLayers }, Default = Array.Empty<object>(), When = classifier, Doc = "Widths of the hidden fully connected layers (cnn, resnet: of the head)" },
+                    new() { Key = "expansion", Schema = Int(1, 16), Default = 6L, When = mobilenet, Doc = "How many times an inverted residual block widens its input before the depthwise conv (1: no expand conv)" },
+                    new() { Key = "width_multiplier", Schema = Number(0.05, max: 8), Default = 1.0, When = mobilenet, Doc = "Scales every stage's width (rounded to a multiple of 8, at most 10 % down)" },
+                    new() { Key = "hidden", Schema = new ListSchema { Item = Int(1, RecipeLimits.Width.Value), MaxCount = RecipeLimits.HiddenLayers }, Default = Array.Empty<object>(), When = classifier, Doc = "Widths of the hidden fully connected layers (cnn, resnet, mobilenet_v2: of the head)" },
                     new()
                     {
                         Key = "depthwise",

@@ -28,6 +28,8 @@ public static class Architectures
         new(ModelArch.Cnn, "cnn", "conv blocks and a fully connected head", ModelFamilyKind.Classifier) { Zoo = new CnnArchitecture() },
         new(ModelArch.Resnet, "resnet", "a conv stem, stages of basic residual blocks, global average pooling and a fully connected head (float only: no int8, pruning or TFLite yet)",
             ModelFamilyKind.Classifier) { Zoo = new ResNetArchitecture(), Residual = true },
+        new(ModelArch.MobileNetV2, "mobilenet_v2", "a conv stem, stages of inverted residual blocks (1x1 expand, 3x3 depthwise, 1x1 linear projection, ReLU6), global average pooling and a fully connected head (float only: no int8, pruning or TFLite yet)",
+            ModelFamilyKind.Classifier) { Zoo = new MobileNetV2Architecture(), Residual = true },
         new(ModelArch.TransformerLm, "transformer-lm", "decoder-only transformer language model (data.format text)", ModelFamilyKind.LanguageModel),
     ]);
 

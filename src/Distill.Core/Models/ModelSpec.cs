@@ -2,7 +2,7 @@ using Distill.Core.Text;
 
 namespace Distill.Core.Models;
 
-public enum ModelArch { Mlp, Cnn, TransformerLm, Resnet }
+public enum ModelArch { Mlp, Cnn, TransformerLm, Resnet, MobileNetV2 }
 
 public sealed record ModelSpec
 {
@@ -11,11 +11,18 @@ public sealed record ModelSpec
     /// <summary>mlp: widths of the hidden layers. cnn, resnet: widths of the hidden layers of the classifier head.</summary>
     public int[] Hidden { get; init; } = [];
 
-    /// <summary>cnn: output channels of each conv block. resnet: width of each stage.</summary>
+    /// <summary>cnn: output channels of each conv block. resnet, mobilenet_v2: width of each stage (mobilenet_v2: before its width multiplier).</summary>
     public int[] Channels { get; init; } = [];
 
-    /// <summary>resnet: basic residual blocks per stage, same length as <see cref="Channels"/>, each at least 1.</summary>
+    /// <summary>resnet: basic residual blocks per stage; mobilenet_v2: inverted residual blocks per stage; same length as
+    /// <see cref="Channels"/>, each at least 1.</summary>
     public int[] Blocks { get; init; } = [];
+
+    /// <summary>mobilenet_v2: how many times an inverted residual block widens its input before the depthwise conv.</summary>
+    public int Expansion { get; init; } = 6;
+
+    /// <summary>mobilenet_v2: every stage's width is channels[s] times this, rounded to a multiple of 8.</summary>
+    public double WidthMultiplier { get; init; } = 1.0;
 
     /// <summary>cnn: which blocks are depthwise-separable (depthwise 3x3 + pointwise 1x1); null = none.
     /// Same length as <see cref="Channels"/>. The first block on a 1-channel input may not be.</summary>

@@ -75,6 +75,17 @@ internal static class CrossChecks
                 }
             }
         }
+        if (model.Str("arch") == Architectures.NameOf(ModelArch.MobileNetV2) && model.Raw("width_multiplier") is double multiplier)
+        {
+            for (int i = 0; i < channels.Items.Count; i++)
+            {
+                if (channels.Items[i] is ScalarValue { Raw: long width } item && MobileNetV2Widths.Scaled((int)Math.Min(width, int.MaxValue), multiplier) is var scaled && scaled < ResNetLimits.MinWidth)
+                {
+                    errors.Add(item.At.Error(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                        $"{path}.channels[{i}]: a mobilenet_v2 stage must be at least {ResNetLimits.MinWidth} channels wide, got {width} x width_multiplier {multiplier} = {scaled}: {ResNetLimits.MinWidthReason}")));
+                }
+            }
+        }
         if (model.Get("blocks") is ListValue blocks && blocks.Items.Count != channels.Items.Count)
         {
             errors.Add(blocks.At.Error(

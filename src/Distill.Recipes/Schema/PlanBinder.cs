@@ -119,6 +119,8 @@ internal static class PlanBinder
         Channels = Ints(model, "channels") ?? [],
         Hidden = Ints(model, "hidden") ?? [],
         Blocks = Ints(model, "blocks") ?? [],
+        Expansion = OptInt(model, "expansion") ?? 6,
+        WidthMultiplier = model.Raw("width_multiplier") as double? ?? 1.0,
         Depthwise = Bools(model, "depthwise"),
         Pool = Bools(model, "pool"),
         KernelSize = OptInt(model, "kernel_size") ?? 3,

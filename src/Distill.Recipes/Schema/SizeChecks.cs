@@ -23,7 +23,7 @@ internal static class SizeChecks
             return;
         }
         var spec = PlanBinder.BindModel(model);
-        long count = spec.Lm is { } lm ? LmLowerBound(lm, root) : ModelZoo.ParameterCount(spec, spec.Arch is ModelArch.Cnn or ModelArch.Resnet ? [1, 1, 1] : [1], 2);
+        long count = spec.Lm is { } lm ? LmLowerBound(lm, root) : ModelZoo.ParameterCount(spec, spec.Arch is ModelArch.Cnn or ModelArch.Resnet or ModelArch.MobileNetV2 ? [1, 1, 1] : [1], 2);
         if (count > RecipeLimits.Parameters.Value)
         {
             errors.Add(model.At.Error(string.Create(CultureInfo.InvariantCulture,

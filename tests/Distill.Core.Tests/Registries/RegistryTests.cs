@@ -59,17 +59,17 @@ public class RegistryTests
     [Fact]
     public void Every_architecture_has_one_entry_and_only_classifiers_build_a_zoo_model()
     {
-        Assert.Equal(["mlp", "cnn", "resnet", "transformer-lm"], Architectures.Registry.Names);
+        Assert.Equal(["mlp", "cnn", "resnet", "mobilenet_v2", "transformer-lm"], Architectures.Registry.Names);
         Assert.Equal(Enum.GetValues<ModelArch>(), Architectures.Registry.Entries.Select(e => e.Arch).Order());
-        Assert.Equal(["mlp", "cnn", "resnet"], Architectures.NamesOf(ModelFamilyKind.Classifier));
+        Assert.Equal(["mlp", "cnn", "resnet", "mobilenet_v2"], Architectures.NamesOf(ModelFamilyKind.Classifier));
         Assert.Equal(["transformer-lm"], Architectures.NamesOf(ModelFamilyKind.LanguageModel));
         // The zoo model carries the registry's name as its module name.
         using var cnn = ModelZoo.Build(new ModelSpec { Arch = ModelArch.Cnn, Channels = [2], Hidden = [] }, [1, 4, 4], 3);
         Assert.Equal("cnn", cnn.GetName());
         // A language-model spec is not built as a classifier by accident: the error lists the classifier architectures.
         var e = Assert.Throws<InvalidInputException>(() => ModelZoo.Build(new ModelSpec { Arch = ModelArch.TransformerLm }, [1, 4, 4], 3));
-        Assert.Equal("transformer-lm is not a classifier architecture; choose from mlp, cnn, resnet.", e.Message);
-        Assert.Equal("unknown architecture 'resnt' (did you mean 'resnet'?); choose from mlp, cnn, resnet, transformer-lm",
+        Assert.Equal("transformer-lm is not a classifier architecture; choose from mlp, cnn, resnet, mobilenet_v2.", e.Message);
+        Assert.Equal("unknown architecture 'resnt' (did you mean 'resnet'?); choose from mlp, cnn, resnet, mobilenet_v2, transformer-lm",
             Assert.Throws<InvalidInputException>(() => Architectures.Registry.Get("resnt")).Message);
     }
 }

@@ -1,0 +1,130 @@
+using static TorchSharp.torch;
+
+namespace Distill.Core.Models;
+
+/// <summary>The width of a mobilenet_v2 stage after its width multiplier.</summary>
+public static class MobileNetV2Widths
+{
+    /// <summary><paramref name="channels"/> × <paramref name="multiplier"/> rounded to the nearest multiple of 8 and never
+    /// more than 10 % below the exact product (the paper's rule, so that channel blocks stay aligned).</summary>
+    public static int Scaled(int channels, double multiplier)
+    {
+        double exact = channels * multiplier;
+        int rounded = Math.Max(8, (int)(exact + 4) / 8 * 8);
+        return rounded < 0.9 * exact ? rounded + 8 : rounded;
+    }
+}
+
+/// <summary>mobilenet_v2 (Sandler et al., 2018), sized for small images: a stem "stem.conv" 3x3 → "stem.bn" → ReLU6,
+/// then stages of inverted residual blocks "stage{s}_block{b}", global average pooling "pool" and the classifier head
+/// (<see cref="ClassifierHead"/>) with a dropout on its input. A block widens its input t times with "expand" 1x1 →
+/// "expand_bn" → ReLU6 (left out when t = 1), filters each channel with "depthwise" 3x3 → "depthwise_bn" → ReLU6, and
+/// projects linearly with "project" 1x1 → "project_bn" (no activation); when the stride is 1 and the width is kept,
+/// "add" joins the block's input. Stage s has <see cref="MobileNetV2Widths.Scaled"/>(channels[s]) channels and blocks[s] blocks; the
+/// first block of every stage after the first has stride 2; the stem has channels[0] scaled. Convs have a bias only
+/// without batch norm. Taps "stage{s}", "features", "logits".</summary>
+internal sealed class MobileNetV2Architecture : IZooArchitecture
+{
+    public string Describe(ModelSpec spec) =>
+        $"a mobilenet_v2 with channels [{string.Join(", ", spec.Channels)}] blocks [{string.Join(", ", spec.Blocks)}] expansion {spec.Expansion} " +
+        $"width_multiplier {spec.WidthMultiplier.ToString(System.Globalization.CultureInfo.InvariantCulture)} hidden [{string.Join(", ", spec.Hidden)}]";
+
+    public void Validate(ModelSpec spec, long[] inputShape)
+    {
+        if (inputShape.Length != 3)
+            throw new InvalidInputException(
+                $"A mobilenet_v2 needs image input [C,H,W], got [{string.Join(",", inputShape)}]; set the data's image shape or use an mlp.");
+        int n = spec.Channels.Length;
+        if (n == 0)
+            throw new InvalidInputException("A mobilenet_v2 needs at least one stage (channels is empty).");
+        if (spec.Blocks.Length != n)
+            throw new InvalidInputException($"mobilenet_v2 blocks has {spec.Blocks.Length} entries but channels has {n}; give one per stage.");
+        if (spec.Blocks.Any(b => b < 1))
+            throw new InvalidInputException($"mobilenet_v2 blocks must be at least 1 per stage, got [{string.Join(",", spec.Blocks)}].");
+        if (spec.Expansion < 1)
+            throw new InvalidInputException($"mobilenet_v2 expansion must be at least 1, got {spec.Expansion}.");
+        if (!(spec.WidthMultiplier > 0) || double.IsInfinity(spec.WidthMultiplier))
+            throw new InvalidInputException($"mobilenet_v2 width_multiplier must be a positive number, got {spec.WidthMultiplier}.");
+        var widths = spec.Channels.Select(c => MobileNetV2Widths.Scaled(c, spec.WidthMultiplier)).ToArray();
+        if (widths.Any(w => w < ResNetLimits.MinWidth))
+            throw new InvalidInputException($"mobilenet_v2 stages must be at least {ResNetLimits.MinWidth} channels wide after the width multiplier, got " +
+                $"[{string.Join(",", widths)}]: {ResNetLimits.MinWidthReason}.");
+    }
+
+    public long ParameterCount(ModelSpec spec, long[] inputShape, int numClasses)
+    {
+        long channels = inputShape.Length == 3 ? inputShape[0] : 1;
+        long perChannel = spec.BatchNorm ? 2 : 1; // a conv's bias without batch norm, or a batch norm's weight and bias
+        checked
+        {
+            long stem = spec.Channels.Length > 0 ? MobileNetV2Widths.Scaled(spec.Channels[0], spec.WidthMultiplier) : 1;
+            long count = (channels * stem * 9) + (perChannel * stem);
+            channels = stem;
+            for (int s = 0; s < spec.Channels.Length; s++)
+            {
+                long output = MobileNetV2Widths.Scaled(spec.Channels[s], spec.WidthMultiplier);
+                int blocks = s < spec.Blocks.Length ? spec.Blocks[s] : 1;
+                for (int b = 0; b < blocks; b++)
+                {
+                    long hidden = channels * spec.Expansion;
+                    if (spec.Expansion != 1)
+                        count += (channels * hidden) + (perChannel * hidden);
+                    count += (hidden * 9) + (perChannel * hidden);
+                    count += (hidden * output) + (perChannel * output);
+                    channels = output;
+                }
+            }
+            return count + ClassifierHead.ParameterCount(channels, spec.Hidden, numClasses);
+        }
+    }
+
+    public void Build(GraphBuilder builder, ModelSpec spec, int numClasses, CancellationToken cancel)
+    {
+        Nnpack.Disable();
+        long channels = builder.Shape[0], height = builder.Shape[1], width = builder.Shape[2];
+        bool bn = spec.BatchNorm;
+        long stem = MobileNetV2Widths.Scaled(spec.Channels[0], spec.WidthMultiplier);
+        Conv(builder, "stem.conv", "stem.bn", LayerKind.Conv, nn.Conv2d(channels, stem, 3, padding: 1, bias: !bn), stem, bn, relu6: true, [stem, height, width]);
+        channels = stem;
+        for (int s = 0; s < spec.Channels.Length; s++)
+        {
+            long output = MobileNetV2Widths.Scaled(spec.Channels[s], spec.WidthMultiplier);
+            for (int b = 0; b < spec.Blocks[s]; b++)
+            {
+                cancel.ThrowIfCancellationRequested();
+                int stride = s > 0 && b == 0 ? 2 : 1;
+                string p = $"stage{s}_block{b}";
+                string blockInput = builder.Last;
+                long hidden = channels * spec.Expansion;
+                if (spec.Expansion != 1)
+                    Conv(builder, $"{p}.expand", $"{p}.expand_bn", LayerKind.Conv, nn.Conv2d(channels, hidden, 1, bias: !bn), hidden, bn, relu6: true, [hidden, height, width]);
+                long outHeight = ((height - 1) / stride) + 1, outWidth = ((width - 1) / stride) + 1;
+                Conv(builder, $"{p}.depthwise", $"{p}.depthwise_bn", LayerKind.Depthwise,
+                    nn.Conv2d(hidden, hidden, 3, stride: stride, padding: 1, groups: hidden, bias: !bn), hidden, bn, relu6: true, [hidden, outHeight, outWidth]);
+                long[] shape = [output, outHeight, outWidth];
+                Conv(builder, $"{p}.project", $"{p}.project_bn", LayerKind.Conv, nn.Conv2d(hidden, output, 1, bias: !bn), output, bn, relu6: false, shape);
+                if (stride == 1 && channels == output)
+                    builder.Add($"{p}.add", LayerKind.Add, null, shape, inputs: [builder.Last, blockInput]);
+                channels = output;
+                height = outHeight;
+                width = outWidth;
+            }
+            builder.Tap($"stage{s}");
+        }
+        builder.Add("pool", LayerKind.GlobalAvgPool, null, [channels]);
+        ClassifierHead.Add(builder, spec.Hidden, numClasses, inputDropout: spec.Dropout, hiddenDropout: 0, featuresTap: ZooModel.FeaturesTap, hiddenTaps: false, cancel);
+    }
+
+    /// <summary>Pruning refuses residual models before it prunes (<see cref="ArchitectureEntry.Residual"/>).</summary>
+    public ModelSpec WithWidths(ModelSpec spec, IReadOnlyDictionary<string, int> kept) =>
+        throw new InvalidInputException(Architectures.ResidualLimits(ModelArch.MobileNetV2, "cannot be shrunk"));
+
+    private static void Conv(GraphBuilder builder, string conv, string batchNorm, LayerKind kind, nn.Module<Tensor, Tensor> module, long output, bool bn, bool relu6, long[] shape)
+    {
+        builder.Add(conv, kind, module, shape);
+        if (bn)
+            builder.Add(batchNorm, LayerKind.BatchNorm, nn.BatchNorm2d(output), shape);
+        if (relu6)
+            builder.Add($"{conv}.relu6", LayerKind.Relu6, null, shape);
+    }
+}
