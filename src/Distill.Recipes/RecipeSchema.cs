@@ -413,6 +413,19 @@ public static partial class RecipeSchema
                 Default = Array.Empty<object>(),
                 Doc = "Mixed precision by layer; later entries win, e.g. [{ pattern: block1.*, weight_bits: 4 }, { pattern: head.out, float: true }]",
             },
+            new()
+            {
+                Key = "auto",
+                Schema = new MapSchema
+                {
+                    Fields =
+                    [
+                        new() { Key = "max_drop", Schema = Number(0, max: 1), Doc = "Largest validation accuracy drop against the float student, as a fraction (0.005 = half a point); the most sensitive layers go to float until it is met" },
+                        new() { Key = "size_budget_bytes", Schema = Int(1, long.MaxValue), Doc = "Largest size of the conv and linear layers' weights and biases; the most sensitive layers go to float while they fit" },
+                    ],
+                },
+                Doc = "Automatic mixed precision: each conv and linear layer's sensitivity is measured on the validation split, then layers are left in float (the rest take weights/activations) to meet max_drop or size_budget_bytes (exactly one); the choice is logged, tagged stage.<name>.quantize.auto and written to quantize-auto/<stage>.json; if the target cannot be met the best configuration found is kept. Classifiers; int8 ONNX targets run the float layers, full-integer TFLite cannot",
+            },
         ],
     };
 

@@ -38,6 +38,10 @@ public abstract class ExportBackend : IRegistryEntry
     /// <summary>The precisions it writes, in the order messages list them.</summary>
     public abstract IReadOnlyList<ExportPrecision> Precisions { get; }
 
+    /// <summary>An int8 file of this format can run any layer in float between integer ones (a quantize layers: or auto:
+    /// float override), so a model quantised with such overrides fits its int8 profiles.</summary>
+    public virtual bool FloatLayers => false;
+
     /// <summary>Reads <c>first_layer: float</c> of int8 profiles (<see cref="QuantConfig.FirstLayerFloat"/>).</summary>
     public virtual bool FirstLayerFloat => false;
 

@@ -8,6 +8,8 @@ public sealed record QuantizeOptions
 {
     public QuantConfig Config { get; init; } = new();
     public int CalibrationBatches { get; init; } = 16;
+    /// <summary>Choose per layer between the integer scheme and float to meet this target (null: as configured).</summary>
+    public MixedPrecisionTarget? Auto { get; init; }
     /// <summary>Where the section is in the recipe (file:line:column), for error messages.</summary>
     public string? Where { get; init; }
 }

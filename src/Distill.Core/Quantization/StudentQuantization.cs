@@ -38,16 +38,27 @@ public sealed class StudentQuantization : IDisposable
         }
     }
 
+    /// <summary>What quantize.auto chose when this run's quantisation started (null without auto, or once restored
+    /// from a checkpoint, whose quantisation already holds the choice).</summary>
+    public MixedPrecisionChoice? AutoChoice { get; private set; }
+
     /// <summary>Turns quantisation on for a stage: a QAT view of the student, or (no epochs) a view calibrated
-    /// on the first batches of a seeded shuffle of the training split.</summary>
-    public void Start(StageOptions stage, ZooModel student, TensorDataset train, int seed, CancellationToken cancel = default)
+    /// on the first batches of a seeded shuffle of the training split. With quantize.auto the layers it chooses
+    /// (measured on <paramref name="validation"/>) stay in float.</summary>
+    public void Start(StageOptions stage, ZooModel student, TensorDataset train, TensorDataset validation, int seed, CancellationToken cancel = default)
     {
         var options = stage.Quantize ?? throw new ArgumentException($"stage '{stage.Name}' has no quantize section");
         if (Quantized is not null)
             throw new InvalidInputException($"{At(options.Where)}the student is already quantised.");
+        var config = options.Config;
+        if (options.Auto is { } target)
+        {
+            AutoChoice = MixedPrecision.Choose(student, config, target, train, validation, options.CalibrationBatches, stage.BatchSize, seed, cancel);
+            config = config with { Overrides = [.. config.Overrides, .. AutoChoice.FloatLayers.Select(l => new LayerOverride { Pattern = l, Float = true, Where = target.Where })] };
+        }
         Quantized = stage.Epochs == 0
-            ? PostTrainingCalibrator.Calibrate(student, train, options.CalibrationBatches, stage.BatchSize, options.Config, seed, cancel)
-            : new QuantizedZooModel(student, options.Config, QuantMode.Qat);
+            ? PostTrainingCalibrator.Calibrate(student, train, options.CalibrationBatches, stage.BatchSize, config, seed, cancel)
+            : new QuantizedZooModel(student, config, QuantMode.Qat);
     }
 
     /// <summary>Restores the quantisation a checkpoint holds (none when it has no quantization section).</summary>

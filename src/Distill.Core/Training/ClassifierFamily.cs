@@ -149,10 +149,41 @@ internal sealed class ClassifierFamily : IModelFamily
     {
         if (phase is not StudentPhase || phase.Stage.Quantize is not { } quantize || _quantization.Quantized is not null)
             return;
-        _quantization.Start(phase.Stage, _pruning.Student, _data.Train, EpochTrainer.EpochSeed(run.Plan.Seed, index, -1), cancel);
+        _quantization.Start(phase.Stage, _pruning.Student, _data.Train, _data.Validation, EpochTrainer.EpochSeed(run.Plan.Seed, index, -1), cancel);
+        if (_quantization.AutoChoice is { } choice)
+            RecordAutoChoice(run, phase.Name, choice);
         run.Log.Information("Stage {Stage}: {What} ({Weights} weights, {Activations} activations)", phase.Name,
             phase.Stage.Epochs == 0 ? "post-training quantisation" : "quantisation-aware training",
             quantize.Config.Weights, quantize.Config.Activations);
+    }
+
+    /// <summary>quantize.auto's choice: logged, the stage's quantize.auto tag, and quantize-auto/&lt;stage&gt;.json with every
+    /// layer's sensitivity and every configuration measured (the checkpoints and the model file keep the float layers).</summary>
+    private static void RecordAutoChoice(RunContext run, string stage, MixedPrecisionChoice choice)
+    {
+        run.Log.Information("Stage {Stage}: quantize.auto {Summary}", stage, choice.Summary);
+        if (!choice.Met)
+            run.Log.Warning("Stage {Stage}: quantize.auto could not meet {Target}; the best configuration found is used", stage, choice.Target);
+        run.Tracker.SetTag($"stage.{stage}.quantize.auto", choice.Summary.Length <= TrackingLimits.TagValueLength ? choice.Summary : choice.Summary[..(TrackingLimits.TagValueLength - 1)] + "…");
+        run.Tracker.LogMetric($"quant/auto_val_acc", choice.Accuracy, 0);
+        run.Tracker.LogMetric($"quant/auto_float_layers", choice.FloatLayers.Count, 0);
+        string artifact = $"quantize-auto/{stage}.json";
+        string path = run.ArtifactPath(artifact);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        AtomicFile.WriteText(path, System.Text.Json.JsonSerializer.Serialize(new
+        {
+            target = choice.Target.ToString(),
+            met = choice.Met,
+            float_layers = choice.FloatLayers,
+            float_accuracy = choice.FloatAccuracy,
+            accuracy = choice.Accuracy,
+            size_bytes = choice.SizeBytes,
+            all_integer_bytes = choice.AllIntegerBytes,
+            all_float_bytes = choice.AllFloatBytes,
+            sensitivity = choice.Sensitivity.Select(r => new { layer = r.Layer, precision = r.Precision, parameters = r.Parameters, accuracy = r.Metric, loss = r.Loss, sqnr_db = r.SqnrDb }),
+            steps = choice.Steps.Select(step => new { float_layers = step.FloatLayers, accuracy = step.Accuracy, size_bytes = step.SizeBytes }),
+        }, new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+        run.Tracker.RegisterArtifact(artifact);
     }
 
     /// <summary>A quantize stage with no epochs: the student was calibrated when the stage started; this measures it

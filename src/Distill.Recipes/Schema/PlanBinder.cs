@@ -211,6 +211,9 @@ internal static class PlanBinder
                 .ToList(),
         },
         CalibrationBatches = Int(quantize, "calibration_batches"),
+        Auto = quantize.Map("auto") is { } auto
+            ? new MixedPrecisionTarget { MaxDrop = auto.Raw("max_drop") as double?, SizeBudgetBytes = auto.Raw("size_budget_bytes") as long?, Where = Where(auto.At) }
+            : null,
         Where = Where(at),
     };
 

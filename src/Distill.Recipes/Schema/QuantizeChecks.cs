@@ -28,6 +28,9 @@ internal static class QuantizeChecks
             }
             if (quantize is not null)
             {
+                if (quantize.Value is MapValue { } section && section.Find("auto") is { Value: MapValue auto } autoEntry
+                    && (auto.Get("max_drop") is null) == (auto.Get("size_budget_bytes") is null))
+                    errors.Add(autoEntry.KeyAt.Error($"{path}.quantize.auto: give exactly one of max_drop (an accuracy drop) and size_budget_bytes (a size)"));
                 if (quantizedAt is not null)
                     errors.Add(quantize.KeyAt.Error($"{path}.quantize: the student is already quantised by {quantizedAt}; quantisation stays on once a stage turns it on"));
                 quantizedAt ??= $"{path}.quantize";

@@ -25,6 +25,8 @@ public sealed class OnnxExportBackend : ExportBackend
     public override string RuntimeName => "ONNX Runtime";
     public override IReadOnlyList<ExportPrecision> Precisions { get; } = [ExportPrecision.Float32, ExportPrecision.Float16, ExportPrecision.Int8];
     public override bool FirstLayerFloat => true;
+
+    public override bool FloatLayers => true;
     public override bool Opset => true;
     public override bool ExposesTaps => true;
 

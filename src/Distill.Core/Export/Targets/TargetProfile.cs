@@ -80,10 +80,15 @@ public sealed record TargetProfile
             differences.Add("input not quantised, the target quantises it");
         if (config.FirstLayerFloat != wanted.FirstLayerFloat)
             differences.Add(wanted.FirstLayerFloat ? "first layer integer, the target keeps it float" : "first layer float, the target runs it in integer");
-        if (!config.Overrides.Select(o => o with { Where = null }).SequenceEqual(wanted.Overrides))
-            differences.Add($"per-layer overrides [{string.Join("; ", config.Overrides.Select(Describe))}], the target wants [{string.Join("; ", wanted.Overrides.Select(Describe))}]");
+        // A layer left wholly in float runs as a float operator between integer ones in formats that allow it.
+        var overrides = config.Overrides.Where(o => !(Format.FloatLayers && IsFloatOnly(o))).ToList();
+        if (!overrides.Select(o => o with { Where = null }).SequenceEqual(wanted.Overrides))
+            differences.Add($"per-layer overrides [{string.Join("; ", overrides.Select(Describe))}], the target wants [{string.Join("; ", wanted.Overrides.Select(Describe))}]");
         return differences;
     }
+
+    private static bool IsFloatOnly(LayerOverride o) =>
+        o is { Float: true, Weights: null, Activations: null, WeightBits: null, ActivationBits: null };
 
     private static string Describe(LayerOverride o) =>
         o.Float ? $"{o.Pattern}: float" : $"{o.Pattern}: weights {o.Weights?.ToString() ?? (o.WeightBits is { } w ? $"{w} bits" : "default")}";
