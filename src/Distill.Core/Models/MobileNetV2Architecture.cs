@@ -31,16 +31,7 @@ internal sealed class MobileNetV2Architecture : IZooArchitecture
 
     public void Validate(ModelSpec spec, long[] inputShape)
     {
-        if (inputShape.Length != 3)
-            throw new InvalidInputException(
-                $"A mobilenet_v2 needs image input [C,H,W], got [{string.Join(",", inputShape)}]; set the data's image shape or use an mlp.");
-        int n = spec.Channels.Length;
-        if (n == 0)
-            throw new InvalidInputException("A mobilenet_v2 needs at least one stage (channels is empty).");
-        if (spec.Blocks.Length != n)
-            throw new InvalidInputException($"mobilenet_v2 blocks has {spec.Blocks.Length} entries but channels has {n}; give one per stage.");
-        if (spec.Blocks.Any(b => b < 1))
-            throw new InvalidInputException($"mobilenet_v2 blocks must be at least 1 per stage, got [{string.Join(",", spec.Blocks)}].");
+        StageChecks.Validate("mobilenet_v2", spec, inputShape);
         if (spec.Expansion < 1)
             throw new InvalidInputException($"mobilenet_v2 expansion must be at least 1, got {spec.Expansion}.");
         if (!(spec.WidthMultiplier > 0) || double.IsInfinity(spec.WidthMultiplier))

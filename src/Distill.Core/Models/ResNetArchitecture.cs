@@ -33,18 +33,9 @@ internal sealed class ResNetArchitecture : IZooArchitecture
 
     public void Validate(ModelSpec spec, long[] inputShape)
     {
-        if (inputShape.Length != 3)
-            throw new InvalidInputException(
-                $"A resnet needs image input [C,H,W], got [{string.Join(",", inputShape)}]; set the data's image shape or use an mlp.");
-        int n = spec.Channels.Length;
-        if (n == 0)
-            throw new InvalidInputException("A resnet needs at least one stage (channels is empty).");
-        if (spec.Channels.Any(c => c < MinWidth))
+        if (inputShape.Length == 3 && spec.Channels.Any(c => c < MinWidth))
             throw new InvalidInputException($"resnet channels must be at least {MinWidth}, got [{string.Join(",", spec.Channels)}]: {MinWidthReason}.");
-        if (spec.Blocks.Length != n)
-            throw new InvalidInputException($"resnet blocks has {spec.Blocks.Length} entries but channels has {n}; give one per stage.");
-        if (spec.Blocks.Any(b => b < 1))
-            throw new InvalidInputException($"resnet blocks must be at least 1 per stage, got [{string.Join(",", spec.Blocks)}].");
+        StageChecks.Validate("resnet", spec, inputShape);
     }
 
     public long ParameterCount(ModelSpec spec, long[] inputShape, int numClasses)

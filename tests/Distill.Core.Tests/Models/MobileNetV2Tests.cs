@@ -17,48 +17,9 @@ namespace Distill.Core.Tests.Models;
 
 /// <summary>A small mobilenet_v2 trained once on the shipped UCI digits (8x8 images): stage 0 one block at width 16
 /// (with its residual add), stage 1 two blocks at width 24 (a stride-2 block without one, then one with one).</summary>
-public sealed class DigitsMobileNetFixture : IDisposable
+public sealed class DigitsMobileNetFixture() : TrainedDigitsModel(Spec, seed: 23, epochs: 8, lr: 0.01)
 {
     public static readonly ModelSpec Spec = new() { Arch = ModelArch.MobileNetV2, Channels = [16, 24], Blocks = [1, 2] };
-
-    public DigitsMobileNetFixture()
-    {
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        Digits = DatasetLoader.Load(TestData.DigitsOptions with { ImageShape = [1, 8, 8] }, TestData.DataDir, seed: 5);
-        manual_seed(23);
-        Model = ModelZoo.Build(Spec, Digits.InputShape, Digits.NumClasses);
-        using var optimizer = ScalarSafeOptimizers.Adam(Model.parameters(), 0.01, 0.9, 0.999, 0);
-        Model.train();
-        for (int epoch = 0; epoch < 8; epoch++)
-        {
-            foreach (var indices in BatchSampler.Batches(Digits.Train.Count, 64, shuffle: true, seed: epoch))
-            {
-                using var scope = NewDisposeScope();
-                var (x, y) = Digits.Train.Batch(indices);
-                optimizer.zero_grad();
-                nn.functional.cross_entropy(Model.call(x), y).backward();
-                optimizer.step();
-            }
-        }
-        Model.eval();
-        using (no_grad())
-        using (NewDisposeScope())
-        {
-            TestAccuracy = Model.call(Digits.Test.Features).argmax(1).eq(Digits.Test.Labels).to_type(ScalarType.Float64).mean().item<double>();
-        }
-        TrainSeconds = clock.Elapsed.TotalSeconds;
-    }
-
-    public DataSplits Digits { get; }
-    public ZooModel Model { get; }
-    public double TestAccuracy { get; }
-    public double TrainSeconds { get; }
-
-    public void Dispose()
-    {
-        Model.Dispose();
-        Digits.Dispose();
-    }
 }
 
 public class MobileNetV2Tests(DigitsMobileNetFixture trained, ITestOutputHelper output) : IClassFixture<DigitsMobileNetFixture>

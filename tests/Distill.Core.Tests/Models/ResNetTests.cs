@@ -17,48 +17,9 @@ namespace Distill.Core.Tests.Models;
 
 /// <summary>A small resnet trained once on the shipped UCI digits (8x8 images): stage 0 has two identity blocks,
 /// stage 1 one block with a stride-2 projection shortcut.</summary>
-public sealed class DigitsResNetFixture : IDisposable
+public sealed class DigitsResNetFixture() : TrainedDigitsModel(Spec, seed: 17, epochs: 6, lr: 0.01)
 {
     public static readonly ModelSpec Spec = new() { Arch = ModelArch.Resnet, Channels = [16, 32], Blocks = [2, 1] };
-
-    public DigitsResNetFixture()
-    {
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        Digits = DatasetLoader.Load(TestData.DigitsOptions with { ImageShape = [1, 8, 8] }, TestData.DataDir, seed: 5);
-        manual_seed(17);
-        Model = ModelZoo.Build(Spec, Digits.InputShape, Digits.NumClasses);
-        using var optimizer = optim.Adam(Model.parameters(), 0.01);
-        Model.train();
-        for (int epoch = 0; epoch < 6; epoch++)
-        {
-            foreach (var indices in BatchSampler.Batches(Digits.Train.Count, 64, shuffle: true, seed: epoch))
-            {
-                using var scope = NewDisposeScope();
-                var (x, y) = Digits.Train.Batch(indices);
-                optimizer.zero_grad();
-                nn.functional.cross_entropy(Model.call(x), y).backward();
-                optimizer.step();
-            }
-        }
-        Model.eval();
-        using (no_grad())
-        using (NewDisposeScope())
-        {
-            TestAccuracy = Model.call(Digits.Test.Features).argmax(1).eq(Digits.Test.Labels).to_type(ScalarType.Float64).mean().item<double>();
-        }
-        TrainSeconds = clock.Elapsed.TotalSeconds;
-    }
-
-    public DataSplits Digits { get; }
-    public ZooModel Model { get; }
-    public double TestAccuracy { get; }
-    public double TrainSeconds { get; }
-
-    public void Dispose()
-    {
-        Model.Dispose();
-        Digits.Dispose();
-    }
 }
 
 public class ResNetTests(DigitsResNetFixture trained, ITestOutputHelper output) : IClassFixture<DigitsResNetFixture>
