@@ -68,7 +68,7 @@ internal static class FamilyExport
         string prefix = ExportRecorder.Folder(profile.Name) + "/";
         if (run.Metrics.GetValueOrDefault($"export/{profile.Name}/verified") != 1
             || !run.Metrics.TryGetValue($"export/{profile.Name}/test_acc", out double accuracy)
-            || run.Artifacts.SingleOrDefault(a => a.StartsWith(prefix, StringComparison.Ordinal) && a.EndsWith(".onnx", StringComparison.Ordinal)) is not { } model)
+            || run.Artifacts.Where(a => a.StartsWith(prefix, StringComparison.Ordinal) && a.EndsWith(".onnx", StringComparison.Ordinal)).ToList() is not [var model])
             return null;
         string card = store.ArtifactFile(run.Id, prefix + ModelCard.FileName);
         string file = store.ArtifactFile(run.Id, model);

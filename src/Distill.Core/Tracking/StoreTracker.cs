@@ -364,9 +364,8 @@ internal sealed class StoreTracker : ITracker
         }
     }
 
-    private static string TruncateError(string error) =>
-        // The run must be able to end whatever the error says; keep the start of a long message.
-        error.Length <= TrackingNames.MaxTagValueLength ? error : error[..(TrackingNames.MaxTagValueLength - 1)] + "…";
+    // The run must be able to end whatever the error says; keep the start of a long message.
+    private static string TruncateError(string error) => TrackingNames.FitTagValue(error);
 
     private void ThrowIfInactive()
     {

@@ -11,6 +11,10 @@ internal static partial class TrackingNames
     public const int MaxTagValueLength = TrackingLimits.TagValueLength;
     public const int MaxArtifactPathLength = 1000;
 
+    /// <summary>A tag value cut to the longest a tag holds, keeping its start and ending "…" when cut.</summary>
+    public static string FitTagValue(string value) =>
+        value.Length <= MaxTagValueLength ? value : value[..(MaxTagValueLength - 1)] + "…";
+
     // Characters that Windows forbids in file names, besides control characters and separators.
     private static readonly char[] NonPortablePathChars = ['<', '>', ':', '"', '|', '?', '*'];
 

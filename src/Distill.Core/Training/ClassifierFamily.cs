@@ -164,7 +164,7 @@ internal sealed class ClassifierFamily : IModelFamily
         run.Log.Information("Stage {Stage}: quantize.auto {Summary}", stage, choice.Summary);
         if (!choice.Met)
             run.Log.Warning("Stage {Stage}: quantize.auto could not meet {Target}; the best configuration found is used", stage, choice.Target);
-        run.Tracker.SetTag($"stage.{stage}.quantize.auto", choice.Summary.Length <= TrackingLimits.TagValueLength ? choice.Summary : choice.Summary[..(TrackingLimits.TagValueLength - 1)] + "…");
+        run.Tracker.SetTag($"stage.{stage}.quantize.auto", TrackingNames.FitTagValue(choice.Summary));
         run.Tracker.LogMetric($"quant/auto_val_acc", choice.Accuracy, 0);
         run.Tracker.LogMetric($"quant/auto_float_layers", choice.FloatLayers.Count, 0);
         string artifact = $"quantize-auto/{stage}.json";
