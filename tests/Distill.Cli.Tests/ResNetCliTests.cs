@@ -84,31 +84,37 @@ public sealed class ResNetCliTests(ResNetRunFixture fixture, Xunit.Abstractions.
 
     [Theory]
     [InlineData("arm-cortex-a", "TFLite int8")]
-    [InlineData("x86-vnni", "ONNX int8")]
     [InlineData("coreml-fp16", "Core ML float")]
-    public void Exporting_the_resnet_to_int8_tflite_or_core_ml_exits_2_naming_what_is_not_built(string target, string what)
+    public void Exporting_the_resnet_to_tflite_or_core_ml_exits_2_naming_what_is_not_built(string target, string what)
     {
         using var dir = new TempDir();
         var result = CliProcess.Run("export", fixture.Run.Id, "--target", target, "--data", fixture.Recipe, "--store", fixture.Store, "--out", dir.File("out"));
         Assert.True(result.ExitCode == 2, result.ToString());
-        Assert.Contains($"target {target}: a resnet cannot be exported to {what}: int8 quantisation (QAT, PTQ), pruning and the TFLite and Core ML exports are not built for residual models yet", result.StdErr);
+        Assert.Contains($"target {target}: a resnet cannot be exported to {what}: pruning and the TFLite and Core ML exports are not built for residual models yet", result.StdErr);
         Assert.False(Directory.Exists(dir.File("out")));
     }
 
     [Fact]
-    public void Calibrating_the_resnet_exits_2()
+    public void The_float_resnet_exports_to_int8_onnx_calibrated_at_export_and_verified_in_onnx_runtime()
     {
         string student = Path.Combine(fixture.Store, "artifacts", fixture.Run.Id, "models", "student.ckpt");
-        var result = CliProcess.Run("calibrate", student, "--data", fixture.Recipe);
-        Assert.True(result.ExitCode == 2, result.ToString());
-        Assert.Contains("a resnet cannot be quantised", result.StdErr);
+        using var dir = new TempDir();
+        var export = CliProcess.Run("export", student, "--target", "x86-vnni", "--data", fixture.Recipe, "--out", dir.File("out"), "--json");
+        Assert.True(export.ExitCode == 0, export.ToString());
+        var report = JsonDocument.Parse(export.StdOut).RootElement;
+        Assert.True(report.GetProperty("calibrated").GetBoolean());
+        var verification = report.GetProperty("verification");
+        output.WriteLine(verification.ToString());
+        Assert.Equal("ONNX Runtime (CPU)", verification.GetProperty("runtime").GetString());
+        Assert.True(verification.GetProperty("passed").GetBoolean());
+        var card = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir.File("out"), "model_card.json"))).RootElement;
+        Assert.Equal("resnet", card.GetProperty("model").GetProperty("arch").GetString());
     }
 
     [Theory]
-    [InlineData("quantize", "    epochs: 1\n    quantize: {}", 12, "stages[0].quantize: the student is a resnet cannot be quantised")]
     [InlineData("prune", "    epochs: 2\n    prune: { sparsity: 0.5 }", 12, "stages[0].prune: the student is a resnet cannot be pruned")]
     [InlineData("export", "    epochs: 1", 12, "export[0].target: target arm-cortex-a: a resnet cannot be exported to TFLite int8")]
-    public void A_resnet_student_recipe_asking_for_int8_pruning_or_tflite_exits_2_at_its_line(string what, string stage, int line, string message)
+    public void A_resnet_student_recipe_asking_for_pruning_or_tflite_exits_2_at_its_line(string what, string stage, int line, string message)
     {
         using var dir = new TempDir();
         string recipe = dir.File($"{what}.yaml");

@@ -32,13 +32,16 @@ public sealed record GraphNode(string Name, LayerKind Kind, nn.Module? Module, I
     };
 }
 
-/// <summary>A conv or linear node with the batch norm and the activation that follow it when each is the only
-/// consumer of what comes before: the unit that quantisation fake-quantises (weight with the batch norm folded,
+/// <summary>A conv or linear node with the batch norm and the activation (ReLU or ReLU6) that follow it when each is
+/// the only consumer of what comes before: the unit that quantisation fake-quantises (weight with the batch norm folded,
 /// output after the activation) and that lowerings fuse into one operator.</summary>
 public sealed record WeightLayer(GraphNode Node, GraphNode? BatchNorm, GraphNode? Activation)
 {
     public string Name => Node.Name;
     public LayerKind Kind => Node.Kind;
+
+    /// <summary>The activation is ReLU6 (a ReLU capped at 6) rather than ReLU.</summary>
+    public bool Relu6 => Activation?.Kind == LayerKind.Relu6;
 
     /// <summary>The node whose output is the layer's output.</summary>
     public GraphNode Last => Activation ?? BatchNorm ?? Node;
@@ -146,10 +149,17 @@ public sealed class ModelGraph
         };
     }
 
+    /// <summary>The ReLU that is the only consumer of <paramref name="node"/> (a residual add's), or null.</summary>
+    public GraphNode? ReluAfter(GraphNode node)
+    {
+        ArgumentNullException.ThrowIfNull(node);
+        return SoleConsumer(node, LayerKind.Relu);
+    }
+
     private WeightLayer Fuse(GraphNode node)
     {
         var bn = SoleConsumer(node, LayerKind.BatchNorm);
-        var activation = SoleConsumer(bn ?? node, LayerKind.Relu);
+        var activation = SoleConsumer(bn ?? node, LayerKind.Relu) ?? SoleConsumer(bn ?? node, LayerKind.Relu6);
         return new WeightLayer(node, bn, activation);
     }
 

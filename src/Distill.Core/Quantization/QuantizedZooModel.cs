@@ -13,8 +13,10 @@ public sealed record QuantLayerInfo(string Name, LayerKind Kind, bool IsFloat, Q
 }
 
 /// <summary>Quantisation simulation of a zoo model: runs the model's <see cref="ModelGraph"/> but fake-quantises the
-/// model input, every conv and linear weight (with its batch norm folded in when <see cref="QuantConfig.FoldBatchNorm"/>)
-/// and every layer's output after its ReLU, as an integer runtime computes them. The layers are the graph's
+/// model input, every conv and linear weight (with its batch norm folded in when <see cref="QuantConfig.FoldBatchNorm"/>),
+/// every layer's output after its ReLU or ReLU6, every residual add's output (after its ReLU) and every global average
+/// pool's output, as an integer runtime computes them. An add sums its inputs as they are, each on its own grid, and
+/// rounds the sum to its own: what an integer add does when it requantises both inputs to a common scale. The layers are the graph's
 /// <see cref="ModelGraph.Layers"/>, named as their nodes ("block0.conv", "head.out").</summary>
 /// <remarks>
 /// The wrapper shares the zoo model's layers (registered under the same names, so parameter names match
@@ -32,21 +34,13 @@ public sealed class QuantizedZooModel : nn.Module<Tensor, Tensor>
     private readonly List<QuantLayer> _layers = [];
     private readonly Dictionary<string, QuantLayer> _byName = [];
     private readonly Dictionary<string, QuantLayer> _byLastNode = [];
+    private readonly Dictionary<string, TensorQuantizer> _joinsByLastNode = [];
+    private readonly List<TensorQuantizer> _ordered = [];
     private readonly HashSet<string> _batchNormNodes = [];
     private readonly TensorQuantizer? _input;
     private readonly List<BatchNorm2d> _batchNorms = [];
     private readonly List<Parameter> _lsqScales = [];
     private QuantMode _mode;
-
-    /// <summary>Throws <see cref="InvalidInputException"/> for a residual model (e.g. a resnet): int8 quantisation is not
-    /// built for residual models yet (<see cref="Architectures.ResidualLimits"/>). <paramref name="where"/> (a recipe
-    /// position) prefixes the message. The quantised-model constructor and the run's pre-flight check both use it.</summary>
-    public static void RequireQuantisable(ZooModel model, string? where = null)
-    {
-        ArgumentNullException.ThrowIfNull(model);
-        if (Architectures.Of(model.Spec.Arch).Residual)
-            throw new InvalidInputException($"{(where is null ? "" : where + ": ")}{Architectures.ResidualLimits(model.Spec.Arch, "cannot be quantised")}.");
-    }
 
     public QuantizedZooModel(ZooModel model, QuantConfig config, QuantMode mode = QuantMode.Calibrate)
         : base($"quantized_{model?.GetName()}")
@@ -54,7 +48,6 @@ public sealed class QuantizedZooModel : nn.Module<Tensor, Tensor>
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(config);
         config.Validate();
-        RequireQuantisable(model);
         Model = model;
         Config = config;
         // The model's module groups under their own names, so parameter names match the model's.
@@ -81,6 +74,22 @@ public sealed class QuantizedZooModel : nn.Module<Tensor, Tensor>
             {
                 _batchNorms.Add(graphLayer.Bn!);
                 _batchNormNodes.Add(bn.Name);
+            }
+        }
+        foreach (var node in model.Graph.Nodes)
+        {
+            if (_byName.TryGetValue(node.Name, out var layer))
+            {
+                _ordered.AddRange(new[] { layer.Weight, layer.Output }.OfType<TensorQuantizer>());
+            }
+            else if (node.Kind is LayerKind.Add or LayerKind.GlobalAvgPool)
+            {
+                // A residual add's output is quantised after the ReLU that follows it, if one does; an average is not a
+                // code of its input's grid, so a global average pool's output is quantised again, with its own qparams.
+                var last = node.Kind == LayerKind.Add ? model.Graph.ReluAfter(node) ?? node : node;
+                var join = NewQuantizer($"{node.Name}.output", node.Name, QuantTensorRole.Activation, config.Activations, config.ActivationObserver, 1);
+                _joinsByLastNode[last.Name] = join;
+                _ordered.Add(join);
             }
         }
         if (config.QuantizeInput && !floatStem)
@@ -116,8 +125,9 @@ public sealed class QuantizedZooModel : nn.Module<Tensor, Tensor>
         }
     }
 
-    private IEnumerable<TensorQuantizer> Quantizers =>
-        (_input is null ? [] : new[] { _input }).Concat(_layers.SelectMany(l => new[] { l.Weight, l.Output }).OfType<TensorQuantizer>());
+    /// <summary>Every quantised tensor in forward order: the input, each layer's weight and output, each residual add's
+    /// and global average pool's output.</summary>
+    private IEnumerable<TensorQuantizer> Quantizers => (_input is null ? [] : new[] { _input }).Concat(_ordered);
 
     /// <summary>Fixes every tensor's qparams from its observer (weights from the current weights); after
     /// calibration this switches to <see cref="QuantMode.Quantize"/>. With LSQ the learned scales start here.</summary>
@@ -271,6 +281,10 @@ public sealed class QuantizedZooModel : nn.Module<Tensor, Tensor>
         if (_byLastNode.TryGetValue(node.Name, out var last))
         {
             y = LayerOutput(last, y ?? ModelGraph.Evaluate(node, inputs));
+        }
+        else if (_joinsByLastNode.TryGetValue(node.Name, out var join))
+        {
+            y = Activation(join, ModelGraph.Evaluate(node, inputs));
         }
         return y;
     }

@@ -25,7 +25,6 @@ public sealed class StudentQuantization : IDisposable
             {
                 if (quantizedBy is not null)
                     throw new InvalidInputException($"{At(quantize.Where)}stage '{stage.Name}' quantizes a student that {quantizedBy} already quantized; quantisation stays on once a stage turns it on.");
-                QuantizedZooModel.RequireQuantisable(student, quantize.Where);
                 using var probe = new QuantizedZooModel(student, quantize.Config);
                 quantizedBy = $"stage quantize of '{stage.Name}'";
             }

@@ -61,7 +61,11 @@ internal static class FloatGraphLowering
         }
         string output = layer.Relu ? $"{layer.Name}.preact" : $"{layer.Name}.output";
         string y = LinearOp(graph, layer, inputs, output);
-        return layer.Relu ? graph.Node("Relu", $"{layer.Name}.relu", [y], $"{layer.Name}.output") : y;
+        if (!layer.Relu)
+            return y;
+        return layer.Relu6
+            ? graph.Node("Clip", layer.ActivationName, [y, Scalar(graph, $"{layer.ActivationName}.min", 0, half), Scalar(graph, $"{layer.ActivationName}.max", 6, half)], $"{layer.Name}.output")
+            : graph.Node("Relu", layer.ActivationName, [y], $"{layer.Name}.output");
     }
 
     /// <summary>The Conv or Gemm node of a layer whose weight and bias inputs are already in the graph.</summary>

@@ -1,3 +1,4 @@
+using Distill.Core.Models;
 using Distill.Core.Quantization;
 using static TorchSharp.torch;
 
@@ -23,6 +24,7 @@ internal sealed class QdqGraphLowering
     private readonly Dictionary<string, QParams> _params;
     private readonly Dictionary<string, QuantLayerInfo> _layers;
     private readonly Dictionary<string, Activation> _activations = [];
+    private Dictionary<string, int> _readers = [];
 
     private QdqGraphLowering(OnnxGraph graph, QuantizedZooModel quantized)
     {
@@ -43,10 +45,9 @@ internal sealed class QdqGraphLowering
 
     private void CheckLayers(ZooGraphPlan plan)
     {
-        // The QDQ graph is written as a chain; residual joins (and the nodes only residual models use) have no int8 form yet.
-        if (plan.Steps.OfType<ElementStep>().FirstOrDefault() is { } element)
+        if (plan.Steps.OfType<ElementStep>().FirstOrDefault(e => e.Kind == LayerKind.Relu6) is { } relu6)
         {
-            throw new InvalidInputException($"node '{element.Name}' ({element.Kind}) has no int8 ONNX lowering; export this model to float ONNX (targets onnx-fp32, edge-fp16).");
+            throw new InvalidInputException($"node '{relu6.Name}' (a ReLU6 that does not follow a conv or linear layer alone) has no int8 ONNX lowering; export this model to float ONNX (targets onnx-fp32, edge-fp16).");
         }
         foreach (var layer in plan.Layers)
         {
@@ -62,51 +63,81 @@ internal sealed class QdqGraphLowering
         }
     }
 
+    /// <summary>Lowers the steps in order, keeping the graph tensor of every node's value and its qparams (null for a
+    /// float value), so that branches and residual joins read what they read in the model.</summary>
     private string LowerSteps(ZooGraphPlan plan, string input)
     {
-        string h = input;
-        Activation? current = null;
+        var values = new Dictionary<string, Value> { [ModelGraph.InputName] = new(input, null) };
         if (_params.TryGetValue("input", out var inputParams))
         {
-            current = ActivationFor("input", inputParams);
-            h = QuantizeDequantize(h, current, "input.quantized", "input.dequantized");
+            var quantized = ActivationFor("input", inputParams, ModelGraph.InputName);
+            values[ModelGraph.InputName] = new(QuantizeDequantize(input, quantized, "input.quantized", "input.dequantized"), quantized);
         }
+        var graph = _quantized.Model.Graph;
         var steps = plan.Steps;
+        _readers = steps.SelectMany(s => s.Inputs).GroupBy(n => n).ToDictionary(g => g.Key, g => g.Count());
+        Value last = values[ModelGraph.InputName];
         for (int i = 0; i < steps.Count; i++)
         {
-            switch (steps[i])
+            var step = steps[i];
+            var (x, current) = values[step.Inputs[0]];
+            switch (step)
             {
                 case LayerStep layer when _layers[layer.Name].FloatWeights:
-                    var nextPool = i + 1 < steps.Count ? steps[i + 1] as PoolStep : null;
-                    (h, current) = FloatWeightsLayer(layer, h, nextPool);
-                    i += nextPool is null ? 0 : 1;
+                    var nextPool = i + 1 < steps.Count && steps[i + 1] is PoolStep following && following.Inputs[0] == layer.Output ? following : null;
+                    last = FloatWeightsLayer(layer, x, nextPool);
+                    if (nextPool is not null)
+                    {
+                        i++;
+                        values[nextPool.Output] = last;
+                    }
                     break;
                 case LayerStep layer:
-                    (h, current) = Layer(layer, h, current);
+                    last = Layer(layer, x, current);
                     break;
                 case PoolStep pool:
-                    h = current is null
-                        ? FloatGraphLowering.MaxPool(_graph, pool, h, pool.Name)
-                        : QuantizeDequantize(FloatGraphLowering.MaxPool(_graph, pool, h, $"{pool.Name}.float"), current, $"{pool.Name}.quantized", pool.Name);
+                    last = new(current is null
+                        ? FloatGraphLowering.MaxPool(_graph, pool, x, pool.Name)
+                        : QuantizeDequantize(FloatGraphLowering.MaxPool(_graph, pool, x, $"{pool.Name}.float"), current, $"{pool.Name}.quantized", pool.Name), current);
                     break;
                 case FlattenStep:
-                    h = current is null
-                        ? FloatGraphLowering.Flatten(_graph, h, "features")
-                        : QuantizeDequantize(FloatGraphLowering.Flatten(_graph, h, "features.float"), current, "features.quantized", "features");
+                    last = new(current is null
+                        ? FloatGraphLowering.Flatten(_graph, x, "features")
+                        : QuantizeDequantize(FloatGraphLowering.Flatten(_graph, x, "features.float"), current, "features.quantized", "features"), current);
+                    break;
+                case ElementStep { Kind: LayerKind.Add } add:
+                    var relu = graph.ReluAfter(graph[add.Name]);
+                    last = Add(add, [.. add.Inputs.Select(n => values[n].Tensor)], relu);
+                    if (relu is not null)
+                    {
+                        // The ReLU's step follows and is this one's: the add's output is quantised after it.
+                        values[relu.Name] = last;
+                        i += steps[i + 1] is ElementStep { Kind: LayerKind.Relu } next && next.Name == relu.Name ? 1
+                            : throw new InvalidOperationException($"the ReLU after '{add.Name}' is not the next step");
+                    }
+                    break;
+                case ElementStep { Kind: LayerKind.Relu } element:
+                    // ReLU moves codes only when zero is a code, which it always is: it runs between DQ and Q with the same qparams.
+                    string rectified = _graph.Node("Relu", element.Name, [x], current is null ? element.Name : $"{element.Name}.float");
+                    last = new(current is null ? rectified : QuantizeDequantize(rectified, current, $"{element.Name}.quantized", element.Name), current);
+                    break;
+                case ElementStep { Kind: LayerKind.GlobalAvgPool } element:
+                    last = GlobalAveragePool(element, x);
                     break;
                 default:
-                    throw new InvalidOperationException($"unknown plan step {steps[i]}");
+                    throw new InvalidOperationException($"unknown plan step {step}");
             }
+            values[step.Output] = last;
         }
-        return h;
+        return last.Tensor;
     }
 
-    private (string Output, Activation? Quantization) Layer(LayerStep layer, string x, Activation? input)
+    private Value Layer(LayerStep layer, string x, Activation? input)
     {
         var info = _layers[layer.Name];
         if (info.IsFloat)
         {
-            return (FloatLayer(layer, x), null);
+            return new(FloatActivation(layer, FloatGraphLowering.LinearOp(_graph, layer, FloatInputs(layer, x), layer.Relu ? $"{layer.Name}.preact" : $"{layer.Name}.output"), $"{layer.Name}.output"), null);
         }
         var inputs = new List<string> { x };
         var (weightScale, perChannelAxis0) = Weight(layer.Name, inputs);
@@ -118,14 +149,29 @@ internal sealed class QdqGraphLowering
                 inputs.Add(Bias(layer.Name, ZooGraphPlan.Floats(bias), input, weightScale, perChannelAxis0));
             }
         }
-        if (!_params.TryGetValue($"{layer.Name}.output", out var outputParams))
-        {
-            string y = FloatGraphLowering.LinearOp(_graph, layer, inputs, layer.Relu ? $"{layer.Name}.preact" : $"{layer.Name}.output");
-            return (layer.Relu ? _graph.Node("Relu", $"{layer.Name}.relu", [y], $"{layer.Name}.output") : y, null);
-        }
-        var output = ActivationFor($"{layer.Name}.output", outputParams);
+        var output = ActivationFor($"{layer.Name}.output", _params[$"{layer.Name}.output"], layer.Output);
         string preact = FloatGraphLowering.LinearOp(_graph, layer, inputs, $"{layer.Name}.preact");
-        return (QuantizedOutput(layer, preact, output), output);
+        return new(QuantizedOutput(layer.Name, preact, output, layer.Relu, layer.Relu6), output);
+    }
+
+    /// <summary>A residual add: Add of the (dequantised) inputs → Q → DQ with the add's qparams, which ONNX Runtime runs
+    /// as QLinearAdd when both inputs come from a DQ; a ReLU after the add as <see cref="QuantizedOutput"/> lays it out.</summary>
+    private Value Add(ElementStep add, IReadOnlyList<string> inputs, GraphNode? relu)
+    {
+        var output = ActivationFor($"{add.Name}.output", _params[$"{add.Name}.output"], relu?.Name ?? add.Name);
+        string sum = _graph.Node("Add", add.Name, inputs, $"{add.Name}.sum");
+        return new(QuantizedOutput(add.Name, sum, output, relu is not null, relu6: false), output);
+    }
+
+    /// <summary>DQ → GlobalAveragePool → Q → DQ with the pool's own qparams (ONNX Runtime's QLinearGlobalAveragePool),
+    /// then Flatten to [N, C] between DQ and Q with the same qparams.</summary>
+    private Value GlobalAveragePool(ElementStep pool, string x)
+    {
+        var output = ActivationFor($"{pool.Name}.output", _params[$"{pool.Name}.output"], pool.Output);
+        string pooled = _graph.Node("GlobalAveragePool", pool.Name, [x], $"{pool.Name}.float");
+        pooled = QuantizeDequantize(pooled, output, $"{pool.Name}.quantized", $"{pool.Name}.pooled");
+        string flat = _graph.Node("Flatten", $"{pool.Name}.flatten", [pooled], $"{pool.Name}.flat", OnnxGraph.Int("axis", 1));
+        return new(QuantizeDequantize(flat, output, $"{pool.Name}.flat.quantized", pool.Name), output);
     }
 
     /// <summary>A layer with float weights and a quantised output: float Conv|Gemm → [MaxPool] → ReLU → Q → DQ.</summary>
@@ -134,9 +180,9 @@ internal sealed class QdqGraphLowering
     /// with a Q straight after a max-pool it inserts a Q/DQ pair in front of the pool and then runs the pool as
     /// an NCHW uint8 MaxPool, ten times slower than the float one (seen with ORT 1.31); the ReLU keeps the Q after
     /// the pool, and ORT drops the ReLU afterwards when the Q clamps at zero anyway.</remarks>
-    private (string Output, Activation Quantization) FloatWeightsLayer(LayerStep layer, string x, PoolStep? pool)
+    private Value FloatWeightsLayer(LayerStep layer, string x, PoolStep? pool)
     {
-        var output = ActivationFor($"{layer.Name}.output", _params[$"{layer.Name}.output"]);
+        var output = ActivationFor($"{layer.Name}.output", _params[$"{layer.Name}.output"], pool?.Output ?? layer.Output);
         string y = FloatGraphLowering.LinearOp(_graph, layer, FloatInputs(layer, x), $"{layer.Name}.float");
         if (pool is not null)
         {
@@ -144,36 +190,45 @@ internal sealed class QdqGraphLowering
         }
         if (layer.Relu)
         {
-            y = _graph.Node("Relu", $"{layer.Name}.float_relu", [y], $"{layer.Name}.preact");
+            y = FloatActivation(layer, y, $"{layer.Name}.preact");
         }
-        return (QuantizedOutput(layer, y, output), output);
+        return new(QuantizedOutput(layer.Name, y, output, layer.Relu, layer.Relu6), output);
     }
 
-    /// <summary>Q → DQ of a layer's pre-activation with its output qparams; the ReLU (and a clip for schemes narrower
-    /// than their container) as the class remarks say.</summary>
-    private string QuantizedOutput(LayerStep layer, string preact, Activation output)
+    /// <summary>Q → DQ of a pre-activation with the output qparams of <paramref name="name"/>; the ReLU (and a clip for
+    /// schemes narrower than their container, or for a ReLU6 whose 6 is below the top code) as the class remarks say.</summary>
+    private string QuantizedOutput(string name, string preact, Activation output, bool relu, bool relu6)
     {
         var outputParams = output.Params;
         var scheme = outputParams.Scheme;
         long zero = outputParams.ZeroPoint[0];
-        long lowestCode = layer.Relu ? zero : scheme.QMin;
+        long lowestCode = relu ? zero : scheme.QMin;
+        // ReLU6 then rounding is rounding then capping at the code of 6 (rounding is monotone); usually the scale puts
+        // 6 at or above the top code, and the Q's saturation is the cap.
+        long highestCode = relu6 ? Math.Min(scheme.QMax, zero + (long)Math.Round(6.0 / outputParams.Scale[0], MidpointRounding.ToEven)) : scheme.QMax;
         bool clampsLow = lowestCode > ContainerMin(scheme);
-        bool clampsHigh = scheme.QMax < ContainerMax(scheme);
+        bool clampsHigh = highestCode < ContainerMax(scheme);
         if (!clampsLow && !clampsHigh)
         {
-            return QuantizeDequantize(preact, output, $"{layer.Name}.output.quantized", $"{layer.Name}.output");
+            return QuantizeDequantize(preact, output, $"{name}.output.quantized", $"{name}.output");
         }
-        string full = QuantizeDequantize(preact, output, $"{layer.Name}.preact.quantized", $"{layer.Name}.preact.dequantized");
+        string full = QuantizeDequantize(preact, output, $"{name}.preact.quantized", $"{name}.preact.dequantized");
         string clamped = clampsHigh || lowestCode != zero
-            ? _graph.Node("Clip", $"{layer.Name}.clip", [full, ClipBound(layer.Name, "min", outputParams, lowestCode), ClipBound(layer.Name, "max", outputParams, scheme.QMax)], $"{layer.Name}.clipped")
-            : _graph.Node("Relu", $"{layer.Name}.relu", [full], $"{layer.Name}.clipped");
-        return QuantizeDequantize(clamped, output, $"{layer.Name}.output.quantized", $"{layer.Name}.output");
+            ? _graph.Node("Clip", $"{name}.clip", [full, ClipBound(name, "min", outputParams, lowestCode), ClipBound(name, "max", outputParams, highestCode)], $"{name}.clipped")
+            : _graph.Node("Relu", $"{name}.relu", [full], $"{name}.clipped");
+        return QuantizeDequantize(clamped, output, $"{name}.output.quantized", $"{name}.output");
     }
 
-    private string FloatLayer(LayerStep layer, string x)
+    /// <summary>A layer's ReLU (or ReLU6 as Clip(0, 6)) in float on <paramref name="y"/>, or <paramref name="y"/> without one.</summary>
+    private string FloatActivation(LayerStep layer, string y, string output)
     {
-        string y = FloatGraphLowering.LinearOp(_graph, layer, FloatInputs(layer, x), layer.Relu ? $"{layer.Name}.preact" : $"{layer.Name}.output");
-        return layer.Relu ? _graph.Node("Relu", $"{layer.Name}.relu", [y], $"{layer.Name}.output") : y;
+        if (!layer.Relu)
+        {
+            return y;
+        }
+        return layer.Relu6
+            ? _graph.Node("Clip", layer.ActivationName, [y, _graph.FloatTensor($"{layer.ActivationName}.min", [0f], []), _graph.FloatTensor($"{layer.ActivationName}.max", [6f], [])], output)
+            : _graph.Node("Relu", layer.ActivationName, [y], output);
     }
 
     private List<string> FloatInputs(LayerStep layer, string x)
@@ -257,16 +312,22 @@ internal sealed class QdqGraphLowering
         return _graph.Node("DequantizeLinear", "", [q, activation.Scale, activation.ZeroPoint], outputName);
     }
 
-    private Activation ActivationFor(string tensor, QParams qparams)
+    /// <summary>The scale and zero-point initializers of an activation. A signed activation that several steps read
+    /// (<paramref name="node"/>'s value: a block input feeding both the branch and the shortcut) is written in uint8,
+    /// its zero point moved by 128 (the same grid): ONNX Runtime on x86 runs int8 activations by turning each Q → DQ
+    /// pair into uint8, but only where the Q has a single DQ, after giving every consumer of a shared DQ its own copy;
+    /// a shared int8 value would stay int8 and its consumers run in float (seen with ORT 1.31).</summary>
+    private Activation ActivationFor(string tensor, QParams qparams, string? node = null)
     {
         if (_activations.TryGetValue(tensor, out var existing))
         {
             return existing;
         }
+        bool shared = node is not null && _readers.GetValueOrDefault(node) > 1;
         string scale = _graph.FloatTensor($"{tensor}.scale", [qparams.Scale[0]], []);
-        string zero = qparams.Scheme.Signed
+        string zero = qparams.Scheme.Signed && !shared
             ? _graph.Int8Tensor($"{tensor}.zero_point", [checked((sbyte)qparams.ZeroPoint[0])], [])
-            : _graph.UInt8Tensor($"{tensor}.zero_point", [checked((byte)qparams.ZeroPoint[0])], []);
+            : _graph.UInt8Tensor($"{tensor}.zero_point", [checked((byte)(qparams.ZeroPoint[0] + (qparams.Scheme.Signed ? 128 : 0)))], []);
         var activation = new Activation(qparams, scale, zero);
         _activations[tensor] = activation;
         return activation;
@@ -278,4 +339,7 @@ internal sealed class QdqGraphLowering
 
     /// <summary>A quantised activation's qparams and the names of its scale and zero-point initializers.</summary>
     private sealed record Activation(QParams Params, string Scale, string ZeroPoint);
+
+    /// <summary>The graph tensor of a node's value and its qparams (null for a float value).</summary>
+    private sealed record Value(string Tensor, Activation? Quantization);
 }

@@ -19,8 +19,15 @@ internal abstract record PlanStep(string? Tap)
 }
 
 /// <summary>A conv (<see cref="Conv"/> set) or a linear layer (a <see cref="WeightLayer"/> of the graph), with its
-/// batch norm already folded into <see cref="Weight"/> and <see cref="Bias"/>, and its ReLU.</summary>
-internal sealed record LayerStep(string Name, float[] Weight, long[] WeightShape, float[]? Bias, ConvGeometry? Conv, bool Relu, bool HasBatchNorm, string? Tap) : PlanStep(Tap);
+/// batch norm already folded into <see cref="Weight"/> and <see cref="Bias"/>, and its ReLU (<see cref="Relu"/>; capped
+/// at 6 when <see cref="Relu6"/>).</summary>
+internal sealed record LayerStep(string Name, float[] Weight, long[] WeightShape, float[]? Bias, ConvGeometry? Conv, bool Relu, bool HasBatchNorm, string? Tap) : PlanStep(Tap)
+{
+    public bool Relu6 { get; init; }
+
+    /// <summary>Name of the fused activation's graph node (a ReLU6 keeps the node name the model gives it).</summary>
+    public string ActivationName => Relu6 ? $"{Name}.relu6" : $"{Name}.relu";
+}
 
 /// <summary>A max-pooling node <see cref="Name"/> ("block0.pool").</summary>
 internal sealed record PoolStep(string Name, long[] Kernel, long[] Strides, long[] Pads, long[] Dilations, bool CeilMode, string? Tap) : PlanStep(Tap);
@@ -125,12 +132,18 @@ internal sealed class ZooGraphPlan
             }
             (weight, bias) = BnFolding.Fold(conv, bn);
         }
-        return new LayerStep(name, Floats(weight), weight.shape, bias is null ? null : Floats(bias), geometry, layer.Activation is not null, bn is not null, layer.Last.Tap);
+        return new LayerStep(name, Floats(weight), weight.shape, bias is null ? null : Floats(bias), geometry, layer.Activation is not null, bn is not null, layer.Last.Tap)
+        {
+            Relu6 = layer.Relu6,
+        };
     }
 
     private static LayerStep LinearLayer(WeightLayer layer, Linear linear) =>
         new(layer.Name, Floats(linear.weight!), linear.weight!.shape, linear.bias is null ? null : Floats(linear.bias), null, layer.Activation is not null,
-            HasBatchNorm: false, layer.Last.Tap);
+            HasBatchNorm: false, layer.Last.Tap)
+        {
+            Relu6 = layer.Relu6,
+        };
 
     private static PoolStep Pool(GraphNode node)
     {

@@ -39,11 +39,11 @@ public sealed class ClassifierExport(ExportRequest request) : IFamilyExport<Clas
     }
 
     /// <summary>Throws <see cref="InvalidInputException"/> for a profile this architecture cannot be exported to: a
-    /// residual model (resnet) has a float ONNX lowering only.</summary>
+    /// residual model (resnet, mobilenet_v2) has ONNX lowerings only.</summary>
     public static void CheckModel(ModelArch arch, TargetProfile profile)
     {
         ArgumentNullException.ThrowIfNull(profile);
-        if (Architectures.Of(arch).Residual && (profile.IsInteger || profile.Format.Name != "onnx"))
+        if (Architectures.Of(arch).Residual && profile.Format.Name != "onnx")
             throw new InvalidInputException($"target {profile.Name}: {Architectures.ResidualLimits(arch, $"cannot be exported to {profile.Format.Title} {(profile.IsInteger ? "int8" : "float")}")}");
     }
 

@@ -46,7 +46,7 @@ internal sealed class TfliteLowering(ZooModel model, ILayerSource source, int ba
                 case LayerKind.Conv or LayerKind.Depthwise or LayerKind.Linear:
                     var layer = graph.Layer(node.Name);
                     fused.UnionWith(new[] { layer.BatchNorm, layer.Activation }.OfType<GraphNode>());
-                    bool relu = layer.Activation is not null;
+                    var relu = layer.Activation is null ? Activation.None : layer.Relu6 ? Activation.Relu6 : Activation.Relu;
                     if (node.Kind == LayerKind.Linear)
                     {
                         current = Linear(node.Name, current, relu, flattenedFrom, ref quant);
@@ -116,7 +116,7 @@ internal sealed class TfliteLowering(ZooModel model, ILayerSource source, int ba
     private string OutputTensorName(string layer) =>
         layer == model.Graph.Output.Name && (!Integer || integerIo) ? TfliteExporter.OutputName : $"{layer}.output";
 
-    private int Conv(string name, int kernel, bool depthwise, bool relu, int input, int[] outputShape, ref QParams? quant)
+    private int Conv(string name, int kernel, bool depthwise, Activation activation, int input, int[] outputShape, ref QParams? quant)
     {
         if (kernel % 2 == 0)
         {
@@ -129,7 +129,6 @@ internal sealed class TfliteLowering(ZooModel model, ILayerSource source, int ba
         int weightTensor = AddWeight($"{name}.weight", weight, constants.WeightQuant, quantDimension: depthwise ? 3 : 0);
         int biasTensor = AddBias($"{name}.bias", constants, quant);
         int output = AddResult(OutputTensorName(name), outputShape, constants.OutputQuant);
-        var activation = relu ? Activation.Relu : Activation.None;
         TfliteOptions options = depthwise
             ? new DepthwiseConv2DOptionsTable(Padding.Same, 1, activation)
             : new Conv2DOptionsTable(Padding.Same, 1, activation);
@@ -139,7 +138,7 @@ internal sealed class TfliteLowering(ZooModel model, ILayerSource source, int ba
         return output;
     }
 
-    private int Linear(string name, int input, bool relu, (long C, long H, long W)? flattenedFrom, ref QParams? quant)
+    private int Linear(string name, int input, Activation activation, (long C, long H, long W)? flattenedFrom, ref QParams? quant)
     {
         var constants = source.Layer(name, quant);
         var weight = constants.Weight;
@@ -153,7 +152,7 @@ internal sealed class TfliteLowering(ZooModel model, ILayerSource source, int ba
         int biasTensor = AddBias($"{name}.bias", constants, quant);
         int output = AddResult(OutputTensorName(name), [batch, (int)weight.shape[0]], constants.OutputQuant);
         _graph.AddOperator(BuiltinOperator.FullyConnected, Integer ? 4 : 1, [input, weightTensor, biasTensor], [output],
-            new FullyConnectedOptionsTable(relu ? Activation.Relu : Activation.None));
+            new FullyConnectedOptionsTable(activation));
         quant = constants.OutputQuant;
         return output;
     }

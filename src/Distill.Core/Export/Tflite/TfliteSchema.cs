@@ -49,6 +49,7 @@ internal static class TfliteSchema
     {
         None = 0,
         Relu = 1,
+        Relu6 = 3,
     }
 
     public static class ModelFields
