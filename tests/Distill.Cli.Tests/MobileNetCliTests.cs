@@ -3,7 +3,7 @@ using System.Text.Json;
 namespace Distill.Cli.Tests;
 
 /// <summary>A mobilenet_v2 student distilled from a cnn teacher on the shipped digits (8x8 images), end to end through
-/// `distill train`, exported to float ONNX (fp32 and fp16) and verified in ONNX Runtime.</summary>
+/// `distill train`, fine-tuned with int8 QAT and exported to ONNX (fp32, fp16 and x86-vnni int8), verified in ONNX Runtime.</summary>
 public sealed class MobileNetCliTests
 {
     private static string Recipe(string student, string stage, string extra = "") => $$"""
@@ -22,7 +22,7 @@ public sealed class MobileNetCliTests
         """;
 
     [Fact]
-    public void A_mobilenet_v2_student_distils_on_digits_and_exports_to_verified_float_onnx()
+    public void A_mobilenet_v2_student_distils_on_digits_trains_with_qat_and_exports_to_verified_float_and_int8_onnx()
     {
         using var dir = new TempDir();
         string recipe = dir.File("recipe.yaml");
@@ -33,7 +33,14 @@ public sealed class MobileNetCliTests
                 schedule: { name: cosine }
                 loss:
                   kd: { temperature: 3, alpha: 0.8 }
-            """, "export: [{ target: onnx-fp32 }, { target: edge-fp16 }]\n"));
+              - name: qat
+                epochs: 2
+                batch_size: 64
+                optimizer: { name: adam, lr: 0.0005 }
+                loss:
+                  kd: { temperature: 3, alpha: 0.8 }
+                quantize: { first_layer: float, observer_steps: 20, freeze_bn_epoch: 1 }
+            """, "export: [{ target: onnx-fp32 }, { target: edge-fp16 }, { target: x86-vnni }]\n"));
         var result = CliProcess.Run(["train", recipe, "--store", dir.File("store"), "--json", "--threads", "1"], TimeSpan.FromMinutes(10));
         Assert.True(result.ExitCode == 0, result.ToString());
         var run = new RunJsonView(result.StdOut);
@@ -41,9 +48,14 @@ public sealed class MobileNetCliTests
         Assert.Equal(18746, run.Metric("student/params"));
         Assert.True(run.Metric("teacher/test_acc") >= 0.93, $"teacher {run.Metric("teacher/test_acc"):P2}");
         Assert.True(run.Metric("student/test_acc") >= 0.90, $"student {run.Metric("student/test_acc"):P2}");
-        foreach (string target in new[] { "onnx-fp32", "edge-fp16" })
+        foreach (string target in new[] { "onnx-fp32", "edge-fp16", "x86-vnni" })
             Assert.Equal(1, run.Metric($"export/{target}/verified"));
-        Assert.Equal(run.Metric("student/test_acc"), run.Metric("export/onnx-fp32/test_acc"), 3);
+        // The int8 file is the QAT model as trained (its qparams, no recalibration) and scores what it scored.
+        Assert.DoesNotContain("Calibrating again", result.StdErr);
+        double student = run.Metric("student/test_acc");
+        Assert.True(Math.Abs(student - run.Metric("export/x86-vnni/test_acc")) <= 0.01, $"student {student}, x86-vnni {run.Metric("export/x86-vnni/test_acc")}");
+        // The float files hold the float weights under the QAT model: near its accuracy, not equal.
+        Assert.True(Math.Abs(student - run.Metric("export/onnx-fp32/test_acc")) <= 0.02, $"student {student}, onnx-fp32 {run.Metric("export/onnx-fp32/test_acc")}");
         string card = Path.Combine(dir.File("store"), "artifacts", run.Id, "exports", "onnx-fp32", "model_card.json");
         using var json = JsonDocument.Parse(File.ReadAllText(card));
         Assert.Equal("mobilenet_v2", json.RootElement.GetProperty("model").GetProperty("arch").GetString());
