@@ -82,16 +82,31 @@ public sealed class ResNetCliTests(ResNetRunFixture fixture, Xunit.Abstractions.
         Assert.Equal("resnet", json.RootElement.GetProperty("model").GetProperty("arch").GetString());
     }
 
-    [Theory]
-    [InlineData("arm-cortex-a", "TFLite int8")]
-    [InlineData("coreml-fp16", "Core ML float")]
-    public void Exporting_the_resnet_to_tflite_or_core_ml_exits_2_naming_what_is_not_built(string target, string what)
+    [Fact]
+    public void Exporting_the_resnet_to_core_ml_exits_2_naming_what_is_not_built()
     {
         using var dir = new TempDir();
-        var result = CliProcess.Run("export", fixture.Run.Id, "--target", target, "--data", fixture.Recipe, "--store", fixture.Store, "--out", dir.File("out"));
+        var result = CliProcess.Run("export", fixture.Run.Id, "--target", "coreml-fp16", "--data", fixture.Recipe, "--store", fixture.Store, "--out", dir.File("out"));
         Assert.True(result.ExitCode == 2, result.ToString());
-        Assert.Contains($"target {target}: a resnet cannot be exported to {what}: pruning and the TFLite and Core ML exports are not built for residual models yet", result.StdErr);
+        Assert.Contains("target coreml-fp16: a resnet cannot be exported to Core ML float: pruning and the Core ML export are not built for residual models yet", result.StdErr);
         Assert.False(Directory.Exists(dir.File("out")));
+    }
+
+    [Fact]
+    public void The_float_resnet_exports_to_int8_tflite_calibrated_at_export_and_verified_in_arm_nn()
+    {
+        string student = Path.Combine(fixture.Store, "artifacts", fixture.Run.Id, "models", "student.ckpt");
+        using var dir = new TempDir();
+        var export = CliProcess.Run("export", student, "--target", "arm-cortex-a", "--data", fixture.Recipe, "--out", dir.File("out"), "--json");
+        Assert.True(export.ExitCode == 0, export.ToString());
+        var report = JsonDocument.Parse(export.StdOut).RootElement;
+        Assert.True(report.GetProperty("calibrated").GetBoolean());
+        var verification = report.GetProperty("verification");
+        output.WriteLine(verification.ToString());
+        Assert.Equal("Arm NN (CpuRef)", verification.GetProperty("runtime").GetString());
+        Assert.True(verification.GetProperty("passed").GetBoolean());
+        var card = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir.File("out"), "model_card.json"))).RootElement;
+        Assert.Equal("resnet", card.GetProperty("model").GetProperty("arch").GetString());
     }
 
     [Fact]
@@ -113,12 +128,12 @@ public sealed class ResNetCliTests(ResNetRunFixture fixture, Xunit.Abstractions.
 
     [Theory]
     [InlineData("prune", "    epochs: 2\n    prune: { sparsity: 0.5 }", 12, "stages[0].prune: the student is a resnet cannot be pruned")]
-    [InlineData("export", "    epochs: 1", 12, "export[0].target: target arm-cortex-a: a resnet cannot be exported to TFLite int8")]
-    public void A_resnet_student_recipe_asking_for_pruning_or_tflite_exits_2_at_its_line(string what, string stage, int line, string message)
+    [InlineData("export", "    epochs: 1", 12, "export[0].target: target coreml-fp16: a resnet cannot be exported to Core ML float")]
+    public void A_resnet_student_recipe_asking_for_pruning_or_core_ml_exits_2_at_its_line(string what, string stage, int line, string message)
     {
         using var dir = new TempDir();
         string recipe = dir.File($"{what}.yaml");
-        File.WriteAllText(recipe, Recipe("{ arch: resnet, channels: [16] }", stage, what == "export" ? "export: [{ target: arm-cortex-a }]\n" : ""));
+        File.WriteAllText(recipe, Recipe("{ arch: resnet, channels: [16] }", stage, what == "export" ? "export: [{ target: coreml-fp16 }]\n" : ""));
         var result = CliProcess.Run("train", recipe, "--store", dir.File("store"));
         Assert.True(result.ExitCode == 2, result.ToString());
         Assert.Contains($"{recipe}:{line}:", result.StdErr);

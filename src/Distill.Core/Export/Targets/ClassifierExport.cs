@@ -43,7 +43,7 @@ public sealed class ClassifierExport(ExportRequest request) : IFamilyExport<Clas
     public static void CheckModel(ModelArch arch, TargetProfile profile)
     {
         ArgumentNullException.ThrowIfNull(profile);
-        if (Architectures.Of(arch).Residual && profile.Format.Name != "onnx")
+        if (Architectures.Of(arch).Residual && profile.Format.Name is not ("onnx" or "tflite"))
             throw new InvalidInputException($"target {profile.Name}: {Architectures.ResidualLimits(arch, $"cannot be exported to {profile.Format.Title} {(profile.IsInteger ? "int8" : "float")}")}");
     }
 

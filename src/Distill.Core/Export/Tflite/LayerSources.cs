@@ -25,6 +25,10 @@ internal interface ILayerSource
     /// <summary>The constants of layer <paramref name="name"/> ("block0.conv", "head.out", …) whose input
     /// has <paramref name="inputQuant"/> (integer models). Tensors belong to the caller's dispose scope.</summary>
     LayerConstants Layer(string name, QParams? inputQuant);
+
+    /// <summary>qparams of the output of a residual add or a global average pool <paramref name="node"/> (its
+    /// quantiser "{node}.output"; integer models), null in float.</summary>
+    QParams? JoinOutput(string node);
 }
 
 /// <summary>The float model in inference mode: batch norms folded with their running statistics.</summary>
@@ -33,6 +37,7 @@ internal sealed class FloatLayerSource(ZooModel model) : ILayerSource
 
     public bool IsInteger => false;
     public QParams? InputQuant => null;
+    public QParams? JoinOutput(string node) => null;
 
     public LayerConstants Layer(string name, QParams? inputQuant)
     {
@@ -126,6 +131,16 @@ internal sealed class Int8LayerSource : ILayerSource
             intBias[c] = (int)Math.Clamp(code, int.MinValue, int.MaxValue);
         }
         return new LayerConstants(codes, weightQuant, null, intBias, outputQuant);
+    }
+
+    public QParams? JoinOutput(string node)
+    {
+        if (!_params.TryGetValue($"{node}.output", out var output))
+        {
+            throw new InvalidInputException($"node '{node}' cannot be lowered to full-integer TFLite: the quantised model has no qparams for its output ('{node}.output').");
+        }
+        RequireActivationScheme(node, output);
+        return output;
     }
 
     /// <summary>TFLite's int8 spec gives FULLY_CONNECTED one weight scale, and Arm NN 20.08 (Debian's) rejects

@@ -9,10 +9,13 @@ namespace Distill.Core.Export.Tflite;
 /// <summary>Writes a zoo model as a TensorFlow Lite FlatBuffer: float32, or full-integer int8 from a frozen
 /// <see cref="QuantizedZooModel"/> following the TFLite int8 quantisation spec.</summary>
 /// <remarks>
-/// Layout is NHWC: a cnn takes [batch, H, W, C], an mlp [batch, features] (the zoo input flattened in
-/// C order). Batch norms are folded into their convs, dropouts are dropped, each ReLU is fused into the
-/// conv or fully connected layer before it. The flatten before the head keeps PyTorch's NCHW order by
-/// permuting the columns of the first fully connected weight from (C, H, W) to (H, W, C).
+/// Layout is NHWC: a cnn, resnet or mobilenet_v2 takes [batch, H, W, C], an mlp [batch, features] (the zoo
+/// input flattened in C order). Batch norms are folded into their convs, dropouts are dropped, each ReLU or
+/// ReLU6 is fused into the conv or fully connected layer before it; a residual add is an ADD with the ReLU
+/// after it fused, a global average pool a MEAN over H and W. A strided conv is padded as PyTorch pads it
+/// (float: PAD then VALID; int8: stride 1 then a 1x1 MAX_POOL_2D with the stride, as Arm NN pads int8 wrong).
+/// The flatten before the head keeps PyTorch's NCHW order by permuting the columns of the first fully
+/// connected weight from (C, H, W) to (H, W, C).
 /// <para>int8: weights symmetric int8 in [−127, 127], per output channel for convs (axis 0 of [O,H,W,I];
 /// depthwise: axis 3 of [1,H,W,C]) or per tensor, per tensor for fully connected layers (per-channel
 /// scales of a fully connected weight are requantised to their maximum; calibrate with

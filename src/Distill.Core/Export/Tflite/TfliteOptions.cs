@@ -88,3 +88,40 @@ internal sealed record ReshapeOptionsTable(int[] NewShape) : TfliteOptions
         return builder.EndTable();
     }
 }
+
+internal sealed record AddOptionsTable(Activation Activation) : TfliteOptions
+{
+    public override BuiltinOptions Type => BuiltinOptions.AddOptions;
+
+    public override int Write(FlatBufferBuilder builder)
+    {
+        builder.StartTable(AddOptionsFields.Count);
+        builder.AddSbyte(AddOptionsFields.FusedActivation, (sbyte)Activation, -1);
+        return builder.EndTable();
+    }
+}
+
+/// <summary>Options of MEAN and the other reductions.</summary>
+internal sealed record ReducerOptionsTable(bool KeepDims) : TfliteOptions
+{
+    public override BuiltinOptions Type => BuiltinOptions.ReducerOptions;
+
+    public override int Write(FlatBufferBuilder builder)
+    {
+        builder.StartTable(ReducerOptionsFields.Count);
+        builder.AddBool(ReducerOptionsFields.KeepDims, KeepDims, false);
+        return builder.EndTable();
+    }
+}
+
+/// <summary>PAD's options table has no fields.</summary>
+internal sealed record PadOptionsTable : TfliteOptions
+{
+    public override BuiltinOptions Type => BuiltinOptions.PadOptions;
+
+    public override int Write(FlatBufferBuilder builder)
+    {
+        builder.StartTable(0);
+        return builder.EndTable();
+    }
+}

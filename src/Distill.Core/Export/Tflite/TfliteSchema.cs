@@ -17,12 +17,15 @@ internal static class TfliteSchema
 
     public enum BuiltinOperator
     {
+        Add = 0,
         Conv2D = 3,
         DepthwiseConv2D = 4,
         Dequantize = 6,
         FullyConnected = 9,
         MaxPool2D = 17,
         Reshape = 22,
+        Pad = 34,
+        Mean = 40,
         Quantize = 114,
     }
 
@@ -34,7 +37,10 @@ internal static class TfliteSchema
         DepthwiseConv2DOptions = 2,
         Pool2DOptions = 5,
         FullyConnectedOptions = 8,
+        AddOptions = 11,
         ReshapeOptions = 17,
+        PadOptions = 22,
+        ReducerOptions = 27,
         DequantizeOptions = 38,
         QuantizeOptions = 89,
     }
@@ -169,5 +175,17 @@ internal static class TfliteSchema
     {
         public const int Count = 1;
         public const int NewShape = 0;
+    }
+
+    public static class AddOptionsFields
+    {
+        public const int Count = 1;
+        public const int FusedActivation = 0;
+    }
+
+    public static class ReducerOptionsFields
+    {
+        public const int Count = 1;
+        public const int KeepDims = 0;
     }
 }
