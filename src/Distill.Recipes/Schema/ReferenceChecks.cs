@@ -53,7 +53,8 @@ internal static partial class ReferenceChecks
         }
     }
 
-    /// <summary>"run configs/x/kd.yaml first: " when a recipe beside this one has the referenced run's name.</summary>
+    /// <summary>"run configs/x/kd.yaml first: " when a recipe beside this one, or in a folder beside it, has the
+    /// referenced run's name.</summary>
     private static string RunFirst(RunReference reference, string recipeFolder)
     {
         if (RecipeNamed(reference.Run, recipeFolder) is { } recipe)
@@ -65,7 +66,10 @@ internal static partial class ReferenceChecks
     {
         try
         {
-            foreach (string file in Directory.EnumerateFiles(folder, "*.yaml").Order(StringComparer.Ordinal))
+            var besideThenBelow = Directory.EnumerateFiles(folder, "*.yaml").Order(StringComparer.Ordinal)
+                .Concat(Directory.EnumerateDirectories(folder).Order(StringComparer.Ordinal)
+                    .SelectMany(sub => Directory.EnumerateFiles(sub, "*.yaml").Order(StringComparer.Ordinal)));
+            foreach (string file in besideThenBelow)
             {
                 if (new FileInfo(file).Length > RecipeLimits.FileBytes.Value)
                     continue;
