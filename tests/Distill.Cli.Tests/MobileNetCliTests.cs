@@ -67,7 +67,6 @@ public sealed class MobileNetCliTests
 
     [Theory]
     [InlineData("{ arch: mobilenet_v2, channels: [32, 32], width_multiplier: 0.25 }", "    epochs: 1", "", 8, "student.model.channels[0]: a mobilenet_v2 stage must be at least 16 channels wide, got 32 x width_multiplier 0.25 = 8")]
-    [InlineData("{ arch: mobilenet_v2, channels: [16] }", "    epochs: 2\n    prune: { sparsity: 0.5 }", "", 12, "stages[0].prune: the student is a mobilenet_v2 cannot be pruned")]
     [InlineData("{ arch: mobilenet_v2, channels: [16] }", "    epochs: 1", "export: [{ target: coreml-fp16 }]\n", 12, "export[0].target: target coreml-fp16: a mobilenet_v2 cannot be exported to Core ML float")]
     public void A_mobilenet_recipe_asking_for_what_is_not_built_exits_2_at_its_line(string student, string stage, string extra, int line, string message)
     {

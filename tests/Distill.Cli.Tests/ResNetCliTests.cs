@@ -88,7 +88,7 @@ public sealed class ResNetCliTests(ResNetRunFixture fixture, Xunit.Abstractions.
         using var dir = new TempDir();
         var result = CliProcess.Run("export", fixture.Run.Id, "--target", "coreml-fp16", "--data", fixture.Recipe, "--store", fixture.Store, "--out", dir.File("out"));
         Assert.True(result.ExitCode == 2, result.ToString());
-        Assert.Contains("target coreml-fp16: a resnet cannot be exported to Core ML float: pruning and the Core ML export are not built for residual models yet", result.StdErr);
+        Assert.Contains("target coreml-fp16: a resnet cannot be exported to Core ML float: the Core ML export is not built for residual models yet", result.StdErr);
         Assert.False(Directory.Exists(dir.File("out")));
     }
 
@@ -126,10 +126,38 @@ public sealed class ResNetCliTests(ResNetRunFixture fixture, Xunit.Abstractions.
         Assert.Equal("resnet", card.GetProperty("model").GetProperty("arch").GetString());
     }
 
+    [Fact]
+    public void The_resnet_teacher_pruned_by_channel_groups_and_shrunk_stays_accurate_and_exports_to_verified_onnx()
+    {
+        // The fixture's resnet [16, 32] teacher as the student: half of stage 1's stream (its conv2 and projection
+        // shortcut together) and of its conv1 go; stage 0 is at the 16-channel minimum.
+        string teacher = Path.Combine(fixture.Store, "artifacts", fixture.Run.Id, "models", "teacher.ckpt");
+        using var dir = new TempDir();
+        string recipe = dir.File("prune.yaml");
+        File.WriteAllText(recipe, Recipe("{ arch: resnet, channels: [16, 32], blocks: [1, 1] }\n  checkpoint: " + teacher, """
+                epochs: 10
+                batch_size: 64
+                optimizer: { name: adam, lr: 0.003 }
+                loss:
+                  kd: { temperature: 3, alpha: 0.8 }
+                prune: { method: channel, sparsity: 0.5, ranking: layer, schedule: gradual, end_epoch: 6, update_every: 10, keep_first_last_dense: false, shrink: true }
+            """, "export: [{ target: onnx-fp32 }]\n").Replace("  train: { epochs: 6, batch_size: 64, optimizer: { name: adam, lr: 0.005 } }", "  checkpoint: " + teacher, StringComparison.Ordinal));
+        var result = CliProcess.Run(["train", recipe, "--store", dir.File("store"), "--json"], TimeSpan.FromMinutes(10));
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var run = new RunJsonView(result.StdOut);
+        double before = fixture.Run.Metric("teacher/test_acc"), after = run.Metric("student/test_acc");
+        output.WriteLine($"resnet [16, 32]: {run.Metric("student/params_before_shrink"):N0} -> {run.Metric("student/params"):N0} parameters, test accuracy {before:P2} -> {after:P2}");
+        Assert.Contains("shrunk the student from 19,706 to 9,978 parameters (channels [16, 16], inner widths [16, 16], hidden [])", result.StdErr);
+        Assert.Equal(9_978, run.Metric("student/params"));
+        // Measured: 98.89 % -> 98.61 %. (One-shot with 2 epochs of recovery left 82 %.)
+        Assert.True(after >= before - 0.015, $"pruned student {after:P2} against {before:P2} before");
+        Assert.Equal(1, run.Metric("export/onnx-fp32/verified"));
+        Assert.Equal(after, run.Metric("export/onnx-fp32/test_acc"), 3);
+    }
+
     [Theory]
-    [InlineData("prune", "    epochs: 2\n    prune: { sparsity: 0.5 }", 12, "stages[0].prune: the student is a resnet cannot be pruned")]
     [InlineData("export", "    epochs: 1", 12, "export[0].target: target coreml-fp16: a resnet cannot be exported to Core ML float")]
-    public void A_resnet_student_recipe_asking_for_pruning_or_core_ml_exits_2_at_its_line(string what, string stage, int line, string message)
+    public void A_resnet_student_recipe_asking_for_core_ml_exits_2_at_its_line(string what, string stage, int line, string message)
     {
         using var dir = new TempDir();
         string recipe = dir.File($"{what}.yaml");

@@ -10,8 +10,9 @@ public sealed record ArchitectureEntry(ModelArch Arch, string Name, string Doc, 
 {
     public IReadOnlyList<string> Aliases { get; init; } = [];
 
-    /// <summary>Its graph joins branches with residual adds, which the float and int8 paths to ONNX and TFLite handle so
-    /// far: pruning and the Core ML lowering refuse it (<see cref="Architectures.ResidualLimits"/>).</summary>
+    /// <summary>Its graph joins branches with residual adds: channel pruning prunes the channels an add joins together and
+    /// keeps at least <see cref="ResNetLimits.MinWidth"/> per group; the Core ML lowering refuses it
+    /// (<see cref="Architectures.ResidualLimits"/>).</summary>
     public bool Residual { get; init; }
 
     internal IZooArchitecture? Zoo { get; init; }
@@ -26,16 +27,16 @@ public static class Architectures
     [
         new(ModelArch.Mlp, "mlp", "fully connected layers", ModelFamilyKind.Classifier) { Zoo = new MlpArchitecture() },
         new(ModelArch.Cnn, "cnn", "conv blocks and a fully connected head", ModelFamilyKind.Classifier) { Zoo = new CnnArchitecture() },
-        new(ModelArch.Resnet, "resnet", "a conv stem, stages of basic residual blocks, global average pooling and a fully connected head (float and int8 ONNX and TFLite; no pruning or Core ML yet)",
+        new(ModelArch.Resnet, "resnet", "a conv stem, stages of basic residual blocks, global average pooling and a fully connected head (pruning, float and int8 ONNX and TFLite; no Core ML yet)",
             ModelFamilyKind.Classifier) { Zoo = new ResNetArchitecture(), Residual = true },
-        new(ModelArch.MobileNetV2, "mobilenet_v2", "a conv stem, stages of inverted residual blocks (1x1 expand, 3x3 depthwise, 1x1 linear projection, ReLU6), global average pooling and a fully connected head (float and int8 ONNX and TFLite; no pruning or Core ML yet)",
+        new(ModelArch.MobileNetV2, "mobilenet_v2", "a conv stem, stages of inverted residual blocks (1x1 expand, 3x3 depthwise, 1x1 linear projection, ReLU6), global average pooling and a fully connected head (pruning, float and int8 ONNX and TFLite; no Core ML yet)",
             ModelFamilyKind.Classifier) { Zoo = new MobileNetV2Architecture(), Residual = true },
         new(ModelArch.TransformerLm, "transformer-lm", "decoder-only transformer language model (data.format text)", ModelFamilyKind.LanguageModel),
     ]);
 
     /// <summary>What a residual architecture cannot do yet, for refusals: "a resnet {<paramref name="what"/>}: …".</summary>
     public static string ResidualLimits(ModelArch arch, string what) =>
-        $"a {NameOf(arch)} {what}: pruning and the Core ML export are not built for residual models yet; train it (with QAT or PTQ if you like) and export it to ONNX or TFLite (targets onnx-fp32, edge-fp16, x86-vnni, x86-avx2, arm-cortex-a)";
+        $"a {NameOf(arch)} {what}: the Core ML export is not built for residual models yet; export it to ONNX or TFLite (targets onnx-fp32, edge-fp16, x86-vnni, x86-avx2, arm-cortex-a)";
 
     /// <summary>The entry of an architecture (every member of <see cref="ModelArch"/> has one).</summary>
     public static ArchitectureEntry Of(ModelArch arch) => Registry.Entries.First(e => e.Arch == arch);

@@ -4,8 +4,7 @@ namespace Distill.Core.Models;
 /// else (training, quantisation, pruning, shrinking, the lowerings) reads the graph.</summary>
 /// <remarks>To add an architecture: one class implementing this interface (see <see cref="CnnArchitecture"/>), a
 /// member of <see cref="ModelArch"/> and its line in <see cref="Architectures"/>. Node kinds no existing architecture uses (e.g. <see cref="LayerKind.Add"/>)
-/// also need their step in each lowering (ZooGraphPlan and the ONNX lowerings, TfliteLowering), and channel
-/// pruning across a residual add needs ChannelGroups to follow nodes with several consumers.</remarks>
+/// also need their step in each lowering (ZooGraphPlan and the ONNX lowerings, TfliteLowering) and in ChannelGroups.</remarks>
 internal interface IZooArchitecture
 {
     /// <summary>The model in words for messages: "a cnn with channels [8, 16] hidden [32]".</summary>

@@ -27,7 +27,17 @@ internal sealed class MobileNetV2Architecture : IZooArchitecture
 {
     public string Describe(ModelSpec spec) =>
         $"a mobilenet_v2 with channels [{string.Join(", ", spec.Channels)}] blocks [{string.Join(", ", spec.Blocks)}] expansion {spec.Expansion} " +
-        $"width_multiplier {spec.WidthMultiplier.ToString(System.Globalization.CultureInfo.InvariantCulture)} hidden [{string.Join(", ", spec.Hidden)}]";
+        (spec.ExactWidths ? "(exact widths)" : $"width_multiplier {spec.WidthMultiplier.ToString(System.Globalization.CultureInfo.InvariantCulture)}") +
+        (spec.InnerWidths is { } inner ? $" inner widths [{string.Join(", ", inner)}]" : "") + $" hidden [{string.Join(", ", spec.Hidden)}]";
+
+    /// <summary>Stage s's width as built.</summary>
+    private static int StageWidth(ModelSpec spec, int stage) =>
+        spec.ExactWidths ? spec.Channels[stage] : MobileNetV2Widths.Scaled(spec.Channels[stage], spec.WidthMultiplier);
+
+    /// <summary>The expanded width of block b of stage s, whose input is <paramref name="input"/> wide: input × expansion
+    /// unless a shrink narrowed it; with expansion 1 the depthwise conv filters the input itself.</summary>
+    private static long InnerWidth(ModelSpec spec, int stage, int block, long input) =>
+        spec.Expansion == 1 ? input : spec.InnerWidths is { } inner ? inner[spec.Blocks.Take(stage).Sum() + block] : input * spec.Expansion;
 
     public void Validate(ModelSpec spec, long[] inputShape)
     {
@@ -36,7 +46,7 @@ internal sealed class MobileNetV2Architecture : IZooArchitecture
             throw new InvalidInputException($"mobilenet_v2 expansion must be at least 1, got {spec.Expansion}.");
         if (!(spec.WidthMultiplier > 0) || double.IsInfinity(spec.WidthMultiplier))
             throw new InvalidInputException($"mobilenet_v2 width_multiplier must be a positive number, got {spec.WidthMultiplier}.");
-        var widths = spec.Channels.Select(c => MobileNetV2Widths.Scaled(c, spec.WidthMultiplier)).ToArray();
+        var widths = spec.Channels.Select((_, s) => StageWidth(spec, s)).ToArray();
         if (widths.Any(w => w < ResNetLimits.MinWidth))
             throw new InvalidInputException($"mobilenet_v2 stages must be at least {ResNetLimits.MinWidth} channels wide after the width multiplier, got " +
                 $"[{string.Join(",", widths)}]: {ResNetLimits.MinWidthReason}.");
@@ -48,16 +58,16 @@ internal sealed class MobileNetV2Architecture : IZooArchitecture
         long perChannel = spec.BatchNorm ? 2 : 1; // a conv's bias without batch norm, or a batch norm's weight and bias
         checked
         {
-            long stem = spec.Channels.Length > 0 ? MobileNetV2Widths.Scaled(spec.Channels[0], spec.WidthMultiplier) : 1;
+            long stem = spec.Channels.Length > 0 ? StageWidth(spec, 0) : 1;
             long count = (channels * stem * 9) + (perChannel * stem);
             channels = stem;
             for (int s = 0; s < spec.Channels.Length; s++)
             {
-                long output = MobileNetV2Widths.Scaled(spec.Channels[s], spec.WidthMultiplier);
+                long output = StageWidth(spec, s);
                 int blocks = s < spec.Blocks.Length ? spec.Blocks[s] : 1;
                 for (int b = 0; b < blocks; b++)
                 {
-                    long hidden = channels * spec.Expansion;
+                    long hidden = InnerWidth(spec, s, b, channels);
                     if (spec.Expansion != 1)
                         count += (channels * hidden) + (perChannel * hidden);
                     count += (hidden * 9) + (perChannel * hidden);
@@ -74,19 +84,19 @@ internal sealed class MobileNetV2Architecture : IZooArchitecture
         Nnpack.Disable();
         long channels = builder.Shape[0], height = builder.Shape[1], width = builder.Shape[2];
         bool bn = spec.BatchNorm;
-        long stem = MobileNetV2Widths.Scaled(spec.Channels[0], spec.WidthMultiplier);
+        long stem = StageWidth(spec, 0);
         Conv(builder, "stem.conv", "stem.bn", LayerKind.Conv, nn.Conv2d(channels, stem, 3, padding: 1, bias: !bn), stem, bn, relu6: true, [stem, height, width]);
         channels = stem;
         for (int s = 0; s < spec.Channels.Length; s++)
         {
-            long output = MobileNetV2Widths.Scaled(spec.Channels[s], spec.WidthMultiplier);
+            long output = StageWidth(spec, s);
             for (int b = 0; b < spec.Blocks[s]; b++)
             {
                 cancel.ThrowIfCancellationRequested();
                 int stride = s > 0 && b == 0 ? 2 : 1;
                 string p = $"stage{s}_block{b}";
                 string blockInput = builder.Last;
-                long hidden = channels * spec.Expansion;
+                long hidden = InnerWidth(spec, s, b, channels);
                 if (spec.Expansion != 1)
                     Conv(builder, $"{p}.expand", $"{p}.expand_bn", LayerKind.Conv, nn.Conv2d(channels, hidden, 1, bias: !bn), hidden, bn, relu6: true, [hidden, height, width]);
                 long outHeight = ((height - 1) / stride) + 1, outWidth = ((width - 1) / stride) + 1;
@@ -106,9 +116,29 @@ internal sealed class MobileNetV2Architecture : IZooArchitecture
         ClassifierHead.Add(builder, spec.Hidden, numClasses, inputDropout: spec.Dropout, hiddenDropout: 0, featuresTap: ZooModel.FeaturesTap, hiddenTaps: false, cancel);
     }
 
-    /// <summary>Pruning refuses residual models before it prunes (<see cref="ArchitectureEntry.Residual"/>).</summary>
-    public ModelSpec WithWidths(ModelSpec spec, IReadOnlyDictionary<string, int> kept) =>
-        throw new InvalidInputException(Architectures.ResidualLimits(ModelArch.MobileNetV2, "cannot be shrunk"));
+    /// <summary>Stage s's width is its residual stream's, which every projection adding into it shares (block 0's is one;
+    /// in stage 0 the stem too); each block's expand layer keeps its own. The widths become exact: a multiplier would
+    /// round them again.</summary>
+    public ModelSpec WithWidths(ModelSpec spec, IReadOnlyDictionary<string, int> kept)
+    {
+        var widths = spec.Channels.Select((_, s) => kept.GetValueOrDefault($"stage{s}_block0.project", StageWidth(spec, s))).ToArray();
+        int[]? inner = null;
+        if (spec.Expansion != 1)
+        {
+            var list = new List<int>();
+            long input = StageWidth(spec, 0);
+            for (int s = 0; s < spec.Channels.Length; s++)
+            {
+                for (int b = 0; b < spec.Blocks[s]; b++)
+                {
+                    list.Add(kept.GetValueOrDefault($"stage{s}_block{b}.expand", checked((int)InnerWidth(spec, s, b, input))));
+                    input = StageWidth(spec, s);
+                }
+            }
+            inner = [.. list];
+        }
+        return spec with { Channels = widths, ExactWidths = true, InnerWidths = inner, Hidden = ClassifierHead.Widths(spec.Hidden, kept) };
+    }
 
     private static void Conv(GraphBuilder builder, string conv, string batchNorm, LayerKind kind, nn.Module<Tensor, Tensor> module, long output, bool bn, bool relu6, long[] shape)
     {

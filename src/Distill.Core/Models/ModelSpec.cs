@@ -24,6 +24,15 @@ public sealed record ModelSpec
     /// <summary>mobilenet_v2: every stage's width is channels[s] times this, rounded to a multiple of 8.</summary>
     public double WidthMultiplier { get; init; } = 1.0;
 
+    /// <summary>mobilenet_v2: <see cref="Channels"/> are the stage widths as built, the width multiplier and its rounding
+    /// already applied (as a channel-pruning shrink leaves them).</summary>
+    public bool ExactWidths { get; init; }
+
+    /// <summary>resnet, mobilenet_v2: the width of each block's inner layers (resnet conv1; mobilenet_v2 expand and
+    /// depthwise), in block order over all stages, as a channel-pruning shrink leaves them; null = the default (the
+    /// stage width; mobilenet_v2 the block's input width times <see cref="Expansion"/>).</summary>
+    public int[]? InnerWidths { get; init; }
+
     /// <summary>cnn: which blocks are depthwise-separable (depthwise 3x3 + pointwise 1x1); null = none.
     /// Same length as <see cref="Channels"/>. The first block on a 1-channel input may not be.</summary>
     public bool[]? Depthwise { get; init; }

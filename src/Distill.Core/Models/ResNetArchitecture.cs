@@ -29,7 +29,12 @@ internal sealed class ResNetArchitecture : IZooArchitecture
     private const string MinWidthReason = ResNetLimits.MinWidthReason;
 
     public string Describe(ModelSpec spec) =>
-        $"a resnet with channels [{string.Join(", ", spec.Channels)}] blocks [{string.Join(", ", spec.Blocks)}] hidden [{string.Join(", ", spec.Hidden)}]";
+        $"a resnet with channels [{string.Join(", ", spec.Channels)}] blocks [{string.Join(", ", spec.Blocks)}]" +
+        (spec.InnerWidths is { } inner ? $" inner widths [{string.Join(", ", inner)}]" : "") + $" hidden [{string.Join(", ", spec.Hidden)}]";
+
+    /// <summary>The width of block b of stage s's conv1: the stage width unless a shrink narrowed it.</summary>
+    private static int InnerWidth(ModelSpec spec, int stage, int block) =>
+        spec.InnerWidths is { } inner ? inner[spec.Blocks.Take(stage).Sum() + block] : spec.Channels[stage];
 
     public void Validate(ModelSpec spec, long[] inputShape)
     {
@@ -56,7 +61,8 @@ internal sealed class ResNetArchitecture : IZooArchitecture
                 for (int b = 0; b < blocks; b++)
                 {
                     bool stride = s > 0 && b == 0;
-                    count += (channels * output * 9) + (perChannel * output) + (output * output * 9) + (perChannel * output);
+                    long inner = InnerWidth(spec, s, b);
+                    count += (channels * inner * 9) + (perChannel * inner) + (inner * output * 9) + (perChannel * output);
                     if (stride || channels != output)
                         count += (channels * output) + (perChannel * output);
                     channels = output;
@@ -85,8 +91,9 @@ internal sealed class ResNetArchitecture : IZooArchitecture
                 string blockInput = builder.Last;
                 long outHeight = ((height - 1) / stride) + 1, outWidth = ((width - 1) / stride) + 1;
                 long[] shape = [output, outHeight, outWidth];
-                ConvBnRelu(builder, $"{p}.conv1", $"{p}.bn1", channels, output, stride, kernel: 3, bn, relu: true, shape);
-                ConvBnRelu(builder, $"{p}.conv2", $"{p}.bn2", output, output, stride: 1, kernel: 3, bn, relu: false, shape);
+                long inner = InnerWidth(spec, s, b);
+                ConvBnRelu(builder, $"{p}.conv1", $"{p}.bn1", channels, inner, stride, kernel: 3, bn, relu: true, [inner, outHeight, outWidth]);
+                ConvBnRelu(builder, $"{p}.conv2", $"{p}.bn2", inner, output, stride: 1, kernel: 3, bn, relu: false, shape);
                 string branch = builder.Last;
                 string shortcut = blockInput;
                 if (stride != 1 || channels != output)
@@ -108,9 +115,15 @@ internal sealed class ResNetArchitecture : IZooArchitecture
         ClassifierHead.Add(builder, spec.Hidden, numClasses, inputDropout: spec.Dropout, hiddenDropout: 0, featuresTap: ZooModel.FeaturesTap, hiddenTaps: false, cancel);
     }
 
-    /// <summary>Pruning refuses residual models before it prunes (<see cref="ArchitectureEntry.Residual"/>).</summary>
-    public ModelSpec WithWidths(ModelSpec spec, IReadOnlyDictionary<string, int> kept) =>
-        throw new InvalidInputException(Architectures.ResidualLimits(ModelArch.Resnet, "cannot be shrunk"));
+    /// <summary>Stage s's width is its residual stream's, which every layer adding into it shares (block 0's conv2 is one);
+    /// each block's conv1 keeps its own.</summary>
+    public ModelSpec WithWidths(ModelSpec spec, IReadOnlyDictionary<string, int> kept) => spec with
+    {
+        Channels = spec.Channels.Select((width, s) => kept.GetValueOrDefault($"stage{s}_block0.conv2", width)).ToArray(),
+        InnerWidths = spec.Blocks.SelectMany((blocks, s) => Enumerable.Range(0, blocks)
+            .Select(b => kept.GetValueOrDefault($"stage{s}_block{b}.conv1", InnerWidth(spec, s, b)))).ToArray(),
+        Hidden = ClassifierHead.Widths(spec.Hidden, kept),
+    };
 
     private static void ConvBnRelu(GraphBuilder builder, string conv, string batchNorm, long input, long output, int stride, int kernel, bool bn, bool relu, long[] shape)
     {

@@ -16,5 +16,9 @@ internal static class StageChecks
             throw new InvalidInputException($"{arch} blocks has {spec.Blocks.Length} entries but channels has {spec.Channels.Length}; give one per stage.");
         if (spec.Blocks.Any(b => b < 1))
             throw new InvalidInputException($"{arch} blocks must be at least 1 per stage, got [{string.Join(",", spec.Blocks)}].");
+        if (spec.InnerWidths is { } inner && inner.Length != spec.Blocks.Sum())
+            throw new InvalidInputException($"{arch} inner widths has {inner.Length} entries for {spec.Blocks.Sum()} blocks; give one per block.");
+        if (spec.InnerWidths is { } widths && widths.Any(w => w < ResNetLimits.MinWidth))
+            throw new InvalidInputException($"{arch} inner widths must be at least {ResNetLimits.MinWidth}, got [{string.Join(",", widths)}]: {ResNetLimits.MinWidthReason}.");
     }
 }

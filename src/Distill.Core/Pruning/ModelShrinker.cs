@@ -14,9 +14,14 @@ public static class ModelShrinker
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(masks);
-        StudentPruning.RequirePrunable(model);
-        var kept = PrunableLayers.Of(model).Where(l => l.HasPrunableChannels)
-            .ToDictionary(l => l.Name[..^".weight".Length], l => KeptUnits(model, masks, l.Name, l.Shape[0]));
+        // Every source of a group (the layers adding into one residual stream) keeps the same units.
+        var kept = new Dictionary<string, long[]>();
+        foreach (var group in ChannelGroups.Of(model))
+        {
+            var units = KeptUnits(model, masks, group);
+            foreach (var source in group.Sources)
+                kept[source[..^".weight".Length]] = units;
+        }
         var spec = ModelZoo.WithWidths(model.Spec, kept.ToDictionary(k => k.Key, k => k.Value.Length));
         var slicer = new Slicer(model.Graph, kept);
         var shrunk = ModelZoo.Build(spec, model.InputShape, model.NumClasses).to(ComputeDevice.Of(model));
@@ -49,12 +54,13 @@ public static class ModelShrinker
         model.named_parameters().Select(p => (p.name, (Tensor)p.parameter)).Concat(model.named_buffers());
 
     /// <summary>Indices of the units of a layer that are not wholly masked; at least one is kept.</summary>
-    private static long[] KeptUnits(ZooModel model, MaskSet masks, string layer, long units)
+    private static long[] KeptUnits(ZooModel model, MaskSet masks, ChannelGroup group)
     {
         using var scope = NewDisposeScope();
+        long units = model.Graph.Layer(group.Leader[..^".weight".Length]).Node.Weight.shape[0];
         // A unit survives if any member of its group still has a live entry for it.
         var alive = zeros(units, dtype: ScalarType.Bool, device: ComputeDevice.Of(model));
-        foreach (var member in ChannelGroups.Members(model, layer))
+        foreach (var member in group.Members)
         {
             if (masks.Get(member) is not { } mask)
                 return Enumerable.Range(0, (int)units).Select(i => (long)i).ToArray();
@@ -84,6 +90,8 @@ public static class ModelShrinker
                 {
                     LayerKind.Conv or LayerKind.Linear => kept.GetValueOrDefault(node.Name),
                     LayerKind.Flatten => Spread(input, graph.InputShapeOf(node)),
+                    // The inputs of an add are one channel group, so they keep the same channels.
+                    LayerKind.Add or LayerKind.GlobalAvgPool => input,
                     _ when node.Kind.IsChannelwise() => input,
                     _ => throw new InvalidOperationException($"the shrinker does not handle {node.Kind} node '{node.Name}'"),
                 };

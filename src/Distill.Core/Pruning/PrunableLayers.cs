@@ -11,8 +11,9 @@ public sealed record PrunableLayer(string Name, LayerKind Kind, long[] Shape)
     /// A depthwise conv sees one input channel per filter.</summary>
     public long InputSize => Shape[1];
 
-    /// <summary>Whether whole output channels of this layer can be pruned: a conv or linear layer whose outputs feed
-    /// later layers. Depthwise channels follow the layer before them; the model output's units are classes.</summary>
+    /// <summary>Whether whole output channels of this layer can be pruned: it leads a <see cref="ChannelGroup"/> (a conv or
+    /// linear layer whose outputs feed later layers; for a residual stream, the first layer that adds into it). Depthwise
+    /// channels follow the layer before them; the model output's units are classes.</summary>
     public bool HasPrunableChannels { get; init; }
 }
 
@@ -22,11 +23,11 @@ public static class PrunableLayers
     public static IReadOnlyList<PrunableLayer> Of(ZooModel model)
     {
         ArgumentNullException.ThrowIfNull(model);
-        var graph = model.Graph;
-        return graph.Layers
+        var leaders = ChannelGroups.Of(model).Select(g => g.Leader).ToHashSet();
+        return model.Graph.Layers
             .Select(l => new PrunableLayer($"{l.Name}.weight", l.Kind, l.Node.Weight.shape)
             {
-                HasPrunableChannels = l.Kind != LayerKind.Depthwise && l.Node != graph.Output,
+                HasPrunableChannels = leaders.Contains($"{l.Name}.weight"),
             })
             .ToList();
     }

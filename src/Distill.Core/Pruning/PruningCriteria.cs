@@ -58,11 +58,19 @@ public static class PruningCriteria
 
     /// <summary>L1 or L2 norm of each output channel (dimension 0) of a weight; channels an earlier mask
     /// removed entirely score −1.</summary>
-    public static double[] ChannelScores(Tensor weight, ChannelNorm norm, Tensor? oldMask)
+    public static double[] ChannelScores(Tensor weight, ChannelNorm norm, Tensor? oldMask) =>
+        ChannelScores([weight], norm, [oldMask]);
+
+    /// <summary>Scores of channels that several layers produce together (a residual stream): channel c's rows of all the
+    /// layers taken as one row, so its L1 norm is the sum of theirs and its L2 norm the root of their summed squares.
+    /// Channels removed entirely (in every layer) score −1.</summary>
+    public static double[] ChannelScores(IReadOnlyList<Tensor> weights, ChannelNorm norm, IReadOnlyList<Tensor?> oldMasks)
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        var rows = weight.detach().flatten(1);
+        var rows = cat(weights.Select(w => w.detach().flatten(1)).ToArray(), 1);
+        var oldMask = oldMasks.All(m => m is null) ? null
+            : cat(weights.Select((w, i) => oldMasks[i]?.flatten(1) ?? ones(w.shape[0], w.numel() / w.shape[0], device: w.device)).ToArray(), 1);
         var values = norm == ChannelNorm.L1 ? rows.abs().sum(1) : rows.Squared().sum(1).sqrt();
         if (oldMask is not null)
             values = where(Pruned(oldMask.flatten(1).sum(1)), Unscored(values), values);
@@ -70,9 +78,9 @@ public static class PruningCriteria
     }
 
     /// <summary>Which channels to keep when round(sparsity · channels) of all the given layers' channels
-    /// go, lowest score first, ranked together; every layer keeps at least one channel. Ties go to the
-    /// lower index.</summary>
-    public static bool[][] ChannelKeep(IReadOnlyList<double[]> scores, double sparsity)
+    /// go, lowest score first, ranked together; every layer keeps at least <paramref name="minimum"/>[layer] channels
+    /// (default one). Ties go to the lower index.</summary>
+    public static bool[][] ChannelKeep(IReadOnlyList<double[]> scores, double sparsity, int[]? minimum = null)
     {
         var keep = scores.Select(s => Enumerable.Repeat(true, s.Length).ToArray()).ToArray();
         var kept = scores.Select(s => s.Length).ToArray();
@@ -86,7 +94,7 @@ public static class PruningCriteria
         {
             if (pruned >= target)
                 break;
-            if (kept[layer] <= 1)
+            if (kept[layer] <= (minimum?[layer] ?? 1))
                 continue;
             keep[layer][channel] = false;
             kept[layer]--;

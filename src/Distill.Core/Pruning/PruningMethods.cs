@@ -84,12 +84,15 @@ public static class PruningMethods
     {
         foreach (var group in u.Groups)
         {
-            var names = group.Layers.Select(l => l.Layer.Name).ToList();
-            var scores = names.Select(n => PruningCriteria.ChannelScores(u.Weights[n], u.Options.Norm, u.Masks.Get(n))).ToList();
-            var keep = PruningCriteria.ChannelKeep(scores, group.Sparsity);
-            for (int i = 0; i < names.Count; i++)
+            var channelGroups = group.Layers.Select(l => ChannelGroups.Containing(u.Model, l.Layer.Name)
+                ?? throw new InvalidOperationException($"{l.Layer.Name} has no prunable output channels")).ToList();
+            var scores = channelGroups.Select(g => PruningCriteria.ChannelScores(
+                g.Sources.Select(n => u.Weights[n]).ToList(), u.Options.Norm, g.Sources.Select(u.Masks.Get).ToList())).ToList();
+            int floor = MinimumChannels(u.Model);
+            var keep = PruningCriteria.ChannelKeep(scores, group.Sparsity, scores.Select(s => Math.Min(floor, s.Length)).ToArray());
+            for (int i = 0; i < channelGroups.Count; i++)
             {
-                foreach (var member in ChannelGroups.Members(u.Model, names[i]))
+                foreach (var member in channelGroups[i].Members)
                 {
                     var mask = PruningCriteria.ChannelMask(keep[i], u.Weights[member].shape, u.Weights[member].device);
                     u.Masks.Set(member, u.Masks.Get(member) is { } old ? mask.mul(old) : mask);
@@ -97,4 +100,9 @@ public static class PruningMethods
             }
         }
     }
+
+    /// <summary>Channels every group keeps: 1, or for a residual model the narrowest width its convs train reliably at
+    /// (<see cref="ResNetLimits.MinWidth"/>), so a shrunk model passes its architecture's checks and does not diverge.</summary>
+    private static int MinimumChannels(ZooModel model) =>
+        Architectures.Of(model.Spec.Arch).Residual ? ResNetLimits.MinWidth : 1;
 }

@@ -33,18 +33,8 @@ public sealed class StudentPruning(ZooModel student) : IDisposable
         {
             if (stage.Prune is not { } prune)
                 continue;
-            RequirePrunable(student, prune.Where);
             LayerSelection.Select(student, prune, stage.Name);
         }
-    }
-
-    /// <summary>Throws <see cref="InvalidInputException"/> for a residual model (e.g. a resnet): pruning does not follow
-    /// channels through residual adds yet, so it refuses them instead of pruning or shrinking them wrongly.</summary>
-    public static void RequirePrunable(ZooModel model, string? where = null)
-    {
-        ArgumentNullException.ThrowIfNull(model);
-        if (Architectures.Of(model.Spec.Arch).Residual)
-            throw new InvalidInputException($"{(where is null ? "" : where + ": ")}{Architectures.ResidualLimits(model.Spec.Arch, "cannot be pruned")}.");
     }
 
     /// <summary>Starts from a model checkpoint: its weights, and its masks when it has them.</summary>

@@ -224,8 +224,10 @@ internal sealed class ClassifierFamily : IModelFamily
         {
             var (before, after) = _pruning.Shrink();
             run.Tracker.LogMetric("student/params", after, epoch);
-            run.Log.Information("Stage {Stage}: shrunk the student from {Before:N0} to {After:N0} parameters (channels [{Channels}], hidden [{Hidden}])",
-                phase.Name, before, after, string.Join(", ", _pruning.Student.Spec.Channels), string.Join(", ", _pruning.Student.Spec.Hidden));
+            var spec = _pruning.Student.Spec;
+            run.Log.Information("Stage {Stage}: shrunk the student from {Before:N0} to {After:N0} parameters (channels [{Channels}]{Inner}, hidden [{Hidden}])",
+                phase.Name, before, after, string.Join(", ", spec.Channels),
+                spec.InnerWidths is { } inner ? $", inner widths [{string.Join(", ", inner)}]" : "", string.Join(", ", spec.Hidden));
         }
     }
 

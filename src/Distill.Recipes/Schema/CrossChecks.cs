@@ -29,7 +29,6 @@ internal static class CrossChecks
             PruneChecks.Run(stages[i], $"stages[{i}]", errors);
         }
         QuantizeChecks.Run(stages, errors);
-        CheckResidualStudent(root.Map("student")?.Map("model"), stages, errors);
         CheckStageNames(teacher?.Map("train"), stages, errors);
 
         var trainStages = stages.Select((s, i) => (Stage: s, Path: $"stages[{i}]")).ToList();
@@ -97,23 +96,6 @@ internal static class CrossChecks
             {
                 errors.Add(list.At.Error(
                     $"{path}.{key}: has {list.Items.Count} entries but channels has {channels.Items.Count}; give one per conv block"));
-            }
-        }
-    }
-
-    /// <summary>A residual student (resnet, mobilenet_v2) cannot be pruned yet: a prune section is an error at its key
-    /// (the export targets are checked in <see cref="ExportChecks"/>).</summary>
-    private static void CheckResidualStudent(MapValue? model, IReadOnlyList<MapValue> stages, List<RecipeError> errors)
-    {
-        if (model?.Str("arch") is not { } name || Architectures.Registry.Find(name) is not { Residual: true } arch)
-        {
-            return;
-        }
-        for (int i = 0; i < stages.Count; i++)
-        {
-            if (stages[i].Find("prune") is { } entry)
-            {
-                errors.Add(entry.KeyAt.Error($"stages[{i}].prune: the student is {Architectures.ResidualLimits(arch.Arch, "cannot be pruned")}"));
             }
         }
     }

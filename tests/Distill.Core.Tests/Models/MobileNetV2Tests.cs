@@ -137,14 +137,35 @@ public class MobileNetV2Tests(DigitsMobileNetFixture trained, ITestOutputHelper 
         ResidualTflite.CheckInt8(trained.Model, trained.Digits, adds: 2, output);
 
     [Fact]
-    public void PruningAndCoreMlRefuseTheMobilenetByName()
+    public void ChannelGroupsJoinTheProjectionsOfAStageAndPairEachExpandWithItsDepthwise()
+    {
+        var groups = ChannelGroups.Of(trained.Model);
+        Assert.Equal(new[]
+        {
+            "stem.conv.weight + stage0_block0.project.weight",
+            "stage0_block0.expand.weight",
+            "stage1_block0.expand.weight",
+            "stage1_block0.project.weight + stage1_block1.project.weight",
+            "stage1_block1.expand.weight",
+        }, groups.Select(g => string.Join(" + ", g.Sources)));
+        Assert.Equal(["stage0_block0.expand.weight", "stage0_block0.expand_bn.weight", "stage0_block0.expand_bn.bias",
+            "stage0_block0.depthwise.weight", "stage0_block0.depthwise_bn.weight", "stage0_block0.depthwise_bn.bias"], groups[1].Members);
+    }
+
+    [Fact]
+    public void ChannelPruningShrinksTheMobilenetToTheSameOutputs()
+    {
+        var spec = ResidualPruning.PruneAndShrink(trained.Model, trained.Digits, output);
+        // Stage widths 16 and 24 keep the 16-channel minimum; the expanded widths (16, 16 and 24 wide inputs, six times) 96, 96, 144 lose half.
+        Assert.Equal([16, 16], spec.Channels);
+        Assert.True(spec.ExactWidths);
+        Assert.Equal([48, 48, 72], spec.InnerWidths!);
+    }
+
+    [Fact]
+    public void CoreMlRefusesTheMobilenetByName()
     {
         var model = trained.Model;
-        string Limits(string what) => $"a mobilenet_v2 {what}: pruning and the Core ML export are not built for residual models yet";
-
-        Assert.StartsWith(Limits("cannot be pruned"),
-            Assert.Throws<InvalidInputException>(() => ModelShrinker.Shrink(model, new MaskSet())).Message);
-
         using var folder = new ExportFolder();
         Assert.Contains("relu6",
             Assert.Throws<InvalidInputException>(() => new CoreMlExporter().Export(model, null, new ExportOptions(), folder.File("m.mlmodel"))).Message);

@@ -153,16 +153,36 @@ public class ResNetTests(DigitsResNetFixture trained, ITestOutputHelper output) 
         ResidualTflite.CheckInt8(trained.Model, trained.Digits, adds: 3, output);
 
     [Fact]
-    public void PruningAndCoreMlRefuseTheResnetByName()
+    public void ChannelGroupsJoinTheLayersThatAddIntoAStream()
+    {
+        var groups = ChannelGroups.Of(trained.Model).Select(g => string.Join(" + ", g.Sources)).ToList();
+        Assert.Equal(new[]
+        {
+            "stem.conv.weight + stage0_block0.conv2.weight + stage0_block1.conv2.weight",
+            "stage0_block0.conv1.weight",
+            "stage0_block1.conv1.weight",
+            "stage1_block0.conv1.weight",
+            "stage1_block0.conv2.weight + stage1_block0.shortcut.weight",
+        }, groups);
+        var stream = ChannelGroups.Of(trained.Model)[^1].Members;
+        Assert.Equal(["stage1_block0.conv2.weight", "stage1_block0.bn2.weight", "stage1_block0.bn2.bias",
+            "stage1_block0.shortcut.weight", "stage1_block0.shortcut_bn.weight", "stage1_block0.shortcut_bn.bias"], stream);
+    }
+
+    [Fact]
+    public void ChannelPruningShrinksTheResnetToTheSameOutputs()
+    {
+        var spec = ResidualPruning.PruneAndShrink(trained.Model, trained.Digits, output);
+        // Stage 0 and its conv1s are at the 16-channel minimum already; stage 1 (shortcut and conv2 together) and its
+        // conv1 lose half of 32.
+        Assert.Equal([16, 16], spec.Channels);
+        Assert.Equal([16, 16, 16], spec.InnerWidths!);
+    }
+
+    [Fact]
+    public void CoreMlRefusesTheResnetByName()
     {
         var model = trained.Model;
-        string Limits(string what) => $"a resnet {what}: pruning and the Core ML export are not built for residual models yet";
-
-        Assert.StartsWith(Limits("cannot be pruned"),
-            Assert.Throws<InvalidInputException>(() => ModelShrinker.Shrink(model, new MaskSet())).Message);
-        Assert.StartsWith("recipe.yaml:9:5: " + Limits("cannot be pruned"),
-            Assert.Throws<InvalidInputException>(() => StudentPruning.RequirePrunable(model, "recipe.yaml:9:5")).Message);
-
         using var folder = new ExportFolder();
         Assert.Contains("stage0_block0.add",
             Assert.Throws<InvalidInputException>(() => new CoreMlExporter().Export(model, null, new ExportOptions(), folder.File("m.mlmodel"))).Message);
