@@ -257,7 +257,7 @@ public sealed class ExportTests(ExportedRunFixture fixture) : IClassFixture<Expo
         var result = CliProcess.Run("targets", "list", "--json");
         Assert.True(result.ExitCode == 0, result.ToString());
         var entries = JsonDocument.Parse(result.StdOut).RootElement.EnumerateArray().ToList();
-        Assert.Equal(["arm-cortex-a", "coreml-fp16", "coreml-int8", "edge-fp16", "npu-u8", "onnx-fp32-kv", "onnx-fp32", "onnx-int4-g16", "onnx-int4", "tensorrt", "x86-avx2", "x86-vnni"],
+        Assert.Equal(["arm-cortex-a", "coreml-fp16", "coreml-int8", "edge-fp16", "npu-u8", "onnx-fp32-kv", "onnx-fp32", "onnx-int4-auto", "onnx-int4-g16", "onnx-int4", "tensorrt", "x86-avx2", "x86-vnni"],
             entries.Select(e => e.GetProperty("name").GetString()!).ToArray());
         Assert.All(entries, e => Assert.Equal("current directory", e.GetProperty("origin").GetString()));
         Assert.Equal("entropy", entries.Single(e => e.GetProperty("name").GetString() == "tensorrt").GetProperty("calibration").GetString());
@@ -284,7 +284,7 @@ public sealed class ExportTests(ExportedRunFixture fixture) : IClassFixture<Expo
         var unknown = CliProcess.Run("export", fixture.Run.Id, "--target", "x86-vnnni", "--store", store);
         Assert.Equal(2, unknown.ExitCode);
         Assert.Contains("unknown target 'x86-vnnni'", unknown.StdErr);
-        Assert.Contains("known targets: arm-cortex-a, coreml-fp16, coreml-int8, edge-fp16, npu-u8, onnx-fp32-kv, onnx-fp32, onnx-int4-g16, onnx-int4, tensorrt, x86-avx2, x86-vnni", unknown.StdErr);
+        Assert.Contains("known targets: arm-cortex-a, coreml-fp16, coreml-int8, edge-fp16, npu-u8, onnx-fp32-kv, onnx-fp32, onnx-int4-auto, onnx-int4-g16, onnx-int4, tensorrt, x86-avx2, x86-vnni", unknown.StdErr);
 
         string badProfile = Path.Combine(dir.Path, "bad.yaml");
         File.WriteAllText(badProfile, "name: bad\nformat: onnx\nprecision: int8\nactivations: { signed: yes }\n");

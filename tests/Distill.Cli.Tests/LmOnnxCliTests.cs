@@ -116,6 +116,36 @@ public sealed class LmOnnxCliTests(LmTinyRun tiny) : IClassFixture<LmTinyRun>
         Assert.False(Directory.Exists(dir.File("g64")));
     }
 
+    /// <summary>onnx-int4-auto: the layers whose int4 groups cost the most go back to fp32 until the rise in validation
+    /// bits per byte over float is within the profile's max_drop, measured in TorchSharp at export; the file holds
+    /// MatMulNBits for the rest, and its bits per byte in ONNX Runtime agree.</summary>
+    [Fact]
+    public void Teacher_exports_to_int4_with_the_most_sensitive_layers_chosen_float_to_meet_max_drop()
+    {
+        using var dir = new TempDir();
+        string teacher = tiny.Artifact("models/teacher.ckpt");
+        var fp32 = Json(CliProcess.Run("export", teacher, "--target", "onnx-fp32", "--data", "configs/text/lm-tiny.yaml", "--out", dir.File("fp32"), "--json"));
+        string profile = dir.File("auto.yaml");
+        File.WriteAllText(profile, "name: int4-auto\nformat: onnx\nprecision: int4\nint4: { group_size: 16, method: rtn, auto: { max_drop: 0.004 } }\n");
+        var auto = Json(CliProcess.Run("export", teacher, "--target", profile, "--data", "configs/text/lm-tiny.yaml", "--out", dir.File("auto"), "--json"));
+        Assert.True(auto.GetProperty("verification").GetProperty("passed").GetBoolean(), auto.ToString());
+
+        var card = JsonDocument.Parse(File.ReadAllText(dir.File("auto/model_card.json"))).RootElement.GetProperty("quantization").GetProperty("auto");
+        Assert.True(card.GetProperty("met").GetBoolean(), card.ToString());
+        var floats = card.GetProperty("float_layers").EnumerateArray().Select(l => l.GetString()!).ToList();
+        var order = card.GetProperty("sensitivity").EnumerateArray().Select(s => s.GetProperty("layer").GetString()!).ToList();
+        Assert.Equal(8, order.Count);
+        Assert.Equal(order.Take(floats.Count), floats);
+        Assert.Equal(floats.Count + 1, card.GetProperty("steps").GetArrayLength());
+        double chosen = card.GetProperty("val_bits_per_byte").GetDouble(), inFloat = card.GetProperty("float_val_bits_per_byte").GetDouble();
+        Assert.True(chosen - inFloat <= 0.004, card.ToString());
+        string bytes = System.Text.Encoding.Latin1.GetString(File.ReadAllBytes(dir.File("auto/model.onnx")));
+        Assert.Equal(8 - floats.Count, System.Text.RegularExpressions.Regex.Count(bytes, "\u0022\u000bMatMulNBits"));
+        // The same validation text in ONNX Runtime: the file's rise over the fp32 file is the measured one, to float rounding.
+        double fileRise = auto.GetProperty("val_bpb").GetDouble() - fp32.GetProperty("val_bpb").GetDouble();
+        Assert.True(Math.Abs(fileRise - (chosen - inFloat)) <= 0.002, $"file rise {fileRise}, measured {chosen - inFloat}");
+    }
+
     [Fact]
     public void Onnx_generation_refuses_a_prompt_longer_than_the_context_and_lm_export_refuses_tflite()
     {

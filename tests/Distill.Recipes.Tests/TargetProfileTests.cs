@@ -142,6 +142,16 @@ public class TargetProfileTests
         },
         new TargetProfile
         {
+            Name = "onnx-int4-auto",
+            Description = "As onnx-int4-g16, with the block linears whose 4-bit groups cost the most left in fp32 until the validation bits per byte are within 0.01 of the float model's (measured at export)",
+            Format = ExportBackends.Get("onnx"),
+            Precision = ExportPrecision.Int4,
+            Opset = 17,
+            Int4 = new LmInt4Weights(GroupSize: 16, Symmetric: true, Method: Int4Method.Gptq, AccuracyLevel: 0, CalibrationWindows: 64, Auto: new LmInt4Auto(MaxDrop: 0.01)),
+            Source = Shipped("onnx-int4-auto"),
+        },
+        new TargetProfile
+        {
             Name = "onnx-int4-g16",
             Description = "As onnx-int4 with groups of 16 inputs, for models whose layer widths are not multiples of 32 (d_model 112 of lm-kd.yaml's student)",
             Format = ExportBackends.Get("onnx"),
@@ -211,7 +221,7 @@ public class TargetProfileTests
     public void Every_shipped_profile_is_listed_and_named_as_its_file()
     {
         var entries = TargetCatalog.List();
-        string[] expected = ["arm-cortex-a", "coreml-fp16", "coreml-int8", "edge-fp16", "npu-u8", "onnx-fp32", "onnx-fp32-kv", "onnx-int4", "onnx-int4-g16", "tensorrt", "x86-avx2", "x86-vnni"];
+        string[] expected = ["arm-cortex-a", "coreml-fp16", "coreml-int8", "edge-fp16", "npu-u8", "onnx-fp32", "onnx-fp32-kv", "onnx-int4", "onnx-int4-auto", "onnx-int4-g16", "tensorrt", "x86-avx2", "x86-vnni"];
         Assert.Equal(expected, entries.Select(e => e.Name).Order(StringComparer.Ordinal).ToArray());
         Assert.All(entries, e => Assert.Equal(e.Name, e.Profile!.Name));
     }
@@ -307,6 +317,24 @@ public class TargetProfileTests
     }
 
     [Fact]
+    public void Int4_auto_reads_one_target_and_refuses_none_or_both_at_its_line()
+    {
+        var drop = TargetProfileLoader.Parse("name: a\nformat: onnx\nprecision: int4\nint4:\n  group_size: 16\n  auto: { max_drop: 0.01 }\n", "a.yaml");
+        Assert.Equal(new LmInt4Auto(MaxDrop: 0.01), drop.Int4.Auto);
+        var budget = TargetProfileLoader.Parse("name: a\nformat: onnx\nprecision: int4\nint4:\n  auto: { size_budget_bytes: 500000 }\n", "a.yaml");
+        Assert.Equal(new LmInt4Auto(SizeBudgetBytes: 500_000), budget.Int4.Auto);
+        Assert.Null(TargetProfileLoader.Parse("name: d\nformat: onnx\nprecision: int4\n", "d.yaml").Int4.Auto);
+
+        foreach (string auto in new[] { "{ max_drop: 0.01, size_budget_bytes: 10 }", "{}" })
+        {
+            var e = Assert.Throws<InvalidInputException>(() => TargetProfileLoader.Parse($"name: a\nformat: onnx\nprecision: int4\nint4:\n  auto: {auto}\n", "a.yaml"));
+            Assert.Equal("a.yaml:5:9: int4.auto: give exactly one of max_drop (bits per byte) and size_budget_bytes", e.Message);
+        }
+        var negative = Assert.Throws<InvalidInputException>(() => TargetProfileLoader.Parse("name: a\nformat: onnx\nprecision: int4\nint4:\n  auto: { max_drop: -1 }\n", "a.yaml"));
+        Assert.StartsWith("a.yaml:5:21: int4.auto.max_drop: must be", negative.Message);
+    }
+
+    [Fact]
     public void Core_ML_profiles_refuse_activation_calibration_and_other_widths()
     {
         var e = Assert.Throws<InvalidInputException>(() => TargetProfileLoader.Parse("""
@@ -389,7 +417,7 @@ public class TargetProfileTests
     {
         var e = Assert.Throws<InvalidInputException>(() => TargetCatalog.Resolve("x86-vnnni"));
         Assert.StartsWith("unknown target 'x86-vnnni'", e.Message);
-        Assert.Contains("known targets: arm-cortex-a, coreml-fp16, coreml-int8, edge-fp16, npu-u8, onnx-fp32-kv, onnx-fp32, onnx-int4-g16, onnx-int4, tensorrt, x86-avx2, x86-vnni", e.Message);
+        Assert.Contains("known targets: arm-cortex-a, coreml-fp16, coreml-int8, edge-fp16, npu-u8, onnx-fp32-kv, onnx-fp32, onnx-int4-auto, onnx-int4-g16, onnx-int4, tensorrt, x86-avx2, x86-vnni", e.Message);
     }
 
     [Fact]

@@ -30,13 +30,14 @@ internal sealed class LanguageModelCommands : IFamilyCommands
         var (model, tokenizer, _) = LmCheckpoint.Load(subject.Checkpoint);
         try
         {
-            bool calibrate = subject.Profile.Precision == ExportPrecision.Int4 && subject.Profile.Int4.Method == Int4Method.Gptq;
+            bool calibrate = subject.Profile.Precision == ExportPrecision.Int4 && (subject.Profile.Int4.Method == Int4Method.Gptq || subject.Profile.Int4.Auto is not null);
             var (windows, _, training) = Windows(subject.DataPath, model.Options.Context, tokenizer, subject.RecipeFolder, calibrate);
             var export = new LanguageModelExport(new LmExportRequest(model, tokenizer, subject.Profile, windows, subject.Output, subject.Source)
             {
                 Threads = parse.GetValue(GlobalOptions.Threads) ?? 1,
                 Calibration = training,
                 CalibrationSource = $"the training split of {Path.GetFileName(subject.DataPath)}",
+                Log = Distill.Cli.Output.CliLogging.Create(parse.GetValue(GlobalOptions.Verbose)),
             });
             return new LoadedExport(export, model, windows, training);
         }

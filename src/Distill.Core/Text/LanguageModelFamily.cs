@@ -175,6 +175,7 @@ internal sealed class LanguageModelFamily : IModelFamily
             {
                 Threads = torch.get_num_threads(),
                 Calibration = _data.Train,
+                Log = run.Log,
             });
             var report = ExportRecorder.ExportInto(run.Tracker, export);
             run.Log.Information("Export {Target}: {Size:N0} bytes, {Summary}", profile.Name, report.SizeBytes, report.Summary());

@@ -11,14 +11,16 @@ public enum Int4Method { Rtn, Gptq }
 /// inputs (a power of two, 16..256, dividing every layer's input size), symmetric (zero point 8) or with a zero point
 /// per group, by round-to-nearest or GPTQ calibrated on <paramref name="CalibrationWindows"/> windows of training text.
 /// <paramref name="AccuracyLevel"/> is ONNX Runtime's MatMulNBits accuracy_level (0: float activations; 4: the
-/// activations are quantised to int8 per group and the sums are integer). The tied head stays fp32.</summary>
+/// activations are quantised to int8 per group and the sums are integer). The tied head stays fp32. With
+/// <paramref name="Auto"/>, <see cref="LmMixedPrecision"/> chooses which layers stay float.</summary>
 public sealed record LmInt4Weights(
     int GroupSize = 32,
     bool Symmetric = true,
     Int4Method Method = Int4Method.Gptq,
     int AccuracyLevel = 0,
     int CalibrationWindows = 64,
-    double Damp = 0.01)
+    double Damp = 0.01,
+    LmInt4Auto? Auto = null)
 {
     public static IReadOnlyList<int> GroupSizes { get; } = [16, 32, 64, 128, 256];
 
@@ -53,14 +55,15 @@ public static class LmInt4Quantizer
 
     /// <param name="calibration">Token windows for GPTQ (the first <see cref="LmInt4Weights.CalibrationWindows"/> spread
     /// over them); not read by round-to-nearest.</param>
+    /// <param name="keepFloat">Layers left out (they stay float; GPTQ's later layers see their float outputs).</param>
     public static Dictionary<string, GroupQuantizedMatrix> Quantize(TransformerLm model, LmInt4Weights options, TokenWindows? calibration,
-        CancellationToken cancel = default)
+        IReadOnlySet<string>? keepFloat = null, CancellationToken cancel = default)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(options);
         if (options.GroupProblem(model) is { } problem)
             throw new InvalidInputException(problem);
-        var layers = Layers(model);
+        var layers = Layers(model).Where(l => keepFloat?.Contains(l.Name) != true).ToList();
         var result = new Dictionary<string, GroupQuantizedMatrix>();
         if (options.Method == Int4Method.Rtn)
         {

@@ -48,7 +48,7 @@ public static class TargetProfileLoader
         var values = new Validator(new NodeLocator(path), Path.GetDirectoryName(Path.GetFullPath(path)) ?? ".", errors)
             .Validate(root, TargetSchema.Root, "") as MapValue;
         if (values is not null)
-            CrossCheck(values, [.. root.Children.Keys.OfType<YamlScalarNode>().Select(k => k.Value ?? "")], errors);
+            CrossCheck(values, root, [.. root.Children.Keys.OfType<YamlScalarNode>().Select(k => k.Value ?? "")], errors);
         if (errors.Count > 0 || values is null)
             throw new InvalidInputException(string.Join(Environment.NewLine, errors.OrderBy(e => e.Line).ThenBy(e => e.Column)));
         var profile = Bind(values, path);
@@ -65,7 +65,7 @@ public static class TargetProfileLoader
 
     /// <summary>The rules that involve two keys, for the keys the file writes (<paramref name="written"/>); each
     /// error sits at the value it concerns.</summary>
-    private static void CrossCheck(MapValue values, HashSet<string> written, List<RecipeError> errors)
+    private static void CrossCheck(MapValue values, YamlMappingNode root, HashSet<string> written, List<RecipeError> errors)
     {
         void Check(string key, bool wrong, string problem)
         {
@@ -75,6 +75,8 @@ public static class TargetProfileLoader
 
         if (values.Str("name") is { } name)
             Check("name", !PlainName.IsValid(name), $"'{PrintableText.Escape(name)}' must be {PlainName.Rule}: it names the export folder exports/<name>/");
+        if (values.Map("int4")?.Map("auto") is { } auto && AutoTargets(root) != 1)
+            errors.Add(auto.At.Error("int4.auto: give exactly one of max_drop (bits per byte) and size_budget_bytes"));
         if (values.Map("weights") is { } w && w.Raw("reduce_range") is true && w.Raw("bits") is long and not 8)
             errors.Add(w.Get("reduce_range")!.At.Error("weights.reduce_range: reduce_range means 7-bit weights; leave bits at 8"));
         string? precision = values.Str("precision");
@@ -97,6 +99,13 @@ public static class TargetProfileLoader
         Check("calibration", backend.Int8WeightsOnly,
             $"{backend.Title} int8 files quantise weights only and need no calibration; the key applies to {ExportBackends.Titles(b => !b.Int8WeightsOnly)} int8 files");
     }
+
+    /// <summary>How many of int4.auto's targets the file writes, valid or not (an invalid value is reported at itself).</summary>
+    private static int AutoTargets(YamlMappingNode root) =>
+        root.Children.TryGetValue(new YamlScalarNode("int4"), out var int4) && int4 is YamlMappingNode i4
+            && i4.Children.TryGetValue(new YamlScalarNode("auto"), out var auto) && auto is YamlMappingNode a
+            ? a.Children.Keys.OfType<YamlScalarNode>().Count(k => k.Value is "max_drop" or "size_budget_bytes")
+            : 0;
 
     /// <summary>The profile that validated, cross-checked values describe; absent keys have the record's defaults.</summary>
     private static TargetProfile Bind(MapValue values, string path)
@@ -125,7 +134,12 @@ public static class TargetProfileLoader
                 Enum.GetValues<Int4Method>().First(m => LmInt4Weights.MethodName(m) == (string)i4.Raw("method")!),
                 Int(i4, "accuracy_level"),
                 Int(i4, "calibration_windows"),
-                (double)i4.Raw("damp")!)
+                (double)i4.Raw("damp")!,
+                i4.Map("auto") is { } auto
+                    ? new LmInt4Auto(
+                        auto.Raw("max_drop") is { } drop ? Convert.ToDouble(drop, System.Globalization.CultureInfo.InvariantCulture) : null,
+                        auto.Raw("size_budget_bytes") is { } budget ? (long)budget : null)
+                    : null)
             : defaults.Int4;
         return defaults with
         {

@@ -92,6 +92,19 @@ internal static class TargetSchema
                         new() { Key = "accuracy_level", Schema = Int(0, 4), Default = (long)Int4.AccuracyLevel, Doc = "MatMulNBits accuracy_level: 0 float activations; 4 int8 activations per group with integer sums (faster)" },
                         new() { Key = "calibration_windows", Schema = Int(1, 100_000), Default = (long)Int4.CalibrationWindows, Doc = "GPTQ: training windows the layer Hessians are taken from" },
                         new() { Key = "damp", Schema = new ScalarSchema { Kind = ScalarKind.Number, Min = 1e-6, Max = 1 }, Default = Int4.Damp, Doc = "GPTQ: added to the Hessian's diagonal, as a fraction of its mean" },
+                        new()
+                        {
+                            Key = "auto",
+                            Schema = new MapSchema
+                            {
+                                Fields =
+                                [
+                                    new() { Key = "max_drop", Schema = new ScalarSchema { Kind = ScalarKind.Number, Min = 0, Max = 100 }, Doc = "Largest rise in validation bits per byte over the float model: layers go back to float, most sensitive first, until it holds (measured)" },
+                                    new() { Key = "size_budget_bytes", Schema = Int(1, long.MaxValue), Doc = "Largest weight size of the file in bytes: layers go back to float, most sensitive first, while the weights fit" },
+                                ],
+                            },
+                            Doc = "Choose which linear layers stay float (exactly one of max_drop, size_budget_bytes); the card's quantization.auto lists the choice and every measured step",
+                        },
                     ],
                 },
                 Doc = "int4 (language models, ONNX): 4-bit group-wise weights written as ONNX Runtime's MatMulNBits",

@@ -27,6 +27,8 @@ public sealed record LmExportRequest(
     public TokenWindows? Calibration { get; init; }
     /// <summary>What <see cref="Calibration"/> is, for the model card ("the training split").</summary>
     public string CalibrationSource { get; init; } = "the training split";
+    /// <summary>Where a warning goes (an int4.auto target not met).</summary>
+    public Serilog.ILogger? Log { get; init; }
 }
 
 /// <param name="Validation">Cross-entropy and bits per byte of the file on the validation windows, in its runtime.</param>
@@ -119,6 +121,7 @@ public sealed class LanguageModelExport(LmExportRequest request) : IFamilyExport
     private LmInt8Weights? _int8;
     private LmInt4Weights? _int4Settings;
     private LmInt4Export? _int4;
+    private LmMixedPrecisionChoice? _auto;
     private LmExportReport? _report;
 
     public TargetProfile Profile => request.Profile;
@@ -166,11 +169,47 @@ public sealed class LanguageModelExport(LmExportRequest request) : IFamilyExport
     {
         if (_int4Settings is not { } int4)
             return;
-        var layers = LmInt4Quantizer.Quantize(request.Model, int4, request.Calibration ?? request.Validation);
-        _int4 = new LmInt4Export(layers, int4.AccuracyLevel);
+        var calibration = request.Calibration ?? request.Validation;
+        if (int4.Auto is { } target)
+        {
+            var (choice, chosen) = LmMixedPrecision.Choose(request.Model, int4, target, request.Tokenizer, request.Validation, calibration);
+            _auto = choice;
+            _int4 = new LmInt4Export(chosen, int4.AccuracyLevel);
+            if (!choice.Met)
+                request.Log?.Warning("target {Target}: int4.auto {Auto} NOT met; kept the best configuration found ({Float} float layers, {Bpb:F4} bits per byte against {FloatBpb:F4} in float)",
+                    Profile.Name, target.Describe(), choice.Chosen.FloatLayers.Count, choice.Chosen.BitsPerByte, choice.FloatBitsPerByte);
+            return;
+        }
+        _int4 = new LmInt4Export(LmInt4Quantizer.Quantize(request.Model, int4, calibration), int4.AccuracyLevel);
     }
 
-    public JsonObject StaticCard() => StaticCard(request.Model, request.Tokenizer, Profile, _int8, request.Source, CalibrationText());
+    public JsonObject StaticCard()
+    {
+        var card = StaticCard(request.Model, request.Tokenizer, Profile, _int8, request.Source, CalibrationText());
+        if (_auto is { } auto && card["quantization"] is JsonObject quantization)
+            quantization["auto"] = AutoCard(auto);
+        return card;
+    }
+
+    /// <summary>The automatic choice in the card: the target, whether it was met, the float layers, the sensitivity
+    /// order and every measured step.</summary>
+    private static JsonObject AutoCard(LmMixedPrecisionChoice auto) => new()
+    {
+        ["target"] = auto.Target.Describe(),
+        ["met"] = auto.Met,
+        ["float_layers"] = new JsonArray([.. auto.Chosen.FloatLayers.Select(l => JsonValue.Create(l))]),
+        ["float_val_bits_per_byte"] = auto.FloatBitsPerByte,
+        ["val_bits_per_byte"] = auto.Chosen.BitsPerByte,
+        ["weight_bytes"] = auto.Chosen.WeightBytes,
+        ["sensitivity"] = new JsonArray([.. auto.Sensitivity.Select(s => new JsonObject { ["layer"] = s.Layer, ["int4_alone_bpb_rise"] = s.Delta })]),
+        ["steps"] = new JsonArray([.. auto.Steps.Select(s => new JsonObject
+        {
+            ["float_layers"] = s.FloatLayers.Count,
+            ["val_bits_per_byte"] = s.BitsPerByte,
+            ["weight_bytes"] = s.WeightBytes,
+        })]),
+        ["method"] = "each linear layer alone in int4 (round to nearest) ranks the layers; with max_drop all int4 first, then the most sensitive layer back to float while the measured rise over float exceeds it; with size_budget_bytes layers back to float in that order while the weights fit",
+    };
 
     private string CalibrationText()
     {

@@ -129,6 +129,8 @@ public sealed record TargetProfile
                 throw new InvalidInputException($"{where}: int4.group_size: {Int4.GroupSize} is not one of {string.Join(", ", LmInt4Weights.GroupSizes)}");
             if (Int4.AccuracyLevel is < 0 or > 4 || Int4.CalibrationWindows < 1 || !(Int4.Damp > 0))
                 throw new InvalidInputException($"{where}: int4: accuracy_level is 0..4, calibration_windows at least 1 and damp above 0");
+            if (Int4.Auto is { } auto && ((auto.MaxDrop is null) == (auto.SizeBudgetBytes is null) || auto.MaxDrop < 0 || auto.SizeBudgetBytes < 1))
+                throw new InvalidInputException($"{where}: int4.auto: give exactly one of max_drop (bits per byte, at least 0) and size_budget_bytes (at least 1)");
         }
         else if (!Format.Precisions.Contains(Precision))
         {
