@@ -36,7 +36,8 @@ public static class LayerSelection
             var usable = matches.Where(candidates.Contains).ToList();
             if (usable.Count == 0)
                 throw Bad(pattern.Where, $"layers pattern '{pattern.Glob}' matches only {string.Join(", ", matches.Select(l => l.Name))}, " +
-                    $"which {MethodName(options.Method)} pruning cannot prune (channel pruning acts on block convs and hidden head layers)");
+                    $"which {MethodName(options.Method)} pruning cannot prune (channel pruning acts on block convs and hidden head layers; " +
+                    "in a residual model on the first layer of each group of channels an add joins)");
             chosen.UnionWith(usable.Select(l => l.Name));
         }
         foreach (var pattern in options.Exclude)

@@ -170,6 +170,17 @@ public class ResNetTests(DigitsResNetFixture trained, ITestOutputHelper output) 
     }
 
     [Fact]
+    public void ChannelPruningSelectsAStreamByItsFirstLayerAndNamesTheRuleForTheOthers()
+    {
+        var options = new PruneOptions { Method = PruneMethod.Channel, Sparsity = 0.5, Layers = [new LayerPattern("stage1_block0.shortcut.weight", "recipe.yaml:12:9")] };
+        var error = Assert.Throws<InvalidInputException>(() => LayerSelection.Select(trained.Model, options, "prune"));
+        Assert.StartsWith("recipe.yaml:12:9: stage 'prune': prune: layers pattern 'stage1_block0.shortcut.weight' matches only stage1_block0.shortcut.weight, " +
+            "which channel pruning cannot prune (channel pruning acts on block convs and hidden head layers; in a residual model on the first layer of each group of channels an add joins)", error.Message);
+        var stream = LayerSelection.Select(trained.Model, options with { Layers = [new LayerPattern("stage1_block0.conv2.weight")] }, "prune");
+        Assert.Equal("stage1_block0.conv2.weight", Assert.Single(stream).Layer.Name);
+    }
+
+    [Fact]
     public void ChannelPruningShrinksTheResnetToTheSameOutputs()
     {
         var spec = ResidualPruning.PruneAndShrink(trained.Model, trained.Digits, output);
