@@ -265,6 +265,8 @@ public sealed class ExportTests(ExportedRunFixture fixture) : IClassFixture<Expo
         var coreml = entries.Single(e => e.GetProperty("name").GetString() == "coreml-int8");
         Assert.Equal(("float", JsonValueKind.Null), (coreml.GetProperty("activations").GetString(), coreml.GetProperty("calibration").ValueKind));
         Assert.Equal("int4 groups of 32 sym gptq", entries.Single(e => e.GetProperty("name").GetString() == "onnx-int4").GetProperty("weights").GetString());
+        Assert.Equal("int4 groups of 16 sym gptq, fp32 layers by max_drop 0.01 bits per byte",
+            entries.Single(e => e.GetProperty("name").GetString() == "onnx-int4-auto").GetProperty("weights").GetString());
 
         // From another folder, the copies shipped next to the program are found.
         using var elsewhere = new TempDir();

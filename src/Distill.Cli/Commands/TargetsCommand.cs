@@ -68,7 +68,8 @@ public static class TargetsCommand
     }
 
     private static string Int4(TargetProfile p) =>
-        $"int4 groups of {p.Int4.GroupSize} {(p.Int4.Symmetric ? "sym" : "asym")} {LmInt4Weights.MethodName(p.Int4.Method)}";
+        $"int4 groups of {p.Int4.GroupSize} {(p.Int4.Symmetric ? "sym" : "asym")} {LmInt4Weights.MethodName(p.Int4.Method)}" +
+        (p.Int4.Auto is { } auto ? $", fp32 layers by {auto.Describe()}" : "");
 
     private static string Short(Distill.Core.Quantization.QuantScheme s) =>
         $"{(s.Signed ? "int" : "uint")}{s.Bits} {(s.Symmetric ? "sym" : "asym")} {(s.PerChannel ? "per-channel" : "per-tensor")}";
