@@ -51,9 +51,8 @@ public static class ChannelGroups
                     var ids = node.Inputs.Select(i => groupOf.TryGetValue(i, out var g) ? Find(g) : null).ToList();
                     if (ids.Any(id => id is null))
                     {
-                        foreach (var id in ids.OfType<string>())
-                            blocked.Add(id);
-                        continue;
+                        blocked.UnionWith(ids.OfType<string>());
+                        break;
                     }
                     foreach (var id in ids.Skip(1))
                         root[Find(id!)] = Find(ids[0]!);
@@ -63,6 +62,9 @@ public static class ChannelGroups
                     groupOf[node.Name] = carried;
                     break;
                 case LayerKind.Flatten:
+                    // A flatten spreads channel c over c·H·W … inputs, which only a linear layer can lose.
+                    if (input is not null && groupOf.TryGetValue(input, out var flattened) && !graph.Consumers(node.Name).All(c => c.Kind == LayerKind.Linear))
+                        blocked.Add(flattened);
                     break;
                 default:
                     // A node that mixes channels some other way (or reads the raw input): what it reads cannot shrink.
@@ -70,9 +72,6 @@ public static class ChannelGroups
                         blocked.Add(groupOf[i]);
                     break;
             }
-            if (node.Kind == LayerKind.Flatten && input is not null && groupOf.TryGetValue(input, out var flattened)
-                && !graph.Consumers(node.Name).All(c => c.Kind == LayerKind.Linear))
-                blocked.Add(flattened);
         }
         if (groupOf.TryGetValue(graph.Output.Name, out var output))
             blocked.Add(output);
@@ -96,14 +95,6 @@ public static class ChannelGroups
         }
         return members.Keys.Select(g => new ChannelGroup(sources[g], members[g])).OrderBy(g => LayerIndex(graph, g.Leader)).ToList();
     }
-
-    /// <summary>The group a layer (weight name) is a source of, or null when its channels cannot be pruned.</summary>
-    public static ChannelGroup? Containing(ZooModel model, string layerName) =>
-        Of(model).FirstOrDefault(g => g.Sources.Contains(layerName));
-
-    /// <summary>The members of the group <paramref name="layerName"/> leads.</summary>
-    public static IReadOnlyList<string> Members(ZooModel model, string layerName) =>
-        (Containing(model, layerName) ?? throw new ArgumentException($"{layerName} has no prunable output channels", nameof(layerName))).Members;
 
     private static int LayerIndex(ModelGraph graph, string weightName)
     {

@@ -82,9 +82,10 @@ public static class PruningMethods
 
     private static void Channel(PruneUpdate u)
     {
+        var byLeader = ChannelGroups.Of(u.Model).ToDictionary(g => g.Leader);
         foreach (var group in u.Groups)
         {
-            var channelGroups = group.Layers.Select(l => ChannelGroups.Containing(u.Model, l.Layer.Name)
+            var channelGroups = group.Layers.Select(l => byLeader.GetValueOrDefault(l.Layer.Name)
                 ?? throw new InvalidOperationException($"{l.Layer.Name} has no prunable output channels")).ToList();
             var scores = channelGroups.Select(g => PruningCriteria.ChannelScores(
                 g.Sources.Select(n => u.Weights[n]).ToList(), u.Options.Norm, g.Sources.Select(u.Masks.Get).ToList())).ToList();
