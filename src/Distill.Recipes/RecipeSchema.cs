@@ -292,6 +292,14 @@ public static partial class RecipeSchema
                     },
                     new() { Key = "expansion", Schema = Int(1, 16), Default = 6L, When = mobilenet, Doc = "How many times an inverted residual block widens its input before the depthwise conv (1: no expand conv)" },
                     new() { Key = "width_multiplier", Schema = Number(0.05, max: 8), Default = 1.0, When = mobilenet, Doc = "Scales every stage's width (rounded to a multiple of 8, at most 10 % down)" },
+                    new() { Key = "exact_widths", Schema = Bool, Default = false, When = mobilenet, Doc = "The channels are the stage widths as built, no width_multiplier or rounding applied (as a channel-pruning shrink leaves them; the checkpoint's description says \"exact widths\"); exclusive with width_multiplier" },
+                    new()
+                    {
+                        Key = "inner_widths",
+                        Schema = new ListSchema { Item = Int(1, RecipeLimits.Width.Value), MinCount = 1, MaxCount = RecipeLimits.ListItems },
+                        When = staged,
+                        Doc = "The inner width of every block in order over all stages (resnet: conv1's output channels; mobilenet_v2: the expanded width), as a channel-pruning shrink leaves them (the checkpoint's description lists them as \"inner widths\"); one per block; default: the stage width (resnet) or the block's input width x expansion (mobilenet_v2)",
+                    },
                     new() { Key = "hidden", Schema = new ListSchema { Item = Int(1, RecipeLimits.Width.Value), MaxCount = RecipeLimits.HiddenLayers }, Default = Array.Empty<object>(), When = classifier, Doc = "Widths of the hidden fully connected layers (cnn, resnet, mobilenet_v2: of the head)" },
                     new()
                     {

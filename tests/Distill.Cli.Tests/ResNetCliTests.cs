@@ -153,6 +153,27 @@ public sealed class ResNetCliTests(ResNetRunFixture fixture, Xunit.Abstractions.
         Assert.True(after >= before - 0.015, $"pruned student {after:P2} against {before:P2} before");
         Assert.Equal(1, run.Metric("export/onnx-fp32/verified"));
         Assert.Equal(after, run.Metric("export/onnx-fp32/test_acc"), 3);
+
+        // The shrunk student starts another recipe when its model says the inner widths the checkpoint records.
+        string shrunk = Path.Combine(dir.File("store"), "artifacts", run.Id, "models", "student.ckpt");
+        string Restart(string model) => Recipe(model + "\n  checkpoint: " + shrunk, """
+                epochs: 1
+                batch_size: 64
+                optimizer: { name: adam, lr: 0.0005 }
+            """).Replace("teacher:\n  model: { arch: resnet, channels: [16, 32], blocks: [1, 1] }\n  train: { epochs: 6, batch_size: 64, optimizer: { name: adam, lr: 0.005 } }\n", "", StringComparison.Ordinal);
+        string restart = dir.File("restart.yaml");
+        File.WriteAllText(restart, Restart("{ arch: resnet, channels: [16, 16], blocks: [1, 1], inner_widths: [16, 16] }"));
+        var tuned = CliProcess.Run(["train", restart, "--store", dir.File("store"), "--json"], TimeSpan.FromMinutes(5));
+        Assert.True(tuned.ExitCode == 0, tuned.ToString());
+        var tunedRun = new RunJsonView(tuned.StdOut);
+        output.WriteLine($"restarted from the shrunk checkpoint: {tunedRun.Metric("student/params"):N0} parameters, {tunedRun.Metric("student/test_acc"):P2} after 1 epoch");
+        Assert.Equal(9_978, tunedRun.Metric("student/params"));
+        Assert.True(tunedRun.Metric("student/test_acc") >= after - 0.02, $"restarted {tunedRun.Metric("student/test_acc"):P2} against {after:P2}");
+
+        File.WriteAllText(restart, Restart("{ arch: resnet, channels: [16, 16], blocks: [1, 1] }"));
+        var mismatch = CliProcess.Run("train", restart, "--store", dir.File("store"));
+        Assert.True(mismatch.ExitCode == 2, mismatch.ToString());
+        Assert.Contains("inner widths [16, 16]", mismatch.StdErr);
     }
 
     [Theory]

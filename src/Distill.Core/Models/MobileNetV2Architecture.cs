@@ -117,8 +117,8 @@ internal sealed class MobileNetV2Architecture : IZooArchitecture
     }
 
     /// <summary>Stage s's width is its residual stream's, which every projection adding into it shares (block 0's is one;
-    /// in stage 0 the stem too); each block's expand layer keeps its own. The widths become exact: a multiplier would
-    /// round them again.</summary>
+    /// in stage 0 the stem too); each block's expand layer keeps its own. The widths become exact (the multiplier 1, as
+    /// a recipe with exact_widths builds it): a multiplier would round them again.</summary>
     public ModelSpec WithWidths(ModelSpec spec, IReadOnlyDictionary<string, int> kept)
     {
         var widths = spec.Channels.Select((_, s) => kept.GetValueOrDefault($"stage{s}_block0.project", StageWidth(spec, s))).ToArray();
@@ -137,7 +137,7 @@ internal sealed class MobileNetV2Architecture : IZooArchitecture
             }
             inner = [.. list];
         }
-        return spec with { Channels = widths, ExactWidths = true, InnerWidths = inner, Hidden = ClassifierHead.Widths(spec.Hidden, kept) };
+        return spec with { Channels = widths, ExactWidths = true, WidthMultiplier = 1.0, InnerWidths = inner, Hidden = ClassifierHead.Widths(spec.Hidden, kept) };
     }
 
     private static void Conv(GraphBuilder builder, string conv, string batchNorm, LayerKind kind, nn.Module<Tensor, Tensor> module, long output, bool bn, bool relu6, long[] shape)

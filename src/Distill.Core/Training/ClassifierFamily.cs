@@ -225,8 +225,8 @@ internal sealed class ClassifierFamily : IModelFamily
             var (before, after) = _pruning.Shrink();
             run.Tracker.LogMetric("student/params", after, epoch);
             var spec = _pruning.Student.Spec;
-            run.Log.Information("Stage {Stage}: shrunk the student from {Before:N0} to {After:N0} parameters (channels [{Channels}]{Inner}, hidden [{Hidden}])",
-                phase.Name, before, after, string.Join(", ", spec.Channels),
+            run.Log.Information("Stage {Stage}: shrunk the student from {Before:N0} to {After:N0} parameters (channels [{Channels}]{Exact}{Inner}, hidden [{Hidden}])",
+                phase.Name, before, after, string.Join(", ", spec.Channels), spec.ExactWidths ? " exact widths" : "",
                 spec.InnerWidths is { } inner ? $", inner widths [{string.Join(", ", inner)}]" : "", string.Join(", ", spec.Hidden));
         }
     }

@@ -76,14 +76,20 @@ internal static class CrossChecks
         }
         if (model.Str("arch") == Architectures.NameOf(ModelArch.MobileNetV2) && model.Raw("width_multiplier") is double multiplier)
         {
+            bool exact = model.Raw("exact_widths") is true;
             for (int i = 0; i < channels.Items.Count; i++)
             {
-                if (channels.Items[i] is ScalarValue { Raw: long width } item && MobileNetV2Widths.Scaled((int)Math.Min(width, int.MaxValue), multiplier) is var scaled && scaled < ResNetLimits.MinWidth)
+                if (channels.Items[i] is ScalarValue { Raw: long width } item && (exact ? width : MobileNetV2Widths.Scaled((int)Math.Min(width, int.MaxValue), multiplier)) is var scaled && scaled < ResNetLimits.MinWidth)
                 {
                     errors.Add(item.At.Error(string.Create(System.Globalization.CultureInfo.InvariantCulture,
-                        $"{path}.channels[{i}]: a mobilenet_v2 stage must be at least {ResNetLimits.MinWidth} channels wide, got {width} x width_multiplier {multiplier} = {scaled}: {ResNetLimits.MinWidthReason}")));
+                        $"{path}.channels[{i}]: a mobilenet_v2 stage must be at least {ResNetLimits.MinWidth} channels wide, got {(exact ? $"{width} (exact widths)" : $"{width} x width_multiplier {multiplier} = {scaled}")}: {ResNetLimits.MinWidthReason}")));
                 }
             }
+        }
+        CheckInnerWidths(model, path, channels, errors);
+        if (model.Raw("exact_widths") is true && model.Find("width_multiplier") is { } multiplierEntry && !model.IsDefault("width_multiplier"))
+        {
+            errors.Add(multiplierEntry.KeyAt.Error($"{path}.width_multiplier: exact_widths says channels are the widths as built; drop the width multiplier"));
         }
         if (model.Get("blocks") is ListValue blocks && blocks.Items.Count != channels.Items.Count)
         {
@@ -96,6 +102,35 @@ internal static class CrossChecks
             {
                 errors.Add(list.At.Error(
                     $"{path}.{key}: has {list.Items.Count} entries but channels has {channels.Items.Count}; give one per conv block"));
+            }
+        }
+    }
+
+    /// <summary>One inner width per block, each as wide as a stage must be; a mobilenet_v2 without an expand conv has none
+    /// of its own (its depthwise conv filters the block's input).</summary>
+    private static void CheckInnerWidths(MapValue model, string path, ListValue channels, List<RecipeError> errors)
+    {
+        if (model.Get("inner_widths") is not ListValue inner)
+        {
+            return;
+        }
+        if (model.Str("arch") == Architectures.NameOf(ModelArch.MobileNetV2) && model.Raw("expansion") is 1L)
+        {
+            errors.Add(inner.At.Error($"{path}.inner_widths: with expansion 1 a block has no expand conv, so no inner width of its own; drop inner_widths"));
+            return;
+        }
+        long blocks = model.Get("blocks") is ListValue list
+            ? list.Items.Sum(b => b is ScalarValue { Raw: long n } ? n : 0)
+            : channels.Items.Count;
+        if (inner.Items.Count != blocks)
+        {
+            errors.Add(inner.At.Error($"{path}.inner_widths: has {inner.Items.Count} entries but the model has {blocks} blocks; give one per block, in order over all stages"));
+        }
+        for (int i = 0; i < inner.Items.Count; i++)
+        {
+            if (inner.Items[i] is ScalarValue { Raw: long width } item && width < ResNetLimits.MinWidth)
+            {
+                errors.Add(item.At.Error($"{path}.inner_widths[{i}]: an inner width must be at least {ResNetLimits.MinWidth} channels, got {width}: {ResNetLimits.MinWidthReason}"));
             }
         }
     }

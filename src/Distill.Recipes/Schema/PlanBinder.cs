@@ -121,6 +121,8 @@ internal static class PlanBinder
         Blocks = Ints(model, "blocks") ?? [],
         Expansion = OptInt(model, "expansion") ?? 6,
         WidthMultiplier = model.Raw("width_multiplier") as double? ?? 1.0,
+        ExactWidths = model.Raw("exact_widths") as bool? ?? false,
+        InnerWidths = Ints(model, "inner_widths"),
         Depthwise = Bools(model, "depthwise"),
         Pool = Bools(model, "pool"),
         KernelSize = OptInt(model, "kernel_size") ?? 3,
