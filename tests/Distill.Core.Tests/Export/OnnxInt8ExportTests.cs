@@ -47,8 +47,29 @@ public class OnnxInt8ExportTests(ExportModelsFixture models, ITestOutputHelper o
         var codes = weight.RawData.Select(b => (sbyte)b).ToArray();
         int bound = scheme.StartsWith("4-bit", StringComparison.Ordinal) ? 7 : 127;
         Assert.Equal(bound, codes.Max(c => Math.Abs((int)c)));
-        Assert.Equal(OnnxGraph.Int32, Initializer(model, "block1.conv.bias.quantized").DataType);
+        // The bias is the float value of its int32 codes on the grid of input scale x weight scale (ONNX Runtime
+        // quantises it again at load and gets the same codes). A conv's symmetric weight has no zero-point input; a
+        // Gemm's keeps it (QGemm fusion needs it).
+        var graph = model.Graph;
+        var initializers = graph.Initializer.ToDictionary(t => t.Name);
+        var producer = graph.Node.Where(n => n.Output.Count > 0).ToDictionary(n => n.Output[0]);
+        var conv = graph.Node.Single(n => n.Name == "block1.conv");
+        float inputScale = FloatValues(initializers[producer[conv.Input[0]].Input[1]])[0];
+        var weightScales = FloatValues(initializers[producer[conv.Input[1]].Input[1]]);
+        var biasValues = FloatValues(initializers[conv.Input[2]]);
+        for (int c = 0; c < biasValues.Length; c++)
+        {
+            float grid = inputScale * weightScales[weightScales.Length == 1 ? 0 : c];
+            double steps = biasValues[c] / grid;
+            Assert.True(Math.Abs(steps - Math.Round(steps)) < 1e-3, $"bias[{c}] = {biasValues[c]} is {steps} steps of {grid}");
+        }
+        Assert.All(graph.Node.Where(n => n.OpType == "Conv"), n => Assert.Equal(2, producer[n.Input[1]].Input.Count));
+        Assert.All(graph.Node.Where(n => n.OpType == "Gemm"), n => Assert.Equal(3, producer[n.Input[1]].Input.Count));
     }
+
+    private static float[] FloatValues(TensorProto tensor) => tensor.FloatData.Count > 0
+        ? [.. tensor.FloatData]
+        : System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(tensor.RawData.ToByteArray()).ToArray();
 
     [Fact]
     public void Int8MlpAgreesWithTheFakeQuantModel()

@@ -51,9 +51,6 @@ internal sealed class OnnxGraph
 
     public string UInt8Tensor(string name, byte[] values, long[] dims) => Initializer(name, UInt8, dims, values);
 
-    public string Int32Tensor(string name, int[] values, long[] dims) =>
-        Initializer(name, Int32, dims, MemoryMarshal.AsBytes(values.AsSpan()));
-
     public string Int64Tensor(string name, long[] values, long[] dims) =>
         Initializer(name, Int64, dims, MemoryMarshal.AsBytes(values.AsSpan()));
 
