@@ -59,7 +59,7 @@ public sealed class FamilyCliTests(DigitsFamily made) : IClassFixture<DigitsFami
                 // The family's accuracy is the trial's x86-vnni export measured in ONNX Runtime, recorded in the trial's run.
                 Assert.Equal(trial.Metrics["export/x86-vnni/test_acc"], variant.TestAccuracy, 12);
                 Assert.Equal(new FileInfo(family.PathOf(variant)).Length, variant.SizeBytes);
-                Assert.True(variant.Latency.Batch1Ms > 0 && variant.Latency.Batch64Ms > variant.Latency.Batch1Ms, $"{variant.Name}: {variant.Latency}");
+                Assert.True(variant.Latency.Batch1Ms > 0 && variant.Latency.Batch64Ms > 0, $"{variant.Name}: {variant.Latency}");
                 Assert.True(variant.PeakMemoryBytes > 0, $"{variant.Name}: peak memory {variant.PeakMemoryBytes}");
                 Assert.True(variant.EnergyMjPerInference > 0);
                 Assert.Equal(method, variant.EnergyMethod);
@@ -69,6 +69,9 @@ public sealed class FamilyCliTests(DigitsFamily made) : IClassFixture<DigitsFami
         var (small, large) = (family.Variants[0], family.Variants[1]);
         Assert.True(large.TestAccuracy > small.TestAccuracy, $"{large.TestAccuracy} vs {small.TestAccuracy}");
         Assert.True(large.Latency.Batch64Ms > small.Latency.Batch64Ms, $"{large.Latency} vs {small.Latency}");
+        // The batch-64 figure is a whole batch's: clear for the large variant, while the small one's few microseconds
+        // are per-call overhead at either batch size and may come out in either order.
+        Assert.True(large.Latency.Batch64Ms > large.Latency.Batch1Ms, $"{large.Name}: {large.Latency}");
 
         var hot = CliProcess.Run("family", "pick", path, "--thermal", "serious");
         Assert.True(hot.ExitCode == 0, hot.ToString());
