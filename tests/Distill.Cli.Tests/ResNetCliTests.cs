@@ -163,6 +163,7 @@ public sealed class ResNetCliTests(ResNetRunFixture fixture, Xunit.Abstractions.
             """).Replace("teacher:\n  model: { arch: resnet, channels: [16, 32], blocks: [1, 1] }\n  train: { epochs: 6, batch_size: 64, optimizer: { name: adam, lr: 0.005 } }\n", "", StringComparison.Ordinal);
         string restart = dir.File("restart.yaml");
         File.WriteAllText(restart, Restart("{ arch: resnet, channels: [16, 16], blocks: [1, 1], inner_widths: [16, 16] }"));
+        Assert.DoesNotContain("teacher:", File.ReadAllText(restart), StringComparison.Ordinal); // fine-tuning alone
         var tuned = CliProcess.Run(["train", restart, "--store", dir.File("store"), "--json"], TimeSpan.FromMinutes(5));
         Assert.True(tuned.ExitCode == 0, tuned.ToString());
         var tunedRun = new RunJsonView(tuned.StdOut);

@@ -67,9 +67,9 @@ public class OnnxInt8ExportTests(ExportModelsFixture models, ITestOutputHelper o
         Assert.All(graph.Node.Where(n => n.OpType == "Gemm"), n => Assert.Equal(3, producer[n.Input[1]].Input.Count));
     }
 
-    private static float[] FloatValues(TensorProto tensor) => tensor.FloatData.Count > 0
-        ? [.. tensor.FloatData]
-        : System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(tensor.RawData.ToByteArray()).ToArray();
+    /// <summary>A float initializer's values (the exporter writes every initializer as raw data).</summary>
+    private static float[] FloatValues(TensorProto tensor) =>
+        System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(tensor.RawData.Span).ToArray();
 
     [Fact]
     public void Int8MlpAgreesWithTheFakeQuantModel()
