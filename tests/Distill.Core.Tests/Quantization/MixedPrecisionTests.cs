@@ -8,15 +8,15 @@ using static TorchSharp.torch;
 
 namespace Distill.Core.Tests.Quantization;
 
-/// <summary>quantize.auto on the fixture's digits CNN with 3-bit weights (so that quantising costs accuracy):
+/// <summary>quantize.auto on the fixture's digits CNN with 2-bit weights (so that quantising surely costs accuracy: the fixture's training is not bit-reproducible, and with 3 bits one run lost nothing):
 /// max_drop sends the most sensitive layers to float until the calibrated model is within the drop, measured; a
 /// size budget keeps the layers within it; an unmeetable target keeps the best configuration and says so.</summary>
 public sealed class MixedPrecisionTests(ExportModelsFixture models, ITestOutputHelper output) : IClassFixture<ExportModelsFixture>
 {
-    private static readonly QuantConfig ThreeBit = new() { Weights = QuantScheme.WeightInt8PerChannel with { Bits = 3 } };
+    private static readonly QuantConfig TwoBit = new() { Weights = QuantScheme.WeightInt8PerChannel with { Bits = 2 } };
 
     private MixedPrecisionChoice Choose(MixedPrecisionTarget target) =>
-        MixedPrecision.Choose(models.DigitsCnn, ThreeBit, target, models.Digits.Train, models.Digits.Validation, calibrationBatches: 8, batchSize: 64, seed: 1);
+        MixedPrecision.Choose(models.DigitsCnn, TwoBit, target, models.Digits.Train, models.Digits.Validation, calibrationBatches: 8, batchSize: 64, seed: 1);
 
     [Fact]
     public void Max_drop_sends_the_most_sensitive_layers_to_float_until_the_measured_drop_is_within_it()
@@ -25,14 +25,14 @@ public sealed class MixedPrecisionTests(ExportModelsFixture models, ITestOutputH
         Assert.True(allInteger.Met);
         Assert.Empty(allInteger.FloatLayers);
         double integerDrop = allInteger.FloatAccuracy - allInteger.Accuracy;
-        output.WriteLine($"3-bit weights everywhere: {allInteger.Summary}");
+        output.WriteLine($"2-bit weights everywhere: {allInteger.Summary}");
 
         double maxDrop = integerDrop / 3;
         var choice = Choose(new MixedPrecisionTarget { MaxDrop = maxDrop });
         output.WriteLine(choice.Summary);
         foreach (var step in choice.Steps)
             output.WriteLine($"  float [{string.Join(", ", step.FloatLayers)}]: {step.Accuracy:P2}, {step.SizeBytes:N0} bytes");
-        Assert.True(integerDrop > 0.01, $"3-bit weights cost only {integerDrop:P2}; the test needs a lossy scheme");
+        Assert.True(integerDrop > 0.01, $"2-bit weights cost only {integerDrop:P2}; the test needs a lossy scheme");
         Assert.True(choice.Met, choice.Summary);
         Assert.True(choice.FloatAccuracy - choice.Accuracy <= maxDrop, choice.Summary);
         Assert.NotEmpty(choice.FloatLayers);
@@ -68,7 +68,7 @@ public sealed class MixedPrecisionTests(ExportModelsFixture models, ITestOutputH
     {
         var choice = Choose(new MixedPrecisionTarget { MaxDrop = 0.0 });
         Assert.NotEmpty(choice.FloatLayers);
-        var config = ThreeBit with { Overrides = [.. choice.FloatLayers.Select(l => new LayerOverride { Pattern = l, Float = true })] };
+        var config = TwoBit with { Overrides = [.. choice.FloatLayers.Select(l => new LayerOverride { Pattern = l, Float = true })] };
         using var quantized = PostTrainingCalibrator.Calibrate(models.DigitsCnn, models.Digits.Train, 8, 64, config, seed: 1);
         using var folder = new ExportFolder();
         using var scope = NewDisposeScope();
@@ -84,7 +84,7 @@ public sealed class MixedPrecisionTests(ExportModelsFixture models, ITestOutputH
         }
         var x = models.Digits.Test.Features;
         double agreement = Top1Agreement(RunOnnx(info.Path, x), ExportModelsFixture.Logits(quantized, x));
-        output.WriteLine($"float [{string.Join(", ", choice.FloatLayers)}], 3-bit elsewhere: ONNX Runtime agrees with the fake-quant model on {agreement:P2}");
+        output.WriteLine($"float [{string.Join(", ", choice.FloatLayers)}], 2-bit elsewhere: ONNX Runtime agrees with the fake-quant model on {agreement:P2}");
         Assert.True(agreement >= 0.99, $"agreement {agreement}");
     }
 }
