@@ -80,6 +80,8 @@ public static class RecipeLimits
 
     public static Limit CalibrationBatches { get; } = new("quantize.calibration_batches", 100000, "");
 
+    public static Limit LatencyRuns { get; } = new("export[].latency_runs", 100000, "");
+
     public static Limit HistogramBins { get; } = new("quantize.bins", Core.Quantization.Observers.MaxBins, "");
 
     public static Limit Threads { get; } = new("teacher.threads (ONNX Runtime)", 1024, "");
@@ -89,7 +91,7 @@ public static class RecipeLimits
     [
         FileBytes, Errors, Description, RunName, StageName, ChosenKey, ParamValue, Stages, ConvBlocks, HiddenLayers, ListItems,
         Width, FeedForward, TransformerLayers, Heads, KernelSize, Parameters,
-        Epochs, BatchSize, ImageSide, MaxShift, Context, Blocks, TopK, CalibrationBatches, HistogramBins, Threads,
+        Epochs, BatchSize, ImageSide, MaxShift, Context, Blocks, TopK, CalibrationBatches, LatencyRuns, HistogramBins, Threads,
     ];
 
     /// <summary>One line per limit: value, what it applies to, why.</summary>

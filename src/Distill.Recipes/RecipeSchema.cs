@@ -159,6 +159,13 @@ public static partial class RecipeSchema
                                 DefaultText = "all in ONNX Runtime, 1000 in Arm NN",
                                 Doc = "Test samples the export is verified and measured on in its runtime: a number (a random sample stratified by label, seeded by the recipe) or all",
                             },
+                            new()
+                            {
+                                Key = "latency_runs",
+                                Schema = Int(1, RecipeLimits.LatencyRuns.Value),
+                                DefaultText = $"{Distill.Core.Export.Onnx.OnnxExportBackend.LatencyRuns}",
+                                Doc = "ONNX targets: timed runs behind each latency median (batch 1 and batch 64), after the warm-up runs",
+                            },
                         ],
                     },
                 },

@@ -14,7 +14,7 @@ public sealed class ExportedRunFixture : IDisposable
         Store = new TempDir();
         Recipe = Path.Combine(CliProcess.RepoRoot, "configs", "digits", "kd.yaml");
         Train = CliProcess.Run(["train", Recipe, "--json", "--store", Store.Path, "--set", "teacher.train.epochs=3", "--set", "stages[0].epochs=4",
-                "--set", "export=[{ target: x86-vnni }, { target: arm-cortex-a }]"],
+                "--set", "export=[{ target: x86-vnni, latency_runs: 25 }, { target: arm-cortex-a }]"],
             TimeSpan.FromMinutes(5));
         Assert.True(Train.ExitCode == 0, Train.ToString());
         Run = new RunJsonView(Train.StdOut);
@@ -79,7 +79,7 @@ public sealed class ExportTests(ExportedRunFixture fixture) : IClassFixture<Expo
         Assert.Equal("passed", (string)card["verification"]!["onnx_checker"]!);
         Assert.True((bool)card["verification"]!["passed"]!);
         Assert.Equal(1, (int)card["measured"]!["latency"]![0]!["threads"]!);
-        Assert.True((int)card["measured"]!["latency"]![0]!["runs"]! >= 20);
+        Assert.All(card["measured"]!["latency"]!.AsArray(), l => Assert.Equal(25, (int)l!["runs"]!)); // the recipe's latency_runs
 
         var tflite = JsonNode.Parse(File.ReadAllText(fixture.ExportFile("arm-cortex-a", "model_card.json")))!;
         Assert.Equal([1L, 64L], tflite["input"]!["shape"]!.AsArray().Select(d => (long)d!).ToArray());
@@ -205,6 +205,11 @@ public sealed class ExportTests(ExportedRunFixture fixture) : IClassFixture<Expo
         Assert.Equal(2, zero.ExitCode);
         Assert.Contains("--verify-samples: expected a number of samples (at least 1) or 'all', got '0'", zero.StdErr);
         Assert.False(Directory.Exists(Path.Combine(dir.Path, "o")));
+
+        var timed = CliProcess.Run("export", fixture.Run.Id, "--target", "arm-cortex-a", "--store", fixture.Store.Path, "--latency-runs", "10", "--out", Path.Combine(dir.Path, "o"));
+        Assert.Equal(2, timed.ExitCode);
+        Assert.Contains("latency_runs / --latency-runs: TFLite files are timed over the verification run, not in separate runs; ONNX targets take a number of runs", timed.StdErr);
+        Assert.False(Directory.Exists(Path.Combine(dir.Path, "o")));
     }
 
     [Fact]
@@ -217,8 +222,11 @@ public sealed class ExportTests(ExportedRunFixture fixture) : IClassFixture<Expo
         Assert.Equal(2, missing.ExitCode);
         Assert.Contains("--data is required", missing.StdErr);
 
-        var result = CliProcess.Run("export", checkpoint, "--target", "onnx-fp32", "--data", fixture.Recipe, "--out", output, "--json");
+        var result = CliProcess.Run("export", checkpoint, "--target", "onnx-fp32", "--data", fixture.Recipe, "--out", output, "--latency-runs", "45", "--json");
         Assert.True(result.ExitCode == 0, result.ToString());
+        var card = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "model_card.json")))!;
+        Assert.Equal([1, 64], card["measured"]!["latency"]!.AsArray().Select(l => (int)l!["batch"]!).ToArray());
+        Assert.All(card["measured"]!["latency"]!.AsArray(), l => Assert.Equal(45, (int)l!["runs"]!));
         Assert.Equal(["model.onnx", "model_card.json"], Directory.GetFiles(output).Select(f => Path.GetFileName(f)!).Order(StringComparer.Ordinal).ToArray());
         var report = JsonDocument.Parse(result.StdOut).RootElement;
         Assert.True(report.GetProperty("verification").GetProperty("value").GetDouble() <= 1e-4);

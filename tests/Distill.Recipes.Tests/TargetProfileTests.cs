@@ -444,6 +444,22 @@ public class TargetProfileTests
     }
 
     [Fact]
+    public void Recipe_export_entry_sets_the_timed_latency_runs_of_onnx_targets_only()
+    {
+        var plan = Load(Minimal + "\nexport:\n  - { target: x86-vnni, latency_runs: 200 }\n  - { target: onnx-fp32 }");
+        Assert.Equal([200, (int?)null], plan.Exports.Select(p => p.LatencyRuns).ToArray());
+
+        var errors = Errors(Minimal + "\nexport:\n  - { target: arm-cortex-a, latency_runs: 100 }\n  - { target: x86-vnni, latency_runs: 0 }");
+        Assert.Equal(2, errors.Count);
+        // "  - { target: arm-cortex-a, latency_runs: " is 42 characters.
+        Assert.Equal((10, 43), (errors[0].Line, errors[0].Column));
+        Assert.StartsWith("export[0].latency_runs: target arm-cortex-a: latency_runs / --latency-runs: TFLite files are timed over the verification run", errors[0].Message);
+        Assert.Contains("ONNX targets take a number of runs", errors[0].Message);
+        Assert.Equal(11, errors[1].Line);
+        Assert.StartsWith("export[1].latency_runs: must be", errors[1].Message);
+    }
+
+    [Fact]
     public void Recipe_with_an_unknown_or_repeated_target_fails_at_its_line()
     {
         var errors = Errors(Minimal + "\nexport:\n  - target: x86-vnni\n  - target: nope\n  - target: x86-vnni");

@@ -47,6 +47,11 @@ public static class ExportCommand
                 $"{(b.DefaultVerifySamples == VerificationSample.All ? "all" : b.DefaultVerifySamples.ToString("N0", CultureInfo.InvariantCulture))} in {b.RuntimeName}")),
     };
 
+    private static readonly Option<int?> LatencyRuns = new("--latency-runs")
+    {
+        Description = $"{ExportBackends.Titles(b => b.TimedLatency)} targets: timed runs behind each latency median (batch 1 and 64), after the warm-up runs; default {Core.Export.Onnx.OnnxExportBackend.LatencyRuns}",
+    };
+
     internal static readonly Option<bool> ExposeTaps = new("--expose-taps")
     {
         Description = "Float ONNX targets: add the model's taps (block0.., features, hidden0..) as further outputs, so the file can be a teacher for hint losses",
@@ -68,7 +73,7 @@ public static class ExportCommand
         var command = new Command("export",
             $"Export a student to a hardware target ({ExportBackends.Titles(_ => true)}), verify it in the real runtime (Core ML, which has none here: against its specification) and write its model card.")
         {
-            Source, Target, Data, EvalCommand.Labels, EvalCommand.LabelColumn, CalibrationBatches, VerifySamples, ExposeTaps, Out,
+            Source, Target, Data, EvalCommand.Labels, EvalCommand.LabelColumn, CalibrationBatches, VerifySamples, LatencyRuns, ExposeTaps, Out,
             FamilyOption, WattsPerCore,
         };
         command.SetAction(Execute);
@@ -82,6 +87,12 @@ public static class ExportCommand
             throw new InvalidInputException("--calibration-batches must be at least 1");
         if (ParseVerifySamples(parse.GetValue(VerifySamples)) is { } verifySamples)
             profile = profile with { VerifySamples = verifySamples };
+        if (parse.GetValue(LatencyRuns) is { } latencyRuns)
+        {
+            if (latencyRuns < 1)
+                throw new InvalidInputException($"--latency-runs must be at least 1, got {latencyRuns}");
+            profile = profile with { LatencyRuns = latencyRuns };
+        }
         string? outFolder = parse.GetValue(Out) is { } o ? Path.GetFullPath(o) : null;
         if (outFolder is not null && File.Exists(outFolder))
             throw new InvalidInputException($"--out {outFolder}: is a file; the export output must be a folder");

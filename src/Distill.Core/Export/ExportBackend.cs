@@ -73,6 +73,10 @@ public abstract class ExportBackend : IRegistryEntry
     /// (<see cref="VerificationSample"/>): all of them where the runtime is fast.</summary>
     public virtual long DefaultVerifySamples => VerificationSample.All;
 
+    /// <summary>Latency is the median of a number of timed runs of the file (<see cref="TargetProfile.LatencyRuns"/>
+    /// sets it), not a by-product of the verification run.</summary>
+    public virtual bool TimedLatency => false;
+
     /// <summary>Per-layer overrides of the integer scheme its int8 files need beyond the profile's weights scheme.</summary>
     public virtual IReadOnlyList<LayerOverride> QuantOverrides(QuantScheme weights) => [];
 
@@ -114,9 +118,10 @@ public abstract class ExportBackend : IRegistryEntry
 public sealed record ExportSignature(string InputName, long[] InputShape, string Layout, string Batch, string OutputName, long[] OutputShape);
 
 /// <summary>How a file is run: the intra-op threads of a latency measurement, where progress goes, what cancels, and
-/// the meter of the energy per inference (null: not measured; runtimes that measure no latency ignore it).</summary>
+/// the meter of the energy per inference (null: not measured; runtimes that measure no latency ignore it), and the
+/// timed runs behind a latency median (null: the runtime's default; runtimes without <see cref="ExportBackend.TimedLatency"/> ignore it).</summary>
 public sealed record RuntimeSettings(int LatencyThreads = 1, IProgress<long>? Progress = null, CancellationToken Cancel = default,
-    Energy.EnergyMeter? Energy = null);
+    Energy.EnergyMeter? Energy = null, int? LatencyRuns = null);
 
 /// <summary>A classifier file's logits [N, classes] and its latencies (batch 1 first).</summary>
 public sealed record RuntimeRun(Tensor Logits, IReadOnlyList<ExportLatency> Latencies);

@@ -33,6 +33,21 @@ internal static class ExportChecks
                 }
                 if (!seen.Add(profile.Name))
                     errors.Add(value.At.Error($"export[{i}].target: target '{profile.Name}' is already exported by an earlier item"));
+                if (items[i].Get("latency_runs") is ScalarValue { Raw: long runs } latency)
+                {
+                    try
+                    {
+                        var timed = profile with { LatencyRuns = checked((int)runs) };
+                        if (text)
+                            LanguageModelExport.WeightsFor(timed);
+                        else
+                            ClassifierExport.CheckProfile(timed);
+                    }
+                    catch (InvalidInputException e)
+                    {
+                        errors.Add(latency.At.Error($"export[{i}].latency_runs: {e.Message}"));
+                    }
+                }
             }
             catch (InvalidInputException e)
             {
@@ -46,8 +61,10 @@ internal static class ExportChecks
         root.List("export").Cast<MapValue>().Select(item =>
         {
             var profile = TargetCatalog.Resolve((string)((ScalarValue)item.Get("target")!).Raw, folder);
-            return item.Get("verify_samples") is ScalarValue { Raw: string samples }
-                ? profile with { VerifySamples = samples == "all" ? VerificationSample.All : long.Parse(samples, System.Globalization.CultureInfo.InvariantCulture) }
-                : profile;
+            if (item.Get("verify_samples") is ScalarValue { Raw: string samples })
+                profile = profile with { VerifySamples = samples == "all" ? VerificationSample.All : long.Parse(samples, System.Globalization.CultureInfo.InvariantCulture) };
+            if (item.Get("latency_runs") is ScalarValue { Raw: long runs })
+                profile = profile with { LatencyRuns = checked((int)runs) };
+            return profile;
         }).ToList();
 }

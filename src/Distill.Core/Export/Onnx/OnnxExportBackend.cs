@@ -56,7 +56,9 @@ public sealed class OnnxExportBackend : ExportBackend
         }
     }
 
-    /// <summary>All inputs in one run; latency: the median of <see cref="LatencyRuns"/> runs at batch 1 and at batch 64;
+    public override bool TimedLatency => true;
+
+    /// <summary>All inputs in one run; latency: the median of <see cref="RuntimeSettings.LatencyRuns"/> (default <see cref="LatencyRuns"/>) runs at batch 1 and at batch 64;
     /// energy per inference (with a meter): over at least <see cref="OnnxLatency.EnergySeconds"/> of further batch-64 runs.</summary>
     public override RuntimeRun RunClassifier(string path, Tensor input, RuntimeSettings settings)
     {
@@ -66,7 +68,7 @@ public sealed class OnnxExportBackend : ExportBackend
         var latencies = new List<ExportLatency>();
         foreach (int batch in new[] { 1, 64 })
         {
-            var l = OnnxLatency.Measure(path, batch, LatencyWarmup, LatencyRuns, settings.LatencyThreads, settings.Cancel,
+            var l = OnnxLatency.Measure(path, batch, LatencyWarmup, settings.LatencyRuns ?? LatencyRuns, settings.LatencyThreads, settings.Cancel,
                 batch == 64 ? settings.Energy : null);
             latencies.Add(new ExportLatency(Runtime, batch, l.MedianMs, l.Runs, l.Threads,
                 $"median of {l.Runs} runs after {LatencyWarmup} warm-up runs, {l.Threads} intra-op thread(s)" +

@@ -36,6 +36,9 @@ public sealed class ClassifierExport(ExportRequest request) : IFamilyExport<Clas
             throw new InvalidInputException($"{profile.Source ?? profile.Name}: kv_cache: true is for language models; a classifier has no past key/values (use a profile without it, e.g. onnx-fp32)");
         if (profile.Precision == ExportPrecision.Int4)
             throw new InvalidInputException($"{profile.Source ?? profile.Name}: precision: int4 (4-bit weights, MatMulNBits) is for language models; classifiers export as fp32, fp16 or int8 (e.g. x86-vnni)");
+        if (profile.LatencyRuns is not null && !profile.Format.TimedLatency)
+            throw new InvalidInputException($"target {profile.Name}: latency_runs / --latency-runs: {profile.Format.Title} files are timed " +
+                $"{(profile.Format.HasRuntime ? "over the verification run, not in separate runs" : "nowhere here")}; {ExportBackends.Titles(b => b.TimedLatency)} targets take a number of runs");
     }
 
     /// <summary>Throws <see cref="InvalidInputException"/> for a profile this architecture cannot be exported to: a
@@ -208,7 +211,7 @@ public sealed class ClassifierExport(ExportRequest request) : IFamilyExport<Clas
 
         string runtime = Backend.Runtime;
         string checker = Backend.CheckFile(modelPath, cancel);
-        var run = Backend.RunClassifier(modelPath, x, new RuntimeSettings(request.LatencyThreads, ProgressOf(runtime, n), cancel, request.Energy));
+        var run = Backend.RunClassifier(modelPath, x, new RuntimeSettings(request.LatencyThreads, ProgressOf(runtime, n), cancel, request.Energy, profile.LatencyRuns));
         var logits = run.Logits;
 
         double maxDiff = (logits - reference).abs().max().item<float>();

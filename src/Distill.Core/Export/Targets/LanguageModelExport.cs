@@ -135,6 +135,8 @@ public sealed class LanguageModelExport(LmExportRequest request) : IFamilyExport
         ArgumentNullException.ThrowIfNull(profile);
         string where = profile.Source ?? profile.Name;
         var lm = Backend(profile);
+        if (profile.LatencyRuns is not null)
+            throw new InvalidInputException($"{where}: latency_runs / --latency-runs is for classifier exports; a language model's export measures tokens per second over a generated window, not a latency median");
         if (!lm.Precisions.Contains(profile.Precision))
             throw new InvalidInputException($"{where}: language models export as {string.Join(" or ", lm.Precisions.Select(ModelCard.Precision))} weights, not {ModelCard.Precision(profile.Precision)}");
         return profile.IsInteger ? lm.Int8Weights(profile.Weights, where) : null;

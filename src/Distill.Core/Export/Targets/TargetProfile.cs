@@ -36,6 +36,10 @@ public sealed record TargetProfile
     /// <summary>Test samples an export to this target is verified on (a recipe's export entry sets it with
     /// verify_samples); null: the runtime's default, <see cref="ExportBackend.DefaultVerifySamples"/>.</summary>
     public long? VerifySamples { get; init; }
+    /// <summary>Timed runs behind each latency median of an export to this target (a recipe's export entry sets it with
+    /// latency_runs, `distill export` with --latency-runs); null: the runtime's default. Only runtimes with
+    /// <see cref="ExportBackend.TimedLatency"/> take it.</summary>
+    public int? LatencyRuns { get; init; }
     /// <summary>The file the profile was read from.</summary>
     public string? Source { get; init; }
 
