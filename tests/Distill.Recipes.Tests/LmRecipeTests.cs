@@ -135,6 +135,15 @@ public class LmRecipeTests
     }
 
     [Fact]
+    public void Language_model_export_refuses_latency_runs_at_its_line()
+    {
+        string yaml = Lm + "\nexport: [{ target: onnx-fp32, latency_runs: 100 }]";
+        var error = Single(yaml);
+        AssertAt(error, Find(yaml, "100 }"), "export[0].latency_runs: ");
+        Assert.Contains("onnx-fp32.yaml: latency_runs / --latency-runs is for classifier exports; a language model's export measures tokens per second", error.Message);
+    }
+
+    [Fact]
     public void Text_needs_a_validation_fraction_of_at_most_one_half()
     {
         string yaml = Lm.Replace("  path: pride-and-prejudice.txt", "  path: pride-and-prejudice.txt\n  validation_fraction: 0.6");
