@@ -33,11 +33,11 @@ internal static class ExportChecks
                 }
                 if (!seen.Add(profile.Name))
                     errors.Add(value.At.Error($"export[{i}].target: target '{profile.Name}' is already exported by an earlier item"));
-                if (items[i].Get("latency_runs") is ScalarValue { Raw: long runs } latency)
+                if (items[i].Get("latency_runs") is ScalarValue { Raw: long } latency)
                 {
                     try
                     {
-                        var timed = profile with { LatencyRuns = checked((int)runs) };
+                        var timed = WithEntryOptions(items[i], profile);
                         if (text)
                             LanguageModelExport.WeightsFor(timed);
                         else
@@ -61,10 +61,16 @@ internal static class ExportChecks
         root.List("export").Cast<MapValue>().Select(item =>
         {
             var profile = TargetCatalog.Resolve((string)((ScalarValue)item.Get("target")!).Raw, folder);
-            if (item.Get("verify_samples") is ScalarValue { Raw: string samples })
-                profile = profile with { VerifySamples = samples == "all" ? VerificationSample.All : long.Parse(samples, System.Globalization.CultureInfo.InvariantCulture) };
-            if (item.Get("latency_runs") is ScalarValue { Raw: long runs })
-                profile = profile with { LatencyRuns = checked((int)runs) };
-            return profile;
+            return WithEntryOptions(item, profile);
         }).ToList();
+
+    /// <summary>The profile with what the export entry sets beside its target: verify_samples and latency_runs.</summary>
+    private static TargetProfile WithEntryOptions(MapValue item, TargetProfile profile)
+    {
+        if (item.Get("verify_samples") is ScalarValue { Raw: string samples })
+            profile = profile with { VerifySamples = samples == "all" ? VerificationSample.All : long.Parse(samples, System.Globalization.CultureInfo.InvariantCulture) };
+        if (item.Get("latency_runs") is ScalarValue { Raw: long runs })
+            profile = profile with { LatencyRuns = checked((int)runs) };
+        return profile;
+    }
 }
